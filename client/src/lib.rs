@@ -1,0 +1,5 @@
+//! The certreq-style client toolkit (INF → key + request → submit → retrieve
+//! → accept → SCOM import). It speaks only the documented certsrv interface;
+//! protocol facts come from `mock_ca::protocol`, their one home.
+
+pub use mock_ca::protocol;

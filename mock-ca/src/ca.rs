@@ -1,0 +1,1043 @@
+//! The CA engine: submissions, the request database, issuance, revocation,
+//! CRLs, renewal and administration, in memory or backed by a state
+//! directory. Every method takes `&self`, so one `Ca` can serve many threads.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use x509_cert::name::Name;
+
+use crate::authority::{self, Authority, AuthorityError, CaCertificate, Root, CLOCK_SKEW_SECS};
+use crate::clock::{Clock, UnixTime};
+use crate::config::{CaConfig, CaMode};
+use crate::db::{normalize_serial, Database, RequestRow, Requester, Revocation, RevocationReason};
+use crate::keys::{hex, unhex, KeyAlgorithm, SigningKey};
+use crate::names::{format_dn, parse_dn};
+use crate::policy::{decide, Decision, IssuePlan};
+use crate::protocol::{disposition_message, oid, Disposition, HResult};
+use crate::request::{parse_request, ParsedRequest, MAX_REQUEST_BYTES};
+use crate::seed::Seed;
+use crate::serial::adcs_serial;
+use crate::store::{
+    AuthorityFile, CrlRecord, Record, StateDir, StoreError, StoredCert, StoredKey, StoredRoot,
+};
+use crate::x509::{self, extension, CertificateSpec, CrlEntry, SanEntry};
+
+const DAY: i64 = 86_400;
+
+/// Errors of the engine's administration and storage.
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    #[error("invalid CA configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Authority(#[from] AuthorityError),
+    #[error("state directory: {0}")]
+    Store(#[from] StoreError),
+    /// An administrative call the CA refused, with the HRESULT it gives.
+    #[error("{message} ({})", hresult.status_text())]
+    Refused { hresult: HResult, message: String },
+}
+
+impl CaError {
+    /// The HRESULT a certsrv page or admin tool would show.
+    pub fn hresult(&self) -> HResult {
+        match self {
+            CaError::Refused { hresult, .. } => *hresult,
+            CaError::Store(_) => HResult::CA_OFFLINE,
+            _ => HResult::INVALID_CA_CERTIFICATE,
+        }
+    }
+
+    fn refused(hresult: HResult, message: impl Into<String>) -> Self {
+        CaError::Refused {
+            hresult,
+            message: message.into(),
+        }
+    }
+}
+
+/// The outcome of a submission or resubmission.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Submission {
+    pub id: u32,
+    pub disposition: Disposition,
+    pub status: HResult,
+    pub message: String,
+    pub certificate: Option<Vec<u8>>,
+}
+
+impl From<&RequestRow> for Submission {
+    fn from(r: &RequestRow) -> Self {
+        Submission {
+            id: r.id,
+            disposition: r.disposition,
+            status: r.status,
+            message: r.disposition_message.clone(),
+            certificate: r.certificate.clone(),
+        }
+    }
+}
+
+/// Which CRL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CrlKind {
+    Base,
+    Delta,
+}
+
+struct State {
+    config: CaConfig,
+    authority: Authority,
+    initial: AuthorityFile,
+    db: Database,
+    crls: HashMap<(u16, bool), CrlRecord>,
+    next_crl_number: HashMap<u16, u64>,
+    store: Option<StateDir>,
+    tls_key: Arc<SigningKey>,
+}
+
+/// The CA engine.
+pub struct Ca {
+    seed: Seed,
+    clock: Clock,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for Ca {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ca")
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+fn authority_file(
+    seed: Seed,
+    created_at: UnixTime,
+    config: &CaConfig,
+    a: &Authority,
+) -> AuthorityFile {
+    let key = |k: &SigningKey| StoredKey {
+        algorithm: k.algorithm(),
+        pkcs8: k.pkcs8_der().to_vec(),
+    };
+    let mut f = AuthorityFile::new(seed, created_at, config.clone());
+    f.root = a.root.as_ref().map(|r| StoredRoot {
+        key: key(&r.key),
+        der: r.der.clone(),
+    });
+    f.keys = a.keys.iter().map(|k| key(k)).collect();
+    f.certs = a
+        .certs
+        .iter()
+        .map(|c| StoredCert {
+            der: c.der.clone(),
+            key_index: c.key_index,
+        })
+        .collect();
+    f
+}
+
+fn restore_authority(f: &AuthorityFile) -> Result<Authority, CaError> {
+    let load = |k: &StoredKey| SigningKey::from_pkcs8(k.algorithm, &k.pkcs8).map(Arc::new);
+    let name = parse_dn(&f.config.ca_name).map_err(|e| CaError::Config(e.to_string()))?;
+    let root = match &f.root {
+        Some(r) => Some(Root {
+            key: load(&r.key).map_err(AuthorityError::from)?,
+            der: r.der.clone(),
+            name: parse_dn(&f.config.root_name).map_err(|e| CaError::Config(e.to_string()))?,
+        }),
+        None => None,
+    };
+    let keys = f
+        .keys
+        .iter()
+        .map(load)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(AuthorityError::from)?;
+    let mut certs = Vec::new();
+    for c in &f.certs {
+        let cert = <x509_cert::Certificate as der::Decode>::from_der(&c.der)
+            .map_err(AuthorityError::from)?;
+        let v = cert.tbs_certificate().validity();
+        if c.key_index as usize >= keys.len() {
+            return Err(CaError::Config(format!(
+                "CA certificate refers to missing key {}",
+                c.key_index
+            )));
+        }
+        certs.push(CaCertificate {
+            der: c.der.clone(),
+            key_index: c.key_index,
+            not_before: x509::unix_time(&v.not_before),
+            not_after: x509::unix_time(&v.not_after),
+        });
+    }
+    if certs.is_empty() {
+        return Err(CaError::Config(
+            "the authority file lists no CA certificate".into(),
+        ));
+    }
+    Ok(Authority::restore(name, root, certs, keys))
+}
+
+impl Ca {
+    /// A new CA held in memory.
+    pub fn new(config: CaConfig, seed: Seed, clock: Clock) -> Result<Ca, CaError> {
+        Self::build(config, seed, clock, None)
+    }
+
+    /// Opens the CA kept in `dir`, or makes one there. An existing directory
+    /// keeps its own configuration and seed; `config` and `seed` only shape a new one.
+    pub fn open(dir: &Path, config: CaConfig, seed: Seed, clock: Clock) -> Result<Ca, CaError> {
+        if !StateDir::exists(dir) {
+            return Self::build(config, seed, clock, Some(dir));
+        }
+        let (store, file, records) = StateDir::open(dir)?;
+        let authority = restore_authority(&file)?;
+        let seed = file.seed;
+        let tls_key = Arc::new(
+            SigningKey::generate(KeyAlgorithm::EcP256, &seed, "tls/0")
+                .map_err(AuthorityError::from)?,
+        );
+        let initial = AuthorityFile {
+            certs: file.certs[..1].to_vec(),
+            keys: file.keys[..1].to_vec(),
+            ..file.clone()
+        };
+        let mut state = State {
+            config: file.config.clone(),
+            authority,
+            initial,
+            db: Database::new(),
+            crls: HashMap::new(),
+            next_crl_number: HashMap::new(),
+            store: Some(store),
+            tls_key,
+        };
+        for r in records {
+            match r {
+                Record::Row(row) => state.db.put(row),
+                Record::Crl(c) => {
+                    let n = state.next_crl_number.entry(c.key_index).or_insert(1);
+                    *n = (*n).max(c.number + 1);
+                    state.crls.insert((c.key_index, c.delta), c);
+                }
+            }
+        }
+        Ok(Ca {
+            seed,
+            clock,
+            state: Mutex::new(state),
+        })
+    }
+
+    fn build(
+        config: CaConfig,
+        seed: Seed,
+        clock: Clock,
+        dir: Option<&Path>,
+    ) -> Result<Ca, CaError> {
+        config.validate().map_err(CaError::Config)?;
+        let now = clock.now();
+        let authority = Authority::create(&config, &seed, now)?;
+        let initial = authority_file(seed, now, &config, &authority);
+        let store = match dir {
+            Some(d) => Some(StateDir::create(d, &initial)?),
+            None => None,
+        };
+        let tls_key = Arc::new(
+            SigningKey::generate(KeyAlgorithm::EcP256, &seed, "tls/0")
+                .map_err(AuthorityError::from)?,
+        );
+        let state = State {
+            config,
+            authority,
+            initial,
+            db: Database::new(),
+            crls: HashMap::new(),
+            next_crl_number: HashMap::new(),
+            store,
+            tls_key,
+        };
+        let ca = Ca {
+            seed,
+            clock,
+            state: Mutex::new(state),
+        };
+        ca.issue_web_server_certificate()?;
+        Ok(ca)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Request 1 of every fresh CA: the certsrv site's own TLS certificate
+    /// (the "HTTPS binding"), so ID 1 always exists and is retrievable.
+    fn issue_web_server_certificate(&self) -> Result<(), CaError> {
+        let mut st = self.lock();
+        let host = st.config.host_name.clone();
+        let names = st.config.server_names.clone();
+        let san: Vec<SanEntry> = names
+            .iter()
+            .map(|n| {
+                n.parse()
+                    .map(SanEntry::Ip)
+                    .unwrap_or_else(|_| SanEntry::Dns(n.clone()))
+            })
+            .collect();
+        let subject =
+            parse_dn(&format!("CN={host}")).map_err(|e| CaError::Config(e.to_string()))?;
+        let san_ext = extension(
+            oid::SUBJECT_ALT_NAME,
+            false,
+            x509::san_value(&san).map_err(AuthorityError::from)?,
+        );
+        let ku = extension(oid::KEY_USAGE, true, x509::key_usage_value(0x80));
+        let request = x509::build_request(&subject, &st.tls_key, vec![san_ext.clone(), ku.clone()])
+            .map_err(AuthorityError::from)?;
+        let enterprise = st.config.mode == CaMode::Enterprise;
+        let mut body = Vec::new();
+        if enterprise {
+            body.push(extension(
+                oid::TEMPLATE_NAME,
+                false,
+                x509::template_name_value("WebServer"),
+            ));
+        }
+        body.push(ku);
+        body.push(extension(
+            oid::EXTENDED_KEY_USAGE,
+            false,
+            x509::eku_value(&[der::asn1::ObjectIdentifier::new_unwrap(
+                oid::EKU_SERVER_AUTH,
+            )]),
+        ));
+        let plan = IssuePlan {
+            template: enterprise.then(|| "WebServer".to_string()),
+            subject,
+            validity_days: 730,
+            san: Some(san_ext),
+            body,
+        };
+        let requester = Requester::new(&format!(
+            "{}\\{}$",
+            st.config.netbios_domain,
+            host.split('.').next().unwrap_or(&host).to_ascii_uppercase()
+        ));
+        let spki = st.tls_key.spki_der().to_vec();
+        let id = st.db.allocate_id();
+        let now = self.clock.now();
+        let mut row = new_row(id, request, requester, Vec::new(), now);
+        self.issue_into(
+            &st,
+            &mut row,
+            &plan,
+            &spki,
+            now,
+            disposition_message::ISSUED,
+        )?;
+        commit(&mut st, row)
+    }
+
+    /// The web server's TLS certificate chain (leaf first) and PKCS#8 key.
+    pub fn tls_identity(&self) -> (Vec<Vec<u8>>, Vec<u8>) {
+        let st = self.lock();
+        let row = st.db.get(1);
+        let mut chain = Vec::new();
+        if let Some(c) = row.and_then(|r| r.certificate.clone()) {
+            chain.push(c);
+            let idx = row.and_then(|r| r.ca_cert_index).unwrap_or(0);
+            chain.extend(st.authority.chain(idx).unwrap_or_default());
+        }
+        (chain, st.tls_key.pkcs8_der().to_vec())
+    }
+
+    /// Submits a request (any encoding clients send) with CertAttrib pairs.
+    /// Every submission gets a row and an ID, whatever its fate; `Err` means
+    /// the CA could not record it (storage failure) and nothing was acknowledged.
+    pub fn submit(
+        &self,
+        request: &[u8],
+        requester: &Requester,
+        attributes: &[(String, String)],
+    ) -> Result<Submission, CaError> {
+        let parsed = parse_request(request);
+        let mut st = self.lock();
+        let now = self.clock.now();
+        let id = st.db.allocate_id();
+        let stored = match &parsed {
+            Ok(p) => p.der.clone(),
+            Err(_) if request.len() <= MAX_REQUEST_BYTES => request.to_vec(),
+            Err(_) => Vec::new(),
+        };
+        let mut row = new_row(id, stored, requester.clone(), attributes.to_vec(), now);
+        match parsed {
+            Err(e) => {
+                row.disposition = Disposition::Denied;
+                row.status = e.hresult;
+                row.disposition_message = e.message;
+                row.resolved_at = Some(now);
+            }
+            Ok(p) => {
+                let decision = decide(&st.config, &p, requester, attributes, false);
+                self.apply(
+                    &st,
+                    &mut row,
+                    decision,
+                    &p,
+                    now,
+                    disposition_message::ISSUED,
+                )?;
+            }
+        }
+        let submission = Submission::from(&row);
+        commit(&mut st, row)?;
+        Ok(submission)
+    }
+
+    fn apply(
+        &self,
+        st: &State,
+        row: &mut RequestRow,
+        decision: Decision,
+        p: &ParsedRequest,
+        now: UnixTime,
+        issued_message: &str,
+    ) -> Result<(), CaError> {
+        match decision {
+            Decision::Deny {
+                template,
+                hresult,
+                message,
+            } => {
+                row.template = template.or(row.template.take());
+                row.disposition = Disposition::Denied;
+                row.status = hresult;
+                row.disposition_message = message;
+                row.resolved_at = Some(now);
+            }
+            Decision::Pending { template } => {
+                row.template = template;
+                row.disposition = Disposition::Pending;
+                row.status = HResult::S_OK;
+                row.disposition_message = disposition_message::PENDING.to_string();
+            }
+            Decision::Issue(plan) => {
+                row.template = plan.template.clone();
+                self.issue_into(st, row, &plan, &p.spki_der, now, issued_message)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Signs the certificate of `plan` into `row`.
+    fn issue_into(
+        &self,
+        st: &State,
+        row: &mut RequestRow,
+        plan: &IssuePlan,
+        spki: &[u8],
+        now: UnixTime,
+        message: &str,
+    ) -> Result<(), CaError> {
+        let auth = &st.authority;
+        let cert_index = auth.current_index();
+        let ca = auth.current();
+        let key = auth.key_for(cert_index).expect("current key").clone();
+        let random: [u8; 8] = self.seed.derive(&format!("serial/leaf/{}", row.id))[..8]
+            .try_into()
+            .expect("8 bytes");
+        let high = st
+            .config
+            .high_serial
+            .unwrap_or(self.seed.derive("high-serial")[0]);
+        let serial = adcs_serial(row.id, cert_index, random, high);
+        let not_before = now - CLOCK_SKEW_SECS;
+        let not_after = (now + plan.validity_days as i64 * DAY).min(ca.not_after);
+        let base = authority::enroll_base(&st.config);
+        let cn = auth.ca_cn();
+        let cdp = format!(
+            "{base}{}",
+            authority::url_escape(&authority::crl_file_name(&cn, ca.key_index, false))
+        );
+        let aia = format!(
+            "{base}{}",
+            authority::url_escape(&authority::crt_file_name(
+                &st.config.host_name,
+                &cn,
+                cert_index
+            ))
+        );
+        let der_err = |e: der::Error| CaError::from(AuthorityError::from(e));
+        let mut extensions = vec![extension(
+            oid::SUBJECT_KEY_IDENTIFIER,
+            false,
+            x509::ski_value(&x509::key_id(spki).map_err(der_err)?),
+        )];
+        if let Some(san) = &plan.san {
+            extensions.push(san.clone());
+        }
+        extensions.push(extension(
+            oid::AUTHORITY_KEY_IDENTIFIER,
+            false,
+            x509::aki_value(&x509::key_id(key.spki_der()).map_err(der_err)?),
+        ));
+        extensions.push(extension(
+            oid::CRL_DISTRIBUTION_POINTS,
+            false,
+            x509::cdp_value(&[cdp]).map_err(der_err)?,
+        ));
+        extensions.push(extension(
+            oid::AUTHORITY_INFO_ACCESS,
+            false,
+            x509::aia_value(&[aia]).map_err(der_err)?,
+        ));
+        extensions.extend(plan.body.iter().cloned());
+        let spec = CertificateSpec {
+            serial: &serial,
+            issuer: &auth.name,
+            subject: &plan.subject,
+            not_before,
+            not_after,
+            spki_der: spki,
+            extensions,
+        };
+        let der = x509::build_certificate(&spec, &key).map_err(der_err)?;
+        row.disposition = Disposition::Issued;
+        row.status = HResult::S_OK;
+        row.disposition_message = message.to_string();
+        row.resolved_at = Some(now);
+        row.certificate = Some(der);
+        row.serial = Some(hex(&serial));
+        row.ca_cert_index = Some(cert_index);
+        row.ca_key_index = Some(ca.key_index);
+        row.subject = Some(format_dn(&plan.subject));
+        row.not_before = Some(not_before);
+        row.not_after = Some(not_after);
+        Ok(())
+    }
+
+    /// A request row by ID.
+    pub fn request(&self, id: u32) -> Option<RequestRow> {
+        self.lock().db.get(id).cloned()
+    }
+
+    /// The row of the certificate with this serial (hex; case and separators ignored).
+    pub fn request_by_serial(&self, serial: &str) -> Option<RequestRow> {
+        self.lock().db.by_serial(serial).cloned()
+    }
+
+    /// Rows in ID order, optionally only one disposition.
+    pub fn list(&self, filter: Option<Disposition>) -> Vec<RequestRow> {
+        self.lock().db.list(filter).into_iter().cloned().collect()
+    }
+
+    /// The ID the next submission will get.
+    pub fn next_request_id(&self) -> u32 {
+        self.lock().db.next_id()
+    }
+
+    fn pending_row(st: &State, id: u32) -> Result<RequestRow, CaError> {
+        let row = st.db.get(id).ok_or_else(|| {
+            CaError::refused(
+                HResult::PROPERTY_EMPTY,
+                format!("request {id} does not exist"),
+            )
+        })?;
+        if row.disposition != Disposition::Pending {
+            return Err(CaError::refused(
+                HResult::BAD_REQUESTSTATUS,
+                format!("request {id} is {}, not pending", row.disposition.as_str()),
+            ));
+        }
+        Ok(row.clone())
+    }
+
+    /// Issues a pending request (ICertAdmin::ResubmitRequest) as `officer`.
+    pub fn issue_pending(&self, id: u32, officer: &str) -> Result<Submission, CaError> {
+        let mut st = self.lock();
+        let mut row = Self::pending_row(&st, id)?;
+        let now = self.clock.now();
+        match parse_request(&row.request) {
+            Ok(p) => {
+                let decision = decide(&st.config, &p, &row.requester, &row.attributes, true);
+                self.apply(
+                    &st,
+                    &mut row,
+                    decision,
+                    &p,
+                    now,
+                    &format!("Resubmitted by {officer}"),
+                )?;
+            }
+            Err(e) => {
+                row.disposition = Disposition::Denied;
+                row.status = e.hresult;
+                row.disposition_message = e.message;
+                row.resolved_at = Some(now);
+            }
+        }
+        let s = Submission::from(&row);
+        commit(&mut st, row)?;
+        Ok(s)
+    }
+
+    /// Denies a pending request (ICertAdmin::DenyRequest) as `officer`.
+    pub fn deny(&self, id: u32, officer: &str) -> Result<Submission, CaError> {
+        let mut st = self.lock();
+        let mut row = Self::pending_row(&st, id)?;
+        row.disposition = Disposition::Denied;
+        row.status = HResult::ADMIN_DENIED_REQUEST;
+        row.disposition_message = format!("Denied by {officer}");
+        row.resolved_at = Some(self.clock.now());
+        let s = Submission::from(&row);
+        commit(&mut st, row)?;
+        Ok(s)
+    }
+
+    /// Revokes an issued certificate by serial. A certificate on hold may be
+    /// revoked again with a final reason.
+    pub fn revoke(
+        &self,
+        serial: &str,
+        reason: RevocationReason,
+        officer: &str,
+    ) -> Result<RequestRow, CaError> {
+        let mut st = self.lock();
+        let mut row = st.db.by_serial(serial).cloned().ok_or_else(|| {
+            CaError::refused(
+                HResult::CRYPT_E_NOT_FOUND,
+                format!("no certificate with serial {}", normalize_serial(serial)),
+            )
+        })?;
+        let on_hold = row
+            .revocation
+            .as_ref()
+            .is_some_and(|r| r.reason == RevocationReason::CertificateHold);
+        if row.disposition != Disposition::Issued && !on_hold {
+            return Err(CaError::refused(
+                HResult::BAD_REQUESTSTATUS,
+                format!(
+                    "request {} is {}; only issued certificates can be revoked",
+                    row.id,
+                    row.disposition.as_str()
+                ),
+            ));
+        }
+        let now = self.clock.now();
+        row.disposition = Disposition::Revoked;
+        row.status = HResult::S_OK;
+        row.disposition_message = format!("Revoked by {officer}");
+        row.revocation = Some(Revocation {
+            reason,
+            revoked_at: now,
+        });
+        row.hold_released_at = None;
+        commit(&mut st, row.clone())?;
+        Ok(row)
+    }
+
+    /// Takes a certificate off hold (only `certificate_hold` can be undone).
+    pub fn unrevoke(&self, serial: &str, officer: &str) -> Result<RequestRow, CaError> {
+        let mut st = self.lock();
+        let mut row = st.db.by_serial(serial).cloned().ok_or_else(|| {
+            CaError::refused(
+                HResult::CRYPT_E_NOT_FOUND,
+                format!("no certificate with serial {}", normalize_serial(serial)),
+            )
+        })?;
+        if row.revocation.as_ref().map(|r| r.reason) != Some(RevocationReason::CertificateHold) {
+            return Err(CaError::refused(
+                HResult::BAD_REQUESTSTATUS,
+                format!(
+                    "request {} is not on hold; only certificate_hold can be undone",
+                    row.id
+                ),
+            ));
+        }
+        row.disposition = Disposition::Issued;
+        row.disposition_message = format!("Unrevoked by {officer}");
+        row.revocation = None;
+        row.hold_released_at = Some(self.clock.now());
+        commit(&mut st, row.clone())?;
+        Ok(row)
+    }
+
+    /// Publishes a new base or delta CRL for every CA key; returns the
+    /// current key's CRL (DER).
+    pub fn publish_crl(&self, kind: CrlKind) -> Result<Vec<u8>, CaError> {
+        let mut st = self.lock();
+        let now = self.clock.now();
+        let keys = st.authority.keys.len() as u16;
+        let mut current = Vec::new();
+        for k in 0..keys {
+            if kind == CrlKind::Delta && !st.crls.contains_key(&(k, false)) {
+                self.publish_one(&mut st, k, CrlKind::Base, now)?;
+            }
+            let der = self.publish_one(&mut st, k, kind, now)?;
+            if k == st.authority.current().key_index {
+                current = der;
+            }
+        }
+        Ok(current)
+    }
+
+    /// The newest CRL of CA key `key_index` (publishing one if none exists yet).
+    pub fn crl(&self, key_index: u16, kind: CrlKind) -> Result<Vec<u8>, CaError> {
+        let mut st = self.lock();
+        if key_index as usize >= st.authority.keys.len() {
+            return Err(CaError::refused(
+                HResult::E_INVALIDARG,
+                format!("the CA has no key {key_index}"),
+            ));
+        }
+        if let Some(c) = st.crls.get(&(key_index, kind == CrlKind::Delta)) {
+            return Ok(c.der.clone());
+        }
+        let now = self.clock.now();
+        if kind == CrlKind::Delta && !st.crls.contains_key(&(key_index, false)) {
+            self.publish_one(&mut st, key_index, CrlKind::Base, now)?;
+        }
+        self.publish_one(&mut st, key_index, kind, now)
+    }
+
+    fn publish_one(
+        &self,
+        st: &mut State,
+        key_index: u16,
+        kind: CrlKind,
+        now: UnixTime,
+    ) -> Result<Vec<u8>, CaError> {
+        let delta = kind == CrlKind::Delta;
+        let number = *st.next_crl_number.get(&key_index).unwrap_or(&1);
+        let base = st.crls.get(&(key_index, false)).cloned();
+        let since = if delta {
+            base.as_ref().map(|b| b.this_update)
+        } else {
+            None
+        };
+        let mut entries = Vec::new();
+        for row in st.db.list(None) {
+            if row.ca_key_index != Some(key_index) {
+                continue;
+            }
+            let Some(serial_bytes) = row.serial.as_deref().and_then(unhex) else {
+                continue;
+            };
+            if row.not_after.is_some_and(|na| na < now) {
+                continue; // expired certificates leave the CRL
+            }
+            if let Some(r) = &row.revocation {
+                if r.revoked_at <= now && since.is_none_or(|s| r.revoked_at >= s) {
+                    let code = r.reason.code();
+                    entries.push(CrlEntry {
+                        serial: serial_bytes,
+                        revoked_at: r.revoked_at,
+                        reason: (code != 0).then_some(code),
+                    });
+                }
+            } else if let (Some(released), Some(s)) = (row.hold_released_at, since) {
+                if released >= s {
+                    entries.push(CrlEntry {
+                        serial: serial_bytes,
+                        revoked_at: released,
+                        reason: Some(8),
+                    });
+                }
+            }
+        }
+        if st.authority.cert_for_key(key_index).is_none() {
+            return Err(CaError::refused(
+                HResult::E_INVALIDARG,
+                format!("the CA has no key {key_index}"),
+            ));
+        }
+        let cert_index = st
+            .authority
+            .certs
+            .iter()
+            .rposition(|c| c.key_index == key_index)
+            .unwrap_or(0) as u16;
+        let key = st.authority.keys[key_index as usize].clone();
+        let der_err = |e: der::Error| CaError::from(AuthorityError::from(e));
+        let mut ext = vec![
+            extension(
+                oid::AUTHORITY_KEY_IDENTIFIER,
+                false,
+                x509::aki_value(&x509::key_id(key.spki_der()).map_err(der_err)?),
+            ),
+            extension(
+                oid::CA_VERSION,
+                false,
+                x509::ca_version_value(cert_index, key_index),
+            ),
+            extension(oid::CRL_NUMBER, false, x509::crl_number_value(number)),
+        ];
+        let period_hours = if delta {
+            st.config.delta_crl_period_hours
+        } else {
+            st.config.crl_period_hours
+        };
+        let next_update = now + period_hours as i64 * 3600;
+        if delta {
+            let base_number = base.as_ref().map(|b| b.number).unwrap_or(number);
+            ext.push(extension(
+                oid::DELTA_CRL_INDICATOR,
+                true,
+                x509::crl_number_value(base_number),
+            ));
+        } else {
+            let base_url = authority::enroll_base(&st.config);
+            let delta_url = format!(
+                "{base_url}{}",
+                authority::url_escape(&authority::crl_file_name(
+                    &st.authority.ca_cn(),
+                    key_index,
+                    true
+                ))
+            );
+            ext.push(extension(
+                oid::FRESHEST_CRL,
+                false,
+                x509::freshest_crl_value(&[delta_url]).map_err(der_err)?,
+            ));
+        }
+        let der = x509::build_crl(
+            &x509::CrlSpec {
+                issuer: &st.authority.name,
+                this_update: now,
+                next_update,
+                entries: &entries,
+                extensions: ext,
+            },
+            &key,
+        )
+        .map_err(der_err)?;
+        let record = CrlRecord {
+            key_index,
+            delta,
+            number,
+            this_update: now,
+            der: der.clone(),
+        };
+        if let Some(store) = st.store.as_mut() {
+            store.append(&Record::Crl(record.clone()))?;
+        }
+        st.next_crl_number.insert(key_index, number + 1);
+        st.crls.insert((key_index, delta), record);
+        Ok(der)
+    }
+
+    /// The root's CRL in a two-tier hierarchy (nothing the root issued is revoked).
+    pub fn root_crl(&self) -> Result<Option<Vec<u8>>, CaError> {
+        let st = self.lock();
+        let Some(root) = &st.authority.root else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let der_err = |e: der::Error| CaError::from(AuthorityError::from(e));
+        let ext = vec![
+            extension(
+                oid::AUTHORITY_KEY_IDENTIFIER,
+                false,
+                x509::aki_value(&x509::key_id(root.key.spki_der()).map_err(der_err)?),
+            ),
+            extension(oid::CA_VERSION, false, x509::ca_version_value(0, 0)),
+            extension(oid::CRL_NUMBER, false, x509::crl_number_value(1)),
+        ];
+        let spec = x509::CrlSpec {
+            issuer: &root.name,
+            this_update: now,
+            next_update: now + st.config.crl_period_hours as i64 * 3600,
+            entries: &[],
+            extensions: ext,
+        };
+        Ok(Some(x509::build_crl(&spec, &root.key).map_err(der_err)?))
+    }
+
+    /// Renews the CA certificate (same key or a new one); returns its index (`nRenewals`).
+    pub fn renew_ca(&self, new_key: bool) -> Result<u16, CaError> {
+        let mut st = self.lock();
+        let now = self.clock.now();
+        let config = st.config.clone();
+        let mut renewed = st.authority.clone();
+        let index = renewed.renew(&config, &self.seed, now, new_key)?;
+        if let Some(store) = &st.store {
+            store.write_authority(&authority_file(
+                self.seed,
+                st.initial.created_at,
+                &config,
+                &renewed,
+            ))?;
+        }
+        st.authority = renewed;
+        Ok(index)
+    }
+
+    /// Number of CA renewals (certsrv's `nRenewals`).
+    pub fn n_renewals(&self) -> u16 {
+        self.lock().authority.n_renewals()
+    }
+
+    /// CA certificate number `index` (0 = original).
+    pub fn ca_certificate(&self, index: u16) -> Option<Vec<u8>> {
+        self.lock()
+            .authority
+            .certs
+            .get(index as usize)
+            .map(|c| c.der.clone())
+    }
+
+    /// The chain of CA certificate `index`: issuing CA first, root last.
+    pub fn ca_chain(&self, index: u16) -> Option<Vec<Vec<u8>>> {
+        self.lock().authority.chain(index)
+    }
+
+    /// The self-signed trust anchor.
+    pub fn root_certificate(&self) -> Vec<u8> {
+        self.lock().authority.trust_anchor().to_vec()
+    }
+
+    /// Key index of CA certificate `index`.
+    pub fn ca_key_index(&self, index: u16) -> Option<u16> {
+        self.lock()
+            .authority
+            .certs
+            .get(index as usize)
+            .map(|c| c.key_index)
+    }
+
+    /// A CA private key as PKCS#8 (test CAs export their keys on purpose).
+    pub fn ca_private_key(&self, key_index: u16) -> Option<Vec<u8>> {
+        self.lock()
+            .authority
+            .keys
+            .get(key_index as usize)
+            .map(|k| k.pkcs8_der().to_vec())
+    }
+
+    /// The issuing CA's name.
+    pub fn ca_name(&self) -> Name {
+        self.lock().authority.name.clone()
+    }
+
+    /// The `/CertEnroll/` file names and what each holds, for the web server.
+    pub fn publication(&self) -> Vec<(String, Publication)> {
+        let st = self.lock();
+        let cn = st.authority.ca_cn();
+        let host = &st.config.host_name;
+        let mut out = Vec::new();
+        for (i, _) in st.authority.certs.iter().enumerate() {
+            out.push((
+                authority::crt_file_name(host, &cn, i as u16),
+                Publication::CaCertificate(i as u16),
+            ));
+        }
+        for k in 0..st.authority.keys.len() as u16 {
+            out.push((
+                authority::crl_file_name(&cn, k, false),
+                Publication::Crl(k, CrlKind::Base),
+            ));
+            out.push((
+                authority::crl_file_name(&cn, k, true),
+                Publication::Crl(k, CrlKind::Delta),
+            ));
+        }
+        if let Some(root) = &st.authority.root {
+            let rcn = crate::names::common_name(&root.name).unwrap_or_else(|| "CA".into());
+            out.push((
+                authority::crt_file_name(host, &rcn, 0),
+                Publication::RootCertificate,
+            ));
+            out.push((
+                authority::crl_file_name(&rcn, 0, false),
+                Publication::RootCrl,
+            ));
+        }
+        out
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> CaConfig {
+        self.lock().config.clone()
+    }
+
+    /// The seed in use (print it so a run can be replayed).
+    pub fn seed(&self) -> Seed {
+        self.seed
+    }
+
+    /// The clock the CA reads.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Back to the initial state: original CA certificate, empty database
+    /// (then request 1 again), no CRLs.
+    pub fn reset(&self) -> Result<(), CaError> {
+        {
+            let mut st = self.lock();
+            let initial = st.initial.clone();
+            st.authority = restore_authority(&initial)?;
+            st.db = Database::new();
+            st.crls.clear();
+            st.next_crl_number.clear();
+            if let Some(store) = st.store.as_mut() {
+                store.reset(&initial)?;
+            }
+        }
+        self.issue_web_server_certificate()
+    }
+}
+
+/// What a `/CertEnroll/` file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Publication {
+    CaCertificate(u16),
+    Crl(u16, CrlKind),
+    RootCertificate,
+    RootCrl,
+}
+
+fn new_row(
+    id: u32,
+    request: Vec<u8>,
+    requester: Requester,
+    attributes: Vec<(String, String)>,
+    now: UnixTime,
+) -> RequestRow {
+    RequestRow {
+        id,
+        request,
+        requester,
+        attributes,
+        template: None,
+        disposition: Disposition::Failed,
+        disposition_message: String::new(),
+        status: HResult::S_OK,
+        submitted_at: now,
+        resolved_at: None,
+        certificate: None,
+        serial: None,
+        ca_cert_index: None,
+        ca_key_index: None,
+        subject: None,
+        not_before: None,
+        not_after: None,
+        revocation: None,
+        hold_released_at: None,
+    }
+}
+
+/// Makes a row durable, then visible. A failed write leaves the database as it was.
+fn commit(st: &mut State, row: RequestRow) -> Result<(), CaError> {
+    if let Some(store) = st.store.as_mut() {
+        store.append(&Record::Row(row.clone()))?;
+    }
+    st.db.put(row);
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! What a CA world is made of: mode, names, keys, templates and flags.
+//! Every field has a test-friendly default, so `CaConfig::default()` is a
+//! working enterprise CA.
+
+use serde::{Deserialize, Serialize};
+
+use crate::keys::KeyAlgorithm;
+use crate::template::{default_templates, Template};
+
+/// Enterprise CAs issue by template; stand-alone CAs put every request pending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaMode {
+    Enterprise,
+    Standalone,
+}
+
+impl std::str::FromStr for CaMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "enterprise" => Ok(CaMode::Enterprise),
+            "standalone" | "stand-alone" => Ok(CaMode::Standalone),
+            _ => Err(format!(
+                "unknown CA mode `{s}` (expected enterprise or standalone)"
+            )),
+        }
+    }
+}
+
+/// Policy-module edit flags (certutil -setreg policy\EditFlags).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EditFlags {
+    /// EDITF_ATTRIBUTESUBJECTALTNAME2: honour `SAN:` request attributes.
+    pub attribute_subject_alt_name2: bool,
+}
+
+/// The CA's configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaConfig {
+    pub mode: CaMode,
+    /// A root CA that signs an issuing CA (as real deployments are), instead of one self-signed CA.
+    pub two_tier: bool,
+    /// Name of the root CA (two-tier only).
+    pub root_name: String,
+    /// Name of the CA that issues (the only CA when one-tier).
+    pub ca_name: String,
+    pub root_key: KeyAlgorithm,
+    pub ca_key: KeyAlgorithm,
+    pub root_validity_days: u32,
+    pub ca_validity_days: u32,
+    /// NetBIOS domain name (`CONTOSO`).
+    pub netbios_domain: String,
+    /// DNS domain (`contoso.test`).
+    pub dns_domain: String,
+    /// The CA server's DNS name (used in AIA file names, as AD CS does).
+    pub host_name: String,
+    /// Base URL written into CDP and AIA (`http://host`); `http://{host_name}` when absent.
+    pub publish_url: Option<String>,
+    /// Names in the web server's own TLS certificate (request 1).
+    pub server_names: Vec<String>,
+    pub templates: Vec<Template>,
+    pub edit_flags: EditFlags,
+    /// Validity of certificates a stand-alone CA issues.
+    pub standalone_validity_days: u32,
+    pub crl_period_hours: u32,
+    pub delta_crl_period_hours: u32,
+    /// The HighSerial byte of AD CS serials; derived from the seed when absent.
+    pub high_serial: Option<u8>,
+}
+
+impl Default for CaConfig {
+    fn default() -> Self {
+        CaConfig {
+            mode: CaMode::Enterprise,
+            two_tier: false,
+            root_name: "CN=contoso-TEST-ROOT-CA, DC=contoso, DC=test".into(),
+            ca_name: "CN=contoso-TEST-CA, DC=contoso, DC=test".into(),
+            root_key: KeyAlgorithm::Rsa2048,
+            ca_key: KeyAlgorithm::Rsa2048,
+            root_validity_days: 3650,
+            ca_validity_days: 1825,
+            netbios_domain: "CONTOSO".into(),
+            dns_domain: "contoso.test".into(),
+            host_name: "ca01.contoso.test".into(),
+            publish_url: None,
+            server_names: vec![
+                "ca01.contoso.test".into(),
+                "localhost".into(),
+                "127.0.0.1".into(),
+                "::1".into(),
+            ],
+            templates: default_templates(),
+            edit_flags: EditFlags::default(),
+            standalone_validity_days: 365,
+            crl_period_hours: 168,
+            delta_crl_period_hours: 24,
+            high_serial: None,
+        }
+    }
+}
+
+impl CaConfig {
+    /// A stand-alone CA with the other defaults.
+    pub fn standalone() -> Self {
+        CaConfig {
+            mode: CaMode::Standalone,
+            ..CaConfig::default()
+        }
+    }
+
+    /// The template named by name or OID, if this CA knows it.
+    pub fn template(&self, name_or_oid: &str) -> Option<&Template> {
+        self.templates.iter().find(|t| t.matches(name_or_oid))
+    }
+
+    /// Checks what serde cannot: names parse, templates are unique and sane.
+    pub fn validate(&self) -> Result<(), String> {
+        crate::names::parse_dn(&self.ca_name).map_err(|e| format!("ca_name: {e}"))?;
+        if self.two_tier {
+            crate::names::parse_dn(&self.root_name).map_err(|e| format!("root_name: {e}"))?;
+        }
+        for (i, t) in self.templates.iter().enumerate() {
+            if t.name.trim().is_empty() {
+                return Err(format!("templates[{i}]: empty name"));
+            }
+            if self.templates[..i]
+                .iter()
+                .any(|o| o.name.eq_ignore_ascii_case(&t.name))
+            {
+                return Err(format!(
+                    "templates[{i}]: duplicate template name `{}`",
+                    t.name
+                ));
+            }
+            for e in &t.ekus {
+                der::asn1::ObjectIdentifier::new(e)
+                    .map_err(|_| format!("templates[{i}] ({}): EKU `{e}` is not an OID", t.name))?;
+            }
+            if let Some(o) = &t.oid {
+                der::asn1::ObjectIdentifier::new(o)
+                    .map_err(|_| format!("templates[{i}] ({}): oid `{o}` is not an OID", t.name))?;
+            }
+            if t.validity_days == 0 {
+                return Err(format!(
+                    "templates[{i}] ({}): validity_days must be at least 1",
+                    t.name
+                ));
+            }
+        }
+        if self.crl_period_hours == 0 || self.delta_crl_period_hours == 0 {
+            return Err("CRL periods must be at least one hour".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,252 @@
+//! The request database: one row per submission, one ID sequence for every
+//! disposition, O(1) lookup by request ID and by serial.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::UnixTime;
+use crate::protocol::{Disposition, HResult};
+
+/// Who submitted a request, as the CA's directory knows them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Requester {
+    /// `DOMAIN\name`.
+    pub account: String,
+    pub groups: Vec<String>,
+    pub upn: Option<String>,
+    pub email: Option<String>,
+    /// For computer accounts: the DNS host name.
+    pub dns_name: Option<String>,
+}
+
+impl Requester {
+    /// A requester with just an account name.
+    pub fn new(account: &str) -> Self {
+        Requester {
+            account: account.to_string(),
+            ..Default::default()
+        }
+    }
+
+    /// Adds a group membership.
+    pub fn with_group(mut self, group: &str) -> Self {
+        self.groups.push(group.to_string());
+        self
+    }
+
+    /// The part after `DOMAIN\`.
+    pub fn short_name(&self) -> &str {
+        self.account.rsplit('\\').next().unwrap_or(&self.account)
+    }
+}
+
+/// RFC 5280 CRLReason values that AD CS offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevocationReason {
+    Unspecified,
+    KeyCompromise,
+    CaCompromise,
+    AffiliationChanged,
+    Superseded,
+    CessationOfOperation,
+    CertificateHold,
+}
+
+impl RevocationReason {
+    /// The CRLReason code.
+    pub fn code(self) -> u8 {
+        match self {
+            RevocationReason::Unspecified => 0,
+            RevocationReason::KeyCompromise => 1,
+            RevocationReason::CaCompromise => 2,
+            RevocationReason::AffiliationChanged => 3,
+            RevocationReason::Superseded => 4,
+            RevocationReason::CessationOfOperation => 5,
+            RevocationReason::CertificateHold => 6,
+        }
+    }
+}
+
+impl std::str::FromStr for RevocationReason {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let k = s.to_ascii_lowercase().replace(['-', ' '], "_");
+        Ok(match k.as_str() {
+            "0" | "unspecified" => RevocationReason::Unspecified,
+            "1" | "key_compromise" | "keycompromise" => RevocationReason::KeyCompromise,
+            "2" | "ca_compromise" | "cacompromise" => RevocationReason::CaCompromise,
+            "3" | "affiliation_changed" | "affiliationchanged" => {
+                RevocationReason::AffiliationChanged
+            }
+            "4" | "superseded" => RevocationReason::Superseded,
+            "5" | "cessation_of_operation" | "cessationofoperation" => {
+                RevocationReason::CessationOfOperation
+            }
+            "6" | "certificate_hold" | "certificatehold" | "hold" => {
+                RevocationReason::CertificateHold
+            }
+            _ => return Err(format!("unknown revocation reason `{s}`")),
+        })
+    }
+}
+
+/// A revocation of an issued certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    pub reason: RevocationReason,
+    pub revoked_at: UnixTime,
+}
+
+/// One request and what became of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRow {
+    pub id: u32,
+    /// The bytes as submitted (the parsed DER when they could be decoded).
+    #[serde(with = "b64")]
+    pub request: Vec<u8>,
+    pub requester: Requester,
+    /// CertAttrib name/value pairs as submitted.
+    pub attributes: Vec<(String, String)>,
+    pub template: Option<String>,
+    pub disposition: Disposition,
+    pub disposition_message: String,
+    pub status: HResult,
+    pub submitted_at: UnixTime,
+    pub resolved_at: Option<UnixTime>,
+    #[serde(with = "b64_opt", default)]
+    pub certificate: Option<Vec<u8>>,
+    /// Lowercase hex, no separators.
+    pub serial: Option<String>,
+    pub ca_cert_index: Option<u16>,
+    pub ca_key_index: Option<u16>,
+    pub subject: Option<String>,
+    pub not_before: Option<UnixTime>,
+    pub not_after: Option<UnixTime>,
+    pub revocation: Option<Revocation>,
+    /// When a certificate hold was lifted (a delta CRL says removeFromCRL until the next base).
+    pub hold_released_at: Option<UnixTime>,
+}
+
+/// Base64 (de)serialisation for byte fields of the state file.
+pub(crate) mod b64 {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(v))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+mod b64_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(b) => super::b64::serialize(b, s),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        use base64::Engine;
+        let s = Option::<String>::deserialize(d)?;
+        s.map(|s| {
+            base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .map_err(serde::de::Error::custom)
+        })
+        .transpose()
+    }
+}
+
+/// All rows, indexed by ID and serial.
+#[derive(Clone, Debug, Default)]
+pub struct Database {
+    rows: HashMap<u32, RequestRow>,
+    by_serial: HashMap<String, u32>,
+    next_id: u32,
+}
+
+impl Database {
+    /// An empty database whose first request gets ID 1.
+    pub fn new() -> Self {
+        Database {
+            rows: HashMap::new(),
+            by_serial: HashMap::new(),
+            next_id: 1,
+        }
+    }
+
+    /// Reserves the next request ID.
+    pub fn allocate_id(&mut self) -> u32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Inserts or replaces a row (IDs past the sequence move it on).
+    pub fn put(&mut self, row: RequestRow) {
+        if row.id >= self.next_id {
+            self.next_id = row.id + 1;
+        }
+        if let Some(s) = &row.serial {
+            self.by_serial.insert(s.clone(), row.id);
+        }
+        self.rows.insert(row.id, row);
+    }
+
+    pub fn get(&self, id: u32) -> Option<&RequestRow> {
+        self.rows.get(&id)
+    }
+
+    /// The row whose certificate has this serial (hex, any case, separators ignored).
+    pub fn by_serial(&self, serial: &str) -> Option<&RequestRow> {
+        let key = normalize_serial(serial);
+        self.by_serial.get(&key).and_then(|id| self.rows.get(id))
+    }
+
+    /// Rows, in ID order, optionally only one disposition.
+    pub fn list(&self, filter: Option<Disposition>) -> Vec<&RequestRow> {
+        let mut v: Vec<&RequestRow> = self
+            .rows
+            .values()
+            .filter(|r| filter.is_none_or(|d| r.disposition == d))
+            .collect();
+        v.sort_by_key(|r| r.id);
+        v
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The ID the next submission will get.
+    pub fn next_id(&self) -> u32 {
+        self.next_id
+    }
+}
+
+/// Lowercase hex without spaces or colons, leading zero bytes dropped.
+pub fn normalize_serial(serial: &str) -> String {
+    let s: String = serial
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let trimmed = s.trim_start_matches("00");
+    if trimmed.is_empty() {
+        "0".into()
+    } else {
+        trimmed.to_string()
+    }
+}

@@ -1,0 +1,274 @@
+//! The state directory: `authority.json` (seed, configuration, CA keys and
+//! certificates), replaced atomically by write-then-rename, and
+//! `requests.jsonl`, an append-only journal of row and CRL changes with an
+//! fsync after every record. A record is acknowledged only after its fsync,
+//! so killing the process at any instant loses nothing acknowledged; a torn
+//! last line (the write that was cut) is dropped on the next open.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::UnixTime;
+use crate::config::CaConfig;
+use crate::db::{b64 as base64_bytes, RequestRow};
+use crate::keys::KeyAlgorithm;
+use crate::seed::Seed;
+
+const AUTHORITY_FILE: &str = "authority.json";
+const JOURNAL_FILE: &str = "requests.jsonl";
+const FORMAT_VERSION: u32 = 1;
+
+/// A stored private key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StoredKey {
+    pub algorithm: KeyAlgorithm,
+    #[serde(with = "base64_bytes")]
+    pub pkcs8: Vec<u8>,
+}
+
+/// A stored CA certificate.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StoredCert {
+    #[serde(with = "base64_bytes")]
+    pub der: Vec<u8>,
+    pub key_index: u16,
+}
+
+/// The root of a two-tier hierarchy.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StoredRoot {
+    pub key: StoredKey,
+    #[serde(with = "base64_bytes")]
+    pub der: Vec<u8>,
+}
+
+/// Everything needed to bring the CA back exactly.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AuthorityFile {
+    pub format: u32,
+    pub seed: Seed,
+    pub created_at: UnixTime,
+    pub config: CaConfig,
+    pub root: Option<StoredRoot>,
+    pub keys: Vec<StoredKey>,
+    pub certs: Vec<StoredCert>,
+}
+
+impl AuthorityFile {
+    /// A new file in the current format.
+    pub fn new(seed: Seed, created_at: UnixTime, config: CaConfig) -> Self {
+        AuthorityFile {
+            format: FORMAT_VERSION,
+            seed,
+            created_at,
+            config,
+            root: None,
+            keys: Vec::new(),
+            certs: Vec::new(),
+        }
+    }
+}
+
+/// A published CRL.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrlRecord {
+    pub key_index: u16,
+    pub delta: bool,
+    pub number: u64,
+    pub this_update: UnixTime,
+    #[serde(with = "base64_bytes")]
+    pub der: Vec<u8>,
+}
+
+/// One journal line.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Record {
+    Row(RequestRow),
+    Crl(CrlRecord),
+}
+
+/// Why the state directory could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// An open state directory.
+#[derive(Debug)]
+pub struct StateDir {
+    dir: PathBuf,
+    journal: File,
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder,
+/// flushed to disk, then renamed over the old one.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err(path))?;
+    tmp.write_all(bytes).map_err(io_err(path))?;
+    tmp.as_file().sync_all().map_err(io_err(path))?;
+    tmp.persist(path).map_err(|e| StoreError::Io {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Makes a rename durable where the OS needs the folder flushed too.
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+impl StateDir {
+    /// True when `dir` already holds a CA.
+    pub fn exists(dir: &Path) -> bool {
+        dir.join(AUTHORITY_FILE).is_file()
+    }
+
+    /// Creates a new state directory for a freshly made CA.
+    pub fn create(dir: &Path, authority: &AuthorityFile) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let journal_path = dir.join(JOURNAL_FILE);
+        write_atomically(&journal_path, b"")?;
+        let state = Self::open_journal(dir)?;
+        state.write_authority(authority)?;
+        Ok(state)
+    }
+
+    fn open_journal(dir: &Path) -> Result<Self, StoreError> {
+        let path = dir.join(JOURNAL_FILE);
+        let journal = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        Ok(StateDir {
+            dir: dir.to_path_buf(),
+            journal,
+        })
+    }
+
+    /// Opens an existing directory: the authority and every journal record.
+    pub fn open(dir: &Path) -> Result<(Self, AuthorityFile, Vec<Record>), StoreError> {
+        let apath = dir.join(AUTHORITY_FILE);
+        let text = std::fs::read_to_string(&apath).map_err(io_err(&apath))?;
+        let authority: AuthorityFile =
+            serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+                path: apath.clone(),
+                reason: e.to_string(),
+            })?;
+        if authority.format != FORMAT_VERSION {
+            return Err(StoreError::Corrupt {
+                path: apath,
+                reason: format!(
+                    "format {} is not supported (this build reads {FORMAT_VERSION})",
+                    authority.format
+                ),
+            });
+        }
+        let mut state = Self::open_journal(dir)?;
+        let records = state.read_journal()?;
+        Ok((state, authority, records))
+    }
+
+    fn read_journal(&mut self) -> Result<Vec<Record>, StoreError> {
+        let path = self.dir.join(JOURNAL_FILE);
+        let mut bytes = Vec::new();
+        self.journal
+            .seek(SeekFrom::Start(0))
+            .map_err(io_err(&path))?;
+        self.journal
+            .read_to_end(&mut bytes)
+            .map_err(io_err(&path))?;
+        let mut records = Vec::new();
+        let mut offset = 0usize;
+        let mut line_no = 0usize;
+        while offset < bytes.len() {
+            line_no += 1;
+            let end = bytes[offset..]
+                .iter()
+                .position(|b| *b == b'\n')
+                .map(|p| offset + p);
+            let line = &bytes[offset..end.unwrap_or(bytes.len())];
+            let parsed = serde_json::from_slice::<Record>(line);
+            match (parsed, end) {
+                (Ok(r), Some(e)) => {
+                    records.push(r);
+                    offset = e + 1;
+                }
+                // The last line was cut by a crash: it was never acknowledged.
+                (_, None) => {
+                    self.journal.set_len(offset as u64).map_err(io_err(&path))?;
+                    self.journal.sync_data().map_err(io_err(&path))?;
+                    break;
+                }
+                (Err(e), Some(_)) => {
+                    return Err(StoreError::Corrupt {
+                        path,
+                        reason: format!("line {line_no}: {e}"),
+                    });
+                }
+            }
+        }
+        Ok(records)
+    }
+
+    /// Appends a record and waits until it is on disk.
+    pub fn append(&mut self, record: &Record) -> Result<(), StoreError> {
+        let path = self.dir.join(JOURNAL_FILE);
+        let mut line = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        line.push(b'\n');
+        self.journal.write_all(&line).map_err(io_err(&path))?;
+        self.journal.sync_data().map_err(io_err(&path))
+    }
+
+    /// Replaces `authority.json`.
+    pub fn write_authority(&self, authority: &AuthorityFile) -> Result<(), StoreError> {
+        let path = self.dir.join(AUTHORITY_FILE);
+        let text = serde_json::to_vec_pretty(authority).map_err(|e| StoreError::Corrupt {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        write_atomically(&path, &text)
+    }
+
+    /// Starts over: a new authority file and an empty journal.
+    pub fn reset(&mut self, authority: &AuthorityFile) -> Result<(), StoreError> {
+        write_atomically(&self.dir.join(JOURNAL_FILE), b"")?;
+        self.write_authority(authority)?;
+        *self = Self::open_journal(&self.dir.clone())?;
+        Ok(())
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+}

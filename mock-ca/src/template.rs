@@ -1,0 +1,247 @@
+//! Certificate templates with teeth: what an enterprise CA checks and writes
+//! for each template, and the default set a fresh CA publishes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::oid;
+
+/// Where the issued certificate's subject comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectSource {
+    /// "Supply in the request": subject and SAN from the request.
+    Request,
+    /// "Build from Active Directory information", user style: CN=name, CN=Users, DC=…; UPN in the SAN.
+    RequesterUser,
+    /// "Build from Active Directory information", computer style: CN=host FQDN; DNS name in the SAN.
+    RequesterMachine,
+}
+
+/// Public key families a template allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyFamily {
+    Rsa,
+    Ecdsa,
+}
+
+/// One certificate template.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Template {
+    /// The template's common name (what `CertificateTemplate:` names).
+    pub name: String,
+    pub display_name: String,
+    /// 1 writes the v1 name extension; 2 and up write {OID, major, minor}.
+    #[serde(default = "default_schema")]
+    pub schema_version: u8,
+    /// Template OID (v2+); derived from the name when absent.
+    #[serde(default)]
+    pub oid: Option<String>,
+    #[serde(default = "default_major")]
+    pub major_version: u32,
+    #[serde(default)]
+    pub minor_version: u32,
+    /// EKU OIDs (also written as application policies for v2+).
+    pub ekus: Vec<String>,
+    /// Key usage as the Windows number (0xa0 = digitalSignature + keyEncipherment).
+    pub key_usage: u16,
+    #[serde(default = "yes")]
+    pub key_usage_critical: bool,
+    #[serde(default = "default_min_key")]
+    pub min_key_size: u32,
+    #[serde(default = "default_families")]
+    pub key_families: Vec<KeyFamily>,
+    pub validity_days: u32,
+    pub subject: SubjectSource,
+    /// Whether a SAN in the request is honoured (with `subject = "request"`).
+    #[serde(default = "yes")]
+    pub san_from_request: bool,
+    /// "CA certificate manager approval": requests stay pending.
+    #[serde(default)]
+    pub requires_approval: bool,
+    /// "Allow private key to be exported" (reported to clients; the CA never sees keys).
+    #[serde(default)]
+    pub exportable_key: bool,
+    /// Users or groups with the Enroll permission (case-insensitive; `DOMAIN\name` or a group).
+    pub enroll: Vec<String>,
+    /// Published to this CA (certsrv lists and issues only published templates).
+    #[serde(default = "yes")]
+    pub published: bool,
+}
+
+fn default_schema() -> u8 {
+    2
+}
+fn default_major() -> u32 {
+    100
+}
+fn default_min_key() -> u32 {
+    2048
+}
+fn default_families() -> Vec<KeyFamily> {
+    vec![KeyFamily::Rsa]
+}
+fn yes() -> bool {
+    true
+}
+
+/// The forest-specific OID root of templates made in this (test) forest.
+const FOREST_TEMPLATE_ROOT: &str =
+    "1.3.6.1.4.1.311.21.8.5734392.1645427.14185471.2658632.3425463.201";
+
+impl Template {
+    /// The template OID (explicit, or stable and derived from the name).
+    pub fn template_oid(&self) -> String {
+        if let Some(o) = &self.oid {
+            return o.clone();
+        }
+        let h = aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            self.name.to_ascii_lowercase().as_bytes(),
+        );
+        let a = u32::from_be_bytes([h.as_ref()[0], h.as_ref()[1], h.as_ref()[2], h.as_ref()[3]])
+            & 0x00ff_ffff;
+        let b = u32::from_be_bytes([h.as_ref()[4], h.as_ref()[5], h.as_ref()[6], h.as_ref()[7]])
+            & 0x00ff_ffff;
+        format!("{FOREST_TEMPLATE_ROOT}.{a}.{b}")
+    }
+
+    /// True when `who` (the account or one of its groups) may enroll.
+    pub fn may_enroll(&self, account: &str, groups: &[String]) -> bool {
+        let implicit = ["Authenticated Users", "Everyone"];
+        self.enroll.iter().any(|p| {
+            p.eq_ignore_ascii_case(account)
+                || account
+                    .rsplit('\\')
+                    .next()
+                    .is_some_and(|short| p.eq_ignore_ascii_case(short))
+                || groups.iter().any(|g| {
+                    g.eq_ignore_ascii_case(p)
+                        || g.rsplit('\\')
+                            .next()
+                            .is_some_and(|s| s.eq_ignore_ascii_case(p))
+                })
+                || implicit.iter().any(|i| i.eq_ignore_ascii_case(p))
+        })
+    }
+
+    /// True when `name_or_oid` names this template.
+    pub fn matches(&self, name_or_oid: &str) -> bool {
+        let n = name_or_oid.trim();
+        self.name.eq_ignore_ascii_case(n) || self.template_oid() == n
+    }
+}
+
+fn t(
+    name: &str,
+    display: &str,
+    ekus: &[&str],
+    subject: SubjectSource,
+    days: u32,
+    enroll: &[&str],
+) -> Template {
+    Template {
+        name: name.into(),
+        display_name: display.into(),
+        schema_version: 1,
+        oid: None,
+        major_version: 4,
+        minor_version: 1,
+        ekus: ekus.iter().map(|s| s.to_string()).collect(),
+        key_usage: 0xa0,
+        key_usage_critical: true,
+        min_key_size: 2048,
+        key_families: vec![KeyFamily::Rsa],
+        validity_days: days,
+        subject,
+        san_from_request: subject == SubjectSource::Request,
+        requires_approval: false,
+        exportable_key: false,
+        enroll: enroll.iter().map(|s| s.to_string()).collect(),
+        published: true,
+    }
+}
+
+/// The templates a fresh enterprise CA publishes: WebServer, Machine, User,
+/// IPSec (Offline request), and the SCOM template `OperationsManager`
+/// (duplicated from IPSec (Offline request) as the SCOM procedure describes).
+/// Enroll rights are wider than a real forest's so the default user can use
+/// every template; tighten them in the configuration to test ACLs.
+pub fn default_templates() -> Vec<Template> {
+    use oid::*;
+    vec![
+        t(
+            "WebServer",
+            "Web Server",
+            &[EKU_SERVER_AUTH],
+            SubjectSource::Request,
+            730,
+            &["Authenticated Users"],
+        ),
+        t(
+            "Machine",
+            "Computer",
+            &[EKU_CLIENT_AUTH, EKU_SERVER_AUTH],
+            SubjectSource::RequesterMachine,
+            365,
+            &["Domain Computers", "Domain Admins", "Authenticated Users"],
+        ),
+        t(
+            "User",
+            "User",
+            &[EKU_EFS, EKU_EMAIL_PROTECTION, EKU_CLIENT_AUTH],
+            SubjectSource::RequesterUser,
+            365,
+            &["Domain Users", "Domain Admins"],
+        ),
+        t(
+            "IPSECIntermediateOffline",
+            "IPSec (Offline request)",
+            &[EKU_IPSEC_IKE_INTERMEDIATE],
+            SubjectSource::Request,
+            730,
+            &["Domain Admins", "Domain Computers", "Authenticated Users"],
+        ),
+        Template {
+            schema_version: 2,
+            major_version: 100,
+            minor_version: 2,
+            exportable_key: true,
+            ..t(
+                "OperationsManager",
+                "Operations Manager",
+                &[EKU_SERVER_AUTH, EKU_CLIENT_AUTH],
+                SubjectSource::Request,
+                730,
+                &["Authenticated Users"],
+            )
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acl_matches_accounts_and_groups_case_insensitively() {
+        let mut w = default_templates().remove(0);
+        w.enroll = vec!["CONTOSO\\Web Admins".into(), "CONTOSO\\bob".into()];
+        assert!(w.may_enroll("contoso\\BOB", &[]));
+        assert!(w.may_enroll("CONTOSO\\alice", &["contoso\\web admins".into()]));
+        assert!(!w.may_enroll("CONTOSO\\alice", &["CONTOSO\\Domain Users".into()]));
+        w.enroll.push("Authenticated Users".into());
+        assert!(w.may_enroll("CONTOSO\\alice", &[]));
+    }
+
+    #[test]
+    fn template_oids_are_stable_and_distinct() {
+        let ts = default_templates();
+        let scom = ts.iter().find(|t| t.name == "OperationsManager").unwrap();
+        assert!(scom.template_oid().starts_with(oid::TEMPLATE_OID_ROOT));
+        assert_eq!(scom.template_oid(), scom.clone().template_oid());
+        assert_ne!(scom.template_oid(), ts[0].template_oid());
+        assert!(scom.matches("operationsmanager") && scom.matches(&scom.template_oid()));
+    }
+}

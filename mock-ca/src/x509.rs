@@ -1,0 +1,447 @@
+//! DER encoding of what the CA signs: certificates, CRLs, requests, and the
+//! extensions AD CS writes. x509-cert supplies the building blocks; the
+//! to-be-signed structures are assembled here so every byte (extension order,
+//! string types, serial layout) is under our control.
+
+use std::net::IpAddr;
+
+use der::asn1::{
+    Any, BitString, BmpString, Ia5String, ObjectIdentifier, OctetString, Utf8StringRef,
+};
+use der::{Decode, Encode};
+use spki::AlgorithmIdentifierOwned;
+use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName, OtherName};
+use x509_cert::ext::Extension;
+use x509_cert::name::Name;
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::time::Time;
+
+use crate::clock::UnixTime;
+use crate::keys::{to_der, SigningKey};
+use crate::protocol::oid;
+
+/// An X.509 time: UTCTime through 2049, GeneralizedTime after (RFC 5280).
+pub fn x509_time(t: UnixTime) -> Time {
+    let secs = t.max(0) as u64;
+    let dt = der::DateTime::from_unix_duration(std::time::Duration::from_secs(secs))
+        .unwrap_or(der::DateTime::INFINITY);
+    if dt.year() < 2050 {
+        Time::UtcTime(der::asn1::UtcTime::from_date_time(dt).expect("year < 2050"))
+    } else {
+        Time::GeneralTime(der::asn1::GeneralizedTime::from_date_time(dt))
+    }
+}
+
+/// Unix seconds of an X.509 time.
+pub fn unix_time(t: &Time) -> UnixTime {
+    t.to_unix_duration().as_secs() as i64
+}
+
+#[derive(der::Sequence)]
+struct Validity {
+    not_before: Time,
+    not_after: Time,
+}
+
+#[derive(der::Sequence)]
+struct TbsCertificate {
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT")]
+    version: u8,
+    serial: SerialNumber,
+    signature: AlgorithmIdentifierOwned,
+    issuer: Name,
+    validity: Validity,
+    subject: Name,
+    spki: Any,
+    #[asn1(context_specific = "3", tag_mode = "EXPLICIT", optional = "true")]
+    extensions: Option<Vec<Extension>>,
+}
+
+#[derive(der::Sequence)]
+struct Signed {
+    tbs: Any,
+    algorithm: AlgorithmIdentifierOwned,
+    signature: BitString,
+}
+
+fn sign_structure(tbs_der: &[u8], key: &SigningKey) -> Vec<u8> {
+    let signature = key.sign(tbs_der);
+    let signed = Signed {
+        tbs: Any::from_der(tbs_der).expect("just encoded"),
+        algorithm: key.signature_algorithm(),
+        signature: BitString::from_bytes(&signature).expect("signature bytes"),
+    };
+    to_der(&signed)
+}
+
+/// What goes into one certificate.
+pub struct CertificateSpec<'a> {
+    pub serial: &'a [u8],
+    pub issuer: &'a Name,
+    pub subject: &'a Name,
+    pub not_before: UnixTime,
+    pub not_after: UnixTime,
+    /// SubjectPublicKeyInfo DER, copied verbatim.
+    pub spki_der: &'a [u8],
+    pub extensions: Vec<Extension>,
+}
+
+/// Encodes the to-be-signed part of a certificate.
+pub fn tbs_certificate(
+    spec: &CertificateSpec<'_>,
+    algorithm: AlgorithmIdentifierOwned,
+) -> Result<Vec<u8>, der::Error> {
+    let tbs = TbsCertificate {
+        version: 2,
+        serial: SerialNumber::new(spec.serial)?,
+        signature: algorithm,
+        issuer: spec.issuer.clone(),
+        validity: Validity {
+            not_before: x509_time(spec.not_before),
+            not_after: x509_time(spec.not_after),
+        },
+        subject: spec.subject.clone(),
+        spki: Any::from_der(spec.spki_der)?,
+        extensions: (!spec.extensions.is_empty()).then(|| spec.extensions.clone()),
+    };
+    tbs.to_der()
+}
+
+/// Signs a prepared TBS (certificate, CRL or request info) with `key`.
+pub fn sign_tbs(tbs_der: &[u8], key: &SigningKey) -> Vec<u8> {
+    sign_structure(tbs_der, key)
+}
+
+/// Builds and signs a certificate.
+pub fn build_certificate(
+    spec: &CertificateSpec<'_>,
+    key: &SigningKey,
+) -> Result<Vec<u8>, der::Error> {
+    let tbs = tbs_certificate(spec, key.signature_algorithm())?;
+    Ok(sign_structure(&tbs, key))
+}
+
+/// Builds and signs a PKCS#10 request (used for the CA's own web-server request).
+pub fn build_request(
+    subject: &Name,
+    key: &SigningKey,
+    extensions: Vec<Extension>,
+) -> Result<Vec<u8>, der::Error> {
+    use x509_cert::attr::Attribute;
+    use x509_cert::request::{CertReqInfo, Version};
+    let mut attributes = der::asn1::SetOfVec::new();
+    if !extensions.is_empty() {
+        let value = Any::from_der(&extensions.to_der()?)?;
+        attributes.insert(Attribute {
+            oid: oid::EXTENSION_REQUEST,
+            values: der::asn1::SetOfVec::try_from(vec![value])?,
+        })?;
+    }
+    let info = CertReqInfo {
+        version: Version::V1,
+        subject: subject.clone(),
+        public_key: spki::SubjectPublicKeyInfoOwned::from_der(key.spki_der())?,
+        attributes,
+    };
+    Ok(sign_structure(&info.to_der()?, key))
+}
+
+/// One revoked certificate on a CRL.
+pub struct CrlEntry {
+    pub serial: Vec<u8>,
+    pub revoked_at: UnixTime,
+    /// RFC 5280 CRLReason; `None` for unspecified (AD CS then omits the extension).
+    pub reason: Option<u8>,
+}
+
+/// What goes into one CRL.
+pub struct CrlSpec<'a> {
+    pub issuer: &'a Name,
+    pub this_update: UnixTime,
+    pub next_update: UnixTime,
+    pub entries: &'a [CrlEntry],
+    pub extensions: Vec<Extension>,
+}
+
+/// Builds and signs a v2 CRL.
+pub fn build_crl(spec: &CrlSpec<'_>, key: &SigningKey) -> Result<Vec<u8>, der::Error> {
+    use x509_cert::crl::{RevokedCert, TbsCertList};
+    let mut revoked: Vec<RevokedCert> = Vec::new();
+    for e in spec.entries {
+        let crl_entry_extensions = match e.reason {
+            Some(r) => Some(vec![extension(oid::CRL_REASON, false, vec![0x0a, 0x01, r])]),
+            None => None,
+        };
+        revoked.push(RevokedCert {
+            serial_number: SerialNumber::new(&e.serial)?,
+            revocation_date: x509_time(e.revoked_at),
+            crl_entry_extensions,
+        });
+    }
+    let tbs = TbsCertList {
+        version: x509_cert::certificate::Version::V2,
+        signature: key.signature_algorithm(),
+        issuer: spec.issuer.clone(),
+        this_update: x509_time(spec.this_update),
+        next_update: Some(x509_time(spec.next_update)),
+        revoked_certificates: (!revoked.is_empty()).then_some(revoked),
+        crl_extensions: (!spec.extensions.is_empty()).then(|| spec.extensions.clone()),
+    };
+    Ok(sign_structure(&tbs.to_der()?, key))
+}
+
+/// An extension from its parts.
+pub fn extension(extn_id: ObjectIdentifier, critical: bool, value: Vec<u8>) -> Extension {
+    Extension {
+        extn_id,
+        critical,
+        extn_value: OctetString::new(value).expect("extension value"),
+    }
+}
+
+/// KeyUsage value from the Windows CRYPT_BIT_BLOB number (`0xa0`, `0xf0`,
+/// `0x8000` = decipherOnly): minimal bytes, minimal unused bits
+/// (certreq-scom.md §2.4).
+pub fn key_usage_value(bits: u16) -> Vec<u8> {
+    let mut bytes = vec![(bits & 0xff) as u8, (bits >> 8) as u8];
+    while bytes.last() == Some(&0) {
+        bytes.pop();
+    }
+    let unused = bytes.last().map(|b| b.trailing_zeros() as u8).unwrap_or(0);
+    let mut out = vec![0x03, (bytes.len() + 1) as u8, unused];
+    out.extend_from_slice(&bytes);
+    out
+}
+
+/// The Windows key-usage number of a KeyUsage extension value.
+pub fn key_usage_bits(value: &[u8]) -> Option<u16> {
+    let bs = BitString::from_der(value).ok()?;
+    let raw = bs.raw_bytes();
+    Some(raw.first().copied().unwrap_or(0) as u16 | (raw.get(1).copied().unwrap_or(0) as u16) << 8)
+}
+
+/// ExtendedKeyUsage value.
+pub fn eku_value(oids: &[ObjectIdentifier]) -> Vec<u8> {
+    to_der(&oids.to_vec())
+}
+
+#[derive(der::Sequence)]
+struct PolicyOid {
+    oid: ObjectIdentifier,
+}
+
+/// Application Policies value: SEQUENCE OF SEQUENCE { OID }.
+pub fn application_policies_value(oids: &[ObjectIdentifier]) -> Vec<u8> {
+    let v: Vec<PolicyOid> = oids.iter().map(|o| PolicyOid { oid: *o }).collect();
+    to_der(&v)
+}
+
+/// v1 template name extension value: a bare BMPString.
+pub fn template_name_value(name: &str) -> Vec<u8> {
+    to_der(&BmpString::from_utf8(name).expect("template names are BMP text"))
+}
+
+/// v2 template extension value: { OID, major, minor }.
+#[derive(der::Sequence, Debug, Clone, PartialEq, Eq)]
+pub struct TemplateV2 {
+    pub oid: ObjectIdentifier,
+    pub major: u32,
+    pub minor: u32,
+}
+
+/// SHA-1 over the subjectPublicKey bits, as Windows computes key identifiers.
+pub fn key_id(spki_der: &[u8]) -> Result<Vec<u8>, der::Error> {
+    let spki = spki::SubjectPublicKeyInfoOwned::from_der(spki_der)?;
+    let d = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        spki.subject_public_key.raw_bytes(),
+    );
+    Ok(d.as_ref().to_vec())
+}
+
+/// SubjectKeyIdentifier value.
+pub fn ski_value(key_id: &[u8]) -> Vec<u8> {
+    to_der(&OctetString::new(key_id).expect("key id"))
+}
+
+/// AuthorityKeyIdentifier value with the key identifier only.
+pub fn aki_value(key_id: &[u8]) -> Vec<u8> {
+    let aki = x509_cert::ext::pkix::AuthorityKeyIdentifier {
+        key_identifier: Some(OctetString::new(key_id).expect("key id")),
+        authority_cert_issuer: None,
+        authority_cert_serial_number: None,
+    };
+    to_der(&aki)
+}
+
+fn uri(u: &str) -> Result<GeneralName, der::Error> {
+    Ok(GeneralName::UniformResourceIdentifier(Ia5String::new(u)?))
+}
+
+fn distribution_points(
+    urls: &[String],
+) -> Result<Vec<x509_cert::ext::pkix::crl::dp::DistributionPoint>, der::Error> {
+    let names = urls.iter().map(|u| uri(u)).collect::<Result<Vec<_>, _>>()?;
+    Ok(vec![x509_cert::ext::pkix::crl::dp::DistributionPoint {
+        distribution_point: Some(DistributionPointName::FullName(names)),
+        reasons: None,
+        crl_issuer: None,
+    }])
+}
+
+/// CRLDistributionPoints value with one point listing `urls`.
+pub fn cdp_value(urls: &[String]) -> Result<Vec<u8>, der::Error> {
+    x509_cert::ext::pkix::CrlDistributionPoints(distribution_points(urls)?).to_der()
+}
+
+/// FreshestCRL value (points at the delta CRL).
+pub fn freshest_crl_value(urls: &[String]) -> Result<Vec<u8>, der::Error> {
+    x509_cert::ext::pkix::FreshestCrl(distribution_points(urls)?).to_der()
+}
+
+/// AuthorityInfoAccess value with caIssuers URLs.
+pub fn aia_value(ca_issuers: &[String]) -> Result<Vec<u8>, der::Error> {
+    use x509_cert::ext::pkix::{AccessDescription, AuthorityInfoAccessSyntax};
+    let v = ca_issuers
+        .iter()
+        .map(|u| {
+            Ok(AccessDescription {
+                access_method: oid::AD_CA_ISSUERS,
+                access_location: uri(u)?,
+            })
+        })
+        .collect::<Result<Vec<_>, der::Error>>()?;
+    AuthorityInfoAccessSyntax(v).to_der()
+}
+
+/// BasicConstraints value.
+pub fn basic_constraints_value(ca: bool, path_len: Option<u8>) -> Vec<u8> {
+    to_der(&x509_cert::ext::pkix::BasicConstraints {
+        ca,
+        path_len_constraint: path_len,
+    })
+}
+
+/// CA Version value: key index in the high 16 bits, certificate index low.
+pub fn ca_version_value(cert_index: u16, key_index: u16) -> Vec<u8> {
+    to_der(&(((key_index as u32) << 16) | cert_index as u32))
+}
+
+/// CRLNumber / DeltaCRLIndicator value.
+pub fn crl_number_value(n: u64) -> Vec<u8> {
+    to_der(&n)
+}
+
+/// One subject alternative name.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase", tag = "type", content = "value")]
+pub enum SanEntry {
+    Dns(String),
+    Ip(IpAddr),
+    Upn(String),
+    Email(String),
+    Url(String),
+}
+
+impl std::fmt::Display for SanEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SanEntry::Dns(v) => write!(f, "dns={v}"),
+            SanEntry::Ip(v) => write!(f, "ipaddress={v}"),
+            SanEntry::Upn(v) => write!(f, "upn={v}"),
+            SanEntry::Email(v) => write!(f, "email={v}"),
+            SanEntry::Url(v) => write!(f, "url={v}"),
+        }
+    }
+}
+
+/// SubjectAltName value.
+pub fn san_value(entries: &[SanEntry]) -> Result<Vec<u8>, der::Error> {
+    let mut names = Vec::new();
+    for e in entries {
+        names.push(match e {
+            SanEntry::Dns(v) => GeneralName::DnsName(Ia5String::new(v)?),
+            SanEntry::Email(v) => GeneralName::Rfc822Name(Ia5String::new(v)?),
+            SanEntry::Url(v) => uri(v)?,
+            SanEntry::Ip(IpAddr::V4(a)) => GeneralName::IpAddress(OctetString::new(a.octets())?),
+            SanEntry::Ip(IpAddr::V6(a)) => GeneralName::IpAddress(OctetString::new(a.octets())?),
+            SanEntry::Upn(v) => GeneralName::OtherName(OtherName {
+                type_id: oid::UPN,
+                value: Any::encode_from(&Utf8StringRef::new(v)?)?,
+            }),
+        });
+    }
+    names.to_der()
+}
+
+/// Reads the entries of a SubjectAltName value; names of other kinds are skipped.
+pub fn parse_san(value: &[u8]) -> Result<Vec<SanEntry>, der::Error> {
+    let names = Vec::<GeneralName>::from_der(value)?;
+    let mut out = Vec::new();
+    for n in names {
+        match n {
+            GeneralName::DnsName(s) => out.push(SanEntry::Dns(s.to_string())),
+            GeneralName::Rfc822Name(s) => out.push(SanEntry::Email(s.to_string())),
+            GeneralName::UniformResourceIdentifier(s) => out.push(SanEntry::Url(s.to_string())),
+            GeneralName::IpAddress(o) => {
+                let b = o.as_bytes();
+                if let Ok(a) = <[u8; 4]>::try_from(b) {
+                    out.push(SanEntry::Ip(IpAddr::from(a)));
+                } else if let Ok(a) = <[u8; 16]>::try_from(b) {
+                    out.push(SanEntry::Ip(IpAddr::from(a)));
+                }
+            }
+            GeneralName::OtherName(o) if o.type_id == oid::UPN => {
+                if let Ok(s) = o.value.decode_as::<der::asn1::Utf8StringRef<'_>>() {
+                    out.push(SanEntry::Upn(s.as_str().to_string()));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_usage_encodings_match_windows() {
+        assert_eq!(key_usage_value(0xf0), [0x03, 0x02, 0x04, 0xf0]);
+        assert_eq!(key_usage_value(0xa0), [0x03, 0x02, 0x05, 0xa0]);
+        assert_eq!(key_usage_value(0x80), [0x03, 0x02, 0x07, 0x80]);
+        assert_eq!(key_usage_value(0x86), [0x03, 0x02, 0x01, 0x86]);
+        assert_eq!(key_usage_value(0x8000), [0x03, 0x03, 0x07, 0x00, 0x80]);
+        assert_eq!(key_usage_bits(&key_usage_value(0xa0)), Some(0xa0));
+        assert_eq!(key_usage_bits(&key_usage_value(0x8000)), Some(0x8000));
+    }
+
+    #[test]
+    fn template_name_is_bare_bmpstring() {
+        assert_eq!(
+            template_name_value("User"),
+            [0x1e, 0x08, 0, 0x55, 0, 0x73, 0, 0x65, 0, 0x72]
+        );
+    }
+
+    #[test]
+    fn san_round_trips() {
+        let e = vec![
+            SanEntry::Dns("a.contoso.test".into()),
+            SanEntry::Ip("127.0.0.1".parse().unwrap()),
+            SanEntry::Ip("::1".parse().unwrap()),
+            SanEntry::Upn("jane@contoso.test".into()),
+            SanEntry::Email("jane@contoso.test".into()),
+            SanEntry::Url("http://x/".into()),
+        ];
+        assert_eq!(parse_san(&san_value(&e).unwrap()).unwrap(), e);
+    }
+
+    #[test]
+    fn times_switch_to_generalized_in_2050() {
+        assert!(matches!(x509_time(2_524_607_999), Time::UtcTime(_)));
+        assert!(matches!(x509_time(2_524_608_000), Time::GeneralTime(_)));
+        assert_eq!(unix_time(&x509_time(1_700_000_000)), 1_700_000_000);
+    }
+}
