@@ -427,7 +427,6 @@ impl Ca {
                 row.disposition_message = disposition_message::PENDING.to_string();
             }
             Decision::Issue(plan) => {
-                row.template = plan.template.clone();
                 self.issue_into(st, row, &plan, &p.spki_der, now, issued_message)?;
             }
         }
@@ -507,6 +506,7 @@ impl Ca {
             extensions,
         };
         let der = x509::build_certificate(&spec, &key).map_err(der_err)?;
+        row.template = plan.template.clone();
         row.disposition = Disposition::Issued;
         row.status = HResult::S_OK;
         row.disposition_message = message.to_string();

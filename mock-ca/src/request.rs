@@ -331,11 +331,7 @@ pub fn parse_request(input: &[u8]) -> Result<ParsedRequest, RequestError> {
             });
         }
     }
-    use x509_parser::prelude::FromDer;
-    let parsed = x509_parser::certification_request::X509CertificationRequest::from_der(&der)
-        .map_err(|_| RequestError::parsing(HResult::ASN1_BADTAG))?
-        .1;
-    if parsed.verify_signature().is_err() {
+    if !crate::x509::verify_signed(&der, &spki_der) {
         return Err(RequestError {
             hresult: HResult::NTE_BAD_SIGNATURE,
             message: format!(

@@ -112,6 +112,91 @@ pub fn sign_tbs(tbs_der: &[u8], key: &SigningKey) -> Vec<u8> {
     sign_structure(tbs_der, key)
 }
 
+#[derive(der::Sequence)]
+struct SignedRef<'a> {
+    tbs: der::asn1::AnyRef<'a>,
+    algorithm: spki::AlgorithmIdentifierRef<'a>,
+    signature: der::asn1::BitStringRef<'a>,
+}
+
+/// Verifies a signed structure (certificate, CRL or PKCS#10) against a
+/// SubjectPublicKeyInfo. RSA PKCS#1 v1.5 with SHA-1/256/384/512 (from 1024
+/// bits: key size is policy, not parsing) and ECDSA on P-256/384/521.
+pub fn verify_signed(signed_der: &[u8], spki_der: &[u8]) -> bool {
+    use aws_lc_rs::signature as sig;
+    let Ok(signed) = SignedRef::from_der(signed_der) else {
+        return false;
+    };
+    let Ok(spki) = spki::SubjectPublicKeyInfoRef::from_der(spki_der) else {
+        return false;
+    };
+    let Ok(tbs) = signed.tbs.to_der() else {
+        return false;
+    };
+    let curve = spki
+        .algorithm
+        .parameters
+        .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
+    let alg: &dyn sig::VerificationAlgorithm =
+        match (signed.algorithm.oid.to_string().as_str(), curve) {
+            ("1.2.840.113549.1.1.5", _) => &sig::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+            ("1.2.840.113549.1.1.11", _) => &sig::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+            ("1.2.840.113549.1.1.12", _) => &sig::RSA_PKCS1_2048_8192_SHA384,
+            ("1.2.840.113549.1.1.13", _) => &sig::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
+            (ecdsa, Some(c)) => {
+                let by_curve =
+                    |p256, p384, p521| -> Option<&'static sig::EcdsaVerificationAlgorithm> {
+                        if c == oid::SECP256R1 {
+                            Some(p256)
+                        } else if c == oid::SECP384R1 {
+                            Some(p384)
+                        } else if c == oid::SECP521R1 {
+                            Some(p521)
+                        } else {
+                            None
+                        }
+                    };
+                let found = match ecdsa {
+                    "1.2.840.10045.4.1" => by_curve(
+                        &sig::ECDSA_P256_SHA1_ASN1,
+                        &sig::ECDSA_P384_SHA256_ASN1,
+                        &sig::ECDSA_P521_SHA1_ASN1,
+                    ),
+                    "1.2.840.10045.4.3.2" => by_curve(
+                        &sig::ECDSA_P256_SHA256_ASN1,
+                        &sig::ECDSA_P384_SHA256_ASN1,
+                        &sig::ECDSA_P521_SHA256_ASN1,
+                    ),
+                    "1.2.840.10045.4.3.3" => by_curve(
+                        &sig::ECDSA_P256_SHA384_ASN1,
+                        &sig::ECDSA_P384_SHA384_ASN1,
+                        &sig::ECDSA_P521_SHA384_ASN1,
+                    ),
+                    "1.2.840.10045.4.3.4" => by_curve(
+                        &sig::ECDSA_P256_SHA512_ASN1,
+                        &sig::ECDSA_P384_SHA512_ASN1,
+                        &sig::ECDSA_P521_SHA512_ASN1,
+                    ),
+                    _ => None,
+                };
+                match found {
+                    Some(a) => a,
+                    None => return false,
+                }
+            }
+            _ => return false,
+        };
+    let Some(sig_bytes) = signed.signature.as_bytes() else {
+        return false;
+    };
+    let Some(key) = spki.subject_public_key.as_bytes() else {
+        return false;
+    };
+    sig::UnparsedPublicKey::new(alg, key)
+        .verify(&tbs, sig_bytes)
+        .is_ok()
+}
+
 /// Builds and signs a certificate.
 pub fn build_certificate(
     spec: &CertificateSpec<'_>,
