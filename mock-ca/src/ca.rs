@@ -219,7 +219,7 @@ impl Ca {
         };
         for r in records {
             match r {
-                Record::Row(row) => state.db.put(row),
+                Record::Row(row) => state.db.put(*row),
                 Record::Crl(c) => {
                     let n = state.next_crl_number.entry(c.key_index).or_insert(1);
                     *n = (*n).max(c.number + 1);
@@ -1036,7 +1036,7 @@ fn new_row(
 /// Makes a row durable, then visible. A failed write leaves the database as it was.
 fn commit(st: &mut State, row: RequestRow) -> Result<(), CaError> {
     if let Some(store) = st.store.as_mut() {
-        store.append(&Record::Row(row.clone()))?;
+        store.append(&Record::Row(Box::new(row.clone())))?;
     }
     st.db.put(row);
     Ok(())

@@ -111,8 +111,11 @@ impl std::fmt::Debug for SigningKey {
     }
 }
 
-fn key_cache() -> &'static Mutex<HashMap<(KeyAlgorithm, Seed, String), Vec<u8>>> {
-    static CACHE: OnceLock<Mutex<HashMap<(KeyAlgorithm, Seed, String), Vec<u8>>>> = OnceLock::new();
+/// PKCS#8 keys by (algorithm, seed, label).
+type KeyCache = Mutex<HashMap<(KeyAlgorithm, Seed, String), Vec<u8>>>;
+
+fn key_cache() -> &'static KeyCache {
+    static CACHE: OnceLock<KeyCache> = OnceLock::new();
     CACHE.get_or_init(Default::default)
 }
 

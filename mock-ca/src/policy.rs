@@ -19,7 +19,7 @@ use crate::x509::{self, extension, SanEntry};
 /// What the policy decided.
 #[derive(Debug)]
 pub enum Decision {
-    Issue(IssuePlan),
+    Issue(Box<IssuePlan>),
     Pending {
         template: Option<String>,
     },
@@ -227,7 +227,7 @@ pub fn decide(
                     template: Some(template.name.clone()),
                 };
             }
-            Decision::Issue(plan)
+            Decision::Issue(Box::new(plan))
         }
     }
 }
@@ -373,13 +373,13 @@ fn standalone_plan(
         .iter()
         .filter_map(|o| parsed.extension(ObjectIdentifier::new_unwrap(o)).cloned())
         .collect();
-    Decision::Issue(IssuePlan {
+    Decision::Issue(Box::new(IssuePlan {
         template: None,
         subject: parsed.subject.clone(),
         validity_days: config.standalone_validity_days,
         san,
         body,
-    })
+    }))
 }
 
 fn domain_components(dns_domain: &str) -> Vec<(String, String)> {

@@ -87,7 +87,7 @@ pub struct CrlRecord {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Record {
-    Row(RequestRow),
+    Row(Box<RequestRow>),
     Crl(CrlRecord),
 }
 

@@ -253,10 +253,9 @@ pub fn build_crl(spec: &CrlSpec<'_>, key: &SigningKey) -> Result<Vec<u8>, der::E
     use x509_cert::crl::{RevokedCert, TbsCertList};
     let mut revoked: Vec<RevokedCert> = Vec::new();
     for e in spec.entries {
-        let crl_entry_extensions = match e.reason {
-            Some(r) => Some(vec![extension(oid::CRL_REASON, false, vec![0x0a, 0x01, r])]),
-            None => None,
-        };
+        let crl_entry_extensions = e
+            .reason
+            .map(|r| vec![extension(oid::CRL_REASON, false, vec![0x0a, 0x01, r])]);
         revoked.push(RevokedCert {
             serial_number: SerialNumber::new(&e.serial)?,
             revocation_date: x509_time(e.revoked_at),

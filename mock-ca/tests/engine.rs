@@ -193,7 +193,8 @@ fn each_denial_path_returns_its_hresult() {
     let n = tampered.len();
     tampered[n - 5] ^= 0x55;
 
-    let cases: Vec<(&str, Vec<u8>, Vec<(String, String)>, HResult, &str)> = vec![
+    type Case<'a> = (&'a str, Vec<u8>, Vec<(String, String)>, HResult, &'a str);
+    let cases: Vec<Case> = vec![
         ("unknown template", good.clone(), template_attr("NoSuchTemplate"), HResult::UNSUPPORTED_CERT_TYPE,
          "Denied by Policy Module  0x80094800, The request was for a certificate template that is not supported by the Active Directory Certificate Services policy: NoSuchTemplate."),
         ("unpublished template", good.clone(), template_attr("IPSECIntermediateOffline"), HResult::UNSUPPORTED_CERT_TYPE, "template that is not supported"),

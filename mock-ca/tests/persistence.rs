@@ -19,7 +19,8 @@ fn restart_keeps_rows_keys_crls_and_continues_ids() {
         let a = ca.submit(&req, &alice(), &[]).unwrap();
         let issued = ca.issue_pending(a.id, "CONTOSO\\officer").unwrap();
         let serial = ca.request(a.id).unwrap().serial.unwrap();
-        ca.revoke(&serial, RevocationReason::Superseded, "x").unwrap();
+        ca.revoke(&serial, RevocationReason::Superseded, "x")
+            .unwrap();
         ca.publish_crl(CrlKind::Base).unwrap();
         ca.renew_ca(true).unwrap();
         ca.submit(&req, &alice(), &[]).unwrap();
@@ -39,16 +40,29 @@ fn restart_keeps_rows_keys_crls_and_continues_ids() {
     let s = ca.submit(&req, &alice(), &[]).unwrap();
     assert_eq!(s.id, 4);
     // CRL numbering continues from the stored CRLs.
-    assert_eq!(crl_number(&ca.crl(0, CrlKind::Base).unwrap()), 1, "the stored CRL is served");
+    assert_eq!(
+        crl_number(&ca.crl(0, CrlKind::Base).unwrap()),
+        1,
+        "the stored CRL is served"
+    );
     let current = ca.publish_crl(CrlKind::Base).unwrap();
     assert_eq!(crl_number(&current), 1, "the renewed key's first CRL");
-    assert_eq!(crl_number(&ca.crl(0, CrlKind::Base).unwrap()), 2, "key 0's numbering continues");
+    assert_eq!(
+        crl_number(&ca.crl(0, CrlKind::Base).unwrap()),
+        2,
+        "key 0's numbering continues"
+    );
 }
 
 fn crl_number(der: &[u8]) -> u64 {
     use x509_parser::prelude::FromDer;
     let (_, c) = x509_parser::revocation_list::CertificateRevocationList::from_der(der).unwrap();
-    c.crl_number().unwrap().to_u64_digits().first().copied().unwrap_or(0)
+    c.crl_number()
+        .unwrap()
+        .to_u64_digits()
+        .first()
+        .copied()
+        .unwrap_or(0)
 }
 
 #[test]
@@ -66,21 +80,34 @@ fn torn_last_line_is_dropped_and_corruption_is_reported() {
     std::fs::write(&journal, &torn).unwrap();
     let ca = Ca::open(dir.path(), CaConfig::standalone(), Seed(32), clock()).unwrap();
     assert_eq!(ca.list(None).len(), 2);
-    assert_eq!(std::fs::read(&journal).unwrap(), good, "the torn tail was cut off");
-    assert_eq!(ca.submit(&request(&Req::default()), &alice(), &[]).unwrap().id, 3);
+    assert_eq!(
+        std::fs::read(&journal).unwrap(),
+        good,
+        "the torn tail was cut off"
+    );
+    assert_eq!(
+        ca.submit(&request(&Req::default()), &alice(), &[])
+            .unwrap()
+            .id,
+        3
+    );
     drop(ca);
 
     // A damaged line in the middle is not silently skipped.
     let mut bad = std::fs::read(&journal).unwrap();
     bad.splice(0..0, b"garbage\n".iter().copied());
     std::fs::write(&journal, &bad).unwrap();
-    let e = Ca::open(dir.path(), CaConfig::standalone(), Seed(32), clock()).unwrap_err().to_string();
+    let e = Ca::open(dir.path(), CaConfig::standalone(), Seed(32), clock())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("requests.jsonl") && e.contains("line 1"), "{e}");
     // ... and the file was left as it was.
     assert_eq!(std::fs::read(&journal).unwrap(), bad);
 
     std::fs::write(dir.path().join("authority.json"), b"{").unwrap();
-    let e = Ca::open(dir.path(), CaConfig::standalone(), Seed(32), clock()).unwrap_err().to_string();
+    let e = Ca::open(dir.path(), CaConfig::standalone(), Seed(32), clock())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("authority.json"), "{e}");
 }
 
@@ -88,12 +115,22 @@ fn torn_last_line_is_dropped_and_corruption_is_reported() {
 /// `ACK <id> <serial>` only after each submission returned.
 #[test]
 fn crash_child_burst() {
-    let Some(dir) = std::env::var_os("ADCS_CRASH_CHILD_DIR") else { return };
-    let ca = Ca::open(std::path::Path::new(&dir), CaConfig::default(), Seed(33), mock_ca::Clock::real()).unwrap();
+    let Some(dir) = std::env::var_os("ADCS_CRASH_CHILD_DIR") else {
+        return;
+    };
+    let ca = Ca::open(
+        std::path::Path::new(&dir),
+        CaConfig::default(),
+        Seed(33),
+        mock_ca::Clock::real(),
+    )
+    .unwrap();
     let req = request(&Req::default());
     let mut out = std::io::stdout();
     for _ in 0..100_000 {
-        let s = ca.submit(&req, &alice(), &template_attr("WebServer")).unwrap();
+        let s = ca
+            .submit(&req, &alice(), &template_attr("WebServer"))
+            .unwrap();
         let serial = ca.request(s.id).unwrap().serial.unwrap();
         writeln!(out, "ACK {} {serial}", s.id).unwrap();
         out.flush().unwrap();
@@ -107,7 +144,12 @@ fn killed_during_a_burst_restarts_with_every_acknowledged_request() {
     let mut acked: Vec<(u32, String)> = Vec::new();
     for round in 0..3 {
         let mut child = Command::new(&exe)
-            .args(["--exact", "crash_child_burst", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "crash_child_burst",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env("ADCS_CRASH_CHILD_DIR", dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -128,11 +170,22 @@ fn killed_during_a_burst_restarts_with_every_acknowledged_request() {
         }
         child.kill().unwrap(); // SIGKILL on Unix, TerminateProcess on Windows
         child.wait().unwrap();
-        assert_eq!(n, target, "round {round}: the child acknowledged too few requests");
+        assert_eq!(
+            n, target,
+            "round {round}: the child acknowledged too few requests"
+        );
     }
-    let ca = Ca::open(dir.path(), CaConfig::default(), Seed(33), mock_ca::Clock::real()).unwrap();
+    let ca = Ca::open(
+        dir.path(),
+        CaConfig::default(),
+        Seed(33),
+        mock_ca::Clock::real(),
+    )
+    .unwrap();
     for (id, serial) in &acked {
-        let row = ca.request(*id).unwrap_or_else(|| panic!("acknowledged request {id} was lost"));
+        let row = ca
+            .request(*id)
+            .unwrap_or_else(|| panic!("acknowledged request {id} was lost"));
         assert_eq!(row.disposition, Disposition::Issued);
         assert_eq!(row.serial.as_deref(), Some(serial.as_str()), "request {id}");
         assert_eq!(ca.request_by_serial(serial).unwrap().id, *id);
@@ -141,6 +194,15 @@ fn killed_during_a_burst_restarts_with_every_acknowledged_request() {
     let mut sorted = ids.clone();
     sorted.dedup();
     assert_eq!(ids.len(), sorted.len(), "no ID was handed out twice");
-    let next = ca.submit(&request(&Req::default()), &alice(), &template_attr("WebServer")).unwrap();
-    assert!(next.id > *ids.iter().max().unwrap(), "IDs continue after the restart");
+    let next = ca
+        .submit(
+            &request(&Req::default()),
+            &alice(),
+            &template_attr("WebServer"),
+        )
+        .unwrap();
+    assert!(
+        next.id > *ids.iter().max().unwrap(),
+        "IDs continue after the restart"
+    );
 }
