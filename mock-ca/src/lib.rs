@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod keys;
 pub mod names;
+pub mod ntlm;
 pub mod policy;
 pub mod protocol;
 pub mod request;
