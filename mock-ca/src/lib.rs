@@ -7,6 +7,7 @@ pub mod ca;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod encoding;
 pub mod keys;
 pub mod names;
 pub mod ntlm;
@@ -17,6 +18,7 @@ pub mod seed;
 pub mod serial;
 pub mod store;
 pub mod template;
+pub mod web;
 pub mod x509;
 
 pub use ca::{Ca, CaError, CrlKind, Publication, Submission};

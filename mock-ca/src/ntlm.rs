@@ -97,8 +97,12 @@ fn field(msg: &[u8], at: usize) -> Result<&[u8], NtlmError> {
     if len == 0 {
         return Ok(&[]);
     }
-    msg.get(off..off.checked_add(len).ok_or(NtlmError::Malformed("field overflow"))?)
-        .ok_or(NtlmError::Malformed("field points outside the message"))
+    msg.get(
+        off..off
+            .checked_add(len)
+            .ok_or(NtlmError::Malformed("field overflow"))?,
+    )
+    .ok_or(NtlmError::Malformed("field points outside the message"))
 }
 
 fn check_type(msg: &[u8], expected: u32) -> Result<(), NtlmError> {
@@ -376,12 +380,12 @@ pub fn verify(
             return Err(NtlmError::BadMic);
         }
         let session_base_key = hmac_md5(&key, &[proof]);
-        let exported = if auth.flags & flags::KEY_EXCH != 0 && auth.encrypted_session_key.len() == 16
-        {
-            rc4(&session_base_key, &auth.encrypted_session_key)
-        } else {
-            session_base_key.to_vec()
-        };
+        let exported =
+            if auth.flags & flags::KEY_EXCH != 0 && auth.encrypted_session_key.len() == 16 {
+                rc4(&session_base_key, &auth.encrypted_session_key)
+            } else {
+                session_base_key.to_vec()
+            };
         let mut zeroed = auth_msg.to_vec();
         zeroed[72..88].fill(0);
         let mic = hmac_md5(&exported, &[&state.negotiate, &state.challenge, &zeroed]);
@@ -553,7 +557,10 @@ mod tests {
     #[test]
     fn rc4_matches_a_known_vector() {
         // RFC 6229 key 0x0102030405, first keystream bytes.
-        assert_eq!(rc4(&unhex("0102030405"), &[0; 8]), unhex("b2396305f03dc027"));
+        assert_eq!(
+            rc4(&unhex("0102030405"), &[0; 8]),
+            unhex("b2396305f03dc027")
+        );
     }
 
     fn names() -> ServerNames {
@@ -565,14 +572,11 @@ mod tests {
         }
     }
 
-    fn handshake(
-        password: &str,
-        opts: &ClientOptions,
-    ) -> (ChallengeState, Vec<u8>, Authenticate) {
+    fn handshake(password: &str, opts: &ClientOptions) -> (ChallengeState, Vec<u8>, Authenticate) {
         let neg = client_negotiate();
         let st = challenge(&neg, &names(), [7; 8], filetime(1_700_000_000)).unwrap();
-        let auth = client_authenticate(&neg, &st.challenge, "alice", "CONTOSO", password, opts)
-            .unwrap();
+        let auth =
+            client_authenticate(&neg, &st.challenge, "alice", "CONTOSO", password, opts).unwrap();
         let parsed = parse_authenticate(&auth).unwrap();
         (st, auth, parsed)
     }
@@ -607,10 +611,16 @@ mod tests {
         let mut altered = raw.clone();
         altered[60] ^= flags::SIGN as u8;
         let pa = parse_authenticate(&altered).unwrap();
-        assert_eq!(verify(&st, &altered, &pa, "pw", off, None), Err(NtlmError::BadMic));
+        assert_eq!(
+            verify(&st, &altered, &pa, "pw", off, None),
+            Err(NtlmError::BadMic)
+        );
         // The same AUTHENTICATE replayed against another challenge fails.
         let other = challenge(&st.negotiate, &names(), [8; 8], 0).unwrap();
-        assert_eq!(verify(&other, &raw, &a, "pw", off, None), Err(NtlmError::WrongPassword));
+        assert_eq!(
+            verify(&other, &raw, &a, "pw", off, None),
+            Err(NtlmError::WrongPassword)
+        );
     }
 
     #[test]
@@ -631,7 +641,10 @@ mod tests {
         assert_eq!(check(Some(theirs), Off), Ok(()));
         assert_eq!(check(None, Accept), Ok(()));
         assert_eq!(check(Some(ours), Accept), Ok(()));
-        assert_eq!(check(Some(theirs), Accept), Err(NtlmError::ChannelBindingMismatch));
+        assert_eq!(
+            check(Some(theirs), Accept),
+            Err(NtlmError::ChannelBindingMismatch)
+        );
         assert_eq!(check(None, Require), Err(NtlmError::ChannelBindingMissing));
         assert_eq!(check(Some(ours), Require), Ok(()));
     }

@@ -276,3 +276,68 @@ mod tests {
         assert!(!HResult(0x8009_4999).is_success());
     }
 }
+
+/// Web-enrollment paths (certsrv-protocol.md §2.1). Page names are relative
+/// to [`endpoint::CERTSRV`].
+pub mod endpoint {
+    pub const CERTSRV: &str = "/certsrv/";
+    pub const SUBMIT: &str = "certfnsh.asp";
+    pub const CERT: &str = "certnew.cer";
+    pub const CHAIN: &str = "certnew.p7b";
+    pub const CRL: &str = "certcrl.crl";
+    pub const CA_CERTS: &str = "certcarc.asp";
+    pub const TEMPLATES: &str = "certrqxt.asp";
+    pub const CHECK_PENDING: &str = "certckpn.asp";
+    pub const REMOVE_PENDING: &str = "certrmpn.asp";
+    /// Where CA certificates and CRLs are published (the CDP/AIA URLs).
+    pub const CERT_ENROLL: &str = "/CertEnroll/";
+    /// The harness's own administration API (not part of AD CS).
+    pub const CONTROL: &str = "/control/";
+    /// `Mode` values of certfnsh.asp.
+    pub const MODE_NEW: &str = "newreq";
+    pub const MODE_CHECK_PENDING: &str = "chkpnd";
+    /// `ReqID` value that names the CA certificate.
+    pub const REQID_CA_CERT: &str = "CACert";
+    /// The browser cookie that remembers pending requests (§2.6).
+    pub const REQUESTS_COOKIE: &str = "Requests";
+}
+
+/// Content types clients compare exactly (§2.3, §2.4).
+pub mod content_type {
+    pub const CERT: &str = "application/pkix-cert";
+    pub const PKCS7: &str = "application/x-pkcs7-certificates";
+    pub const CRL: &str = "application/pkix-crl";
+    pub const HTML: &str = "text/html";
+    pub const JSON: &str = "application/json";
+}
+
+/// Text fragments real clients match on certsrv pages (§3). The pages are
+/// built from these and the client parses with them.
+pub mod marker {
+    pub const PAGE_TITLE: &str = "Microsoft Active Directory Certificate Services";
+    pub const ISSUED_TITLE: &str = "Certificate Issued";
+    pub const ISSUED_TEXT: &str = "The certificate you requested was issued to you.";
+    pub const PENDING_TITLE: &str = "Certificate Pending";
+    pub const PENDING_RECEIVED: &str = "Your certificate request has been received.";
+    pub const PENDING_WAIT: &str =
+        "However, you must wait for an administrator to issue the certificate you requested.";
+    pub const STILL_PENDING: &str = "Your certificate request is still pending.";
+    pub const STILL_PENDING_WAIT: &str =
+        "You must wait for an administrator to issue the certificate you requested.";
+    pub const DENIED_TITLE: &str = "Certificate Request Denied";
+    pub const DENIED_TEXT: &str = "Your certificate request was denied.";
+    pub const REVOKED_TEXT: &str = "Your certificate was issued, and then revoked.";
+    /// Followed by the request ID and a period.
+    pub const REQUEST_ID: &str = "Your Request Id is ";
+    /// Followed by the message and `".`.
+    pub const DISPOSITION_MESSAGE: &str = "The disposition message is \"";
+    pub const ERROR_TITLE: &str = "Error";
+    pub const N_RENEWALS: &str = "var nRenewals=";
+    pub const NO_FORM: &str = "You did not come to this page as a result of a form submission.";
+    pub const NO_TEMPLATES: &str = "(No templates found!)";
+    pub const UNAUTHORIZED: &str =
+        "401 - Unauthorized: Access is denied due to invalid credentials.";
+    /// Error page labels (§3.6); each value follows on the next line after two TABs.
+    pub const LABEL_DISPOSITION_MESSAGE: &str = "Disposition message:";
+    pub const LABEL_LAST_STATUS: &str = "LastStatus:";
+}

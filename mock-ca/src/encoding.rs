@@ -1,0 +1,159 @@
+//! Byte formats certsrv hands out: PEM as CryptBinaryToString writes it
+//! (CRLF, 64 columns, trailing CRLF) and the certs-only PKCS#7 of
+//! `certnew.p7b` (certsrv-protocol.md §2.3–§2.4).
+
+use base64::Engine;
+
+use crate::protocol::oid;
+
+/// PEM with CRLF line endings and 64-column lines, ending in CRLF.
+pub fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut s = String::with_capacity(b64.len() + b64.len() / 32 + 64);
+    s.push_str("-----BEGIN ");
+    s.push_str(label);
+    s.push_str("-----\r\n");
+    for line in b64.as_bytes().chunks(64) {
+        s.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        s.push_str("\r\n");
+    }
+    s.push_str("-----END ");
+    s.push_str(label);
+    s.push_str("-----\r\n");
+    s
+}
+
+/// Every PEM block with `label` in `text`, decoded; other blocks are skipped.
+pub fn pem_blocks(text: &str, label: &str) -> Vec<Vec<u8>> {
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(b) = rest.find(&begin) {
+        let after = &rest[b + begin.len()..];
+        let Some(e) = after.find(&end) else { break };
+        let body: String = after[..e].chars().filter(|c| !c.is_whitespace()).collect();
+        if let Ok(der) = base64::engine::general_purpose::STANDARD.decode(body) {
+            out.push(der);
+        }
+        rest = &after[e + end.len()..];
+    }
+    out
+}
+
+/// One DER TLV.
+fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let n = content.len();
+    if n < 0x80 {
+        out.push(n as u8);
+    } else {
+        let bytes = (n as u64).to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        out.push(0x80 | (8 - skip) as u8);
+        out.extend(&bytes[skip..]);
+    }
+    out.extend(content);
+    out
+}
+
+fn oid_tlv(o: &der::asn1::ObjectIdentifier) -> Vec<u8> {
+    tlv(0x06, o.as_bytes())
+}
+
+/// A degenerate SignedData (version 1, no digest algorithms, no signers)
+/// carrying `certs` in the order given, leaf first as certsrv sends them.
+/// `content` is the id-data payload: the leaf's DER for `ReqID=N`, none for
+/// CA certificates. The order is kept on purpose (a DER SET OF would sort).
+pub fn pkcs7_certs_only(certs: &[Vec<u8>], content: Option<&[u8]>) -> Vec<u8> {
+    let mut encap = oid_tlv(&oid::PKCS7_DATA);
+    if let Some(c) = content {
+        encap.extend(tlv(0xa0, &tlv(0x04, c)));
+    }
+    let mut signed = tlv(0x02, &[1]);
+    signed.extend(tlv(0x31, &[]));
+    signed.extend(tlv(0x30, &encap));
+    signed.extend(tlv(0xa0, &certs.concat()));
+    signed.extend(tlv(0x31, &[]));
+    let mut ci = oid_tlv(&oid::PKCS7_SIGNED_DATA);
+    ci.extend(tlv(0xa0, &tlv(0x30, &signed)));
+    tlv(0x30, &ci)
+}
+
+/// Splits one DER TLV off `b`: (tag, content, rest).
+fn read_tlv(b: &[u8]) -> Result<(u8, &[u8], &[u8]), &'static str> {
+    let (&tag, b) = b.split_first().ok_or("truncated")?;
+    let (&first, mut b) = b.split_first().ok_or("truncated")?;
+    let len = if first < 0x80 {
+        first as usize
+    } else {
+        let n = (first & 0x7f) as usize;
+        if n == 0 || n > 4 || b.len() < n {
+            return Err("bad length");
+        }
+        let len = b[..n].iter().fold(0usize, |a, x| (a << 8) | *x as usize);
+        b = &b[n..];
+        len
+    };
+    if b.len() < len {
+        return Err("truncated");
+    }
+    Ok((tag, &b[..len], &b[len..]))
+}
+
+/// The certificates of a certs-only PKCS#7 (DER), in order.
+pub fn pkcs7_certificates(p7: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
+    let (tag, ci, rest) = read_tlv(p7)?;
+    if tag != 0x30 || !rest.is_empty() {
+        return Err("not a ContentInfo");
+    }
+    let (tag, content_type, ci) = read_tlv(ci)?;
+    if tag != 0x06 || content_type != oid::PKCS7_SIGNED_DATA.as_bytes() {
+        return Err("not SignedData");
+    }
+    let (_, explicit, _) = read_tlv(ci)?;
+    let (_, sd, _) = read_tlv(explicit)?;
+    let (_, _version, sd) = read_tlv(sd)?;
+    let (_, _digests, sd) = read_tlv(sd)?;
+    let (_, _encap, sd) = read_tlv(sd)?;
+    let mut out = Vec::new();
+    if let Ok((0xa0, mut set, _)) = read_tlv(sd) {
+        while !set.is_empty() {
+            let (_, content, rest) = read_tlv(set)?;
+            let whole = set.len() - rest.len();
+            debug_assert!(whole >= content.len());
+            out.push(set[..whole].to_vec());
+            set = rest;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pem_uses_crlf_and_64_columns() {
+        let der: Vec<u8> = (0..=255u8).collect();
+        let p = pem("CERTIFICATE", &der);
+        assert!(p.starts_with("-----BEGIN CERTIFICATE-----\r\n"));
+        assert!(p.ends_with("-----END CERTIFICATE-----\r\n"));
+        let lines: Vec<&str> = p.split("\r\n").collect();
+        assert!(lines[1..lines.len() - 3].iter().all(|l| l.len() == 64));
+        assert!(!p.replace("\r\n", "").contains('\n'));
+        assert_eq!(pem_blocks(&p, "CERTIFICATE"), vec![der]);
+    }
+
+    #[test]
+    fn pkcs7_keeps_order_and_round_trips() {
+        // Long enough to need multi-byte lengths; order deliberately unsorted.
+        let a = tlv(0x30, &vec![0xbb; 300]);
+        let b = tlv(0x30, &[0xaa; 3]);
+        let p7 = pkcs7_certs_only(&[a.clone(), b.clone()], Some(&a));
+        assert_eq!(pkcs7_certificates(&p7).unwrap(), vec![a.clone(), b.clone()]);
+        let empty = pkcs7_certs_only(&[b.clone()], None);
+        assert_eq!(pkcs7_certificates(&empty).unwrap(), vec![b]);
+        assert!(pkcs7_certificates(&p7[..p7.len() - 1]).is_err());
+    }
+}

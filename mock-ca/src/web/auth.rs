@@ -1,0 +1,304 @@
+//! Who is asking: Basic per request, NTLM (raw under `NTLM` or `Negotiate`)
+//! per connection, as IIS with kernel-mode Windows Authentication behaves
+//! (certsrv-protocol.md §5). After a successful AUTHENTICATE the identity
+//! stays on the keep-alive connection for requests without a header.
+
+use base64::Engine;
+
+use super::directory::{Directory, Identity};
+use crate::ntlm::{self, ChallengeState, ChannelBindingPolicy, ServerNames};
+
+/// What the server offers and requires.
+#[derive(Clone, Debug)]
+pub struct AuthSettings {
+    pub basic: bool,
+    pub ntlm: bool,
+    pub channel_binding: ChannelBindingPolicy,
+    /// `Basic realm="…"`.
+    pub realm: String,
+    pub names: ServerNames,
+}
+
+/// Authentication state of one TCP (or TLS) connection.
+#[derive(Debug, Default)]
+pub struct ConnAuth {
+    /// A CHALLENGE sent on this connection, waiting for its AUTHENTICATE.
+    pending: Option<ChallengeState>,
+    /// The account an NTLM handshake on this connection proved.
+    identity: Option<Identity>,
+}
+
+/// The result of looking at a request's credentials.
+#[derive(Debug)]
+pub enum Outcome {
+    Authenticated {
+        identity: Identity,
+        /// `basic`, `ntlm`, `negotiate` or `connection`.
+        method: &'static str,
+    },
+    /// Answer 401 with `WWW-Authenticate: <label> <base64 token>`.
+    Challenge { label: &'static str, token: Vec<u8> },
+    /// Answer 401 with the standard offer; `reason` is for the server log only.
+    Denied { reason: String },
+}
+
+fn denied(reason: impl Into<String>) -> Outcome {
+    Outcome::Denied {
+        reason: reason.into(),
+    }
+}
+
+/// Decides a request. `binding` is this TLS connection's channel-binding
+/// hash (`None` over plain HTTP); `now_filetime` goes in the CHALLENGE.
+pub fn authenticate(
+    settings: &AuthSettings,
+    directory: &Directory,
+    conn: &mut ConnAuth,
+    authorization: Option<&str>,
+    binding: Option<[u8; 16]>,
+    now_filetime: u64,
+) -> Outcome {
+    let Some(header) = authorization.map(str::trim).filter(|h| !h.is_empty()) else {
+        return match &conn.identity {
+            Some(identity) => Outcome::Authenticated {
+                identity: identity.clone(),
+                method: "connection",
+            },
+            None => denied("no credentials"),
+        };
+    };
+    let (scheme, token) = header.split_once(' ').unwrap_or((header, ""));
+    let token = token.trim();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    match scheme.to_ascii_lowercase().as_str() {
+        "basic" if settings.basic => {
+            let Ok(raw) = b64.decode(token) else {
+                return denied("Basic: bad base64");
+            };
+            let raw = String::from_utf8_lossy(&raw);
+            let Some((name, password)) = raw.split_once(':') else {
+                return denied("Basic: no colon");
+            };
+            match directory.find("", name) {
+                Some(u) if constant_time_eq(u.password.as_bytes(), password.as_bytes()) => {
+                    Outcome::Authenticated {
+                        identity: directory.identity(u),
+                        method: "basic",
+                    }
+                }
+                Some(_) => denied(format!("Basic: wrong password for {name}")),
+                None => denied(format!("Basic: unknown user {name}")),
+            }
+        }
+        s @ ("ntlm" | "negotiate") if settings.ntlm => {
+            let label = if s == "ntlm" { "NTLM" } else { "Negotiate" };
+            let Ok(msg) = b64.decode(token) else {
+                return denied("NTLM: bad base64");
+            };
+            match ntlm::message_type(&msg) {
+                Some(1) => {
+                    let mut server_challenge = [0u8; 8];
+                    if aws_lc_rs::rand::fill(&mut server_challenge).is_err() {
+                        return denied("no randomness for the NTLM challenge");
+                    }
+                    match ntlm::challenge(&msg, &settings.names, server_challenge, now_filetime) {
+                        Ok(state) => {
+                            let token = state.challenge.clone();
+                            conn.pending = Some(state);
+                            conn.identity = None;
+                            Outcome::Challenge { label, token }
+                        }
+                        Err(e) => denied(format!("NTLM NEGOTIATE: {e}")),
+                    }
+                }
+                Some(3) => {
+                    // The challenge is used once, whatever the outcome (no replay).
+                    let Some(state) = conn.pending.take() else {
+                        return denied("NTLM AUTHENTICATE without a challenge on this connection");
+                    };
+                    let auth = match ntlm::parse_authenticate(&msg) {
+                        Ok(a) => a,
+                        Err(e) => return denied(format!("NTLM AUTHENTICATE: {e}")),
+                    };
+                    let Some(user) = directory.find(&auth.domain, &auth.user) else {
+                        return denied(format!(
+                            "NTLM: unknown user {}\\{}",
+                            auth.domain, auth.user
+                        ));
+                    };
+                    match ntlm::verify(
+                        &state,
+                        &msg,
+                        &auth,
+                        &user.password,
+                        settings.channel_binding,
+                        binding,
+                    ) {
+                        Ok(()) => {
+                            let identity = directory.identity(user);
+                            conn.identity = Some(identity.clone());
+                            Outcome::Authenticated {
+                                identity,
+                                method: if s == "ntlm" { "ntlm" } else { "negotiate" },
+                            }
+                        }
+                        Err(e) => denied(format!("NTLM {}: {e}", user.name)),
+                    }
+                }
+                // SPNEGO/Kerberos tokens under Negotiate: not offered here.
+                _ => denied(format!("{label}: not an NTLMSSP token")),
+            }
+        }
+        other => denied(format!("scheme `{other}` not offered")),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
+}
+
+/// The `WWW-Authenticate` values of a plain 401, in IIS order.
+pub fn offers(settings: &AuthSettings) -> Vec<String> {
+    let mut v = Vec::new();
+    if settings.ntlm {
+        v.push("Negotiate".to_string());
+        v.push("NTLM".to_string());
+    }
+    if settings.basic {
+        v.push(format!("Basic realm=\"{}\"", settings.realm));
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::directory::User;
+
+    fn setup() -> (AuthSettings, Directory) {
+        let settings = AuthSettings {
+            basic: true,
+            ntlm: true,
+            channel_binding: ChannelBindingPolicy::Off,
+            realm: "ca01".into(),
+            names: ServerNames {
+                nb_domain: "CONTOSO".into(),
+                nb_computer: "CA01".into(),
+                dns_domain: "contoso.test".into(),
+                dns_computer: "ca01.contoso.test".into(),
+            },
+        };
+        let dir = Directory::new(
+            vec![User::parse("CONTOSO\\alice:pw").unwrap()],
+            "CONTOSO",
+            "contoso.test",
+        );
+        (settings, dir)
+    }
+
+    fn b64(b: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(b)
+    }
+
+    #[test]
+    fn basic_checks_the_password_each_time() {
+        let (s, d) = setup();
+        let mut c = ConnAuth::default();
+        let ok = format!("Basic {}", b64(b"CONTOSO\\alice:pw"));
+        assert!(matches!(
+            authenticate(&s, &d, &mut c, Some(&ok), None, 0),
+            Outcome::Authenticated {
+                method: "basic",
+                ..
+            }
+        ));
+        // Basic is not remembered on the connection.
+        assert!(matches!(
+            authenticate(&s, &d, &mut c, None, None, 0),
+            Outcome::Denied { .. }
+        ));
+        let bad = format!("Basic {}", b64(b"alice:nope"));
+        assert!(matches!(
+            authenticate(&s, &d, &mut c, Some(&bad), None, 0),
+            Outcome::Denied { .. }
+        ));
+    }
+
+    #[test]
+    fn ntlm_binds_the_identity_to_the_connection_under_either_label() {
+        let (s, d) = setup();
+        for label in ["NTLM", "Negotiate"] {
+            let mut c = ConnAuth::default();
+            let neg = ntlm::client_negotiate();
+            let h1 = format!("{label} {}", b64(&neg));
+            let Outcome::Challenge { label: got, token } =
+                authenticate(&s, &d, &mut c, Some(&h1), None, 0)
+            else {
+                panic!("no challenge")
+            };
+            assert_eq!(got, label);
+            let auth = ntlm::client_authenticate(
+                &neg,
+                &token,
+                "alice",
+                "CONTOSO",
+                "pw",
+                &Default::default(),
+            )
+            .unwrap();
+            let h3 = format!("{label} {}", b64(&auth));
+            assert!(matches!(
+                authenticate(&s, &d, &mut c, Some(&h3), None, 0),
+                Outcome::Authenticated { .. }
+            ));
+            assert!(matches!(
+                authenticate(&s, &d, &mut c, None, None, 0),
+                Outcome::Authenticated {
+                    method: "connection",
+                    ..
+                }
+            ));
+            // Replaying the AUTHENTICATE finds no challenge to answer.
+            assert!(matches!(
+                authenticate(&s, &d, &mut c, Some(&h3), None, 0),
+                Outcome::Denied { .. }
+            ));
+        }
+    }
+
+    #[test]
+    fn ntlm_wrong_password_and_disabled_schemes_are_denied() {
+        let (mut s, d) = setup();
+        let mut c = ConnAuth::default();
+        let neg = ntlm::client_negotiate();
+        let Outcome::Challenge { token, .. } = authenticate(
+            &s,
+            &d,
+            &mut c,
+            Some(&format!("NTLM {}", b64(&neg))),
+            None,
+            0,
+        ) else {
+            panic!()
+        };
+        let auth =
+            ntlm::client_authenticate(&neg, &token, "alice", "CONTOSO", "bad", &Default::default())
+                .unwrap();
+        let h3 = format!("NTLM {}", b64(&auth));
+        assert!(matches!(
+            authenticate(&s, &d, &mut c, Some(&h3), None, 0),
+            Outcome::Denied { .. }
+        ));
+        assert!(matches!(
+            authenticate(&s, &d, &mut c, None, None, 0),
+            Outcome::Denied { .. }
+        ));
+        s.basic = false;
+        let basic = format!("Basic {}", b64(b"alice:pw"));
+        assert!(matches!(
+            authenticate(&s, &d, &mut c, Some(&basic), None, 0),
+            Outcome::Denied { .. }
+        ));
+        assert_eq!(offers(&s), vec!["Negotiate", "NTLM"]);
+    }
+}

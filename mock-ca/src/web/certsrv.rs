@@ -1,0 +1,453 @@
+//! The `/certsrv/` pages and files, and `/CertEnroll/` publication
+//! (certsrv-protocol.md §2). Application outcomes are always 200: issued,
+//! pending, denied and error pages alike; only auth and HTTP-level faults
+//! use other status codes.
+
+use std::sync::Arc;
+
+use hyper::Method;
+
+use super::form::{cert_attributes, cookie, Params};
+use super::pages::{self, ErrorContext, ErrorInfo};
+use super::{Reply, Request, Shared};
+use crate::ca::{CrlKind, Publication};
+use crate::config::CaMode;
+use crate::db::RequestRow;
+use crate::encoding::{pem, pkcs7_certs_only};
+use crate::protocol::{content_type, endpoint, Disposition, HResult};
+use crate::web::directory::Identity;
+
+/// Serves a page under `/certsrv/`; `page` is the lowercased name after it.
+pub(crate) async fn handle(
+    shared: &Arc<Shared>,
+    req: &Request,
+    page: &str,
+    who: &Identity,
+) -> Reply {
+    let query = Params::parse(req.query.as_bytes());
+    match page {
+        "" | "default.asp" => Reply::html(pages::welcome(&shared.ca_cn())),
+        endpoint::SUBMIT => {
+            if req.method == Method::POST {
+                submit_form(shared, req, who).await
+            } else {
+                error_page(ErrorContext::NoForm, "", None, HResult::S_OK, None)
+            }
+        }
+        endpoint::CERT | endpoint::CHAIN => fetch(shared, &query, page == endpoint::CHAIN),
+        endpoint::CRL => crl(shared, &query),
+        endpoint::CA_CERTS => Reply::html(pages::ca_certificates(
+            &shared.ca_cn(),
+            shared.ca.n_renewals(),
+        )),
+        endpoint::TEMPLATES => templates(shared, who),
+        endpoint::CHECK_PENDING => Reply::html(pages::pending_list(
+            &pending_cookie(req.cookie.as_deref())
+                .into_iter()
+                .map(|e| (e.id, e.friendly))
+                .collect::<Vec<_>>(),
+        )),
+        endpoint::REMOVE_PENDING => remove_pending(req),
+        "certrqus.asp" => Reply::html(pages::request_tasks()),
+        _ => Reply::status(404, "Not Found"),
+    }
+}
+
+fn error_page(
+    context: ErrorContext,
+    mode: &str,
+    row: Option<&RequestRow>,
+    result: HResult,
+    last_status: Option<HResult>,
+) -> Reply {
+    Reply::html(pages::error(&ErrorInfo {
+        context,
+        mode: mode.to_string(),
+        disposition: row.map(|r| r.disposition.code()),
+        disposition_message: row.map(|r| r.disposition_message.clone()),
+        result,
+        last_status: last_status.or(row.map(|r| r.status)),
+    }))
+}
+
+/// A request ID as clients send it: digits. A number that names no request
+/// is "property empty" (MW sends -1); anything else is an invalid argument.
+enum ReqId {
+    Id(u32),
+    Unknown,
+    Invalid,
+}
+
+fn parse_req_id(v: Option<&str>) -> ReqId {
+    let Some(v) = v.map(str::trim) else {
+        return ReqId::Invalid;
+    };
+    match v.parse::<i64>() {
+        Ok(n) => u32::try_from(n).map_or(ReqId::Unknown, ReqId::Id),
+        Err(_)
+            if !v.is_empty()
+                && v.trim_start_matches('-')
+                    .bytes()
+                    .all(|b| b.is_ascii_digit()) =>
+        {
+            ReqId::Unknown
+        }
+        Err(_) => ReqId::Invalid,
+    }
+}
+
+async fn submit_form(shared: &Arc<Shared>, req: &Request, who: &Identity) -> Reply {
+    let form = Params::parse(&req.body);
+    let mode = form.get("Mode").unwrap_or("").trim().to_string();
+    if form.is_empty() {
+        return error_page(ErrorContext::NoForm, "", None, HResult::S_OK, None);
+    }
+    let script = pages::is_script_client(req.user_agent.as_deref());
+    if mode.eq_ignore_ascii_case(endpoint::MODE_CHECK_PENDING) {
+        return check_pending(shared, &form, script);
+    }
+    if !mode.to_ascii_lowercase().starts_with(endpoint::MODE_NEW) {
+        return error_page(
+            ErrorContext::UnknownMode,
+            &mode,
+            None,
+            HResult::E_INVALIDARG,
+            None,
+        );
+    }
+    let request = form.get("CertRequest").unwrap_or("").as_bytes().to_vec();
+    let attributes = cert_attributes(form.get("CertAttrib").unwrap_or(""));
+    let ca = shared.ca.clone();
+    let requester = who.requester.clone();
+    let outcome =
+        tokio::task::spawn_blocking(move || ca.submit(&request, &requester, &attributes)).await;
+    let submission = match outcome {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            let h = e.hresult();
+            return error_page(ErrorContext::NewRequest, &mode, None, h, Some(h));
+        }
+        Err(_) => {
+            let h = HResult::CA_OFFLINE;
+            return error_page(ErrorContext::NewRequest, &mode, None, h, Some(h));
+        }
+    };
+    let id = submission.id;
+    let mut reply = match submission.disposition {
+        Disposition::Issued => Reply::html(pages::issued(id, script, shared.ca.n_renewals())),
+        Disposition::Pending => {
+            let mut r = Reply::html(pages::pending(id, false));
+            let mut entries = pending_cookie(req.cookie.as_deref());
+            entries.push(PendingEntry {
+                id,
+                store_flags: form.get("TargetStoreFlags").unwrap_or("0").to_string(),
+                save_cert: form.get("SaveCert").unwrap_or("yes").to_string(),
+                friendly: form
+                    .get("FriendlyType")
+                    .unwrap_or("Saved-Request Certificate")
+                    .to_string(),
+            });
+            r.headers.push(("Set-Cookie", set_pending_cookie(&entries)));
+            r
+        }
+        Disposition::Denied => Reply::html(pages::denied(id, &submission.message, false)),
+        Disposition::Revoked => Reply::html(pages::denied(id, &submission.message, true)),
+        Disposition::Failed => {
+            let row = shared.ca.request(id);
+            error_page(
+                ErrorContext::NewRequest,
+                &mode,
+                row.as_ref(),
+                submission.status,
+                Some(submission.status),
+            )
+        }
+    };
+    reply.request_id = Some(id);
+    reply.disposition = Some(submission.disposition);
+    reply
+}
+
+fn check_pending(shared: &Arc<Shared>, form: &Params, script: bool) -> Reply {
+    let mode = endpoint::MODE_CHECK_PENDING;
+    let id = match parse_req_id(form.get("ReqID")) {
+        ReqId::Id(id) => id,
+        ReqId::Unknown => {
+            let h = HResult::PROPERTY_EMPTY;
+            return error_page(ErrorContext::CheckPending, mode, None, h, Some(h));
+        }
+        ReqId::Invalid => {
+            let h = HResult::E_INVALIDARG;
+            return error_page(ErrorContext::CheckPending, mode, None, h, Some(h));
+        }
+    };
+    let Some(row) = shared.ca.request(id) else {
+        let h = HResult::PROPERTY_EMPTY;
+        return error_page(ErrorContext::CheckPending, mode, None, h, Some(h));
+    };
+    let mut reply = match row.disposition {
+        Disposition::Pending => Reply::html(pages::pending(id, true)),
+        Disposition::Issued => Reply::html(pages::issued(id, script, shared.ca.n_renewals())),
+        Disposition::Denied => Reply::html(pages::denied(id, &row.disposition_message, false)),
+        Disposition::Revoked => Reply::html(pages::denied(id, &row.disposition_message, true)),
+        Disposition::Failed => error_page(
+            ErrorContext::CheckPending,
+            mode,
+            Some(&row),
+            row.status,
+            None,
+        ),
+    };
+    reply.request_id = Some(id);
+    reply.disposition = Some(row.disposition);
+    reply
+}
+
+/// `Enc=bin` (exact value) gives DER; anything else PEM with CRLF (§2.3).
+fn wants_der(query: &Params) -> bool {
+    query.get("Enc") == Some("bin")
+}
+
+/// certnew.cer / certnew.p7b.
+fn fetch(shared: &Arc<Shared>, query: &Params, chain: bool) -> Reply {
+    let der = wants_der(query);
+    let deliver = |bytes: Vec<u8>| {
+        let ct = if chain {
+            content_type::PKCS7
+        } else {
+            content_type::CERT
+        };
+        if der {
+            Reply::bytes(ct, bytes)
+        } else {
+            Reply::bytes(ct, pem("CERTIFICATE", &bytes).into_bytes())
+        }
+    };
+    let fetch_error = |row: Option<&RequestRow>, result: HResult, last: Option<HResult>| {
+        error_page(ErrorContext::Fetch, "", row, result, last)
+    };
+    let req_id = query.get("ReqID").unwrap_or("").trim();
+    if req_id.eq_ignore_ascii_case(endpoint::REQID_CA_CERT) {
+        let n = shared.ca.n_renewals();
+        let k = match query.get("Renewal").map(str::trim) {
+            None | Some("") => 0,
+            Some(v) => match v.parse::<u64>() {
+                // Out of range asks for one past the newest (BGS): clamp.
+                Ok(k) => k.min(n as u64) as u16,
+                Err(_) => {
+                    return fetch_error(None, HResult::E_INVALIDARG, Some(HResult::E_INVALIDARG))
+                }
+            },
+        };
+        let bytes = if chain {
+            shared.ca.ca_chain(k).map(|c| pkcs7_certs_only(&c, None))
+        } else {
+            shared.ca.ca_certificate(k)
+        };
+        return match bytes {
+            Some(b) => deliver(b),
+            None => fetch_error(None, HResult::E_INVALIDARG, Some(HResult::E_INVALIDARG)),
+        };
+    }
+    let id = match parse_req_id(Some(req_id)) {
+        ReqId::Id(id) => id,
+        ReqId::Unknown => {
+            let h = HResult::PROPERTY_EMPTY;
+            return fetch_error(None, h, Some(h));
+        }
+        ReqId::Invalid => {
+            let h = HResult::E_INVALIDARG;
+            return fetch_error(None, h, Some(h));
+        }
+    };
+    let Some(row) = shared.ca.request(id) else {
+        let h = HResult::PROPERTY_EMPTY;
+        let mut r = fetch_error(None, h, Some(h));
+        r.request_id = Some(id);
+        return r;
+    };
+    let mut reply = match (&row.certificate, row.disposition) {
+        (Some(cert), Disposition::Issued) => {
+            if chain {
+                let mut certs = vec![cert.clone()];
+                certs.extend(
+                    shared
+                        .ca
+                        .ca_chain(row.ca_cert_index.unwrap_or(0))
+                        .unwrap_or_default(),
+                );
+                deliver(pkcs7_certs_only(&certs, Some(cert)))
+            } else {
+                deliver(cert.clone())
+            }
+        }
+        _ => fetch_error(Some(&row), HResult::S_OK, None),
+    };
+    reply.request_id = Some(id);
+    reply.disposition = Some(row.disposition);
+    reply
+}
+
+/// certcrl.crl?Type=base|delta&Renewal=k&Enc=b64|bin.
+fn crl(shared: &Arc<Shared>, query: &Params) -> Reply {
+    let kind = match query.get("Type").map(str::to_ascii_lowercase).as_deref() {
+        Some("delta") => CrlKind::Delta,
+        _ => CrlKind::Base,
+    };
+    let k = match query.get("Renewal").map(str::trim) {
+        None | Some("") => 0,
+        Some(v) => v
+            .parse::<u64>()
+            .map_or(u16::MAX, |k| k.min(shared.ca.n_renewals() as u64) as u16),
+    };
+    let crl = shared
+        .ca
+        .ca_key_index(k)
+        .ok_or(HResult::E_INVALIDARG)
+        .and_then(|key| shared.ca.crl(key, kind).map_err(|e| e.hresult()));
+    match crl {
+        Ok(bytes) if wants_der(query) => Reply::bytes(content_type::CRL, bytes),
+        Ok(bytes) => Reply::bytes(content_type::CRL, pem("X509 CRL", &bytes).into_bytes()),
+        Err(h) => error_page(ErrorContext::Fetch, "", None, h, Some(h)),
+    }
+}
+
+/// certrqxt.asp: the templates this user may enroll in (enterprise only).
+fn templates(shared: &Arc<Shared>, who: &Identity) -> Reply {
+    let config = shared.ca.config();
+    if config.mode == CaMode::Standalone {
+        return Reply::html(pages::advanced_request(None));
+    }
+    let visible: Vec<_> = config
+        .templates
+        .iter()
+        .filter(|t| t.published && t.may_enroll(&who.requester.account, &who.requester.groups))
+        .collect();
+    Reply::html(pages::advanced_request(Some(&visible)))
+}
+
+/// One entry of the `Requests` cookie: `ReqID,TargetStoreFlags,SaveCert,FriendlyType`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct PendingEntry {
+    id: u32,
+    store_flags: String,
+    save_cert: String,
+    friendly: String,
+}
+
+/// Reads the `Requests` cookie as ASP writes a keyed cookie: `key=value&…`,
+/// each value `ReqID,TargetStoreFlags,SaveCert,FriendlyType` URL-encoded.
+fn pending_cookie(header: Option<&str>) -> Vec<PendingEntry> {
+    let Some(v) = header.and_then(|h| cookie(h, endpoint::REQUESTS_COOKIE)) else {
+        return Vec::new();
+    };
+    Params::parse(v.as_bytes())
+        .pairs()
+        .iter()
+        .filter_map(|(_, value)| {
+            let mut f = value.splitn(4, ',');
+            let id = f.next()?.trim().parse().ok()?;
+            Some(PendingEntry {
+                id,
+                store_flags: f.next().unwrap_or("0").to_string(),
+                save_cert: f.next().unwrap_or("yes").to_string(),
+                friendly: f.next().unwrap_or("").to_string(),
+            })
+        })
+        .collect()
+}
+
+fn set_pending_cookie(entries: &[PendingEntry]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for e in entries {
+        s.append_pair(
+            &e.id.to_string(),
+            &format!("{},{},{},{}", e.id, e.store_flags, e.save_cert, e.friendly),
+        );
+    }
+    format!(
+        "{}={}; path=/certsrv",
+        endpoint::REQUESTS_COOKIE,
+        s.finish()
+    )
+}
+
+/// certrmpn.asp: forget a pending request (`Action=rmpn`) or confirm an install.
+fn remove_pending(req: &Request) -> Reply {
+    let form = Params::parse(&req.body);
+    let id = match parse_req_id(form.get("ReqID")) {
+        ReqId::Id(id) => Some(id),
+        _ => None,
+    };
+    let entries: Vec<_> = pending_cookie(req.cookie.as_deref())
+        .into_iter()
+        .filter(|e| Some(e.id) != id)
+        .collect();
+    let mut r = Reply::html(pages::removed(id));
+    r.headers.push(("Set-Cookie", set_pending_cookie(&entries)));
+    r
+}
+
+/// `/CertEnroll/<file>`: CA certificates and CRLs at the AIA/CDP URLs.
+pub(crate) fn cert_enroll(shared: &Arc<Shared>, file: &str) -> Reply {
+    let Some((_, what)) = shared
+        .ca
+        .publication()
+        .into_iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(file))
+    else {
+        return Reply::status(404, "Not Found");
+    };
+    let ca = &shared.ca;
+    let (ct, bytes) = match what {
+        Publication::CaCertificate(i) => (content_type::CERT, ca.ca_certificate(i)),
+        Publication::RootCertificate => (content_type::CERT, Some(ca.root_certificate())),
+        Publication::Crl(k, kind) => (content_type::CRL, ca.crl(k, kind).ok()),
+        Publication::RootCrl => (content_type::CRL, ca.root_crl().ok().flatten()),
+    };
+    match bytes {
+        Some(b) => Reply::bytes(ct, b),
+        None => Reply::status(404, "Not Found"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_digits_only() {
+        assert!(matches!(parse_req_id(Some("42")), ReqId::Id(42)));
+        assert!(matches!(parse_req_id(Some("-1")), ReqId::Unknown));
+        assert!(matches!(
+            parse_req_id(Some("99999999999999999999999")),
+            ReqId::Unknown
+        ));
+        assert!(matches!(parse_req_id(Some("4294967296")), ReqId::Unknown));
+        assert!(matches!(parse_req_id(Some("%!s(int=5)")), ReqId::Invalid));
+        assert!(matches!(parse_req_id(Some("")), ReqId::Invalid));
+        assert!(matches!(parse_req_id(None), ReqId::Invalid));
+    }
+
+    #[test]
+    fn pending_cookie_round_trips() {
+        let e = vec![
+            PendingEntry {
+                id: 5,
+                store_flags: "0".into(),
+                save_cert: "yes".into(),
+                friendly: "Saved-Request Certificate (1/2/2026, 10:00)".into(),
+            },
+            PendingEntry {
+                id: 6,
+                store_flags: "0".into(),
+                save_cert: "yes".into(),
+                friendly: "x&y=z".into(),
+            },
+        ];
+        let set = set_pending_cookie(&e);
+        let value = set.split(';').next().unwrap();
+        assert_eq!(pending_cookie(Some(value)), e);
+        assert!(pending_cookie(Some("Requests=garbage")).is_empty());
+    }
+}

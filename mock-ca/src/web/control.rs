@@ -1,0 +1,284 @@
+//! The control plane under `/control/`: the CA administration a test or a
+//! shell needs (approve, deny, revoke, CRLs, clock, renewal, reset) and the
+//! request journal, as JSON. Only administrators reach it.
+
+use std::sync::Arc;
+
+use hyper::Method;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::form::Params;
+use super::{Reply, Request, Shared};
+use crate::ca::{CaError, CrlKind};
+use crate::db::{RequestRow, RevocationReason};
+use crate::encoding::pem;
+use crate::protocol::Disposition;
+use crate::web::directory::Identity;
+
+/// A request row as the control API shows it.
+pub fn row_json(r: &RequestRow, with_certificate: bool) -> Value {
+    let mut v = json!({
+        "id": r.id,
+        "requester": r.requester.account,
+        "disposition": r.disposition.as_str(),
+        "disposition_message": r.disposition_message,
+        "status": format!("0x{:08x}", r.status.0),
+        "status_text": r.status.status_text(),
+        "template": r.template,
+        "serial": r.serial,
+        "subject": r.subject,
+        "submitted_at": r.submitted_at,
+        "resolved_at": r.resolved_at,
+        "not_before": r.not_before,
+        "not_after": r.not_after,
+        "revocation": r.revocation.as_ref().map(|x| json!({
+            "reason": x.reason,
+            "revoked_at": x.revoked_at,
+        })),
+    });
+    if with_certificate {
+        v["certificate"] = json!(r.certificate.as_ref().map(|c| pem("CERTIFICATE", c)));
+    }
+    v
+}
+
+fn error_json(status: u16, e: &CaError) -> Reply {
+    Reply::json(
+        status,
+        &json!({
+            "error": e.to_string(),
+            "hresult": format!("0x{:08x}", e.hresult().0),
+        }),
+    )
+}
+
+fn bad_request(msg: impl std::fmt::Display) -> Reply {
+    Reply::json(400, &json!({ "error": msg.to_string() }))
+}
+
+fn ca_error(e: CaError) -> Reply {
+    let status = match e {
+        CaError::Refused { .. } => 409,
+        _ => 500,
+    };
+    error_json(status, &e)
+}
+
+fn body<T: for<'de> Deserialize<'de> + Default>(req: &Request) -> Result<T, Reply> {
+    if req.body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&req.body).map_err(|e| bad_request(format!("request body: {e}")))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RevokeBody {
+    serial: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CrlBody {
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ClockBody {
+    #[serde(default)]
+    set: Option<i64>,
+    #[serde(default)]
+    advance: Option<i64>,
+    #[serde(default)]
+    freeze: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RenewBody {
+    #[serde(default)]
+    new_key: bool,
+}
+
+/// Runs a blocking CA call (signing) off the async executor.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, CaError> + Send + 'static,
+) -> Result<T, Reply> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(ca_error(e)),
+        Err(_) => Err(Reply::json(500, &json!({ "error": "CA task failed" }))),
+    }
+}
+
+/// Serves `/control/<path>`.
+pub(crate) async fn handle(
+    shared: &Arc<Shared>,
+    req: &Request,
+    path: &str,
+    who: &Identity,
+) -> Reply {
+    match run(shared, req, path, who).await {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+async fn run(
+    shared: &Arc<Shared>,
+    req: &Request,
+    path: &str,
+    who: &Identity,
+) -> Result<Reply, Reply> {
+    let ca = shared.ca.clone();
+    let officer = who.account.clone();
+    let query = Params::parse(req.query.as_bytes());
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let get = req.method == Method::GET || req.method == Method::HEAD;
+    let post = req.method == Method::POST;
+    let ok = |v: Value| Ok(Reply::json(200, &v));
+    match (parts.as_slice(), get, post) {
+        ([""], true, _) | (["status"], true, _) => ok(json!({
+            "ca_name": crate::names::format_dn(&ca.ca_name()),
+            "mode": ca.config().mode,
+            "n_renewals": ca.n_renewals(),
+            "next_request_id": ca.next_request_id(),
+            "now": ca.clock().now(),
+            "clock_frozen": ca.clock().is_frozen(),
+            "seed": ca.seed().0,
+        })),
+        (["requests"], true, _) => {
+            let filter = match query.get("disposition") {
+                None | Some("") | Some("all") => None,
+                Some(d) => Some(d.parse::<Disposition>().map_err(bad_request)?),
+            };
+            ok(Value::Array(
+                ca.list(filter).iter().map(|r| row_json(r, false)).collect(),
+            ))
+        }
+        (["requests", id], true, _) => {
+            let id: u32 = id
+                .parse()
+                .map_err(|_| bad_request("request ID must be a number"))?;
+            match ca.request(id) {
+                Some(r) => ok(row_json(&r, true)),
+                None => Err(Reply::json(
+                    404,
+                    &json!({ "error": format!("no request {id}") }),
+                )),
+            }
+        }
+        (["requests", id, action @ ("issue" | "deny")], _, true) => {
+            let id: u32 = id
+                .parse()
+                .map_err(|_| bad_request("request ID must be a number"))?;
+            let issue = *action == "issue";
+            let c = ca.clone();
+            blocking(move || {
+                if issue {
+                    c.issue_pending(id, &officer)
+                } else {
+                    c.deny(id, &officer)
+                }
+            })
+            .await?;
+            let row = ca
+                .request(id)
+                .expect("row exists after a successful action");
+            ok(row_json(&row, true))
+        }
+        (["revoke"], _, true) => {
+            let b: RevokeBody = body(req)?;
+            let reason = match b.reason.as_deref() {
+                None => RevocationReason::Unspecified,
+                Some(r) => r.parse().map_err(bad_request)?,
+            };
+            let row = blocking(move || ca.revoke(&b.serial, reason, &officer)).await?;
+            ok(row_json(&row, false))
+        }
+        (["unrevoke"], _, true) => {
+            let b: RevokeBody = body(req)?;
+            let row = blocking(move || ca.unrevoke(&b.serial, &officer)).await?;
+            ok(row_json(&row, false))
+        }
+        (["crl"], _, true) => {
+            let b: CrlBody = body(req)?;
+            let kind = match b.kind.as_deref().map(str::to_ascii_lowercase).as_deref() {
+                None | Some("base") => CrlKind::Base,
+                Some("delta") => CrlKind::Delta,
+                Some(k) => return Err(bad_request(format!("unknown CRL kind `{k}`"))),
+            };
+            let crl = blocking(move || ca.publish_crl(kind)).await?;
+            ok(json!({ "crl": pem("X509 CRL", &crl) }))
+        }
+        (["clock"], true, _) => ok(json!({
+            "now": ca.clock().now(),
+            "frozen": ca.clock().is_frozen(),
+        })),
+        (["clock"], _, true) => {
+            let b: ClockBody = body(req)?;
+            if let Some(t) = b.set {
+                ca.clock().set(t);
+            }
+            if let Some(s) = b.advance {
+                ca.clock().advance(s);
+            }
+            match b.freeze {
+                Some(true) => ca.clock().freeze(),
+                Some(false) => ca.clock().resume(),
+                None => {}
+            }
+            ok(json!({ "now": ca.clock().now(), "frozen": ca.clock().is_frozen() }))
+        }
+        (["renew"], _, true) => {
+            let b: RenewBody = body(req)?;
+            let c = ca.clone();
+            let index = blocking(move || c.renew_ca(b.new_key)).await?;
+            ok(json!({ "index": index, "n_renewals": ca.n_renewals() }))
+        }
+        (["ca"], true, _) => {
+            let n = ca.n_renewals();
+            let certs: Vec<String> = (0..=n)
+                .filter_map(|i| ca.ca_certificate(i))
+                .map(|c| pem("CERTIFICATE", &c))
+                .collect();
+            let keys: Vec<String> = (0..=n)
+                .filter_map(|i| ca.ca_key_index(i))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .filter_map(|k| ca.ca_private_key(k))
+                .map(|k| pem("PRIVATE KEY", &k))
+                .collect();
+            ok(json!({
+                "certificates": certs,
+                "chain": ca.ca_chain(n).unwrap_or_default().iter().map(|c| pem("CERTIFICATE", c)).collect::<Vec<_>>(),
+                "root": pem("CERTIFICATE", &ca.root_certificate()),
+                "keys": keys,
+            }))
+        }
+        (["reset"], _, true) => {
+            blocking(move || ca.reset()).await?;
+            shared.journal.clear();
+            ok(json!({ "reset": true }))
+        }
+        (["journal"], true, _) => {
+            let since = query
+                .get("since")
+                .map(|s| {
+                    s.parse::<u64>()
+                        .map_err(|_| bad_request("since must be a number"))
+                })
+                .transpose()?
+                .unwrap_or(0);
+            ok(serde_json::to_value(shared.journal.since(since)).expect("journal serialises"))
+        }
+        _ => Err(Reply::json(
+            404,
+            &json!({ "error": format!("no control route {} /control/{path}", req.method) }),
+        )),
+    }
+}

@@ -1,0 +1,627 @@
+//! The certsrv web server: HTTP/1.1 (optionally TLS with a certificate the
+//! CA issued itself), IIS-style authentication, the `/certsrv/` pages,
+//! `/CertEnroll/` publication and the `/control/` API, over one CA engine.
+//!
+//! Data flows one way: connection → auth (Basic, NTLM/Negotiate, cached per
+//! connection) → page handler → CA engine → page renderer. [`Server::start`]
+//! runs it on its own runtime, so a synchronous test or the CLI can start a
+//! server on port 0 and talk to it.
+
+pub mod auth;
+mod certsrv;
+mod control;
+pub mod directory;
+pub mod form;
+pub mod journal;
+pub mod pages;
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::ca::Ca;
+use crate::encoding::pem;
+use crate::ntlm::{self, ChannelBindingPolicy, ServerNames};
+use crate::protocol::{content_type, endpoint, Disposition};
+use auth::{AuthSettings, ConnAuth, Outcome};
+use directory::{Directory, Identity, User};
+use journal::{Journal, JournalEntry};
+
+pub use control::row_json;
+
+/// ASP's default `maxRequestEntityAllowed`: larger form posts are refused.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 200_000;
+/// Request line plus headers; IIS refuses more with 400/431.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// How to run the server.
+#[derive(Clone, Debug)]
+pub struct WebOptions {
+    /// Loopback by default; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// HTTPS with the CA-issued server certificate (request 1); else plain HTTP.
+    pub tls: bool,
+    /// Accounts; empty means the defaults (`alice` and `Administrator`).
+    pub users: Vec<User>,
+    pub basic: bool,
+    pub ntlm: bool,
+    /// Extended Protection for NTLM over HTTPS.
+    pub channel_binding: ChannelBindingPolicy,
+    pub max_body_bytes: usize,
+}
+
+impl Default for WebOptions {
+    fn default() -> Self {
+        WebOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls: true,
+            users: Vec::new(),
+            basic: true,
+            ntlm: true,
+            channel_binding: ChannelBindingPolicy::Off,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// The default accounts: one user and one administrator.
+pub fn default_users() -> Vec<User> {
+    let mut alice = User::parse(&format!(
+        "{}:{}",
+        directory::DEFAULT_USER,
+        directory::DEFAULT_USER_PASSWORD
+    ))
+    .expect("valid default user");
+    alice.groups = vec!["Domain Users".into()];
+    let mut admin = User::parse(&format!(
+        "{}:{}",
+        directory::DEFAULT_ADMIN,
+        directory::DEFAULT_ADMIN_PASSWORD
+    ))
+    .expect("valid default admin");
+    admin.admin = true;
+    vec![alice, admin]
+}
+
+/// What every connection handler shares.
+pub(crate) struct Shared {
+    ca: Arc<Ca>,
+    directory: Directory,
+    auth: AuthSettings,
+    journal: Journal,
+    max_body: usize,
+    /// Channel-binding hash of the TLS certificate (HTTPS only).
+    binding: Option<[u8; 16]>,
+}
+
+impl Shared {
+    fn ca_cn(&self) -> String {
+        crate::names::common_name(&self.ca.ca_name()).unwrap_or_else(|| "CA".into())
+    }
+}
+
+/// One HTTP request, body read.
+pub(crate) struct Request {
+    method: Method,
+    query: String,
+    body: Bytes,
+    user_agent: Option<String>,
+    cookie: Option<String>,
+}
+
+/// One HTTP response plus what the journal records of it.
+pub(crate) struct Reply {
+    status: u16,
+    content_type: &'static str,
+    body: Vec<u8>,
+    headers: Vec<(&'static str, String)>,
+    request_id: Option<u32>,
+    disposition: Option<Disposition>,
+    close: bool,
+}
+
+impl Reply {
+    fn bytes(content_type: &'static str, body: Vec<u8>) -> Reply {
+        Reply {
+            status: 200,
+            content_type,
+            body,
+            headers: Vec::new(),
+            request_id: None,
+            disposition: None,
+            close: false,
+        }
+    }
+
+    fn html(page: String) -> Reply {
+        let mut r = Reply::bytes(content_type::HTML, page.into_bytes());
+        r.headers.push(("Cache-Control", "private".into()));
+        r
+    }
+
+    fn status(code: u16, text: &str) -> Reply {
+        let mut r = Reply::bytes(
+            content_type::HTML,
+            pages::status_page(code, text).into_bytes(),
+        );
+        r.status = code;
+        r
+    }
+
+    fn json(code: u16, v: &serde_json::Value) -> Reply {
+        let mut r = Reply::bytes(
+            content_type::JSON,
+            serde_json::to_vec_pretty(v).expect("JSON values serialise"),
+        );
+        r.status = code;
+        r
+    }
+
+    fn into_response(self) -> Response<Full<Bytes>> {
+        let mut b = Response::builder()
+            .status(StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+            .header("Content-Type", self.content_type);
+        if !self.headers.iter().any(|(k, _)| *k == "Server") {
+            b = b.header("Server", "Microsoft-IIS/10.0");
+        }
+        for (k, v) in &self.headers {
+            b = b.header(*k, v.as_str());
+        }
+        b = b.header("X-Powered-By", "ASP.NET");
+        if self.close {
+            b = b.header("Connection", "close");
+        }
+        b.body(Full::new(Bytes::from(self.body)))
+            .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+    }
+}
+
+/// A running server. Dropping it (or [`Server::shutdown`]) stops it.
+pub struct Server {
+    addr: SocketAddr,
+    tls: bool,
+    shared: Arc<Shared>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.addr)
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+impl Server {
+    /// Binds and starts serving `ca`. Returns once the socket accepts
+    /// connections, so the URL is usable at once (no sleeps needed).
+    pub fn start(ca: Arc<Ca>, opts: WebOptions) -> io::Result<Server> {
+        let config = ca.config();
+        let users = if opts.users.is_empty() {
+            default_users()
+        } else {
+            opts.users.clone()
+        };
+        let directory = Directory::new(users, &config.netbios_domain, &config.dns_domain);
+        let nb_computer = config
+            .host_name
+            .split('.')
+            .next()
+            .unwrap_or("CA")
+            .to_ascii_uppercase();
+        let auth = AuthSettings {
+            basic: opts.basic,
+            ntlm: opts.ntlm,
+            channel_binding: opts.channel_binding,
+            realm: config.host_name.clone(),
+            names: ServerNames {
+                nb_domain: config.netbios_domain.clone(),
+                nb_computer,
+                dns_domain: config.dns_domain.clone(),
+                dns_computer: config.host_name.clone(),
+            },
+        };
+        let acceptor = if opts.tls {
+            let (chain, key) = ca.tls_identity();
+            if chain.is_empty() {
+                return Err(io::Error::other("the CA has no web server certificate"));
+            }
+            Some(tls_acceptor(chain.clone(), key)?)
+        } else {
+            None
+        };
+        let binding = if opts.tls {
+            ca.tls_identity()
+                .0
+                .first()
+                .map(|c| ntlm::channel_binding_hash(c))
+        } else {
+            None
+        };
+        let shared = Arc::new(Shared {
+            ca,
+            directory,
+            auth,
+            journal: Journal::default(),
+            max_body: opts.max_body_bytes,
+            binding,
+        });
+        let std_listener = std::net::TcpListener::bind(opts.listen)?;
+        std_listener.set_nonblocking(true)?;
+        let addr = std_listener.local_addr()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("certsrv")
+            .build()?;
+        let listener = {
+            let _guard = runtime.enter();
+            tokio::net::TcpListener::from_std(std_listener)?
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let s = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("certsrv-accept".into())
+            .spawn(move || {
+                runtime.block_on(accept_loop(listener, s, acceptor, stopped));
+                runtime.shutdown_background();
+            })?;
+        Ok(Server {
+            addr,
+            tls: opts.tls,
+            shared,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// `https://127.0.0.1:PORT` (no trailing slash).
+    pub fn base_url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// `…/certsrv/`
+    pub fn certsrv_url(&self) -> String {
+        format!("{}{}", self.base_url(), endpoint::CERTSRV)
+    }
+
+    /// `…/control/`
+    pub fn control_url(&self) -> String {
+        format!("{}{}", self.base_url(), endpoint::CONTROL)
+    }
+
+    /// The CA behind the server: the in-process admin handle.
+    pub fn ca(&self) -> &Arc<Ca> {
+        &self.shared.ca
+    }
+
+    pub fn journal(&self) -> Vec<JournalEntry> {
+        self.shared.journal.since(0)
+    }
+
+    /// All accounts (with passwords: this is a test server).
+    pub fn users(&self) -> &[User] {
+        self.shared.directory.users()
+    }
+
+    /// The first administrator account.
+    pub fn admin(&self) -> Option<&User> {
+        self.users().iter().find(|u| u.admin)
+    }
+
+    /// PEM of the certificate that verifies the HTTPS server certificate.
+    pub fn trust_anchor_pem(&self) -> String {
+        pem("CERTIFICATE", &self.shared.ca.root_certificate())
+    }
+
+    /// Stops accepting and closes the listener.
+    pub fn shutdown(mut self) {
+        self.stop_now();
+    }
+
+    /// Blocks until the server stops (it does not on its own: `serve` uses it).
+    pub fn wait(mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    fn stop_now(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+fn tls_acceptor(chain: Vec<Vec<u8>>, key: Vec<u8>) -> io::Result<tokio_rustls::TlsAcceptor> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let certs = chain.into_iter().map(CertificateDer::from).collect();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key));
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(io::Error::other)?;
+    // HTTP/1.1 only, as IIS certsrv clients expect.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) {
+    loop {
+        tokio::select! {
+            _ = &mut stopped => break,
+            accepted = listener.accept() => {
+                let Ok((stream, _peer)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let shared = shared.clone();
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    match acceptor {
+                        Some(a) => {
+                            if let Ok(tls) = a.accept(stream).await {
+                                serve_connection(tls, shared, true).await;
+                            }
+                        }
+                        None => serve_connection(stream, shared, false).await,
+                    }
+                });
+            }
+        }
+    }
+}
+
+async fn serve_connection<I>(io: I, shared: Arc<Shared>, tls: bool)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let conn = Arc::new(Mutex::new(ConnAuth::default()));
+    let service = hyper::service::service_fn(move |req| {
+        let shared = shared.clone();
+        let conn = conn.clone();
+        async move { Ok::<_, Infallible>(handle(shared, conn, req, tls).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .max_buf_size(MAX_HEADER_BYTES)
+        .serve_connection(TokioIo::new(io), service)
+        .await;
+}
+
+/// Percent-decodes a path (lossy), for routing and traversal checks.
+fn decode_path(p: &str) -> String {
+    percent_decode(p.as_bytes())
+}
+
+fn percent_decode(b: &[u8]) -> String {
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
+            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    conn: Arc<Mutex<ConnAuth>>,
+    req: hyper::Request<Incoming>,
+    tls: bool,
+) -> Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let raw_path = parts.uri.path().to_string();
+    let mut entry = JournalEntry {
+        seq: 0,
+        time: shared.ca.clock().now(),
+        method: parts.method.to_string(),
+        path: raw_path.clone(),
+        user: None,
+        auth: None,
+        status: 0,
+        request_id: None,
+        disposition: None,
+    };
+    let declared = header("Content-Length").and_then(|v| v.trim().parse::<u64>().ok());
+    let reply = if declared.is_some_and(|n| n > shared.max_body as u64) {
+        too_large(shared.max_body)
+    } else {
+        match Limited::new(body, shared.max_body).collect().await {
+            Err(e)
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some() =>
+            {
+                too_large(shared.max_body)
+            }
+            Err(_) => {
+                let mut r = Reply::status(400, "Bad Request");
+                r.close = true;
+                r
+            }
+            Ok(collected) => {
+                let request = Request {
+                    method: parts.method.clone(),
+                    query: parts.uri.query().unwrap_or("").to_string(),
+                    body: collected.to_bytes(),
+                    user_agent: header("User-Agent"),
+                    cookie: header("Cookie"),
+                };
+                let authorization = header("Authorization");
+                route(
+                    &shared,
+                    &conn,
+                    &request,
+                    &raw_path,
+                    authorization.as_deref(),
+                    tls,
+                    &mut entry,
+                )
+                .await
+            }
+        }
+    };
+    entry.status = reply.status;
+    entry.request_id = reply.request_id;
+    entry.disposition = reply.disposition.map(|d| d.as_str().to_string());
+    shared.journal.record(entry);
+    reply.into_response()
+}
+
+fn too_large(limit: usize) -> Reply {
+    let mut r = Reply::status(
+        413,
+        &format!("Request Entity Too Large: the form is larger than {limit} bytes"),
+    );
+    r.close = true;
+    r
+}
+
+async fn route(
+    shared: &Arc<Shared>,
+    conn: &Arc<Mutex<ConnAuth>>,
+    req: &Request,
+    raw_path: &str,
+    authorization: Option<&str>,
+    tls: bool,
+    entry: &mut JournalEntry,
+) -> Reply {
+    let path = decode_path(raw_path);
+    if path.contains('\0')
+        || path.contains('\\')
+        || path.split('/').any(|seg| seg == ".." || seg == ".")
+    {
+        return Reply::status(400, "Bad Request");
+    }
+    let lower = path.to_ascii_lowercase();
+    if lower == "/favicon.ico" {
+        return Reply::status(404, "Not Found");
+    }
+    if let Some(file) = lower.strip_prefix("/certenroll/") {
+        return certsrv::cert_enroll(shared, &path[path.len() - file.len()..]);
+    }
+    let certsrv = lower == "/certsrv" || lower.starts_with(endpoint::CERTSRV);
+    let control = lower == "/control" || lower.starts_with(endpoint::CONTROL);
+    if !certsrv && !control {
+        return Reply::status(404, "Not Found");
+    }
+    let outcome = {
+        let mut c = conn.lock().unwrap_or_else(|p| p.into_inner());
+        auth::authenticate(
+            &shared.auth,
+            &shared.directory,
+            &mut c,
+            authorization,
+            if tls { shared.binding } else { None },
+            ntlm::filetime(shared.ca.clock().now()),
+        )
+    };
+    let who: Identity = match outcome {
+        Outcome::Authenticated { identity, method } => {
+            entry.user = Some(identity.account.clone());
+            entry.auth = Some(method.to_string());
+            identity
+        }
+        Outcome::Challenge { label, token } => {
+            use base64::Engine;
+            let mut r = Reply::bytes(
+                "text/html; charset=us-ascii",
+                pages::CHALLENGE_BODY.as_bytes().to_vec(),
+            );
+            r.status = 401;
+            r.headers.push((
+                "WWW-Authenticate",
+                format!(
+                    "{label} {}",
+                    base64::engine::general_purpose::STANDARD.encode(token)
+                ),
+            ));
+            r.headers.push(("Server", "Microsoft-HTTPAPI/2.0".into()));
+            return r;
+        }
+        Outcome::Denied { .. } => {
+            let mut r = Reply::bytes(content_type::HTML, pages::unauthorized().into_bytes());
+            r.status = 401;
+            for offer in auth::offers(&shared.auth) {
+                r.headers.push(("WWW-Authenticate", offer));
+            }
+            return r;
+        }
+    };
+    if certsrv {
+        let page = lower
+            .strip_prefix(endpoint::CERTSRV)
+            .unwrap_or("")
+            .to_string();
+        certsrv::handle(shared, req, &page, &who).await
+    } else if !who.admin {
+        Reply::json(
+            403,
+            &serde_json::json!({ "error": format!("{} is not a CA administrator", who.account) }),
+        )
+    } else {
+        let rest = lower.strip_prefix(endpoint::CONTROL).unwrap_or("");
+        control::handle(shared, req, rest, &who).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding_is_lenient() {
+        assert_eq!(decode_path("/a%2F..%2fb"), "/a/../b");
+        assert_eq!(decode_path("/x%zz%4"), "/x%zz%4");
+        assert_eq!(decode_path("/%41"), "/A");
+    }
+}
