@@ -1,14 +1,15 @@
 //! `adcs-harness`: the one command-line tool. Every verb is a thin call into
 //! the libraries (`mock_ca`, `adcs_client`).
 
-use std::path::{Path, PathBuf};
+mod ca_local;
+mod ca_remote;
+mod serve;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use mock_ca::{
-    Ca, CaConfig, CaMode, Clock, CrlKind, Disposition, KeyAlgorithm, Requester, RevocationReason,
-    Seed,
-};
+use clap::{Args, Parser, Subcommand};
+use mock_ca::{CaMode, Disposition, KeyAlgorithm, RevocationReason};
 
 #[derive(Parser)]
 #[command(
@@ -23,14 +24,46 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Operate a CA kept in a state directory (no server needed).
+    /// Run the certsrv web-enrollment server (HTTPS on loopback by default).
+    Serve(serve::ServeArgs),
+    /// Administer a CA: one in a state directory, or a running server.
     Ca {
-        /// The CA's state directory (made by `init`).
-        #[arg(long, value_name = "DIR")]
-        state_dir: PathBuf,
+        #[command(flatten)]
+        target: CaTarget,
+        #[command(flatten)]
+        remote: RemoteAuth,
         #[command(subcommand)]
         action: CaAction,
     },
+}
+
+/// Which CA `ca` works on.
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct CaTarget {
+    /// A CA kept in a state directory (made by `init`); no server needed.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// A running server, found through its `serve --ready-file`.
+    #[arg(long, value_name = "PATH")]
+    ready_file: Option<PathBuf>,
+    /// A running server's control URL (`https://host:port/control/`).
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+}
+
+/// Administrator credentials and trust for `--server`.
+#[derive(Args)]
+struct RemoteAuth {
+    /// Administrator account for `--server`.
+    #[arg(long, default_value = "CONTOSO\\Administrator")]
+    admin_user: String,
+    #[arg(long, default_value = mock_ca::web::directory::DEFAULT_ADMIN_PASSWORD)]
+    admin_password: String,
+    /// PEM file of the root that verifies an HTTPS `--server`; without it the
+    /// server certificate is not checked.
+    #[arg(long, value_name = "FILE")]
+    root_cert: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -74,6 +107,8 @@ enum CaAction {
         #[arg(long)]
         disposition: Option<Disposition>,
     },
+    /// List pending requests.
+    Pending,
     /// Issue a pending request.
     Issue { id: u32 },
     /// Deny a pending request.
@@ -86,12 +121,34 @@ enum CaAction {
     },
     /// Take a certificate off hold.
     Unrevoke { serial: String },
-    /// Publish a CRL and write it (PEM).
+    /// Publish a CRL and write it (PEM) to a file or standard output.
     Crl {
         #[arg(long)]
         delta: bool,
         #[arg(long)]
-        out: PathBuf,
+        out: Option<PathBuf>,
+    },
+    /// Show or move a running server's virtual clock.
+    Clock {
+        /// Set the clock to this Unix time.
+        #[arg(long)]
+        set: Option<i64>,
+        /// Move the clock by this many seconds (negative goes back).
+        #[arg(long, allow_hyphen_values = true)]
+        advance: Option<i64>,
+        /// Stop the clock (it moves only when set or advanced).
+        #[arg(long, conflicts_with = "resume")]
+        freeze: bool,
+        /// Let the clock follow real time again.
+        #[arg(long)]
+        resume: bool,
+    },
+    /// Put a running server's CA back to its initial state.
+    Reset,
+    /// Print a running server's request journal (JSON).
+    Journal {
+        #[arg(long, default_value_t = 0)]
+        since: u64,
     },
     /// Renew the CA certificate.
     Renew {
@@ -102,200 +159,20 @@ enum CaAction {
     Export { out_dir: PathBuf },
 }
 
-const OFFICER: &str = "CONTOSO\\Administrator";
-
-fn pem(label: &str, der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut s = format!("-----BEGIN {label}-----\r\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        s.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        s.push_str("\r\n");
-    }
-    s.push_str(&format!("-----END {label}-----\r\n"));
-    s
-}
-
-fn write_file(path: &Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-fn open(dir: &Path) -> Result<Ca, String> {
-    if !mock_ca::store::StateDir::exists(dir) {
-        return Err(format!(
-            "{}: no CA here; create one with `adcs-harness ca --state-dir {} init`",
-            dir.display(),
-            dir.display()
-        ));
-    }
-    Ca::open(dir, CaConfig::default(), Seed(0), Clock::real()).map_err(|e| e.to_string())
-}
-
-fn run(cli: Cli) -> Result<ExitCode, String> {
-    let Command::Ca { state_dir, action } = cli.command;
-    match action {
-        CaAction::Init {
-            mode,
-            seed,
-            two_tier,
-            key,
-            config,
-        } => {
-            if mock_ca::store::StateDir::exists(&state_dir) {
-                return Err(format!("{}: a CA already exists here", state_dir.display()));
-            }
-            let mut cfg = match config {
-                Some(p) => {
-                    let text =
-                        std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-                    serde_json::from_str(&text).map_err(|e| {
-                        format!(
-                            "{}: line {}, column {}: {e}",
-                            p.display(),
-                            e.line(),
-                            e.column()
-                        )
-                    })?
-                }
-                None => CaConfig::default(),
-            };
-            cfg.mode = mode;
-            cfg.two_tier |= two_tier;
-            cfg.ca_key = key;
-            cfg.root_key = key;
-            let seed = seed.map(Seed).unwrap_or_else(Seed::random);
-            let ca = Ca::open(&state_dir, cfg, seed, Clock::real()).map_err(|e| e.to_string())?;
-            println!(
-                "created {:?} CA `{}` in {}",
-                ca.config().mode,
-                ca.config().ca_name,
-                state_dir.display()
-            );
-            println!("seed {}", ca.seed());
-        }
-        CaAction::Submit {
-            request,
-            template,
-            attributes,
-            user,
-            groups,
-            out,
-        } => {
-            let ca = open(&state_dir)?;
-            let bytes =
-                std::fs::read(&request).map_err(|e| format!("{}: {e}", request.display()))?;
-            let mut attrs = Vec::new();
-            if let Some(t) = template {
-                attrs.push(("CertificateTemplate".to_string(), t));
-            }
-            for a in attributes {
-                let (n, v) = a
-                    .split_once(':')
-                    .ok_or_else(|| format!("--attrib `{a}`: expected NAME:VALUE"))?;
-                attrs.push((n.trim().to_string(), v.trim().to_string()));
-            }
-            let mut requester = Requester::new(&user);
-            requester.groups = groups;
-            let s = ca
-                .submit(&bytes, &requester, &attrs)
-                .map_err(|e| e.to_string())?;
-            println!(
-                "request {}: {} ({}) {}",
-                s.id,
-                s.disposition.as_str(),
-                s.status.status_text(),
-                s.message
-            );
-            if let (Some(out), Some(cert)) = (out, &s.certificate) {
-                write_file(&out, &pem("CERTIFICATE", cert))?;
-                println!("certificate written to {}", out.display());
-            }
-            return Ok(ExitCode::from(match s.disposition {
-                Disposition::Issued => 0,
-                Disposition::Pending => 3,
-                Disposition::Denied | Disposition::Revoked => 4,
-                Disposition::Failed => 5,
-            }));
-        }
-        CaAction::List { disposition } => {
-            let ca = open(&state_dir)?;
-            for r in ca.list(disposition) {
-                println!(
-                    "{}\t{}\t{}\t{}\t{}\t{}",
-                    r.id,
-                    r.disposition.as_str(),
-                    r.requester.account,
-                    r.template.as_deref().unwrap_or("-"),
-                    r.serial.as_deref().unwrap_or("-"),
-                    r.disposition_message
-                );
-            }
-        }
-        CaAction::Issue { id } => {
-            let s = open(&state_dir)?
-                .issue_pending(id, OFFICER)
-                .map_err(|e| e.to_string())?;
-            println!("request {}: {} {}", s.id, s.disposition.as_str(), s.message);
-        }
-        CaAction::Deny { id } => {
-            let s = open(&state_dir)?
-                .deny(id, OFFICER)
-                .map_err(|e| e.to_string())?;
-            println!("request {}: {} {}", s.id, s.disposition.as_str(), s.message);
-        }
-        CaAction::Revoke { serial, reason } => {
-            let r = open(&state_dir)?
-                .revoke(&serial, reason, OFFICER)
-                .map_err(|e| e.to_string())?;
-            println!("request {}: revoked ({reason:?})", r.id);
-        }
-        CaAction::Unrevoke { serial } => {
-            let r = open(&state_dir)?
-                .unrevoke(&serial, OFFICER)
-                .map_err(|e| e.to_string())?;
-            println!("request {}: {}", r.id, r.disposition.as_str());
-        }
-        CaAction::Crl { delta, out } => {
-            let der = open(&state_dir)?
-                .publish_crl(if delta { CrlKind::Delta } else { CrlKind::Base })
-                .map_err(|e| e.to_string())?;
-            write_file(&out, &pem("X509 CRL", &der))?;
-            println!("CRL written to {}", out.display());
-        }
-        CaAction::Renew { new_key } => {
-            let i = open(&state_dir)?
-                .renew_ca(new_key)
-                .map_err(|e| e.to_string())?;
-            println!("CA certificate {i} issued (nRenewals={i})");
-        }
-        CaAction::Export { out_dir } => {
-            let ca = open(&state_dir)?;
-            std::fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
-            write_file(
-                &out_dir.join("root.pem"),
-                &pem("CERTIFICATE", &ca.root_certificate()),
-            )?;
-            for i in 0..=ca.n_renewals() {
-                let cert = ca.ca_certificate(i).unwrap_or_default();
-                write_file(
-                    &out_dir.join(format!("ca-{i}.pem")),
-                    &pem("CERTIFICATE", &cert),
-                )?;
-                if let Some(key) = ca.ca_key_index(i).and_then(|k| ca.ca_private_key(k)) {
-                    write_file(
-                        &out_dir.join(format!("ca-{i}.key")),
-                        &pem("PRIVATE KEY", &key),
-                    )?;
-                }
-            }
-            println!("CA certificates and keys written to {}", out_dir.display());
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Ca {
+            target,
+            remote,
+            action,
+        } => match &target.state_dir {
+            Some(dir) => ca_local::run(dir, action),
+            None => ca_remote::run(&target, &remote, action),
+        },
+    };
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("adcs-harness: {e}");

@@ -2,4 +2,7 @@
 //! → accept → SCOM import). It speaks only the documented certsrv interface;
 //! protocol facts come from `mock_ca::protocol`, their one home.
 
+pub mod control;
+pub mod http;
+
 pub use mock_ca::protocol;

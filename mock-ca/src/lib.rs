@@ -16,6 +16,7 @@ pub mod protocol;
 pub mod request;
 pub mod seed;
 pub mod serial;
+pub mod serve;
 pub mod store;
 pub mod template;
 pub mod web;

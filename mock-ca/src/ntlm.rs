@@ -367,7 +367,7 @@ pub fn verify(
     let (proof, blob) = nt.split_at(16);
     let key = ntowf_v2(password, &auth.user, &auth.domain);
     let expected = hmac_md5(&key, &[&state.server_challenge, blob]);
-    if !aws_lc_rs::constant_time::verify_slices_are_equal(&expected, proof).is_ok() {
+    if aws_lc_rs::constant_time::verify_slices_are_equal(&expected, proof).is_err() {
         return Err(NtlmError::WrongPassword);
     }
     // The blob is covered by NTProofStr, so its AV pairs can be trusted now.
@@ -389,7 +389,7 @@ pub fn verify(
         let mut zeroed = auth_msg.to_vec();
         zeroed[72..88].fill(0);
         let mic = hmac_md5(&exported, &[&state.negotiate, &state.challenge, &zeroed]);
-        if !aws_lc_rs::constant_time::verify_slices_are_equal(&mic, &auth_msg[72..88]).is_ok() {
+        if aws_lc_rs::constant_time::verify_slices_are_equal(&mic, &auth_msg[72..88]).is_err() {
             return Err(NtlmError::BadMic);
         }
     }

@@ -164,8 +164,10 @@ fn t(
 }
 
 /// The templates a fresh enterprise CA publishes: WebServer, Machine, User,
-/// IPSec (Offline request), and the SCOM template `OperationsManager`
-/// (duplicated from IPSec (Offline request) as the SCOM procedure describes).
+/// IPSec (Offline request), the SCOM template `OperationsManager`
+/// (duplicated from IPSec (Offline request) as the SCOM procedure describes),
+/// and `WebServerApproval`, a Web Server copy that waits for a certificate
+/// manager (the pending flow on an enterprise CA).
 /// Enroll rights are wider than a real forest's so the default user can use
 /// every template; tighten them in the configuration to test ACLs.
 pub fn default_templates() -> Vec<Template> {
@@ -212,6 +214,17 @@ pub fn default_templates() -> Vec<Template> {
                 "OperationsManager",
                 "Operations Manager",
                 &[EKU_SERVER_AUTH, EKU_CLIENT_AUTH],
+                SubjectSource::Request,
+                730,
+                &["Authenticated Users"],
+            )
+        },
+        Template {
+            requires_approval: true,
+            ..t(
+                "WebServerApproval",
+                "Web Server (CA Manager Approval)",
+                &[EKU_SERVER_AUTH],
                 SubjectSource::Request,
                 730,
                 &["Authenticated Users"],

@@ -1,0 +1,522 @@
+//! A small blocking HTTP/1.1 client pinned to one TCP/TLS connection, which
+//! NTLM needs (its three legs must share a socket; a pooled client does not
+//! promise that). Basic or NTLM credentials, TLS with chosen roots, and the
+//! server certificate for channel bindings.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use mock_ca::ntlm;
+
+/// Errors below the certsrv level: addresses, connections, TLS, HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("bad URL `{0}`: {1}")]
+    Url(String, &'static str),
+    #[error("cannot connect to {0}: {1}")]
+    Connect(String, std::io::Error),
+    #[error("TLS with {0}: {1}")]
+    Tls(String, String),
+    #[error("HTTP: {0}")]
+    Http(String),
+    #[error("authentication failed: {0}")]
+    Auth(String),
+}
+
+/// A parsed `http(s)://host[:port]/path` URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Url {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    /// Starts with `/`.
+    pub path: String,
+}
+
+impl Url {
+    pub fn parse(url: &str) -> Result<Url, HttpError> {
+        let bad = |why| HttpError::Url(url.to_string(), why);
+        let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
+            (true, r)
+        } else if let Some(r) = url.strip_prefix("http://") {
+            (false, r)
+        } else {
+            return Err(bad("expected http:// or https://"));
+        };
+        let (authority, path) = rest.find('/').map_or((rest, "/"), |i| rest.split_at(i));
+        let (host, port) = if let Some(h) = authority.strip_prefix('[') {
+            let (h, p) = h.split_once(']').ok_or_else(|| bad("unclosed ["))?;
+            (h.to_string(), p.strip_prefix(':'))
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), Some(p)),
+                None => (authority.to_string(), None),
+            }
+        };
+        if host.is_empty() {
+            return Err(bad("no host"));
+        }
+        let port = match port {
+            Some(p) => p.parse().map_err(|_| bad("bad port"))?,
+            None if tls => 443,
+            None => 80,
+        };
+        Ok(Url {
+            tls,
+            host,
+            port,
+            path: path.to_string(),
+        })
+    }
+
+    /// `scheme://host:port` without a path.
+    pub fn origin(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        if self.host.contains(':') {
+            format!("{scheme}://[{}]:{}", self.host, self.port)
+        } else {
+            format!("{scheme}://{}:{}", self.host, self.port)
+        }
+    }
+
+    /// This URL's path joined with `rel` (which may carry a query).
+    pub fn join(&self, rel: &str) -> String {
+        if rel.starts_with('/') {
+            rel.to_string()
+        } else {
+            let base = &self.path[..self.path.rfind('/').map_or(0, |i| i + 1)];
+            format!("{}{rel}", if base.is_empty() { "/" } else { base })
+        }
+    }
+}
+
+/// Which certificates an HTTPS server may present.
+#[derive(Clone, Debug)]
+pub enum Trust {
+    /// Chains ending in one of these DER certificates.
+    Roots(Vec<Vec<u8>>),
+    /// Accept any certificate (tests against throwaway servers only).
+    AnyCertificate,
+}
+
+/// How to sign in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credentials {
+    None,
+    Basic {
+        user: String,
+        password: String,
+    },
+    /// NTLMv2; `user` may be `DOMAIN\name`, `name@domain` or `name`.
+    Ntlm {
+        user: String,
+        password: String,
+        /// Send the tokens under `Negotiate` instead of `NTLM`.
+        negotiate_label: bool,
+    },
+}
+
+/// A response with its body read.
+#[derive(Clone, Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub reason: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of header `name`, in order.
+    pub fn header_all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+#[derive(Debug)]
+struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &rustls::pki_types::CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &rustls::pki_types::CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn tls_config(trust: &Trust) -> Result<rustls::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let mut config = match trust {
+        Trust::Roots(roots) => {
+            let mut store = rustls::RootCertStore::empty();
+            for r in roots {
+                store
+                    .add(rustls::pki_types::CertificateDer::from(r.clone()))
+                    .map_err(|e| format!("trust anchor: {e}"))?;
+            }
+            builder.with_root_certificates(store).with_no_client_auth()
+        }
+        Trust::AnyCertificate => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+            .with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// One kept-alive HTTP/1.1 connection.
+pub struct Connection {
+    rt: tokio::runtime::Runtime,
+    sender: SendRequest<Full<Bytes>>,
+    host_header: String,
+    /// The server's TLS certificate (DER), for channel bindings.
+    pub server_certificate: Option<Vec<u8>>,
+}
+
+impl Connection {
+    pub fn open(url: &Url, trust: &Trust) -> Result<Connection, HttpError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| HttpError::Connect(url.origin(), e))?;
+        let addr = format!("{}:{}", url.host, url.port);
+        let (sender, server_certificate) = rt.block_on(async {
+            let tcp = tokio::net::TcpStream::connect(&addr)
+                .await
+                .map_err(|e| HttpError::Connect(url.origin(), e))?;
+            let _ = tcp.set_nodelay(true);
+            if url.tls {
+                let config = tls_config(trust).map_err(|e| HttpError::Tls(url.origin(), e))?;
+                let name = rustls::pki_types::ServerName::try_from(url.host.clone())
+                    .map_err(|e| HttpError::Tls(url.origin(), e.to_string()))?;
+                let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| HttpError::Tls(url.origin(), e.to_string()))?;
+                let cert = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .map(|c| c.to_vec());
+                Ok((handshake(tls).await?, cert))
+            } else {
+                Ok((handshake(tcp).await?, None))
+            }
+        })?;
+        let host_header = if url.port == if url.tls { 443 } else { 80 } {
+            url.host.clone()
+        } else {
+            format!("{}:{}", url.host, url.port)
+        };
+        Ok(Connection {
+            rt,
+            sender,
+            host_header,
+            server_certificate,
+        })
+    }
+
+    /// Sends one request on this connection and reads the whole response.
+    pub fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: &[u8],
+    ) -> Result<HttpResponse, HttpError> {
+        let mut b = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("Host", &self.host_header);
+        for (k, v) in headers {
+            b = b.header(*k, v.as_str());
+        }
+        if !body.is_empty() || method == "POST" {
+            b = b.header("Content-Length", body.len().to_string());
+        }
+        let req = b
+            .body(Full::new(Bytes::copy_from_slice(body)))
+            .map_err(|e| HttpError::Http(e.to_string()))?;
+        let sender = &mut self.sender;
+        self.rt.block_on(async {
+            sender
+                .ready()
+                .await
+                .map_err(|e| HttpError::Http(format!("connection closed: {e}")))?;
+            let resp = sender
+                .send_request(req)
+                .await
+                .map_err(|e| HttpError::Http(e.to_string()))?;
+            let status = resp.status().as_u16();
+            let reason = resp
+                .extensions()
+                .get::<hyper::ext::ReasonPhrase>()
+                .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
+                .unwrap_or_else(|| resp.status().canonical_reason().unwrap_or("").to_string());
+            let headers = resp
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| HttpError::Http(e.to_string()))?
+                .to_bytes()
+                .to_vec();
+            Ok(HttpResponse {
+                status,
+                reason,
+                headers,
+                body,
+            })
+        })
+    }
+}
+
+async fn handshake<I>(io: I) -> Result<SendRequest<Full<Bytes>>, HttpError>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| HttpError::Http(e.to_string()))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+/// Splits `DOMAIN\name` or `name@domain` into (domain, name) as NTLM sends them.
+pub fn split_account(user: &str) -> (String, String) {
+    if let Some((d, n)) = user.split_once('\\') {
+        (d.to_string(), n.to_string())
+    } else if let Some((n, d)) = user.split_once('@') {
+        (d.to_string(), n.to_string())
+    } else {
+        (String::new(), user.to_string())
+    }
+}
+
+/// A signed-in connection: Basic on every request, or NTLM once per
+/// connection (answered again if the server asks). Reconnects if the server
+/// closed the connection between requests.
+pub struct Session {
+    url: Url,
+    trust: Trust,
+    credentials: Credentials,
+    conn: Option<Connection>,
+    ntlm_done: bool,
+    pub user_agent: Option<String>,
+}
+
+impl Session {
+    pub fn new(url: &str, trust: Trust, credentials: Credentials) -> Result<Session, HttpError> {
+        Ok(Session {
+            url: Url::parse(url)?,
+            trust,
+            credentials,
+            conn: None,
+            ntlm_done: false,
+            user_agent: None,
+        })
+    }
+
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    fn connection(&mut self) -> Result<&mut Connection, HttpError> {
+        if self.conn.is_none() {
+            self.conn = Some(Connection::open(&self.url, &self.trust)?);
+            self.ntlm_done = false;
+        }
+        Ok(self.conn.as_mut().expect("just opened"))
+    }
+
+    /// Sends a request to `path` (absolute, or relative to the session URL).
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<HttpResponse, HttpError> {
+        let path = self.url.join(path);
+        let mut headers: Vec<(&str, String)> = Vec::new();
+        if let Some(ua) = &self.user_agent {
+            headers.push(("User-Agent", ua.clone()));
+        }
+        if let Some(ct) = content_type {
+            headers.push(("Content-Type", ct.to_string()));
+        }
+        if let Credentials::Basic { user, password } = &self.credentials {
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            headers.push(("Authorization", format!("Basic {token}")));
+        }
+        let first = match self.connection()?.send(method, &path, &headers, body) {
+            Ok(r) => r,
+            // A kept-alive connection the server closed: one fresh try.
+            Err(HttpError::Http(_)) => {
+                self.conn = None;
+                self.connection()?.send(method, &path, &headers, body)?
+            }
+            Err(e) => return Err(e),
+        };
+        if first.status != 401 {
+            return Ok(first);
+        }
+        let Credentials::Ntlm {
+            user,
+            password,
+            negotiate_label,
+        } = self.credentials.clone()
+        else {
+            return Ok(first);
+        };
+        let label = if negotiate_label { "Negotiate" } else { "NTLM" };
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let negotiate = ntlm::client_negotiate();
+        let mut leg = headers.clone();
+        leg.push((
+            "Authorization",
+            format!("{label} {}", b64.encode(&negotiate)),
+        ));
+        let conn = self.connection()?;
+        let challenge = conn.send(method, &path, &leg, body)?;
+        let token = challenge
+            .header_all("WWW-Authenticate")
+            .into_iter()
+            .find_map(|v| {
+                let (scheme, t) = v.split_once(' ')?;
+                scheme
+                    .eq_ignore_ascii_case(label)
+                    .then(|| b64.decode(t.trim()).ok())?
+            })
+            .ok_or_else(|| {
+                HttpError::Auth(format!("no {label} challenge (HTTP {})", challenge.status))
+            })?;
+        let (domain, name) = split_account(&user);
+        let opts = ntlm::ClientOptions {
+            channel_binding: conn
+                .server_certificate
+                .as_deref()
+                .map(ntlm::channel_binding_hash),
+            mic: true,
+            client_challenge: {
+                let mut c = [0u8; 8];
+                aws_lc_rs::rand::fill(&mut c).map_err(|_| {
+                    HttpError::Auth("no randomness for the client challenge".into())
+                })?;
+                c
+            },
+        };
+        let auth = ntlm::client_authenticate(&negotiate, &token, &name, &domain, &password, &opts)
+            .map_err(|e| HttpError::Auth(e.to_string()))?;
+        let mut leg = headers;
+        leg.push(("Authorization", format!("{label} {}", b64.encode(&auth))));
+        let resp = conn.send(method, &path, &leg, body)?;
+        self.ntlm_done = resp.status != 401;
+        Ok(resp)
+    }
+
+    /// Whether an NTLM handshake succeeded on the current connection.
+    pub fn ntlm_authenticated(&self) -> bool {
+        self.ntlm_done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_with_defaults_and_ipv6() {
+        let u = Url::parse("https://127.0.0.1:8443/certsrv/").unwrap();
+        assert_eq!(
+            (u.tls, u.host.as_str(), u.port, u.path.as_str()),
+            (true, "127.0.0.1", 8443, "/certsrv/")
+        );
+        assert_eq!(
+            u.join("certnew.cer?ReqID=1"),
+            "/certsrv/certnew.cer?ReqID=1"
+        );
+        assert_eq!(u.join("/control/status"), "/control/status");
+        let u = Url::parse("http://ca01.contoso.test").unwrap();
+        assert_eq!((u.port, u.path.as_str()), (80, "/"));
+        let u = Url::parse("https://[::1]:9/x").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("::1", 9));
+        assert_eq!(u.origin(), "https://[::1]:9");
+        assert!(Url::parse("ftp://x").is_err());
+        assert!(Url::parse("http://:80/").is_err());
+        assert!(Url::parse("http://x:port/").is_err());
+    }
+
+    #[test]
+    fn accounts_split_like_ntlm_clients() {
+        assert_eq!(
+            split_account("CONTOSO\\alice"),
+            ("CONTOSO".into(), "alice".into())
+        );
+        assert_eq!(
+            split_account("alice@contoso.test"),
+            ("contoso.test".into(), "alice".into())
+        );
+        assert_eq!(split_account("alice"), ("".into(), "alice".into()));
+    }
+}

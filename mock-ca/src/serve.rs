@@ -1,0 +1,243 @@
+//! `adcs-harness serve` as a library call: a TOML configuration (CA world,
+//! users, listener, auth) → a CA → a running server → the ready file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::ca::Ca;
+use crate::clock::{Clock, UnixTime};
+use crate::config::{CaConfig, CaMode};
+use crate::encoding::pem;
+use crate::ntlm::ChannelBindingPolicy;
+use crate::seed::Seed;
+use crate::web::directory::User;
+use crate::web::{default_users, ReadyAccount, ReadyInfo, Server, WebOptions};
+
+/// The seed `serve` uses when none is given: fixed, so a plain `serve`
+/// starts from cached keys in milliseconds and gives the same CA every time.
+pub const DEFAULT_SEED: u64 = 1;
+
+/// The `serve --config FILE` format (TOML). Every field is optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    pub seed: Option<u64>,
+    /// `127.0.0.1:0` when absent.
+    pub listen: Option<SocketAddr>,
+    /// Plain HTTP instead of HTTPS.
+    pub http: bool,
+    /// Shortcut for `ca.mode`.
+    pub mode: Option<CaMode>,
+    pub state_dir: Option<PathBuf>,
+    /// Freeze the virtual clock at this Unix time instead of following real time.
+    pub start_time: Option<UnixTime>,
+    pub auth: AuthConfig,
+    pub ca: Option<CaConfig>,
+    pub users: Vec<User>,
+}
+
+/// Authentication settings of the config file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    pub basic: bool,
+    pub ntlm: bool,
+    /// `off`, `accept` or `require` (IIS Extended Protection).
+    pub channel_binding: String,
+    pub max_body_bytes: usize,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            basic: true,
+            ntlm: true,
+            channel_binding: "off".into(),
+            max_body_bytes: crate::web::DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// Parses `off|accept|require`.
+pub fn parse_channel_binding(s: &str) -> Result<ChannelBindingPolicy, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "off" | "none" => Ok(ChannelBindingPolicy::Off),
+        "accept" | "allow" => Ok(ChannelBindingPolicy::Accept),
+        "require" | "required" => Ok(ChannelBindingPolicy::Require),
+        _ => Err(format!(
+            "unknown channel binding `{s}` (expected off, accept or require)"
+        )),
+    }
+}
+
+impl ServeConfig {
+    /// Reads a TOML file; errors name the file, line and column.
+    pub fn load(path: &Path) -> Result<ServeConfig, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| {
+            let place = e
+                .span()
+                .map(|s| {
+                    let before = &text[..s.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                    format!("line {line}, column {col}: ")
+                })
+                .unwrap_or_default();
+            format!("{}: {place}{}", path.display(), e.message())
+        })
+    }
+}
+
+/// A started `serve`: the server and what the ready file says.
+pub struct Running {
+    pub server: Server,
+    pub info: ReadyInfo,
+    /// Where the certificate files were written.
+    pub files_dir: PathBuf,
+}
+
+/// Builds the CA, starts the server, writes the certificate files and (last,
+/// atomically) the ready file.
+pub fn start(config: ServeConfig, ready_file: Option<&Path>) -> Result<Running, String> {
+    let mut ca_config = config.ca.clone().unwrap_or_default();
+    if let Some(mode) = config.mode {
+        ca_config.mode = mode;
+    }
+    ca_config.validate()?;
+    let seed = Seed(config.seed.unwrap_or(DEFAULT_SEED));
+    let clock = match config.start_time {
+        Some(t) => Clock::frozen_at(t),
+        None => Clock::real(),
+    };
+    let ca = match &config.state_dir {
+        Some(dir) => Ca::open(dir, ca_config, seed, clock),
+        None => Ca::new(ca_config, seed, clock),
+    }
+    .map_err(|e| e.to_string())?;
+    let ca = Arc::new(ca);
+    let users = if config.users.is_empty() {
+        default_users()
+    } else {
+        config.users.clone()
+    };
+    if !users.iter().any(|u| u.admin) {
+        return Err("no administrator among the users (set `admin = true` on one)".into());
+    }
+    let opts = WebOptions {
+        listen: config
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+        tls: !config.http,
+        users,
+        basic: config.auth.basic,
+        ntlm: config.auth.ntlm,
+        channel_binding: parse_channel_binding(&config.auth.channel_binding)?,
+        max_body_bytes: config.auth.max_body_bytes,
+    };
+    let server = Server::start(ca.clone(), opts).map_err(|e| format!("cannot listen: {e}"))?;
+
+    let files_dir = match (ready_file, &config.state_dir) {
+        (Some(r), _) => r
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+        (None, Some(d)) => d.clone(),
+        (None, None) => std::env::temp_dir().join(format!("adcs-harness-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&files_dir).map_err(|e| format!("{}: {e}", files_dir.display()))?;
+    let stem = ready_file.and_then(|r| r.file_stem()).map_or_else(
+        || "adcs-harness".to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    );
+    let abs = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
+    let ca_cert = abs(files_dir.join(format!("{stem}-ca.pem")));
+    let root_cert = abs(files_dir.join(format!("{stem}-root.pem")));
+    let current = ca.ca_certificate(ca.n_renewals()).unwrap_or_default();
+    write_atomic(&ca_cert, pem("CERTIFICATE", &current).as_bytes())?;
+    write_atomic(
+        &root_cert,
+        pem("CERTIFICATE", &ca.root_certificate()).as_bytes(),
+    )?;
+
+    let account = |u: &User| ReadyAccount {
+        user: u.name.clone(),
+        password: u.password.clone(),
+    };
+    let admin = server.admin().map(account).expect("checked above");
+    let users: Vec<ReadyAccount> = server
+        .users()
+        .iter()
+        .filter(|u| !u.admin)
+        .map(account)
+        .collect();
+    let addr = server.addr();
+    let info = ReadyInfo {
+        certsrv_url: server.certsrv_url(),
+        control_url: server.control_url(),
+        scheme: if server.is_tls() { "https" } else { "http" }.into(),
+        host: addr.ip().to_string(),
+        port: addr.port(),
+        mode: ca.config().mode,
+        ca_name: crate::names::common_name(&ca.ca_name()).unwrap_or_default(),
+        ca_cert: ca_cert.display().to_string(),
+        root_cert: root_cert.display().to_string(),
+        admin,
+        users,
+        seed: ca.seed().0,
+        pid: std::process::id(),
+    };
+    if let Some(r) = ready_file {
+        let json = serde_json::to_vec_pretty(&info).expect("ready info serialises");
+        write_atomic(r, &json)?;
+    }
+    Ok(Running {
+        server,
+        info,
+        files_dir,
+    })
+}
+
+/// Writes through a temporary file and a rename, so readers never see half a file.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| format!("{}: {}", path.display(), e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_errors_name_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("serve.toml");
+        std::fs::write(&p, "seed = 3\nhttp = true\nbogus = 1\n").unwrap();
+        let e = ServeConfig::load(&p).unwrap_err();
+        assert!(e.contains("serve.toml: line 3, column 1"), "{e}");
+        std::fs::write(
+            &p,
+            "seed = 3\nmode = \"standalone\"\n[auth]\nchannel_binding = \"require\"\n[[users]]\nname = 'CONTOSO\\bob'\npassword = \"pw\"\nadmin = true\n",
+        )
+        .unwrap();
+        let c = ServeConfig::load(&p).unwrap();
+        assert_eq!((c.seed, c.mode), (Some(3), Some(CaMode::Standalone)));
+        assert_eq!(
+            parse_channel_binding(&c.auth.channel_binding),
+            Ok(ChannelBindingPolicy::Require)
+        );
+        assert!(c.users[0].admin && c.auth.basic);
+        assert!(parse_channel_binding("sometimes").is_err());
+    }
+}

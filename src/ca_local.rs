@@ -1,0 +1,211 @@
+//! `ca --state-dir DIR …`: the CA engine on a state directory, in process.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use mock_ca::encoding::pem;
+use mock_ca::{Ca, CaConfig, Clock, CrlKind, Disposition, Requester, Seed};
+
+use crate::CaAction;
+
+const OFFICER: &str = "CONTOSO\\Administrator";
+
+pub(crate) fn write_file(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn open(dir: &Path) -> Result<Ca, String> {
+    if !mock_ca::store::StateDir::exists(dir) {
+        return Err(format!(
+            "{}: no CA here; create one with `adcs-harness ca --state-dir {} init`",
+            dir.display(),
+            dir.display()
+        ));
+    }
+    Ca::open(dir, CaConfig::default(), Seed(0), Clock::real()).map_err(|e| e.to_string())
+}
+
+/// `ca --state-dir DIR <action>`.
+pub fn run(state_dir: &Path, action: CaAction) -> Result<ExitCode, String> {
+    let state_dir = state_dir.to_path_buf();
+    match action {
+        CaAction::Init {
+            mode,
+            seed,
+            two_tier,
+            key,
+            config,
+        } => {
+            if mock_ca::store::StateDir::exists(&state_dir) {
+                return Err(format!("{}: a CA already exists here", state_dir.display()));
+            }
+            let mut cfg = match config {
+                Some(p) => {
+                    let text =
+                        std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                    serde_json::from_str(&text).map_err(|e| {
+                        format!(
+                            "{}: line {}, column {}: {e}",
+                            p.display(),
+                            e.line(),
+                            e.column()
+                        )
+                    })?
+                }
+                None => CaConfig::default(),
+            };
+            cfg.mode = mode;
+            cfg.two_tier |= two_tier;
+            cfg.ca_key = key;
+            cfg.root_key = key;
+            let seed = seed.map(Seed).unwrap_or_else(Seed::random);
+            let ca = Ca::open(&state_dir, cfg, seed, Clock::real()).map_err(|e| e.to_string())?;
+            println!(
+                "created {:?} CA `{}` in {}",
+                ca.config().mode,
+                ca.config().ca_name,
+                state_dir.display()
+            );
+            println!("seed {}", ca.seed());
+        }
+        CaAction::Submit {
+            request,
+            template,
+            attributes,
+            user,
+            groups,
+            out,
+        } => {
+            let ca = open(&state_dir)?;
+            let bytes =
+                std::fs::read(&request).map_err(|e| format!("{}: {e}", request.display()))?;
+            let mut attrs = Vec::new();
+            if let Some(t) = template {
+                attrs.push(("CertificateTemplate".to_string(), t));
+            }
+            for a in attributes {
+                let (n, v) = a
+                    .split_once(':')
+                    .ok_or_else(|| format!("--attrib `{a}`: expected NAME:VALUE"))?;
+                attrs.push((n.trim().to_string(), v.trim().to_string()));
+            }
+            let mut requester = Requester::new(&user);
+            requester.groups = groups;
+            let s = ca
+                .submit(&bytes, &requester, &attrs)
+                .map_err(|e| e.to_string())?;
+            println!(
+                "request {}: {} ({}) {}",
+                s.id,
+                s.disposition.as_str(),
+                s.status.status_text(),
+                s.message
+            );
+            if let (Some(out), Some(cert)) = (out, &s.certificate) {
+                write_file(&out, &pem("CERTIFICATE", cert))?;
+                println!("certificate written to {}", out.display());
+            }
+            return Ok(ExitCode::from(match s.disposition {
+                Disposition::Issued => 0,
+                Disposition::Pending => 3,
+                Disposition::Denied | Disposition::Revoked => 4,
+                Disposition::Failed => 5,
+            }));
+        }
+        CaAction::List { .. } | CaAction::Pending => {
+            let disposition = match action {
+                CaAction::List { disposition } => disposition,
+                _ => Some(Disposition::Pending),
+            };
+            let ca = open(&state_dir)?;
+            for r in ca.list(disposition) {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    r.id,
+                    r.disposition.as_str(),
+                    r.requester.account,
+                    r.template.as_deref().unwrap_or("-"),
+                    r.serial.as_deref().unwrap_or("-"),
+                    r.disposition_message
+                );
+            }
+        }
+        CaAction::Issue { id } => {
+            let s = open(&state_dir)?
+                .issue_pending(id, OFFICER)
+                .map_err(|e| e.to_string())?;
+            println!("request {}: {} {}", s.id, s.disposition.as_str(), s.message);
+        }
+        CaAction::Deny { id } => {
+            let s = open(&state_dir)?
+                .deny(id, OFFICER)
+                .map_err(|e| e.to_string())?;
+            println!("request {}: {} {}", s.id, s.disposition.as_str(), s.message);
+        }
+        CaAction::Revoke { serial, reason } => {
+            let r = open(&state_dir)?
+                .revoke(&serial, reason, OFFICER)
+                .map_err(|e| e.to_string())?;
+            println!("request {}: revoked ({reason:?})", r.id);
+        }
+        CaAction::Unrevoke { serial } => {
+            let r = open(&state_dir)?
+                .unrevoke(&serial, OFFICER)
+                .map_err(|e| e.to_string())?;
+            println!("request {}: {}", r.id, r.disposition.as_str());
+        }
+        CaAction::Crl { delta, out } => {
+            let der = open(&state_dir)?
+                .publish_crl(if delta { CrlKind::Delta } else { CrlKind::Base })
+                .map_err(|e| e.to_string())?;
+            emit(out.as_deref(), &pem("X509 CRL", &der), "CRL")?;
+        }
+        CaAction::Renew { new_key } => {
+            let i = open(&state_dir)?
+                .renew_ca(new_key)
+                .map_err(|e| e.to_string())?;
+            println!("CA certificate {i} issued (nRenewals={i})");
+        }
+        CaAction::Clock { .. } | CaAction::Reset | CaAction::Journal { .. } => {
+            return Err(format!(
+                "{}: the clock, reset and journal belong to a running server; use --ready-file or --server",
+                state_dir.display()
+            ));
+        }
+        CaAction::Export { out_dir } => {
+            let ca = open(&state_dir)?;
+            std::fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+            write_file(
+                &out_dir.join("root.pem"),
+                &pem("CERTIFICATE", &ca.root_certificate()),
+            )?;
+            for i in 0..=ca.n_renewals() {
+                let cert = ca.ca_certificate(i).unwrap_or_default();
+                write_file(
+                    &out_dir.join(format!("ca-{i}.pem")),
+                    &pem("CERTIFICATE", &cert),
+                )?;
+                if let Some(key) = ca.ca_key_index(i).and_then(|k| ca.ca_private_key(k)) {
+                    write_file(
+                        &out_dir.join(format!("ca-{i}.key")),
+                        &pem("PRIVATE KEY", &key),
+                    )?;
+                }
+            }
+            println!("CA certificates and keys written to {}", out_dir.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `text` to `out`, or prints it when no file is given.
+pub(crate) fn emit(out: Option<&Path>, text: &str, what: &str) -> Result<(), String> {
+    match out {
+        Some(p) => {
+            write_file(p, text)?;
+            println!("{what} written to {}", p.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}

@@ -1,0 +1,140 @@
+//! `ca --ready-file PATH …` / `ca --server URL …`: the same verbs against a
+//! running server's control API.
+
+use std::process::ExitCode;
+
+use adcs_client::control::ControlClient;
+use adcs_client::http::Trust;
+use serde_json::Value;
+
+use crate::ca_local::emit;
+use crate::{CaAction, CaTarget, RemoteAuth};
+
+fn connect(target: &CaTarget, auth: &RemoteAuth) -> Result<ControlClient, String> {
+    if let Some(r) = &target.ready_file {
+        return ControlClient::from_ready_file(r).map_err(|e| e.to_string());
+    }
+    let url = target.server.as_deref().expect("clap requires one target");
+    let trust = match &auth.root_cert {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            let roots = mock_ca::encoding::pem_blocks(&text, "CERTIFICATE");
+            if roots.is_empty() {
+                return Err(format!("{}: no CERTIFICATE in it", p.display()));
+            }
+            Trust::Roots(roots)
+        }
+        None => Trust::AnyCertificate,
+    };
+    ControlClient::new(url, trust, &auth.admin_user, &auth.admin_password)
+        .map_err(|e| e.to_string())
+}
+
+fn text(v: &Value, key: &str) -> String {
+    match v.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => "-".into(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn print_row(r: &Value) {
+    println!(
+        "{}\t{}\t{}\t{}\t{}\t{}",
+        text(r, "id"),
+        text(r, "disposition"),
+        text(r, "requester"),
+        text(r, "template"),
+        text(r, "serial"),
+        text(r, "disposition_message")
+    );
+}
+
+/// Runs `action` on the server named by `target`.
+pub fn run(target: &CaTarget, auth: &RemoteAuth, action: CaAction) -> Result<ExitCode, String> {
+    let mut c = connect(target, auth)?;
+    let e = |e: adcs_client::control::ControlError| e.to_string();
+    match action {
+        CaAction::Init { .. } | CaAction::Submit { .. } | CaAction::Export { .. } => {
+            return Err("init, submit and export work on a --state-dir; a running server is reached through certsrv (submit) or `ca journal`/`ca list`".into());
+        }
+        CaAction::List { disposition } => {
+            let rows = c.requests(disposition.map(|d| d.as_str())).map_err(e)?;
+            rows.as_array().into_iter().flatten().for_each(print_row);
+        }
+        CaAction::Pending => {
+            let rows = c.requests(Some("pending")).map_err(e)?;
+            rows.as_array().into_iter().flatten().for_each(print_row);
+        }
+        CaAction::Issue { id } => {
+            let r = c.issue(id).map_err(e)?;
+            println!(
+                "request {id}: {} {}",
+                text(&r, "disposition"),
+                text(&r, "disposition_message")
+            );
+        }
+        CaAction::Deny { id } => {
+            let r = c.deny(id).map_err(e)?;
+            println!(
+                "request {id}: {} {}",
+                text(&r, "disposition"),
+                text(&r, "disposition_message")
+            );
+        }
+        CaAction::Revoke { serial, reason } => {
+            let reason = serde_json::to_value(reason).map_err(|x| x.to_string())?;
+            let r = c.revoke(&serial, reason.as_str()).map_err(e)?;
+            println!(
+                "request {}: revoked ({})",
+                text(&r, "id"),
+                reason.as_str().unwrap_or("-")
+            );
+        }
+        CaAction::Unrevoke { serial } => {
+            let r = c.unrevoke(&serial).map_err(e)?;
+            println!("request {}: {}", text(&r, "id"), text(&r, "disposition"));
+        }
+        CaAction::Crl { delta, out } => {
+            let r = c.publish_crl(delta).map_err(e)?;
+            emit(out.as_deref(), &text(&r, "crl"), "CRL")?;
+        }
+        CaAction::Renew { new_key } => {
+            let r = c.renew_ca(new_key).map_err(e)?;
+            println!(
+                "CA certificate {} issued (nRenewals={})",
+                text(&r, "index"),
+                text(&r, "n_renewals")
+            );
+        }
+        CaAction::Clock {
+            set,
+            advance,
+            freeze,
+            resume,
+        } => {
+            let freeze = if freeze {
+                Some(true)
+            } else if resume {
+                Some(false)
+            } else {
+                None
+            };
+            let r = if set.is_none() && advance.is_none() && freeze.is_none() {
+                c.clock().map_err(e)?
+            } else {
+                c.move_clock(set, advance, freeze).map_err(e)?
+            };
+            println!("now {} (frozen: {})", text(&r, "now"), text(&r, "frozen"));
+        }
+        CaAction::Reset => {
+            c.reset().map_err(e)?;
+            println!("CA reset to its initial state");
+        }
+        CaAction::Journal { since } => {
+            let r = c.journal(since).map_err(e)?;
+            println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

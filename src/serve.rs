@@ -1,0 +1,134 @@
+//! `adcs-harness serve`: flags on top of an optional TOML file, then
+//! `mock_ca::serve::start`, a banner, and serving until killed.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use mock_ca::serve::{ServeConfig, DEFAULT_SEED};
+use mock_ca::web::directory::{User, DEFAULT_ADMIN, DEFAULT_ADMIN_PASSWORD};
+use mock_ca::CaMode;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// enterprise (templates) or standalone (every request pending).
+    #[arg(long)]
+    mode: Option<CaMode>,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<SocketAddr>,
+    /// Plain HTTP instead of HTTPS.
+    #[arg(long)]
+    http: bool,
+    /// An account `DOMAIN\name:password` (repeatable); replaces the default user.
+    #[arg(long = "user", value_name = "DOMAIN\\NAME:PASSWORD")]
+    users: Vec<String>,
+    /// The administrator account `DOMAIN\name:password`.
+    #[arg(long, value_name = "DOMAIN\\NAME:PASSWORD")]
+    admin: Option<String>,
+    /// Seed for every key, serial and name (default 1: fast, cached keys).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Keep the CA (keys, requests, CRLs) in this directory across restarts.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// TOML configuration: CA names, keys, templates, users, auth.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Written (atomically) once the server accepts connections: URLs,
+    /// certificate files, credentials, as JSON.
+    #[arg(long, value_name = "PATH")]
+    ready_file: Option<PathBuf>,
+    /// Extended Protection for NTLM over HTTPS: off, accept or require.
+    #[arg(long, value_name = "POLICY")]
+    channel_binding: Option<String>,
+    /// Do not offer Basic authentication.
+    #[arg(long)]
+    no_basic: bool,
+    /// Do not offer NTLM/Negotiate.
+    #[arg(long)]
+    no_ntlm: bool,
+}
+
+/// Merges flags over the file and the defaults.
+pub fn config(args: &ServeArgs) -> Result<ServeConfig, String> {
+    let mut c = match &args.config {
+        Some(p) => ServeConfig::load(p)?,
+        None => ServeConfig::default(),
+    };
+    if args.mode.is_some() {
+        c.mode = args.mode;
+    }
+    if args.listen.is_some() {
+        c.listen = args.listen;
+    }
+    c.http |= args.http;
+    if args.seed.is_some() {
+        c.seed = args.seed;
+    }
+    if args.state_dir.is_some() {
+        c.state_dir = args.state_dir.clone();
+    }
+    if let Some(cb) = &args.channel_binding {
+        c.auth.channel_binding = cb.clone();
+    }
+    c.auth.basic &= !args.no_basic;
+    c.auth.ntlm &= !args.no_ntlm;
+    for spec in &args.users {
+        c.users
+            .push(User::parse(spec).map_err(|e| format!("--user {e}"))?);
+    }
+    if let Some(spec) = &args.admin {
+        let mut a = User::parse(spec).map_err(|e| format!("--admin {e}"))?;
+        a.admin = true;
+        c.users.retain(|u| !u.admin);
+        c.users.push(a);
+    }
+    if !c.users.is_empty() && !c.users.iter().any(|u| u.admin) {
+        let mut a = User::parse(&format!("{DEFAULT_ADMIN}:{DEFAULT_ADMIN_PASSWORD}"))
+            .expect("valid default admin");
+        a.admin = true;
+        c.users.push(a);
+    }
+    Ok(c)
+}
+
+pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
+    let config = config(&args)?;
+    let running = mock_ca::serve::start(config, args.ready_file.as_deref())?;
+    let info = &running.info;
+    let addr = running.server.addr();
+    println!(
+        "adcs-harness: {:?} CA `{}` (seed {}{})",
+        info.mode,
+        info.ca_name,
+        info.seed,
+        if info.seed == DEFAULT_SEED {
+            ", the default"
+        } else {
+            ""
+        }
+    );
+    println!("certsrv   {}", info.certsrv_url);
+    println!("control   {}", info.control_url);
+    for u in &info.users {
+        println!("user      {}  password {}", u.user, u.password);
+    }
+    println!(
+        "admin     {}  password {}",
+        info.admin.user, info.admin.password
+    );
+    println!("CA cert   {}", info.ca_cert);
+    println!("root      {}  (trust this for HTTPS)", info.root_cert);
+    if let Some(r) = &args.ready_file {
+        println!("ready     {}", r.display());
+    }
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "adcs-harness: warning: listening on {addr}, not loopback; this is a test CA with known passwords and exportable keys"
+        );
+    }
+    running.server.wait();
+    Ok(ExitCode::SUCCESS)
+}
