@@ -4,7 +4,11 @@ test:
     cargo test --workspace
 
 run:
-    cargo run --release -- ca --state-dir ./ca-state init --seed 1 ; cargo run --release -- ca --state-dir ./ca-state list
+    cargo run --release -- serve
+
+interop:
+    cargo build --bin adcs-harness
+    bash tests/interop/run.sh target/debug/adcs-harness
 
 lint:
     cargo fmt --all -- --check

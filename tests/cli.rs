@@ -164,3 +164,132 @@ fn bad_input_names_the_file_and_fails() {
         text(&o)
     );
 }
+
+/// Kills the server when the test ends, passed or not.
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `serve` writes its ready file only once it accepts connections; the
+/// ready file's admin approves a stand-alone CA's pending request from the shell.
+#[test]
+fn serve_then_approve_from_the_shell() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ready = tmp.path().join("ready.json");
+    let child = Command::new(env!("CARGO_BIN_EXE_adcs-harness"))
+        .args([
+            "serve",
+            "--mode",
+            "standalone",
+            "--http",
+            "--seed",
+            "7",
+            "--user",
+            "CONTOSO\\bob:Bob-Passw0rd",
+            "--ready-file",
+        ])
+        .arg(&ready)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut served = Served(child);
+    let start = std::time::Instant::now();
+    while !ready.exists() {
+        assert!(served.0.try_wait().unwrap().is_none(), "serve exited early");
+        assert!(start.elapsed().as_secs() < 30, "no ready file");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let info: mock_ca::web::ReadyInfo =
+        serde_json::from_str(&std::fs::read_to_string(&ready).unwrap()).unwrap();
+    assert_eq!((info.scheme.as_str(), info.users.len()), ("http", 1));
+    assert_eq!(info.users[0].user, "CONTOSO\\bob");
+    assert!(std::fs::read_to_string(&info.root_cert)
+        .unwrap()
+        .starts_with("-----BEGIN CERTIFICATE-----"));
+    // Submit as bob through certsrv.
+    let mut sess = adcs_client::http::Session::new(
+        &info.certsrv_url,
+        adcs_client::http::Trust::AnyCertificate,
+        adcs_client::http::Credentials::Ntlm {
+            user: "bob@contoso.test".into(),
+            password: "Bob-Passw0rd".into(),
+            negotiate_label: true,
+        },
+    )
+    .unwrap();
+    let req = std::fs::read(request_file(tmp.path())).unwrap();
+    let body = format!(
+        "Mode=newreq&CertRequest={}&CertAttrib=",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &req)
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+            .replace('=', "%3D")
+    );
+    let page = sess
+        .request(
+            "POST",
+            "certfnsh.asp",
+            Some("application/x-www-form-urlencoded"),
+            body.as_bytes(),
+        )
+        .unwrap()
+        .text();
+    assert!(page.contains("Your Request Id is 2."), "{page}");
+    let rf = ready.to_str().unwrap();
+    let o = harness(&["ca", "--ready-file", rf, "pending"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).starts_with("2\tpending\tCONTOSO\\bob"),
+        "{}",
+        text(&o)
+    );
+    let o = harness(&["ca", "--ready-file", rf, "issue", "2"]);
+    assert!(text(&o).contains("request 2: issued"), "{}", text(&o));
+    let cert = sess
+        .request("GET", "certnew.cer?ReqID=2&Enc=bin", None, b"")
+        .unwrap();
+    assert_eq!(cert.header("Content-Type"), Some("application/pkix-cert"));
+    let o = harness(&["ca", "--ready-file", rf, "issue", "2"]);
+    assert!(
+        !o.status.success() && text(&o).contains("HTTP 409"),
+        "{}",
+        text(&o)
+    );
+    let o = harness(&["ca", "--ready-file", rf, "clock", "--advance", "3600"]);
+    assert!(
+        o.status.success() && text(&o).starts_with("now "),
+        "{}",
+        text(&o)
+    );
+    let o = harness(&["ca", "--ready-file", "/no/such/ready.json", "pending"]);
+    assert!(
+        !o.status.success() && text(&o).contains("ready file /no/such/ready.json"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn serve_rejects_a_bad_config_with_file_line_and_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("serve.toml");
+    std::fs::write(&cfg, "seed = 1\n[auth]\nchannel_binding = 3\n").unwrap();
+    let o = harness(&["serve", "--config", cfg.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("serve.toml: line 3, column"),
+        "{}",
+        text(&o)
+    );
+    let o = harness(&["serve", "--user", "nocolon"]);
+    assert!(
+        !o.status.success() && text(&o).contains("--user `nocolon`"),
+        "{}",
+        text(&o)
+    );
+}
