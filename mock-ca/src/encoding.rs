@@ -152,7 +152,7 @@ mod tests {
         let b = tlv(0x30, &[0xaa; 3]);
         let p7 = pkcs7_certs_only(&[a.clone(), b.clone()], Some(&a));
         assert_eq!(pkcs7_certificates(&p7).unwrap(), vec![a.clone(), b.clone()]);
-        let empty = pkcs7_certs_only(&[b.clone()], None);
+        let empty = pkcs7_certs_only(std::slice::from_ref(&b), None);
         assert_eq!(pkcs7_certificates(&empty).unwrap(), vec![b]);
         assert!(pkcs7_certificates(&p7[..p7.len() - 1]).is_err());
     }
