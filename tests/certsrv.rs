@@ -865,3 +865,53 @@ fn control_plane_is_for_administrators_only() {
     admin.reset().unwrap();
     assert_eq!(admin.status().unwrap()["next_request_id"], 2);
 }
+
+/// Our `certnew.p7b` has the shape of real AD CS downloads
+/// (shared/reference/p7b): SignedData v1, no digest algorithms, no signers,
+/// leaf first and also the id-data content for `ReqID=N`, no content for
+/// `ReqID=CACert`.
+#[test]
+fn p7b_downloads_have_the_shape_of_real_ones() {
+    use mock_ca::encoding::parse_pkcs7;
+    let Some(dir) = std::env::var_os("ADCS_REFERENCE_DIR").map(std::path::PathBuf::from) else {
+        eprintln!("SKIPPED: ADCS_REFERENCE_DIR is not set (point it at shared/reference to run this conformance test)");
+        return;
+    };
+    let shape = |p: &mock_ca::encoding::Pkcs7| {
+        (
+            p.version,
+            p.digest_algorithms,
+            p.signer_infos,
+            p.content.is_some(),
+        )
+    };
+    let read = |name: &str| {
+        let bytes = std::fs::read(dir.join("p7b").join(name)).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        let der = pem_blocks(&text, "CERTIFICATE")
+            .pop()
+            .unwrap_or(bytes.clone());
+        parse_pkcs7(&der).unwrap()
+    };
+    let real_leaf = read("certsrv_certnew_p7b_leaf_webserver_v1template.p7b");
+    let real_ca = read("certsrv_certnew_p7b_cacert_only.p7b");
+    assert_eq!(real_leaf.content.as_ref(), Some(&real_leaf.certificates[0]));
+
+    let s = start(false);
+    let mut sess = session(&s, basic(ALICE));
+    let csr = csr_pem("web05.contoso.test", "web05", KeyAlgorithm::Rsa2048);
+    let id = number_after(
+        &submit(&mut sess, &csr, "CertificateTemplate:WebServer").text(),
+        "certnew.cer?ReqID=",
+    );
+    let ours_leaf =
+        parse_pkcs7(&get(&mut sess, &format!("certnew.p7b?ReqID={id}&Enc=bin")).body).unwrap();
+    let ours_ca = parse_pkcs7(&get(&mut sess, "certnew.p7b?ReqID=CACert&Enc=bin").body).unwrap();
+    assert_eq!(shape(&ours_leaf), shape(&real_leaf));
+    assert_eq!(shape(&ours_ca), shape(&real_ca));
+    assert_eq!(ours_leaf.content.as_ref(), Some(&ours_leaf.certificates[0]));
+    assert_eq!(
+        ours_leaf.certificates[0],
+        s.ca().request(id).unwrap().certificate.unwrap()
+    );
+}

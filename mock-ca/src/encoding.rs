@@ -101,8 +101,29 @@ fn read_tlv(b: &[u8]) -> Result<(u8, &[u8], &[u8]), &'static str> {
     Ok((tag, &b[..len], &b[len..]))
 }
 
-/// The certificates of a certs-only PKCS#7 (DER), in order.
-pub fn pkcs7_certificates(p7: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
+/// What a certs-only PKCS#7 holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pkcs7 {
+    pub version: u8,
+    pub digest_algorithms: usize,
+    /// The id-data payload, if any (certsrv puts the leaf there for `ReqID=N`).
+    pub content: Option<Vec<u8>>,
+    /// In the order they appear (certsrv: leaf first, then up to the root).
+    pub certificates: Vec<Vec<u8>>,
+    pub signer_infos: usize,
+}
+
+fn count(mut set: &[u8]) -> Result<usize, &'static str> {
+    let mut n = 0;
+    while !set.is_empty() {
+        set = read_tlv(set)?.2;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Parses a certs-only PKCS#7 (DER or BER-ordered sets, as AD CS writes them).
+pub fn parse_pkcs7(p7: &[u8]) -> Result<Pkcs7, &'static str> {
     let (tag, ci, rest) = read_tlv(p7)?;
     if tag != 0x30 || !rest.is_empty() {
         return Err("not a ContentInfo");
@@ -113,20 +134,47 @@ pub fn pkcs7_certificates(p7: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
     }
     let (_, explicit, _) = read_tlv(ci)?;
     let (_, sd, _) = read_tlv(explicit)?;
-    let (_, _version, sd) = read_tlv(sd)?;
-    let (_, _digests, sd) = read_tlv(sd)?;
-    let (_, _encap, sd) = read_tlv(sd)?;
-    let mut out = Vec::new();
-    if let Ok((0xa0, mut set, _)) = read_tlv(sd) {
-        while !set.is_empty() {
-            let (_, content, rest) = read_tlv(set)?;
-            let whole = set.len() - rest.len();
-            debug_assert!(whole >= content.len());
-            out.push(set[..whole].to_vec());
-            set = rest;
+    let (_, version, sd) = read_tlv(sd)?;
+    let (_, digests, sd) = read_tlv(sd)?;
+    let (_, encap, mut sd) = read_tlv(sd)?;
+    let (_, _data_oid, encap) = read_tlv(encap)?;
+    let content = if encap.is_empty() {
+        None
+    } else {
+        let (_, explicit, _) = read_tlv(encap)?;
+        Some(read_tlv(explicit)?.1.to_vec())
+    };
+    let mut certificates = Vec::new();
+    let mut signer_infos = 0;
+    while !sd.is_empty() {
+        let (tag, body, rest) = read_tlv(sd)?;
+        match tag {
+            0xa0 => {
+                let mut set = body;
+                while !set.is_empty() {
+                    let rest = read_tlv(set)?.2;
+                    certificates.push(set[..set.len() - rest.len()].to_vec());
+                    set = rest;
+                }
+            }
+            0xa1 => {}
+            0x31 => signer_infos = count(body)?,
+            _ => return Err("unexpected SignedData field"),
         }
+        sd = rest;
     }
-    Ok(out)
+    Ok(Pkcs7 {
+        version: version.first().copied().unwrap_or(0),
+        digest_algorithms: count(digests)?,
+        content,
+        certificates,
+        signer_infos,
+    })
+}
+
+/// The certificates of a certs-only PKCS#7 (DER), in order.
+pub fn pkcs7_certificates(p7: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
+    parse_pkcs7(p7).map(|p| p.certificates)
 }
 
 #[cfg(test)]
@@ -152,8 +200,15 @@ mod tests {
         let b = tlv(0x30, &[0xaa; 3]);
         let p7 = pkcs7_certs_only(&[a.clone(), b.clone()], Some(&a));
         assert_eq!(pkcs7_certificates(&p7).unwrap(), vec![a.clone(), b.clone()]);
+        let shape = parse_pkcs7(&p7).unwrap();
+        assert_eq!(
+            (shape.version, shape.digest_algorithms, shape.signer_infos),
+            (1, 0, 0)
+        );
+        assert_eq!(shape.content.as_deref(), Some(&a[..]));
         let empty = pkcs7_certs_only(std::slice::from_ref(&b), None);
         assert_eq!(pkcs7_certificates(&empty).unwrap(), vec![b]);
+        assert_eq!(parse_pkcs7(&empty).unwrap().content, None);
         assert!(pkcs7_certificates(&p7[..p7.len() - 1]).is_err());
     }
 }

@@ -8,7 +8,8 @@ Starts one server per (mode, transport) combination -- enterprise/standalone x
 https/http -- and drives it with:
 
   * certsrv 2.1.1 (magnuswatn/certsrv), auth_method "basic" and "ntlm";
-  * certipy-ad 4.8.2 `req -web` (NTLM through requests-ntlm).
+  * certipy-ad 4.8.2 `req -web` (NTLM through requests-ntlm);
+  * curl --ntlm, read the way the bash clients read the pages (when installed).
 
 Prints one line per case (`PASS name`, `FAIL name: reason`, `SKIP name: reason`)
 and finally `interop: N passed, M failed, K skipped`; exits 1 if any case failed.
@@ -31,6 +32,7 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 
 import requests
 import certsrv
@@ -304,6 +306,12 @@ def check_webserver_cert(cert, key, cn, dns, ca):
     for d in dns:
         check(d in san_dns(cert), "SAN dNSName %r missing; SAN DNS = %r" % (d, san_dns(cert)))
     check_issued_by(cert, ca)
+
+
+# Real AD CS downloads list the chain leaf first, which is not DER's sorted
+# SET OF order (shared/reference/p7b shows the same); cryptography then
+# falls back to BER with a warning. The mock does as AD CS does.
+warnings.filterwarnings("ignore", message="PKCS#7 certificates could not be parsed as DER")
 
 
 def p7b_certs(data, encoding):
@@ -812,6 +820,86 @@ def _(ctx):
 # --------------------------------------------------------------------------
 # Runner
 # --------------------------------------------------------------------------
+
+
+# --------------------------------------------------------------------------
+# curl scripts (bgstack15/certreq certreq.sh, naebrae/bash_adcs wincert):
+# `curl --ntlm` with an IE11 User-Agent, the form posted with
+# --data-urlencode, and the page read the way those scripts read it: the
+# line after `function handleGetCert() {` split on `"`, the line after
+# `function handleGetChain() {`, and the count of `Option` lines of
+# certcarc.asp sent as Renewal.
+# --------------------------------------------------------------------------
+
+IE11 = "Mozilla/5.0 (Windows NT 10.0; WOW64; Trident/7.0; rv:11.0) like Gecko"
+
+
+def curl(ctx, *args, data=None):
+    exe = shutil.which("curl")
+    if not exe:
+        raise Skip("curl is not installed")
+    s = ctx.server
+    cmd = [exe, "-s", "-S", "--ntlm", "-u", "%s:%s" % ALICE, "-A", IE11]
+    if s.scheme == "https":
+        cmd += ["--cacert", s.info["root_cert"]]
+    cmd += list(args)
+    r = subprocess.run(cmd, capture_output=True, timeout=60)
+    check(r.returncode == 0, "curl %s exited %s: %s" % (" ".join(args), r.returncode, r.stderr.decode(errors="replace")))
+    return r.stdout
+
+
+def base(ctx):
+    return "%s://%s:%s/certsrv/" % (ctx.server.scheme, ctx.server.host, ctx.server.port)
+
+
+def line_after(page, start):
+    lines = page.splitlines()
+    for i, line in enumerate(lines):
+        if start in line and i + 1 < len(lines):
+            return lines[i + 1]
+    raise AssertionError("no line after %r in the page" % start)
+
+
+@case("curl.ntlm_submit_then_handle_get_cert", modes=("enterprise",))
+def _(ctx):
+    key, csr = make_csr("curl01.contoso.test")
+    page = curl(
+        ctx,
+        "--data-urlencode", "Mode=newreq",
+        "--data-urlencode", "CertRequest=" + csr,
+        "--data-urlencode", "CertAttrib=CertificateTemplate:WebServer",
+        "--data-urlencode", "TargetStoreFlags=0",
+        "--data-urlencode", "SaveCert=yes",
+        base(ctx) + "certfnsh.asp",
+    ).decode()
+    target = line_after(page, "function handleGetCert() {").split('"')[1]
+    check(re.fullmatch(r"certnew\.cer\?ReqID=\d+&", target), "handleGetCert target %r" % target)
+    cert = load_pem_cert(curl(ctx, base(ctx) + target), "certnew.cer")
+    check(cn_of(cert.subject) == "curl01.contoso.test", "subject %s" % cert.subject.rfc4514_string())
+    check(same_key(cert.public_key(), key.public_key()), "certificate key is not the request's key")
+    chain = line_after(page, "function handleGetChain() {").split('"')[1] + "Enc=b64"
+    certs = p7b_certs(curl(ctx, base(ctx) + chain), "b64")
+    check(len(certs) == 2 and certs[0] == cert, "chain leaf-first: %r" % [c.subject.rfc4514_string() for c in certs])
+
+
+@case("curl.option_count_as_renewal")
+def _(ctx):
+    page = curl(ctx, base(ctx) + "certcarc.asp").decode()
+    n = sum(1 for line in page.splitlines() if "Option" in line)
+    check(n == 1, "%d Option lines on certcarc.asp" % n)
+    check(re.search(r"var nRenewals=(\d+);", page).group(1) == "0", "nRenewals")
+    certs = p7b_certs(curl(ctx, base(ctx) + "certnew.p7b?ReqID=CACert&Renewal=%d&Enc=b64" % n), "b64")
+    check(certs and certs[0] == ctx.server.ca_cert(), "CA chain for Renewal=%d" % n)
+
+
+@case("curl.wrong_password_is_401", modes=("enterprise",))
+def _(ctx):
+    exe = shutil.which("curl")
+    if not exe:
+        raise Skip("curl is not installed")
+    cmd = [exe, "-s", "-o", "/dev/null", "-w", "%{http_code}", "--ntlm", "-u", "%s:%s" % (ALICE[0], WRONG_PASSWORD), "-k", base(ctx)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    check(r.stdout.strip() == "401", "status %r" % r.stdout)
 
 
 def selected(name, patterns):

@@ -90,17 +90,7 @@ pub fn enterprise() -> CaConfig {
     CaConfig::default()
 }
 
-pub fn pem(label: &str, der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut s = format!("-----BEGIN {label}-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        s.push_str(std::str::from_utf8(chunk).unwrap());
-        s.push('\n');
-    }
-    s.push_str(&format!("-----END {label}-----\n"));
-    s
-}
+pub use mock_ca::encoding::pem;
 
 /// openssl, when installed; tests that need it say so when it is missing.
 pub fn openssl() -> Option<&'static str> {
