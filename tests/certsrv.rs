@@ -915,3 +915,120 @@ fn p7b_downloads_have_the_shape_of_real_ones() {
         s.ca().request(id).unwrap().certificate.unwrap()
     );
 }
+
+/// CertRequest and CertAttrib in the shapes real clients post
+/// (certsrv-protocol.md §2.2).
+#[test]
+fn every_request_shape_clients_send_is_accepted() {
+    let s = start(false);
+    let mut sess = session(&s, basic(ALICE));
+    let csr = csr_pem("shapes.contoso.test", "shapes", KeyAlgorithm::Rsa2048);
+    let body: String = csr.lines().filter(|l| !l.starts_with("-----")).collect();
+    let issued = |page: String| {
+        assert!(page.contains("Certificate Issued"), "{page}");
+        number_after(&page, "certnew.cer?ReqID=")
+    };
+    // Newlines stripped, header glued to the body (impacket, NAE, JPW).
+    issued(
+        submit(
+            &mut sess,
+            &csr.replace("\r\n", ""),
+            "CertificateTemplate:WebServer",
+        )
+        .text(),
+    );
+    // Bare base64 (Ansible) with LF attributes, lower-case names and a trailing line.
+    issued(
+        submit(
+            &mut sess,
+            &body,
+            "certificatetemplate:WebServer\nsan:dns=a.contoso.test\n",
+        )
+        .text(),
+    );
+    // Unescaped `+` that form decoding turned into spaces; JPW's broken
+    // TargetStoreFlags; unknown fields.
+    let raw = format!(
+        "Mode=newreq&CertRequest={}&CertAttrib=CertificateTemplate%3AWebServer%0D%0AUserAgent%3AGoTLS%2F0.2%0D%0A&TargetStoreFlags=%!s(int=0)&FriendlyType=Saved-Request Certificate (1/1/2026)&UserAgent=Python&CertificateTemplate=WebServer",
+        body.replace('/', "%2F").replace('=', "%3D")
+    );
+    assert!(body.contains('+'), "the test request should contain a `+`");
+    let page = sess
+        .request(
+            "POST",
+            "certfnsh.asp",
+            Some("application/x-www-form-urlencoded"),
+            raw.as_bytes(),
+        )
+        .unwrap()
+        .text();
+    issued(page);
+    // Empty CertAttrib, template named by the request's template extension (NAE wincert).
+    let key = SigningKey::generate(KeyAlgorithm::Rsa2048, &Seed(1), "shapes").unwrap();
+    let ext = mock_ca::x509::extension(
+        mock_ca::protocol::oid::TEMPLATE_NAME,
+        false,
+        mock_ca::x509::template_name_value("WebServer"),
+    );
+    let der = mock_ca::x509::build_request(
+        &mock_ca::names::parse_dn("CN=ext.contoso.test").unwrap(),
+        &key,
+        vec![ext],
+    )
+    .unwrap();
+    let id = issued(submit(&mut sess, &pem("NEW CERTIFICATE REQUEST", &der), "").text());
+    assert_eq!(
+        s.ca().request(id).unwrap().template.as_deref(),
+        Some("WebServer")
+    );
+}
+
+#[test]
+fn template_list_uses_the_fourteen_field_format() {
+    let s = start(false);
+    let page = get(&mut session(&s, basic(ALICE)), "certrqxt.asp").text();
+    assert!(page.contains("<Select Name=lbCertTemplate ID=lbCertTemplateID>"));
+    let values: Vec<Vec<String>> = page
+        .lines()
+        .filter_map(|l| l.strip_prefix("<Option Value=\""))
+        .map(|v| {
+            v[..v.find('"').unwrap()]
+                .split(';')
+                .map(str::to_string)
+                .collect()
+        })
+        .collect();
+    assert!(
+        values.iter().all(|f| f.len() == 14 && f[0] == "E"),
+        "{values:?}"
+    );
+    let find = |name: &str| {
+        values
+            .iter()
+            .find(|f| f[1] == name)
+            .unwrap_or_else(|| panic!("{name} missing"))
+    };
+    let web = find("WebServer");
+    assert_eq!((web[9].as_str(), web[13].as_str()), ("", "Web Server"));
+    let scom = find("OperationsManager");
+    assert!(scom[9].starts_with("1.3.6.1.4.1.311.21.8.") && scom[10] == "100");
+    assert_eq!(find("WebServerApproval")[4], "2"); // CT_FLAG_PEND_ALL_REQUESTS
+                                                   // Alice is not a Domain Admin or computer, so Machine is still listed only
+                                                   // through Authenticated Users; User needs Domain Users, which she is.
+    assert!(values.iter().any(|f| f[1] == "User"));
+    // A stand-alone CA has no template list at all.
+    let s = start_with(
+        CaConfig::standalone(),
+        WebOptions {
+            tls: false,
+            ..Default::default()
+        },
+    );
+    let page = get(&mut session(&s, basic(ALICE)), "certrqxt.asp").text();
+    assert!(!page.contains("lbCertTemplate") && !page.contains("<Option"));
+    // No auth needed for /favicon.ico (impacket's keep-alive HEAD): a plain 404.
+    let r = session(&s, Credentials::None)
+        .request("HEAD", "/favicon.ico", None, b"")
+        .unwrap();
+    assert_eq!(r.status, 404);
+}

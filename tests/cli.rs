@@ -177,24 +177,14 @@ impl Drop for Served {
 
 /// `serve` writes its ready file only once it accepts connections; the
 /// ready file's admin approves a stand-alone CA's pending request from the shell.
-#[test]
-fn serve_then_approve_from_the_shell() {
-    let tmp = tempfile::tempdir().unwrap();
-    let ready = tmp.path().join("ready.json");
+/// Starts `serve ARGS --ready-file` and waits for the ready file (no fixed sleep).
+fn serve(args: &[&str], ready: &Path) -> (Served, mock_ca::web::ReadyInfo) {
     let child = Command::new(env!("CARGO_BIN_EXE_adcs-harness"))
-        .args([
-            "serve",
-            "--mode",
-            "standalone",
-            "--http",
-            "--seed",
-            "7",
-            "--user",
-            "CONTOSO\\bob:Bob-Passw0rd",
-            "--ready-file",
-        ])
-        .arg(&ready)
-        .stdout(std::process::Stdio::piped())
+        .arg("serve")
+        .args(args)
+        .arg("--ready-file")
+        .arg(ready)
+        .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let mut served = Served(child);
@@ -204,8 +194,49 @@ fn serve_then_approve_from_the_shell() {
         assert!(start.elapsed().as_secs() < 30, "no ready file");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    let info: mock_ca::web::ReadyInfo =
-        serde_json::from_str(&std::fs::read_to_string(&ready).unwrap()).unwrap();
+    let info = serde_json::from_str(&std::fs::read_to_string(ready).unwrap()).unwrap();
+    (served, info)
+}
+
+#[test]
+fn serve_with_no_options_is_https_with_the_default_accounts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_served, info) = serve(&[], &tmp.path().join("ready.json"));
+    assert_eq!(
+        (info.scheme.as_str(), info.host.as_str(), info.seed),
+        ("https", "127.0.0.1", 1)
+    );
+    assert_eq!(info.admin.user, "CONTOSO\\Administrator");
+    assert_eq!(info.users[0].user, "CONTOSO\\alice");
+    let root = std::fs::read_to_string(&info.root_cert).unwrap();
+    let mut sess = adcs_client::http::Session::new(
+        &info.certsrv_url,
+        adcs_client::http::Trust::Roots(mock_ca::encoding::pem_blocks(&root, "CERTIFICATE")),
+        adcs_client::http::Credentials::Basic {
+            user: info.users[0].user.clone(),
+            password: info.users[0].password.clone(),
+        },
+    )
+    .unwrap();
+    assert_eq!(sess.request("GET", "", None, b"").unwrap().status, 200);
+}
+
+#[test]
+fn serve_then_approve_from_the_shell() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ready = tmp.path().join("ready.json");
+    let (_served, info) = serve(
+        &[
+            "--mode",
+            "standalone",
+            "--http",
+            "--seed",
+            "7",
+            "--user",
+            "CONTOSO\\bob:Bob-Passw0rd",
+        ],
+        &ready,
+    );
     assert_eq!((info.scheme.as_str(), info.users.len()), ("http", 1));
     assert_eq!(info.users[0].user, "CONTOSO\\bob");
     assert!(std::fs::read_to_string(&info.root_cert)
