@@ -90,6 +90,7 @@ pub fn enterprise() -> CaConfig {
     CaConfig::default()
 }
 
+#[allow(unused_imports)]
 pub use mock_ca::encoding::pem;
 
 /// openssl, when installed; tests that need it say so when it is missing.
