@@ -2,6 +2,7 @@
 //! → accept → SCOM import). It speaks only the documented certsrv interface;
 //! protocol facts come from `mock_ca::protocol`, their one home.
 
+pub mod certsrv;
 pub mod control;
 pub mod http;
 
