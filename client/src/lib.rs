@@ -5,5 +5,6 @@
 pub mod certsrv;
 pub mod control;
 pub mod http;
+pub mod inf;
 
 pub use mock_ca::protocol;
