@@ -10,7 +10,7 @@ use crate::CaAction;
 
 const OFFICER: &str = "CONTOSO\\Administrator";
 
-pub(crate) fn write_file(path: &Path, text: &str) -> Result<(), String> {
+fn write_file(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 

@@ -42,7 +42,7 @@ pub struct ServeArgs {
     ready_file: Option<PathBuf>,
     /// Extended Protection for NTLM over HTTPS: off, accept or require.
     #[arg(long, value_name = "POLICY")]
-    channel_binding: Option<String>,
+    channel_binding: Option<mock_ca::ntlm::ChannelBindingPolicy>,
     /// Do not offer Basic authentication.
     #[arg(long)]
     no_basic: bool,
@@ -70,8 +70,8 @@ pub fn config(args: &ServeArgs) -> Result<ServeConfig, String> {
     if args.state_dir.is_some() {
         c.state_dir = args.state_dir.clone();
     }
-    if let Some(cb) = &args.channel_binding {
-        c.auth.channel_binding = cb.clone();
+    if let Some(cb) = args.channel_binding {
+        c.auth.channel_binding = cb;
     }
     c.auth.basic &= !args.no_basic;
     c.auth.ntlm &= !args.no_ntlm;

@@ -5,7 +5,7 @@
 //! server, but only the documented interface is used, so a real AD CS works
 //! the same way.
 
-use mock_ca::encoding::{pem_blocks, pkcs7_certificates};
+use mock_ca::encoding::pkcs7_certificates;
 use mock_ca::protocol::{content_type, endpoint, marker, HResult};
 
 use crate::http::{Credentials, HttpError, HttpResponse, Session, Trust};
@@ -396,11 +396,6 @@ impl WebEnrollment {
             content_type::CRL,
         )
     }
-}
-
-/// The DER certificates of PEM text (a CA file), for [`Trust::Roots`].
-pub fn certificates_in_pem(text: &str) -> Vec<Vec<u8>> {
-    pem_blocks(text, "CERTIFICATE")
 }
 
 #[cfg(test)]

@@ -341,17 +341,6 @@ where
     Ok(sender)
 }
 
-/// Splits `DOMAIN\name` or `name@domain` into (domain, name) as NTLM sends them.
-pub fn split_account(user: &str) -> (String, String) {
-    if let Some((d, n)) = user.split_once('\\') {
-        (d.to_string(), n.to_string())
-    } else if let Some((n, d)) = user.split_once('@') {
-        (d.to_string(), n.to_string())
-    } else {
-        (String::new(), user.to_string())
-    }
-}
-
 /// A signed-in connection: Basic on every request, or NTLM once per
 /// connection (answered again if the server asks). Reconnects if the server
 /// closed the connection between requests.
@@ -360,7 +349,6 @@ pub struct Session {
     trust: Trust,
     credentials: Credentials,
     conn: Option<Connection>,
-    ntlm_done: bool,
     pub user_agent: Option<String>,
 }
 
@@ -371,7 +359,6 @@ impl Session {
             trust,
             credentials,
             conn: None,
-            ntlm_done: false,
             user_agent: None,
         })
     }
@@ -383,7 +370,6 @@ impl Session {
     fn connection(&mut self) -> Result<&mut Connection, HttpError> {
         if self.conn.is_none() {
             self.conn = Some(Connection::open(&self.url, &self.trust)?);
-            self.ntlm_done = false;
         }
         Ok(self.conn.as_mut().expect("just opened"))
     }
@@ -451,7 +437,7 @@ impl Session {
             .ok_or_else(|| {
                 HttpError::Auth(format!("no {label} challenge (HTTP {})", challenge.status))
             })?;
-        let (domain, name) = split_account(&user);
+        let (domain, name) = ntlm::split_account(&user, "");
         let opts = ntlm::ClientOptions {
             channel_binding: conn
                 .server_certificate
@@ -466,18 +452,11 @@ impl Session {
                 c
             },
         };
-        let auth = ntlm::client_authenticate(&negotiate, &token, &name, &domain, &password, &opts)
+        let auth = ntlm::client_authenticate(&negotiate, &token, name, domain, &password, &opts)
             .map_err(|e| HttpError::Auth(e.to_string()))?;
         let mut leg = headers;
         leg.push(("Authorization", format!("{label} {}", b64.encode(&auth))));
-        let resp = conn.send(method, &path, &leg, body)?;
-        self.ntlm_done = resp.status != 401;
-        Ok(resp)
-    }
-
-    /// Whether an NTLM handshake succeeded on the current connection.
-    pub fn ntlm_authenticated(&self) -> bool {
-        self.ntlm_done
+        conn.send(method, &path, &leg, body)
     }
 }
 
@@ -505,18 +484,5 @@ mod tests {
         assert!(Url::parse("ftp://x").is_err());
         assert!(Url::parse("http://:80/").is_err());
         assert!(Url::parse("http://x:port/").is_err());
-    }
-
-    #[test]
-    fn accounts_split_like_ntlm_clients() {
-        assert_eq!(
-            split_account("CONTOSO\\alice"),
-            ("CONTOSO".into(), "alice".into())
-        );
-        assert_eq!(
-            split_account("alice@contoso.test"),
-            ("contoso.test".into(), "alice".into())
-        );
-        assert_eq!(split_account("alice"), ("".into(), "alice".into()));
     }
 }

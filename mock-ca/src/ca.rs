@@ -925,6 +925,11 @@ impl Ca {
         self.lock().authority.name.clone()
     }
 
+    /// The issuing CA's common name (`contoso-TEST-CA`), as pages and file names show it.
+    pub fn ca_cn(&self) -> String {
+        self.lock().authority.ca_cn()
+    }
+
     /// The `/CertEnroll/` file names and what each holds, for the web server.
     pub fn publication(&self) -> Vec<(String, Publication)> {
         let st = self.lock();

@@ -113,6 +113,19 @@ fn check_type(msg: &[u8], expected: u32) -> Result<(), NtlmError> {
     }
 }
 
+/// The Version field both ends send: 10.0 build 17763 (Windows Server 2019),
+/// NTLM revision 15.
+const VERSION: [u8; 8] = [10, 0, 0x63, 0x45, 0, 0, 0, 15];
+
+/// A string as the negotiated character set puts it on the wire.
+fn wire_text(unicode: bool, s: &str) -> Vec<u8> {
+    if unicode {
+        utf16le(s)
+    } else {
+        s.as_bytes().to_vec()
+    }
+}
+
 pub fn utf16le(s: &str) -> Vec<u8> {
     s.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
 }
@@ -170,6 +183,19 @@ pub fn channel_binding_hash(server_cert_der: &[u8]) -> [u8; 16] {
     s.extend((app.len() as u32).to_le_bytes());
     s.extend(app);
     Md5::digest(&s).into()
+}
+
+/// Splits an account as clients write it, `DOMAIN\name` or `name@domain`,
+/// into (domain, name); a bare name keeps `domain`. Both ends read
+/// accounts this way.
+pub fn split_account<'a>(user: &'a str, domain: &'a str) -> (&'a str, &'a str) {
+    if let Some((d, n)) = user.split_once('\\') {
+        (d, n)
+    } else if let Some((n, d)) = user.split_once('@') {
+        (d, n)
+    } else {
+        (domain, user)
+    }
 }
 
 /// The names a server announces in its CHALLENGE target info.
@@ -244,13 +270,7 @@ pub fn challenge(
         f |= asked & bit;
     }
     let unicode = f & flags::UNICODE != 0;
-    let text = |s: &str| {
-        if unicode {
-            utf16le(s)
-        } else {
-            s.as_bytes().to_vec()
-        }
-    };
+    let text = |s: &str| wire_text(unicode, s);
     let target_name = text(&names.nb_domain);
     let mut info = Vec::new();
     let mut pair = |id: u16, value: &[u8]| {
@@ -279,8 +299,7 @@ pub fn challenge(
     m.extend((info.len() as u16).to_le_bytes());
     m.extend((info.len() as u16).to_le_bytes());
     m.extend((header_len + target_name.len() as u32).to_le_bytes());
-    // Version: 10.0 build 17763 (Windows Server 2019), NTLM revision 15.
-    m.extend([10, 0, 0x63, 0x45, 0, 0, 0, 15]);
+    m.extend(VERSION);
     m.extend(&target_name);
     m.extend(&info);
     Ok(ChallengeState {
@@ -326,13 +345,36 @@ pub fn parse_authenticate(msg: &[u8]) -> Result<Authenticate, NtlmError> {
 }
 
 /// What the acceptor requires of channel bindings (IIS Extended Protection).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Written `off`, `accept` or `require` in configuration and on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
 pub enum ChannelBindingPolicy {
     Off,
     /// Checked when the client sends one; a client without bindings gets in.
     Accept,
     /// Every client must send bindings that match this TLS connection.
     Require,
+}
+
+impl std::str::FromStr for ChannelBindingPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "off" | "none" => Ok(ChannelBindingPolicy::Off),
+            "accept" | "allow" => Ok(ChannelBindingPolicy::Accept),
+            "require" | "required" => Ok(ChannelBindingPolicy::Require),
+            _ => Err(format!(
+                "unknown channel binding `{s}` (expected off, accept or require)"
+            )),
+        }
+    }
+}
+
+impl TryFrom<String> for ChannelBindingPolicy {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
 }
 
 fn av_pairs(mut b: &[u8]) -> Vec<(u16, &[u8])> {
@@ -423,7 +465,7 @@ pub fn client_negotiate() -> Vec<u8> {
     m.extend(1u32.to_le_bytes());
     m.extend(f.to_le_bytes());
     m.extend([0u8; 16]); // empty domain and workstation fields
-    m.extend([10, 0, 0x63, 0x45, 0, 0, 0, 15]);
+    m.extend(VERSION);
     m
 }
 
@@ -485,13 +527,7 @@ pub fn client_authenticate(
     nt.extend(&blob);
     let lm = [0u8; 24];
     let unicode = server_flags & flags::UNICODE != 0;
-    let text = |s: &str| {
-        if unicode {
-            utf16le(s)
-        } else {
-            s.as_bytes().to_vec()
-        }
-    };
+    let text = |s: &str| wire_text(unicode, s);
     let (d, u, w) = (text(domain), text(user), text("WORKSTATION"));
     let flags = server_flags & !flags::KEY_EXCH;
     let header = 88usize;
@@ -509,7 +545,7 @@ pub fn client_authenticate(
     m.extend(3u32.to_le_bytes());
     m.extend(fields);
     m.extend(flags.to_le_bytes());
-    m.extend([10, 0, 0x63, 0x45, 0, 0, 0, 15]);
+    m.extend(VERSION);
     m.extend([0u8; 16]); // MIC, filled below
     m.extend(payload);
     if opts.mic {
@@ -552,6 +588,16 @@ mod tests {
         ));
         let proof = hmac_md5(&key, &[&server_challenge, &temp]);
         assert_eq!(proof.to_vec(), unhex("68cd0ab851e51c96aabc927bebef6a1c"));
+    }
+
+    #[test]
+    fn accounts_split_like_ntlm_clients() {
+        assert_eq!(split_account("CONTOSO\\alice", "X"), ("CONTOSO", "alice"));
+        assert_eq!(
+            split_account("alice@contoso.test", "X"),
+            ("contoso.test", "alice")
+        );
+        assert_eq!(split_account("alice", "X"), ("X", "alice"));
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub struct AuthConfig {
     pub basic: bool,
     pub ntlm: bool,
     /// `off`, `accept` or `require` (IIS Extended Protection).
-    pub channel_binding: String,
+    pub channel_binding: ChannelBindingPolicy,
     pub max_body_bytes: usize,
 }
 
@@ -55,21 +55,9 @@ impl Default for AuthConfig {
         AuthConfig {
             basic: true,
             ntlm: true,
-            channel_binding: "off".into(),
+            channel_binding: ChannelBindingPolicy::Off,
             max_body_bytes: crate::web::DEFAULT_MAX_BODY_BYTES,
         }
-    }
-}
-
-/// Parses `off|accept|require`.
-pub fn parse_channel_binding(s: &str) -> Result<ChannelBindingPolicy, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "off" | "none" => Ok(ChannelBindingPolicy::Off),
-        "accept" | "allow" => Ok(ChannelBindingPolicy::Accept),
-        "require" | "required" => Ok(ChannelBindingPolicy::Require),
-        _ => Err(format!(
-            "unknown channel binding `{s}` (expected off, accept or require)"
-        )),
     }
 }
 
@@ -135,7 +123,7 @@ pub fn start(config: ServeConfig, ready_file: Option<&Path>) -> Result<Running, 
         users,
         basic: config.auth.basic,
         ntlm: config.auth.ntlm,
-        channel_binding: parse_channel_binding(&config.auth.channel_binding)?,
+        channel_binding: config.auth.channel_binding,
         max_body_bytes: config.auth.max_body_bytes,
     };
     let server = Server::start(ca.clone(), opts).map_err(|e| format!("cannot listen: {e}"))?;
@@ -182,7 +170,7 @@ pub fn start(config: ServeConfig, ready_file: Option<&Path>) -> Result<Running, 
         host: addr.ip().to_string(),
         port: addr.port(),
         mode: ca.config().mode,
-        ca_name: crate::names::common_name(&ca.ca_name()).unwrap_or_default(),
+        ca_name: ca.ca_cn(),
         ca_cert: ca_cert.display().to_string(),
         root_cert: root_cert.display().to_string(),
         admin,
@@ -233,11 +221,14 @@ mod tests {
         .unwrap();
         let c = ServeConfig::load(&p).unwrap();
         assert_eq!((c.seed, c.mode), (Some(3), Some(CaMode::Standalone)));
-        assert_eq!(
-            parse_channel_binding(&c.auth.channel_binding),
-            Ok(ChannelBindingPolicy::Require)
-        );
+        assert_eq!(c.auth.channel_binding, ChannelBindingPolicy::Require);
         assert!(c.users[0].admin && c.auth.basic);
-        assert!(parse_channel_binding("sometimes").is_err());
+        // A bad policy is refused at load, with its place in the file.
+        std::fs::write(&p, "[auth]\nchannel_binding = \"sometimes\"\n").unwrap();
+        let e = ServeConfig::load(&p).unwrap_err();
+        assert!(
+            e.contains("line 2, column") && e.contains("expected off, accept or require"),
+            "{e}"
+        );
     }
 }

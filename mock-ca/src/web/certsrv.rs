@@ -26,7 +26,7 @@ pub(crate) async fn handle(
 ) -> Reply {
     let query = Params::parse(req.query.as_bytes());
     match page {
-        "" | "default.asp" => Reply::html(pages::welcome(&shared.ca_cn())),
+        "" | "default.asp" => Reply::html(pages::welcome(&shared.ca.ca_cn())),
         endpoint::SUBMIT => {
             if req.method == Method::POST {
                 submit_form(shared, req, who).await
@@ -37,7 +37,7 @@ pub(crate) async fn handle(
         endpoint::CERT | endpoint::CHAIN => fetch(shared, &query, page == endpoint::CHAIN),
         endpoint::CRL => crl(shared, &query),
         endpoint::CA_CERTS => Reply::html(pages::ca_certificates(
-            &shared.ca_cn(),
+            &shared.ca.ca_cn(),
             shared.ca.n_renewals(),
         )),
         endpoint::TEMPLATES => templates(shared, who),

@@ -17,7 +17,7 @@ use crate::protocol::Disposition;
 use crate::web::directory::Identity;
 
 /// A request row as the control API shows it.
-pub fn row_json(r: &RequestRow, with_certificate: bool) -> Value {
+fn row_json(r: &RequestRow, with_certificate: bool) -> Value {
     let mut v = json!({
         "id": r.id,
         "requester": r.requester.account,

@@ -28,14 +28,11 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::ca::Ca;
-use crate::encoding::pem;
 use crate::ntlm::{self, ChannelBindingPolicy, ServerNames};
 use crate::protocol::{content_type, endpoint, Disposition};
 use auth::{AuthSettings, ConnAuth, Outcome};
 use directory::{Directory, Identity, User};
 use journal::{Journal, JournalEntry};
-
-pub use control::row_json;
 
 /// ASP's default `maxRequestEntityAllowed`: larger form posts are refused.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 200_000;
@@ -100,12 +97,6 @@ pub(crate) struct Shared {
     max_body: usize,
     /// Channel-binding hash of the TLS certificate (HTTPS only).
     binding: Option<[u8; 16]>,
-}
-
-impl Shared {
-    fn ca_cn(&self) -> String {
-        crate::names::common_name(&self.ca.ca_name()).unwrap_or_else(|| "CA".into())
-    }
 }
 
 /// One HTTP request, body read.
@@ -231,22 +222,15 @@ impl Server {
                 dns_computer: config.host_name.clone(),
             },
         };
-        let acceptor = if opts.tls {
+        let (acceptor, binding) = if opts.tls {
             let (chain, key) = ca.tls_identity();
-            if chain.is_empty() {
+            let Some(leaf) = chain.first() else {
                 return Err(io::Error::other("the CA has no web server certificate"));
-            }
-            Some(tls_acceptor(chain.clone(), key)?)
+            };
+            let binding = ntlm::channel_binding_hash(leaf);
+            (Some(tls_acceptor(chain, key)?), Some(binding))
         } else {
-            None
-        };
-        let binding = if opts.tls {
-            ca.tls_identity()
-                .0
-                .first()
-                .map(|c| ntlm::channel_binding_hash(c))
-        } else {
-            None
+            (None, None)
         };
         let shared = Arc::new(Shared {
             ca,
@@ -326,11 +310,6 @@ impl Server {
     /// The first administrator account.
     pub fn admin(&self) -> Option<&User> {
         self.users().iter().find(|u| u.admin)
-    }
-
-    /// PEM of the certificate that verifies the HTTPS server certificate.
-    pub fn trust_anchor_pem(&self) -> String {
-        pem("CERTIFICATE", &self.shared.ca.root_certificate())
     }
 
     /// Stops accepting and closes the listener.
@@ -423,27 +402,12 @@ where
         .await;
 }
 
-/// Percent-decodes a path (lossy), for routing and traversal checks.
+/// Percent-decodes a path (lossy; a `%` that starts no escape stays), for
+/// routing and traversal checks.
 fn decode_path(p: &str) -> String {
-    percent_decode(p.as_bytes())
-}
-
-fn percent_decode(b: &[u8]) -> String {
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
-            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(p)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 async fn handle(
