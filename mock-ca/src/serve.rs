@@ -14,7 +14,7 @@ use crate::encoding::pem;
 use crate::ntlm::ChannelBindingPolicy;
 use crate::seed::Seed;
 use crate::web::directory::User;
-use crate::web::{default_users, ReadyAccount, ReadyInfo, Server, WebOptions};
+use crate::web::{ReadyAccount, ReadyInfo, Server, WebOptions};
 
 /// The seed `serve` uses when none is given: fixed, so a plain `serve`
 /// starts from cached keys in milliseconds and gives the same CA every time.
@@ -107,12 +107,9 @@ pub fn start(config: ServeConfig, ready_file: Option<&Path>) -> Result<Running, 
     }
     .map_err(|e| e.to_string())?;
     let ca = Arc::new(ca);
-    let users = if config.users.is_empty() {
-        default_users()
-    } else {
-        config.users.clone()
-    };
-    if !users.iter().any(|u| u.admin) {
+    // No users means the server's defaults, which include an administrator.
+    let users = config.users.clone();
+    if !users.is_empty() && !users.iter().any(|u| u.admin) {
         return Err("no administrator among the users (set `admin = true` on one)".into());
     }
     let opts = WebOptions {
