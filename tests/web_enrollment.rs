@@ -1,30 +1,17 @@
 //! The web enrollment client against the mock: every outcome, both modes,
 //! Basic and NTLM, and the CA downloads.
 
-use std::sync::Arc;
+mod common;
 
 use adcs_client::certsrv::{EnrollError, Outcome, WebEnrollment};
 use adcs_client::http::{Credentials, Trust};
-use mock_ca::encoding::pem;
-use mock_ca::keys::SigningKey;
+use common::{csr_pem, start_with};
 use mock_ca::protocol::HResult;
-use mock_ca::web::directory::User;
 use mock_ca::web::{Server, WebOptions};
-use mock_ca::{Ca, CaConfig, Clock, KeyAlgorithm, Seed};
+use mock_ca::{CaConfig, KeyAlgorithm};
 
 fn server(config: CaConfig) -> Server {
-    let mut admin = User::parse("CONTOSO\\Administrator:Admin-Passw0rd").unwrap();
-    admin.admin = true;
-    let users = vec![User::parse("CONTOSO\\alice:Alice-Passw0rd").unwrap(), admin];
-    let ca = Ca::new(config, Seed(11), Clock::frozen_at(1_767_225_600)).unwrap();
-    Server::start(
-        Arc::new(ca),
-        WebOptions {
-            users,
-            ..Default::default()
-        },
-    )
-    .unwrap()
+    start_with(config, WebOptions::default())
 }
 
 fn client(s: &Server, ntlm: bool, password: &str) -> WebEnrollment {
@@ -49,12 +36,7 @@ fn client(s: &Server, ntlm: bool, password: &str) -> WebEnrollment {
 }
 
 fn csr(cn: &str) -> String {
-    let key = SigningKey::generate(KeyAlgorithm::Rsa2048, &Seed(1), cn).unwrap();
-    let name = mock_ca::names::parse_dn(&format!("CN={cn}")).unwrap();
-    pem(
-        "CERTIFICATE REQUEST",
-        &mock_ca::x509::build_request(&name, &key, vec![]).unwrap(),
-    )
+    csr_pem(cn, KeyAlgorithm::Rsa2048)
 }
 
 fn template(t: &str) -> Vec<(String, String)> {

@@ -385,6 +385,16 @@ def mw_pending(client, csr, template):
     raise Fail("expected CertificatePendingException, got a certificate (%d bytes)" % len(got))
 
 
+def mw_expect_denied_fetch(client, req_id):
+    """get_existing_cert of a denied request raises with the `Denied by` message."""
+    try:
+        client.get_existing_cert(req_id)
+    except certsrv.CouldNotRetrieveCertificateException as e:
+        check("Denied by" in str(e), "denied fetch message %r lacks 'Denied by'" % str(e))
+        return
+    raise Fail("get_existing_cert(%d) returned a certificate after denial" % req_id)
+
+
 def mw_cases(auth):
     p = "certsrv-%s." % auth
     https = ("https",)
@@ -552,12 +562,7 @@ def mw_cases(auth):
         client = mw(ctx, auth)
         req_id = mw_pending(client, csr, "WebServerApproval")
         ctx.server.deny(req_id)
-        try:
-            client.get_existing_cert(req_id)
-        except certsrv.CouldNotRetrieveCertificateException as e:
-            check("Denied by" in str(e), "denied fetch message %r lacks 'Denied by'" % str(e))
-            return
-        raise Fail("get_existing_cert(%d) returned a certificate after denial" % req_id)
+        mw_expect_denied_fetch(client, req_id)
 
     # ---- stand-alone --------------------------------------------------------
 
@@ -587,12 +592,7 @@ def mw_cases(auth):
         client = mw(ctx, auth)
         req_id = mw_pending(client, csr, "WebServer")
         ctx.server.deny(req_id)
-        try:
-            client.get_existing_cert(req_id)
-        except certsrv.CouldNotRetrieveCertificateException as e:
-            check("Denied by" in str(e), "denied fetch message %r lacks 'Denied by'" % str(e))
-            return
-        raise Fail("get_existing_cert(%d) returned a certificate after denial" % req_id)
+        mw_expect_denied_fetch(client, req_id)
 
 
 mw_cases("basic")

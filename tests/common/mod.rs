@@ -1,0 +1,80 @@
+//! What the server-level tests share: accounts, a server on a free port,
+//! requests, and a raw NTLM handshake on one connection.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use adcs_client::http::{Connection, HttpResponse};
+use base64::Engine;
+use mock_ca::encoding::pem;
+use mock_ca::keys::SigningKey;
+use mock_ca::ntlm;
+use mock_ca::web::directory::User;
+use mock_ca::web::{Server, WebOptions};
+use mock_ca::{Ca, CaConfig, Clock, KeyAlgorithm, Seed};
+
+/// 2026-01-01T00:00:00Z, where the virtual clock stands.
+pub const T0: i64 = 1_767_225_600;
+pub const ALICE: (&str, &str) = ("CONTOSO\\alice", "Alice-Passw0rd");
+/// Member of `Web Admins`.
+pub const BOB: (&str, &str) = ("CONTOSO\\bob", "Bob-Passw0rd");
+pub const ADMIN: (&str, &str) = ("CONTOSO\\Administrator", "Admin-Passw0rd");
+
+pub fn users() -> Vec<User> {
+    let mut admin = User::parse(&format!("{}:{}", ADMIN.0, ADMIN.1)).unwrap();
+    admin.admin = true;
+    let mut bob = User::parse(&format!("{}:{}", BOB.0, BOB.1)).unwrap();
+    bob.groups = vec!["Web Admins".into()];
+    vec![
+        User::parse(&format!("{}:{}", ALICE.0, ALICE.1)).unwrap(),
+        bob,
+        admin,
+    ]
+}
+
+/// A server for `config` with the test accounts, on a free loopback port.
+pub fn start_with(config: CaConfig, opts: WebOptions) -> Server {
+    let ca = Ca::new(config, Seed(7), Clock::frozen_at(T0)).unwrap();
+    Server::start(
+        Arc::new(ca),
+        WebOptions {
+            users: users(),
+            ..opts
+        },
+    )
+    .unwrap()
+}
+
+/// A PEM PKCS#10 for `CN=cn`, its key seeded by the name.
+pub fn csr_pem(cn: &str, alg: KeyAlgorithm) -> String {
+    let key = SigningKey::generate(alg, &Seed(1), cn).unwrap();
+    let name = mock_ca::names::parse_dn(&format!("CN={cn}")).unwrap();
+    pem(
+        "CERTIFICATE REQUEST",
+        &mock_ca::x509::build_request(&name, &key, vec![]).unwrap(),
+    )
+}
+
+/// NEGOTIATE then AUTHENTICATE on `c` against `path`, by hand (as relay
+/// tools do). Returns the CHALLENGE response, the AUTHENTICATE token and
+/// the final response.
+pub fn ntlm_legs(
+    c: &mut Connection,
+    path: &str,
+    (user, domain, password): (&str, &str, &str),
+    opts: &ntlm::ClientOptions,
+) -> (HttpResponse, Vec<u8>, HttpResponse) {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let neg = ntlm::client_negotiate();
+    let header = |token: &[u8]| [("Authorization", format!("NTLM {}", b64.encode(token)))];
+    let challenge = c.send("GET", path, &header(&neg), b"").unwrap();
+    let token = challenge
+        .header("WWW-Authenticate")
+        .and_then(|v| v.strip_prefix("NTLM "))
+        .map(|t| b64.decode(t).unwrap())
+        .expect("an NTLM challenge");
+    let auth = ntlm::client_authenticate(&neg, &token, user, domain, password, opts).unwrap();
+    let last = c.send("GET", path, &header(&auth), b"").unwrap();
+    (challenge, auth, last)
+}
