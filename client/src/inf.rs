@@ -841,6 +841,15 @@ impl RequestSpec {
             attributes: Vec::new(),
             warnings: Vec::new(),
         };
+        if let Some(e) = get("Subject") {
+            mock_ca::names::parse_dn(&e.value).map_err(|err| {
+                inf.error(
+                    e.line,
+                    &e.key,
+                    format!("`{}` is not a distinguished name: {}", e.value, err.reason),
+                )
+            })?;
+        }
         if spec.use_existing_key_set {
             let e = get("UseExistingKeySet").expect("set");
             return Err(inf.error(e.line, &e.key, "reusing an existing key needs RenewalCert or KeyContainer, which this toolkit does not support"));
@@ -1001,11 +1010,11 @@ mod tests {
     fn grammar_comments_quotes_continuation_and_strings() {
         let inf = Inf::parse(
             "t.inf",
-            b"[Version]\r\nSignature=\"$Windows NT$\r\n[strings]\r\nFQDN = \"web.contoso.test\" ; the name\r\n[newrequest]\r\nsubject = \"CN=%FQDN%; x\" ; comment\r\n[Extensions]\r\n2.5.29.17 = \"{text}\"\r\n  _continue_ = \"dns=%FQDN%&\"\r\n_continue_ = \"dns=b\"\r\n[NewRequest]\r\nKeyLength=3072",
+            b"[Version]\r\nSignature=\"$Windows NT$\r\n[strings]\r\nFQDN = \"web.contoso.test\" ; the name\r\n[newrequest]\r\nsubject = \"CN=%FQDN%; O=x\" ; comment\r\n[Extensions]\r\n2.5.29.17 = \"{text}\"\r\n  _continue_ = \"dns=%FQDN%&\"\r\n_continue_ = \"dns=b\"\r\n[NewRequest]\r\nKeyLength=3072",
         )
         .unwrap();
         let nr = inf.section("NEWREQUEST").unwrap();
-        assert_eq!(nr.get("SUBJECT").unwrap().value, "CN=web.contoso.test; x");
+        assert_eq!(nr.get("SUBJECT").unwrap().value, "CN=web.contoso.test; O=x");
         assert_eq!(nr.get("keylength").unwrap().line, 12);
         assert_eq!(
             inf.section("Version")

@@ -6,5 +6,7 @@ pub mod certsrv;
 pub mod control;
 pub mod http;
 pub mod inf;
+pub mod keys;
+pub mod request;
 
 pub use mock_ca::protocol;

@@ -176,3 +176,181 @@ fn every_reference_inf_is_read_or_refused_as_certreq_does() {
     }
     assert_eq!(seen, 12);
 }
+
+/// `openssl req -verify` on a PEM request; panics when openssl is missing
+/// (`.ci/run` installs it), so the check cannot silently vanish.
+fn openssl_verifies_request(pem: &str) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.req");
+    std::fs::write(&path, pem).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-verify", "-noout", "-in"])
+        .arg(&path)
+        .output()
+        .expect("openssl must be installed for this test");
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    out.status.success() && text.to_ascii_lowercase().contains("verif") && !text.contains("fail")
+}
+
+#[test]
+fn every_readable_reference_inf_produces_a_request_windows_would() {
+    use adcs_client::keys::key_rng;
+    use adcs_client::request::{effective_key_usage, new_request, provider, Requester};
+    use mock_ca::request::parse_request;
+    use mock_ca::seed::Seed;
+    let Some(dir) = std::env::var_os("ADCS_REFERENCE_DIR").map(PathBuf::from) else {
+        eprintln!("SKIPPED: ADCS_REFERENCE_DIR is not set");
+        return;
+    };
+    let who = Requester {
+        machine: "scom01.contoso.com".into(),
+        user: "CONTOSO\\alice".into(),
+        os_version: "10.0.20348.2".into(),
+    };
+    let mut made = 0;
+    for entry in std::fs::read_dir(dir.join("inf")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let Some(Ok(spec)) = read(&name) else {
+            continue;
+        };
+        let mut rng = key_rng(Some(&Seed(11)), &name);
+        let made_req = new_request(&spec, &mut rng, &who, 1_700_000_000).unwrap();
+        made += 1;
+        let ku = effective_key_usage(&spec).unwrap();
+        match spec.request_type {
+            RequestKind::Pkcs10 => {
+                assert!(openssl_verifies_request(&made_req.pem()), "{name}");
+                let req = parse_request(made_req.der.as_slice()).unwrap();
+                assert_eq!(req.spki_der, made_req.key.spki_der(), "{name}");
+                assert_eq!(
+                    mock_ca::names::format_dn(&req.subject).is_empty(),
+                    spec.subject.is_empty()
+                );
+                assert_eq!(req.os_version.as_deref(), Some("10.0.20348.2"));
+                let client = req.client_info.clone().unwrap();
+                assert_eq!(
+                    (
+                        client.client_id,
+                        client.machine.as_str(),
+                        client.user.as_str(),
+                        client.process.as_str()
+                    ),
+                    (9, "scom01.contoso.com", "CONTOSO\\alice", "certreq")
+                );
+                let csp = req.csp.clone().unwrap();
+                let (spec_key_spec, spec_provider) = provider(&spec);
+                assert_eq!(
+                    (csp.key_spec, csp.provider.as_str()),
+                    (i64::from(spec_key_spec), spec_provider.as_str()),
+                    "{name}"
+                );
+                let ku_ext = req.extension(mock_ca::protocol::oid::KEY_USAGE).unwrap();
+                assert!(ku_ext.critical);
+                assert_eq!(
+                    mock_ca::x509::key_usage_bits(ku_ext.extn_value.as_bytes()),
+                    Some(ku)
+                );
+                for (n, v) in &spec.attributes {
+                    assert_eq!(req.attribute(n), Some(v.as_str()), "{name}");
+                }
+                if name.starts_with("msdocs_scom") {
+                    // 0xf0 = digitalSignature, nonRepudiation, keyEncipherment, dataEncipherment.
+                    assert_eq!(ku_ext.extn_value.as_bytes(), [0x03, 0x02, 0x04, 0xf0]);
+                    assert_eq!(
+                        (csp.key_spec, csp.provider.as_str()),
+                        (1, "Microsoft RSA SChannel Cryptographic Provider")
+                    );
+                }
+                if name.contains("2025") {
+                    assert_eq!(
+                        req.template_ref(),
+                        Some(mock_ca::request::TemplateRef::Name(
+                            "OperationsManager".into()
+                        ))
+                    );
+                }
+                checks_extensions(&name, &spec, &made_req.der, true);
+            }
+            RequestKind::Cert => {
+                let (_, cert) = x509_parser::parse_x509_certificate(&made_req.der).unwrap();
+                assert_eq!(cert.subject(), cert.issuer());
+                assert!(
+                    mock_ca::x509::verify_signed(&made_req.der, made_req.key.spki_der()),
+                    "{name}"
+                );
+                let ku_bits = cert.key_usage().unwrap().unwrap().value.flags;
+                // x509-parser numbers bits from digitalSignature = 1.
+                assert_eq!(ku_bits.reverse_bits() >> 8, ku, "{name}");
+                checks_extensions(&name, &spec, &made_req.der, false);
+            }
+        }
+    }
+    assert_eq!(made, 9);
+}
+
+/// EKUs, SANs and basic constraints as the spec asked, read back by x509-parser.
+fn checks_extensions(name: &str, spec: &RequestSpec, der: &[u8], is_request: bool) {
+    use x509_parser::prelude::FromDer;
+    let (mut ekus, dns, bc) = if is_request {
+        let (_, req) =
+            x509_parser::certification_request::X509CertificationRequest::from_der(der).unwrap();
+        summarize(req.requested_extensions().into_iter().flatten())
+    } else {
+        let (_, cert) = x509_parser::parse_x509_certificate(der).unwrap();
+        summarize(cert.extensions().iter().map(|e| e.parsed_extension()))
+    };
+    let mut want_ekus = spec.ekus.clone();
+    want_ekus.sort();
+    ekus.sort();
+    assert_eq!(ekus, want_ekus, "{name}");
+    let want_dns: Vec<String> = spec
+        .san
+        .iter()
+        .filter_map(|s| match s {
+            SanEntry::Dns(d) => Some(d.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dns, want_dns, "{name}");
+    assert_eq!(
+        bc,
+        spec.basic_constraints.map(|b| (b.ca, b.path_length)),
+        "{name}"
+    );
+}
+
+type Summary = (Vec<String>, Vec<String>, Option<(bool, Option<u32>)>);
+
+/// EKU OIDs, DNS SANs and basic constraints of parsed extensions.
+fn summarize<'a>(
+    exts: impl Iterator<Item = &'a x509_parser::extensions::ParsedExtension<'a>>,
+) -> Summary {
+    use x509_parser::extensions::ParsedExtension;
+    let mut ekus = Vec::new();
+    let mut dns = Vec::new();
+    let mut bc = None;
+    for e in exts {
+        match e {
+            ParsedExtension::ExtendedKeyUsage(k) => {
+                if k.server_auth {
+                    ekus.push(SERVER_AUTH.to_string())
+                }
+                if k.client_auth {
+                    ekus.push(CLIENT_AUTH.to_string())
+                }
+                ekus.extend(k.other.iter().map(|o| o.to_id_string()));
+            }
+            ParsedExtension::SubjectAlternativeName(s) => {
+                for n in &s.general_names {
+                    if let x509_parser::extensions::GeneralName::DNSName(d) = n {
+                        dns.push(d.to_string());
+                    }
+                }
+            }
+            ParsedExtension::BasicConstraints(b) => bc = Some((b.ca, b.path_len_constraint)),
+            _ => {}
+        }
+    }
+    (ekus, dns, bc)
+}

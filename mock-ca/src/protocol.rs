@@ -22,6 +22,9 @@ pub mod oid {
     /// szOID_REQUEST_CLIENT_INFO.
     pub const REQUEST_CLIENT_INFO: Oid = Oid::new_unwrap("1.3.6.1.4.1.311.21.20");
 
+    /// PKCS#9 smimeCapabilities (requested with `SMIME = TRUE`).
+    pub const SMIME_CAPABILITIES: Oid = Oid::new_unwrap("1.2.840.113549.1.9.15");
+
     /// v1 template name extension (bare BMPString).
     pub const TEMPLATE_NAME: Oid = Oid::new_unwrap("1.3.6.1.4.1.311.20.2");
     /// v2+ template extension {OID, major, minor}.
@@ -58,9 +61,13 @@ pub mod oid {
     pub const EKU_IPSEC_IKE_INTERMEDIATE: &str = "1.3.6.1.5.5.8.2.2";
 
     pub const RSA_ENCRYPTION: Oid = Oid::new_unwrap("1.2.840.113549.1.1.1");
+    pub const SHA1_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.5");
     pub const SHA256_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.11");
+    pub const SHA384_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.12");
+    pub const SHA512_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.13");
     pub const EC_PUBLIC_KEY: Oid = Oid::new_unwrap("1.2.840.10045.2.1");
     pub const DSA: Oid = Oid::new_unwrap("1.2.840.10040.4.1");
+    pub const ECDSA_WITH_SHA1: Oid = Oid::new_unwrap("1.2.840.10045.4.1");
     pub const ECDSA_WITH_SHA256: Oid = Oid::new_unwrap("1.2.840.10045.4.3.2");
     pub const ECDSA_WITH_SHA384: Oid = Oid::new_unwrap("1.2.840.10045.4.3.3");
     pub const ECDSA_WITH_SHA512: Oid = Oid::new_unwrap("1.2.840.10045.4.3.4");

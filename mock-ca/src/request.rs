@@ -244,6 +244,49 @@ struct CspProvider {
     signature: der::asn1::BitString,
 }
 
+/// Encoders for the Windows request attributes, the inverse of the parser
+/// above (shapes in certreq-scom.md §2.2), for clients that build requests.
+pub mod attribute_value {
+    use super::*;
+
+    fn bmp(s: &str) -> Result<BmpString, der::Error> {
+        BmpString::from_utf8(s)
+    }
+
+    /// szOID_OS_VERSION: IA5String `major.minor.build.platform`.
+    pub fn os_version(version: &str) -> Result<Any, der::Error> {
+        Any::encode_from(&Ia5String::new(version)?)
+    }
+
+    /// One `[RequestAttributes]` pair.
+    pub fn name_value_pair(name: &str, value: &str) -> Result<Any, der::Error> {
+        Any::encode_from(&NameValuePair {
+            name: bmp(name)?,
+            value: bmp(value)?,
+        })
+    }
+
+    /// szOID_ENROLLMENT_CSP_PROVIDER with the empty signature Windows sends.
+    pub fn csp_provider(key_spec: i64, provider: &str) -> Result<Any, der::Error> {
+        Any::encode_from(&CspProvider {
+            key_spec,
+            provider: bmp(provider)?,
+            signature: der::asn1::BitString::from_bytes(&[])?,
+        })
+    }
+
+    /// szOID_REQUEST_CLIENT_INFO.
+    pub fn client_info(info: &ClientInfo) -> Result<Any, der::Error> {
+        let parts: Vec<Any> = vec![
+            Any::encode_from(&info.client_id)?,
+            Any::encode_from(&der::asn1::Utf8StringRef::new(&info.machine)?)?,
+            Any::encode_from(&der::asn1::Utf8StringRef::new(&info.user)?)?,
+            Any::encode_from(&der::asn1::Utf8StringRef::new(&info.process)?)?,
+        ];
+        Any::from_der(&parts.to_der()?)
+    }
+}
+
 fn decode_client_info(any: &Any) -> Option<ClientInfo> {
     let parts = Vec::<Any>::from_der(&any.to_der().ok()?).ok()?;
     let client_id = parts.first()?.decode_as::<i64>().ok()?;

@@ -66,12 +66,24 @@ struct Signed {
 
 fn sign_structure(tbs_der: &[u8], key: &SigningKey) -> Vec<u8> {
     let signature = key.sign(tbs_der);
-    let signed = Signed {
-        tbs: Any::from_der(tbs_der).expect("just encoded"),
-        algorithm: key.signature_algorithm(),
-        signature: BitString::from_bytes(&signature).expect("signature bytes"),
-    };
-    to_der(&signed)
+    assemble_signed(tbs_der, key.signature_algorithm(), &signature)
+        .expect("a structure this crate just encoded")
+}
+
+/// Puts a signed structure together (certificate, CRL or PKCS#10) from its
+/// TBS DER, the signature algorithm and the signature, for signers outside
+/// this crate (request keys).
+pub fn assemble_signed(
+    tbs_der: &[u8],
+    algorithm: AlgorithmIdentifierOwned,
+    signature: &[u8],
+) -> Result<Vec<u8>, der::Error> {
+    Signed {
+        tbs: Any::from_der(tbs_der)?,
+        algorithm,
+        signature: BitString::from_bytes(signature)?,
+    }
+    .to_der()
 }
 
 /// What goes into one certificate.
