@@ -106,7 +106,7 @@ impl RequestKey {
         let alg = info.algorithm.oid;
         let (choice, inner, spki) = if alg == oid::RSA_ENCRYPTION {
             let key = rsa::PrivateKey::from_pkcs8_der(pkcs8).map_err(|e| load(e.to_string()))?;
-            let bits = rsa::traits::PublicKeyParts::n_bits_precision(&key) as u32;
+            let bits = (rsa::traits::PublicKeyParts::size(&key) * 8) as u32;
             let spki = key
                 .to_public_key()
                 .to_public_key_der()
