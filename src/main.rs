@@ -3,6 +3,7 @@
 
 mod ca_local;
 mod ca_remote;
+mod client_cli;
 mod serve;
 
 use std::path::PathBuf;
@@ -34,6 +35,21 @@ enum Command {
         remote: RemoteAuth,
         #[command(subcommand)]
         action: CaAction,
+    },
+    /// certreq: make, submit, retrieve and accept certificate requests.
+    Req {
+        #[command(subcommand)]
+        action: client_cli::ReqAction,
+    },
+    /// Download a CA certificate, chain or CRL from web enrollment.
+    CaCert {
+        #[command(subcommand)]
+        action: client_cli::CaCertAction,
+    },
+    /// The local certificate store: list, import, export (PFX), repair.
+    Store {
+        #[command(subcommand)]
+        action: client_cli::StoreAction,
     },
 }
 
@@ -171,6 +187,9 @@ fn main() -> ExitCode {
             Some(dir) => ca_local::run(dir, action),
             None => ca_remote::run(&target, &remote, action),
         },
+        Command::Req { action } => client_cli::run_req(action),
+        Command::CaCert { action } => client_cli::run_ca_cert(action),
+        Command::Store { action } => client_cli::run_store(action),
     };
     match result {
         Ok(code) => code,

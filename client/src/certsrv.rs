@@ -201,6 +201,11 @@ impl WebEnrollment {
         Ok(r)
     }
 
+    /// The TLS certificate the server presented (after the first call).
+    pub fn server_certificate(&self) -> Option<&[u8]> {
+        self.session.server_certificate()
+    }
+
     /// Whether the credentials open `/certsrv/`.
     pub fn check_credentials(&mut self) -> Result<bool, EnrollError> {
         match self.call("GET", "", None) {

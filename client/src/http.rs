@@ -367,6 +367,11 @@ impl Session {
         &self.url
     }
 
+    /// The TLS certificate the server presented on the open connection.
+    pub fn server_certificate(&self) -> Option<&[u8]> {
+        self.conn.as_ref()?.server_certificate.as_deref()
+    }
+
     fn connection(&mut self) -> Result<&mut Connection, HttpError> {
         if self.conn.is_none() {
             self.conn = Some(Connection::open(&self.url, &self.trust)?);

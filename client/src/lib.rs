@@ -4,9 +4,11 @@
 
 pub mod certsrv;
 pub mod control;
+pub mod flow;
 pub mod http;
 pub mod inf;
 pub mod keys;
 pub mod request;
+pub mod store;
 
 pub use mock_ca::protocol;

@@ -32,6 +32,22 @@ pub fn x509_time(t: UnixTime) -> Time {
     }
 }
 
+/// `2026-11-25T08:00:00Z` for display.
+pub fn rfc3339(t: UnixTime) -> String {
+    match der::DateTime::from_unix_duration(std::time::Duration::from_secs(t.max(0) as u64)) {
+        Ok(d) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            d.year(),
+            d.month(),
+            d.day(),
+            d.hour(),
+            d.minutes(),
+            d.seconds()
+        ),
+        Err(_) => t.to_string(),
+    }
+}
+
 /// Unix seconds of an X.509 time.
 pub fn unix_time(t: &Time) -> UnixTime {
     t.to_unix_duration().as_secs() as i64

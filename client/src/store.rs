@@ -1,0 +1,818 @@
+//! A file-based machine certificate store, laid out like Windows'
+//! LocalMachine stores: `My` (personal, with keys), `Root`, `CA` and
+//! `REQUEST` (requests waiting for their certificate), plus `Keys` for the
+//! private keys.
+//!
+//! Every file is written to a temporary name and renamed, keys with
+//! owner-only permissions where the OS has them, and every operation checks
+//! everything before it writes anything, so a failed step leaves the store as
+//! it was.
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use der::{Decode, Encode};
+use serde::{Deserialize, Serialize};
+use x509_cert::Certificate;
+
+use crate::inf::RequestSpec;
+use crate::keys::RequestKey;
+use crate::request::{template_attribute, NewRequest};
+
+/// One of the store's certificate folders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StoreName {
+    My,
+    Root,
+    #[serde(rename = "CA")]
+    Ca,
+}
+
+impl StoreName {
+    pub const ALL: [StoreName; 3] = [StoreName::My, StoreName::Root, StoreName::Ca];
+
+    /// The folder name (`My`, `Root`, `CA`).
+    pub fn folder(self) -> &'static str {
+        match self {
+            StoreName::My => "My",
+            StoreName::Root => "Root",
+            StoreName::Ca => "CA",
+        }
+    }
+}
+
+impl fmt::Display for StoreName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.folder())
+    }
+}
+
+impl std::str::FromStr for StoreName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        StoreName::ALL
+            .into_iter()
+            .find(|n| n.folder().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown store `{s}` (My, Root or CA)"))
+    }
+}
+
+const REQUEST: &str = "REQUEST";
+const KEYS: &str = "Keys";
+
+/// Why a store operation failed. Windows' code and text are given where a
+/// Windows tool reports the same situation.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Corrupt { path: PathBuf, message: String },
+    #[error("{0}")]
+    Input(String),
+    #[error("Cannot find object or property. 0x80092004 (-2146885628 CRYPT_E_NOT_FOUND): {0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Ambiguous(String),
+    #[error("The specified network password is not correct. 0x80070056 (WIN32: 86 ERROR_INVALID_PASSWORD): the PFX could not be opened with this password")]
+    WrongPassword,
+    #[error("PFX: {0}")]
+    Pfx(String),
+}
+
+impl StoreError {
+    /// The Windows HRESULT for this failure, when there is one.
+    pub fn hresult(&self) -> Option<u32> {
+        match self {
+            StoreError::NotFound(_) => Some(0x8009_2004),
+            StoreError::WrongPassword => Some(0x8007_0056),
+            _ => None,
+        }
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Properties kept beside a certificate (Windows keeps them in the store).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub friendly_name: Option<String>,
+    /// Key container of the linked private key (CERT_KEY_PROV_INFO_PROP_ID).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_container: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_spec: Option<u32>,
+    #[serde(default)]
+    pub exportable: bool,
+}
+
+/// A request waiting in `REQUEST` for its certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRequest {
+    pub key_container: String,
+    pub subject: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    pub key_algorithm: String,
+    pub provider: String,
+    pub key_spec: u32,
+    pub exportable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub friendly_name: Option<String>,
+    /// The PKCS#10, base64.
+    pub request: String,
+}
+
+/// A certificate in the store, as `store list` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Entry {
+    pub store: StoreName,
+    /// SHA-1 of the certificate, upper-case hex (Windows' "Cert Hash(sha1)").
+    pub thumbprint: String,
+    /// Serial number, upper-case hex, as certutil prints it.
+    pub serial: String,
+    pub subject: String,
+    pub issuer: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    #[serde(flatten)]
+    pub properties: CertProperties,
+    /// Whether the linked key is present in `Keys`.
+    pub has_private_key: bool,
+    #[serde(skip)]
+    pub der: Vec<u8>,
+}
+
+/// What `accept` installed.
+#[derive(Debug)]
+pub struct Accepted {
+    pub entry: Entry,
+    /// Issuer certificates added to `CA`.
+    pub intermediates: Vec<String>,
+    /// Set when the chain ends in a root that is not in `Root`.
+    pub untrusted_root: Option<String>,
+}
+
+/// A PFX format: AES-256 (Windows 10 1709+, Server 2019+) or the legacy
+/// 3DES/SHA-1 form older Windows needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PfxFormat {
+    #[default]
+    Aes256,
+    Legacy3Des,
+}
+
+/// Upper-case hex.
+pub fn hex_upper(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// SHA-1 thumbprint of a certificate.
+pub fn thumbprint(der: &[u8]) -> String {
+    hex_upper(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, der).as_ref())
+}
+
+/// The certificates in a file as certreq -accept takes it: DER or PEM, a
+/// single certificate or a PKCS#7 chain.
+pub fn read_certificates(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    let text = std::str::from_utf8(bytes).ok();
+    let mut ders = Vec::new();
+    if let Some(text) = text.filter(|t| t.contains("-----BEGIN")) {
+        ders.extend(mock_ca::encoding::pem_blocks(text, "CERTIFICATE"));
+        for label in ["PKCS7", "CERTIFICATE CHAIN"] {
+            for p7 in mock_ca::encoding::pem_blocks(text, label) {
+                ders.extend(mock_ca::encoding::pkcs7_certificates(&p7).map_err(str::to_string)?);
+            }
+        }
+        if ders.is_empty() {
+            return Err("no CERTIFICATE or PKCS7 block in the PEM text".into());
+        }
+    } else if let Some(text) = text.filter(|t| {
+        let t = t.trim();
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+/=\r\n ".contains(&b))
+    }) {
+        use base64::Engine;
+        let clean: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(clean)
+            .map_err(|e| format!("not base64: {e}"))?;
+        return read_certificates(&der);
+    } else if Certificate::from_der(bytes).is_ok() {
+        ders.push(bytes.to_vec());
+    } else {
+        ders.extend(
+            mock_ca::encoding::pkcs7_certificates(bytes)
+                .map_err(|e| format!("neither a certificate nor a PKCS#7 chain ({e})"))?,
+        );
+    }
+    for d in &ders {
+        Certificate::from_der(d).map_err(|e| format!("a certificate does not parse: {e}"))?;
+    }
+    Ok(ders)
+}
+
+/// Whether a certificate names itself as issuer (a root).
+pub fn is_self_signed(der: &[u8]) -> bool {
+    cert_info(der).is_ok_and(|i| i.subject_der == i.issuer_der)
+}
+
+/// Parsed fields of a certificate.
+struct CertInfo {
+    subject: String,
+    issuer: String,
+    subject_der: Vec<u8>,
+    issuer_der: Vec<u8>,
+    serial: String,
+    not_before: i64,
+    not_after: i64,
+    spki: Vec<u8>,
+}
+
+fn cert_info(der: &[u8]) -> Result<CertInfo, String> {
+    let c = Certificate::from_der(der).map_err(|e| format!("certificate does not parse: {e}"))?;
+    let tbs = c.tbs_certificate();
+    Ok(CertInfo {
+        subject: mock_ca::names::format_dn(tbs.subject()),
+        issuer: mock_ca::names::format_dn(tbs.issuer()),
+        subject_der: tbs.subject().to_der().map_err(|e| e.to_string())?,
+        issuer_der: tbs.issuer().to_der().map_err(|e| e.to_string())?,
+        serial: hex_upper(tbs.serial_number().as_bytes()),
+        not_before: mock_ca::x509::unix_time(&tbs.validity().not_before),
+        not_after: mock_ca::x509::unix_time(&tbs.validity().not_after),
+        spki: tbs
+            .subject_public_key_info()
+            .to_der()
+            .map_err(|e| e.to_string())?,
+    })
+}
+
+/// The key container name for a public key: stable, so the same key always
+/// lands in the same container.
+pub fn container_name(spki_der: &[u8]) -> String {
+    let id = mock_ca::x509::key_id(spki_der).unwrap_or_else(|_| {
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, spki_der)
+            .as_ref()
+            .to_vec()
+    });
+    format!("adcs-{}", mock_ca::keys::hex(&id))
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder.
+/// The temporary file is created owner-only on Unix, which the rename keeps.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let dir = path.parent().expect("store paths have a parent");
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
+    tmp.write_all(bytes).map_err(io(path))?;
+    tmp.as_file().sync_all().map_err(io(path))?;
+    tmp.persist(path).map_err(|e| StoreError::Io {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+/// A certificate store rooted at a folder.
+#[derive(Clone, Debug)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating when needed) the store at `root`.
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        for sub in [
+            StoreName::My.folder(),
+            StoreName::Root.folder(),
+            StoreName::Ca.folder(),
+            REQUEST,
+            KEYS,
+        ] {
+            let p = root.join(sub);
+            std::fs::create_dir_all(&p).map_err(io(&p))?;
+        }
+        Ok(Store {
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// The store's folder.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    fn key_path(&self, container: &str) -> PathBuf {
+        self.root.join(KEYS).join(format!("{container}.p8"))
+    }
+
+    fn cert_path(&self, store: StoreName, thumb: &str) -> PathBuf {
+        self.root.join(store.folder()).join(format!("{thumb}.cer"))
+    }
+
+    fn props_path(&self, store: StoreName, thumb: &str) -> PathBuf {
+        self.root.join(store.folder()).join(format!("{thumb}.json"))
+    }
+
+    fn pending_path(&self, container: &str) -> PathBuf {
+        self.root.join(REQUEST).join(format!("{container}.json"))
+    }
+
+    fn write_key(&self, key: &RequestKey) -> Result<String, StoreError> {
+        let container = container_name(key.spki_der());
+        write_atomic(&self.key_path(&container), key.pkcs8_der())?;
+        Ok(container)
+    }
+
+    /// The private key in `container`, if present.
+    pub fn load_key(&self, container: &str) -> Result<Option<RequestKey>, StoreError> {
+        let path = self.key_path(container);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                RequestKey::from_pkcs8(&bytes)
+                    .map(Some)
+                    .map_err(|e| StoreError::Corrupt {
+                        path,
+                        message: e.to_string(),
+                    })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    /// Keeps the key of a new request in `Keys` and the request in `REQUEST`
+    /// until its certificate is accepted (what certreq -new does).
+    pub fn add_pending(
+        &self,
+        new: &NewRequest,
+        spec: &RequestSpec,
+    ) -> Result<PendingRequest, StoreError> {
+        use base64::Engine;
+        let (key_spec, provider) = crate::request::provider(spec);
+        let pending = PendingRequest {
+            key_container: container_name(new.key.spki_der()),
+            subject: spec.subject.clone(),
+            template: template_attribute(spec).map(str::to_string),
+            key_algorithm: crate::keys::describe(new.key.choice()),
+            provider,
+            key_spec,
+            exportable: spec.exportable,
+            friendly_name: spec.friendly_name.clone(),
+            request: base64::engine::general_purpose::STANDARD.encode(&new.der),
+        };
+        let json = serde_json::to_vec_pretty(&pending).expect("serialisable");
+        self.write_key(&new.key)?;
+        write_atomic(&self.pending_path(&pending.key_container), &json)?;
+        Ok(pending)
+    }
+
+    /// Requests waiting in `REQUEST`.
+    pub fn pending(&self) -> Result<Vec<PendingRequest>, StoreError> {
+        let dir = self.root.join(REQUEST);
+        let mut out = Vec::new();
+        for path in sorted_files(&dir, "json")? {
+            let bytes = std::fs::read(&path).map_err(io(&path))?;
+            out.push(
+                serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Drops a waiting request and its key (the request was never sent, or
+    /// the CA refused it).
+    /// A key that a `My` certificate links to stays.
+    pub fn forget_pending(&self, container: &str) -> Result<(), StoreError> {
+        let in_use = self
+            .list(StoreName::My)?
+            .iter()
+            .any(|e| e.properties.key_container.as_deref() == Some(container));
+        let mut paths = vec![self.pending_path(container)];
+        if !in_use {
+            paths.push(self.key_path(container));
+        }
+        for p in paths {
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&p)(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Installs a self-signed certificate made by `RequestType = Cert` in `My`
+    /// with its key (certreq -new installs it at once).
+    pub fn install_self_signed(
+        &self,
+        new: &NewRequest,
+        spec: &RequestSpec,
+    ) -> Result<Entry, StoreError> {
+        let (key_spec, provider) = crate::request::provider(spec);
+        let props = CertProperties {
+            friendly_name: spec.friendly_name.clone(),
+            key_container: Some(container_name(new.key.spki_der())),
+            provider: Some(provider),
+            key_spec: Some(key_spec),
+            exportable: spec.exportable,
+        };
+        self.write_key(&new.key)?;
+        self.write_cert(StoreName::My, &new.der, &props)
+    }
+
+    fn write_cert(
+        &self,
+        store: StoreName,
+        der: &[u8],
+        props: &CertProperties,
+    ) -> Result<Entry, StoreError> {
+        let thumb = thumbprint(der);
+        let json = serde_json::to_vec_pretty(props).expect("serialisable");
+        write_atomic(&self.props_path(store, &thumb), &json)?;
+        write_atomic(&self.cert_path(store, &thumb), der)?;
+        self.entry(store, &thumb)
+    }
+
+    /// certreq -accept: finds the waiting key whose public key is the
+    /// certificate's, installs the certificate with it in `My`, issuer
+    /// certificates of a chain in `CA`, and drops the request. Without a
+    /// matching key nothing is written.
+    pub fn accept(&self, bytes: &[u8]) -> Result<Accepted, StoreError> {
+        let certs = read_certificates(bytes).map_err(StoreError::Input)?;
+        let pending = self.pending()?;
+        let mut found = None;
+        for der in &certs {
+            let info = cert_info(der).map_err(StoreError::Input)?;
+            let container = container_name(&info.spki);
+            if let Some(p) = pending.iter().find(|p| p.key_container == container) {
+                found = Some((der.clone(), info, p.clone()));
+                break;
+            }
+        }
+        let Some((leaf, info, request)) = found else {
+            let first = cert_info(&certs[0]).map_err(StoreError::Input)?;
+            return Err(StoreError::NotFound(format!(
+                "no request waiting in {} holds the private key of `{}` (serial {}); was the request made with this store?",
+                self.root.join(REQUEST).display(),
+                first.subject,
+                first.serial
+            )));
+        };
+        let key = self.load_key(&request.key_container)?.ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "the key container {} of the waiting request is missing from {}",
+                request.key_container,
+                self.root.join(KEYS).display()
+            ))
+        })?;
+        if key.spki_der() != info.spki.as_slice() {
+            return Err(StoreError::Corrupt {
+                path: self.key_path(&request.key_container),
+                message: "the stored key does not match its container name".into(),
+            });
+        }
+        let props = CertProperties {
+            friendly_name: request.friendly_name.clone(),
+            key_container: Some(request.key_container.clone()),
+            provider: Some(request.provider.clone()),
+            key_spec: Some(request.key_spec),
+            exportable: request.exportable,
+        };
+        let entry = self.write_cert(StoreName::My, &leaf, &props)?;
+        let mut intermediates = Vec::new();
+        for der in certs.iter().filter(|d| **d != leaf) {
+            let ci = cert_info(der).map_err(StoreError::Input)?;
+            if ci.subject_der != ci.issuer_der {
+                self.write_cert(StoreName::Ca, der, &CertProperties::default())?;
+                intermediates.push(ci.subject);
+            }
+        }
+        let untrusted_root = self.untrusted_root(&leaf)?;
+        let path = self.pending_path(&request.key_container);
+        std::fs::remove_file(&path).map_err(io(&path))?;
+        Ok(Accepted {
+            entry,
+            intermediates,
+            untrusted_root,
+        })
+    }
+
+    /// The root `leaf` chains to when `Root` does not hold it (the
+    /// CERT_E_UNTRUSTEDROOT case), else `None`.
+    pub fn untrusted_root(&self, leaf: &[u8]) -> Result<Option<String>, StoreError> {
+        let chain = self.chain(leaf)?;
+        let top = chain.last().expect("chain starts with the leaf");
+        let info = cert_info(top).map_err(StoreError::Input)?;
+        if info.subject_der != info.issuer_der {
+            return Ok(Some(info.issuer));
+        }
+        let trusted = self.cert_path(StoreName::Root, &thumbprint(top)).exists();
+        Ok((!trusted).then_some(info.subject))
+    }
+
+    /// Adds a certificate (no key) to `store`. As on Windows, a certificate
+    /// added to `My` is not linked to a key even when the store holds it
+    /// (that is what `repair` does); one already present keeps its properties.
+    pub fn import_certificate(&self, store: StoreName, der: &[u8]) -> Result<Entry, StoreError> {
+        cert_info(der).map_err(StoreError::Input)?;
+        let thumb = thumbprint(der);
+        let props = self.properties(store, &thumb)?.unwrap_or_default();
+        self.write_cert(store, der, &props)
+    }
+
+    fn properties(
+        &self,
+        store: StoreName,
+        thumb: &str,
+    ) -> Result<Option<CertProperties>, StoreError> {
+        let path = self.props_path(store, thumb);
+        match std::fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt {
+                    path,
+                    message: e.to_string(),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    fn entry(&self, store: StoreName, thumb: &str) -> Result<Entry, StoreError> {
+        let path = self.cert_path(store, thumb);
+        let der = std::fs::read(&path).map_err(io(&path))?;
+        let info = cert_info(&der).map_err(|message| StoreError::Corrupt {
+            path: path.clone(),
+            message,
+        })?;
+        let properties = self.properties(store, thumb)?.unwrap_or_default();
+        let has_private_key = properties
+            .key_container
+            .as_deref()
+            .is_some_and(|c| self.key_path(c).exists());
+        Ok(Entry {
+            store,
+            thumbprint: thumbprint(&der),
+            serial: info.serial,
+            subject: info.subject,
+            issuer: info.issuer,
+            not_before: info.not_before,
+            not_after: info.not_after,
+            properties,
+            has_private_key,
+            der,
+        })
+    }
+
+    /// The certificates in `store`, by thumbprint.
+    pub fn list(&self, store: StoreName) -> Result<Vec<Entry>, StoreError> {
+        let dir = self.root.join(store.folder());
+        sorted_files(&dir, "cer")?
+            .iter()
+            .map(|p| {
+                let thumb = p.file_stem().unwrap_or_default().to_string_lossy();
+                self.entry(store, &thumb)
+            })
+            .collect()
+    }
+
+    /// The one certificate in `store` that `selector` names: a thumbprint, a
+    /// serial number (hex, spaces allowed) or text in the subject (as
+    /// certutil's CertId).
+    pub fn find(&self, store: StoreName, selector: &str) -> Result<Entry, StoreError> {
+        let want = selector.replace([' ', ':'], "").to_ascii_uppercase();
+        let all = self.list(store)?;
+        let exact: Vec<&Entry> = all
+            .iter()
+            .filter(|e| e.thumbprint == want || e.serial == want)
+            .collect();
+        let matches: Vec<&Entry> = if exact.is_empty() {
+            all.iter()
+                .filter(|e| {
+                    e.subject
+                        .to_ascii_lowercase()
+                        .contains(&selector.to_ascii_lowercase())
+                })
+                .collect()
+        } else {
+            exact
+        };
+        match matches.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(StoreError::NotFound(format!(
+                "no certificate in {store} matches `{selector}`"
+            ))),
+            many => Err(StoreError::Ambiguous(format!(
+                "`{selector}` matches {} certificates in {store}: {}; give a thumbprint",
+                many.len(),
+                many.iter()
+                    .map(|e| format!("{} ({})", e.thumbprint, e.subject))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    /// certutil -repairstore: links a `My` certificate to the key in `Keys`
+    /// whose public key matches it.
+    pub fn repair(&self, selector: &str) -> Result<Entry, StoreError> {
+        let entry = self.find(StoreName::My, selector)?;
+        let info = cert_info(&entry.der).map_err(StoreError::Input)?;
+        let container = container_name(&info.spki);
+        let key = self.load_key(&container)?.ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "no private key in {} matches `{}` (thumbprint {})",
+                self.root.join(KEYS).display(),
+                entry.subject,
+                entry.thumbprint
+            ))
+        })?;
+        if key.spki_der() != info.spki.as_slice() {
+            return Err(StoreError::Corrupt {
+                path: self.key_path(&container),
+                message: "the stored key does not match its container name".into(),
+            });
+        }
+        let mut props = entry.properties.clone();
+        props.key_container = Some(container);
+        self.write_cert(StoreName::My, &entry.der, &props)
+    }
+
+    /// The issuer chain of `leaf` from `CA` and `Root` (leaf first), as far as
+    /// the store holds it; each link's signature is checked.
+    pub fn chain(&self, leaf: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut pool = Vec::new();
+        for s in [StoreName::Ca, StoreName::Root] {
+            for e in self.list(s)? {
+                pool.push(e.der);
+            }
+        }
+        let mut chain = vec![leaf.to_vec()];
+        loop {
+            let last = chain.last().expect("non-empty");
+            let info = cert_info(last).map_err(StoreError::Input)?;
+            if info.subject_der == info.issuer_der || chain.len() > 8 {
+                break;
+            }
+            let next = pool.iter().find(|c| {
+                cert_info(c).is_ok_and(|ci| {
+                    ci.subject_der == info.issuer_der
+                        && mock_ca::x509::verify_signed(last, &ci.spki)
+                })
+            });
+            match next {
+                Some(n) if !chain.contains(n) => chain.push(n.clone()),
+                _ => break,
+            }
+        }
+        Ok(chain)
+    }
+
+    /// Exports a `My` certificate with its key and chain as a PFX.
+    pub fn export_pfx(
+        &self,
+        selector: &str,
+        password: &str,
+        format: PfxFormat,
+    ) -> Result<Vec<u8>, StoreError> {
+        use p12_keystore::{
+            Certificate as P12Cert, EncryptionAlgorithm, KeyStore, KeyStoreEntry, MacAlgorithm,
+            PrivateKey, PrivateKeyChain,
+        };
+        let entry = self.find(StoreName::My, selector)?;
+        let container = entry.properties.key_container.clone().ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "`{}` has no private key linked (run `store repair {}` if the key is in the store)",
+                entry.subject, entry.thumbprint
+            ))
+        })?;
+        let key = self.load_key(&container)?.ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "the key container {container} of `{}` is missing",
+                entry.subject
+            ))
+        })?;
+        let pfx_err = |e: p12_keystore::error::Error| StoreError::Pfx(e.to_string());
+        let certs = self
+            .chain(&entry.der)?
+            .iter()
+            .map(|d| P12Cert::from_der(d).map_err(pfx_err))
+            .collect::<Result<Vec<_>, _>>()?;
+        let local_key_id =
+            mock_ca::x509::key_id(key.spki_der()).map_err(|e| StoreError::Pfx(e.to_string()))?;
+        let chain = PrivateKeyChain::new(
+            local_key_id,
+            PrivateKey::from_der(key.pkcs8_der()).map_err(pfx_err)?,
+            certs,
+        );
+        let mut ks = KeyStore::new();
+        let alias = entry
+            .properties
+            .friendly_name
+            .clone()
+            .unwrap_or_else(|| entry.subject.clone());
+        ks.add_entry(&alias, KeyStoreEntry::PrivateKeyChain(chain));
+        let writer = ks.writer(password);
+        let writer = match format {
+            PfxFormat::Aes256 => writer,
+            PfxFormat::Legacy3Des => writer
+                .encryption_algorithm(EncryptionAlgorithm::PbeWithShaAnd3KeyTripleDesCbc)
+                .mac_algorithm(MacAlgorithm::HmacSha1),
+        };
+        writer.write().map_err(pfx_err)
+    }
+
+    /// certutil -importpfx: the key into `Keys`, the certificate into `My`
+    /// linked to it, issuers into `CA` and self-signed roots into `Root`.
+    pub fn import_pfx(&self, bytes: &[u8], password: &str) -> Result<Entry, StoreError> {
+        use p12_keystore::{KeyStore, Pkcs12ImportPolicy};
+        let ks = KeyStore::from_pkcs12(bytes, password, Pkcs12ImportPolicy::Relaxed).map_err(
+            |e| match e {
+                p12_keystore::error::Error::MacError(_) => StoreError::WrongPassword,
+                other => StoreError::Pfx(format!("not a readable PFX: {other}")),
+            },
+        )?;
+        let (alias, chain) = ks
+            .private_key_chain()
+            .ok_or_else(|| StoreError::Pfx("the PFX holds no private key".into()))?;
+        let key = RequestKey::from_pkcs8(chain.key().as_der())
+            .map_err(|e| StoreError::Pfx(e.to_string()))?;
+        let certs: Vec<Vec<u8>> = chain.certs().iter().map(|c| c.as_der().to_vec()).collect();
+        let leaf = certs
+            .iter()
+            .find(|c| cert_info(c).is_ok_and(|i| i.spki == key.spki_der()))
+            .cloned()
+            .ok_or_else(|| StoreError::Pfx("no certificate in the PFX matches its key".into()))?;
+        let mut issuers = Vec::new();
+        for der in certs.iter().filter(|c| **c != leaf) {
+            let info = cert_info(der).map_err(StoreError::Input)?;
+            issuers.push((info.subject_der == info.issuer_der, der.clone()));
+        }
+        let container = self.write_key(&key)?;
+        let friendly = (!alias.is_empty()).then(|| alias.to_string());
+        let props = CertProperties {
+            friendly_name: friendly,
+            key_container: Some(container),
+            provider: Some(match key.choice() {
+                crate::inf::KeyChoice::Ecdsa(_) => crate::request::KSP_PROVIDER.into(),
+                crate::inf::KeyChoice::Rsa(_) => crate::request::DEFAULT_RSA_PROVIDER.into(),
+            }),
+            key_spec: Some(match key.choice() {
+                crate::inf::KeyChoice::Ecdsa(_) => 0,
+                crate::inf::KeyChoice::Rsa(_) => 1,
+            }),
+            exportable: true,
+        };
+        let entry = self.write_cert(StoreName::My, &leaf, &props)?;
+        for (root, der) in issuers {
+            let store = if root { StoreName::Root } else { StoreName::Ca };
+            self.import_certificate(store, &der)?;
+        }
+        Ok(entry)
+    }
+
+    /// Removes a certificate from `store` (its key stays, as in Windows).
+    pub fn delete(&self, store: StoreName, selector: &str) -> Result<Entry, StoreError> {
+        let entry = self.find(store, selector)?;
+        for p in [
+            self.cert_path(store, &entry.thumbprint),
+            self.props_path(store, &entry.thumbprint),
+        ] {
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&p)(e)),
+            }
+        }
+        Ok(entry)
+    }
+}
+
+/// Files with `ext` in `dir`, sorted by name (temporary files skipped).
+fn sorted_files(dir: &Path, ext: &str) -> Result<Vec<PathBuf>, StoreError> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(io(dir))? {
+        let p = e.map_err(io(dir))?.path();
+        if p.extension().is_some_and(|x| x == ext) {
+            out.push(p);
+        }
+    }
+    out.sort();
+    Ok(out)
+}

@@ -1,0 +1,516 @@
+//! The certreq-style flow against the mock, end to end: INF → key + request
+//! → submit → (approval) → retrieve → accept → PFX, in both CA modes, and
+//! every failure leaving the store as it was.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use adcs_client::certsrv::{EnrollError, Outcome};
+use adcs_client::flow::{self, CaDownload, CaEndpoint, EnrollOptions, FlowError, NewOptions};
+use adcs_client::http::{Credentials, Trust};
+use adcs_client::request::Requester;
+use adcs_client::store::{PfxFormat, Store, StoreError, StoreName};
+use common::{start_with, ALICE, T0};
+use mock_ca::web::{Server, WebOptions};
+use mock_ca::{CaConfig, CaMode, Seed};
+
+const WEB_INF: &str = "[NewRequest]\r\nSubject = \"CN=web01.contoso.test\"\r\nKeyLength = 2048\r\nKeySpec = 1\r\nKeyUsage = 0xa0\r\nExportable = TRUE\r\nMachineKeySet = TRUE\r\nFriendlyName = \"web01\"\r\n[EnhancedKeyUsageExtension]\r\nOID=1.3.6.1.5.5.7.3.1\r\n[Extensions]\r\n2.5.29.17 = \"{text}dns=web01.contoso.test&dns=web01\"\r\n";
+
+fn server(mode: CaMode) -> Server {
+    let config = CaConfig {
+        mode,
+        ..CaConfig::default()
+    };
+    start_with(config, WebOptions::default())
+}
+
+fn endpoint(s: &Server, password: &str) -> CaEndpoint {
+    CaEndpoint {
+        url: s.certsrv_url(),
+        trust: Trust::Roots(vec![s.ca().root_certificate()]),
+        credentials: Credentials::Ntlm {
+            user: ALICE.0.into(),
+            password: password.into(),
+            negotiate_label: false,
+        },
+    }
+}
+
+fn new_opts(seed: u64) -> NewOptions {
+    NewOptions {
+        seed: Some(Seed(seed)),
+        requester: Requester {
+            machine: "web01.contoso.test".into(),
+            user: ALICE.0.into(),
+            os_version: "10.0.20348.2".into(),
+        },
+        now: T0,
+    }
+}
+
+fn write_inf(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Every file of a store folder and its bytes, to prove a step changed nothing.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                let digest = adcs_client::store::thumbprint(&std::fs::read(&p).unwrap());
+                out.insert(p.strip_prefix(dir).unwrap().to_path_buf(), digest);
+            }
+        }
+    }
+    out
+}
+
+fn openssl(args: &[&str]) -> std::process::Output {
+    Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl must be installed for this test")
+}
+
+#[test]
+fn enterprise_new_submit_retrieve_accept_export() {
+    let s = server(CaMode::Enterprise);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let inf = write_inf(dir.path(), "web.inf", WEB_INF);
+    let req_path = dir.path().join("web.req");
+
+    let created = flow::new_from_inf(&inf, Some(&req_path), &store, &new_opts(1)).unwrap();
+    assert_eq!(store.pending().unwrap().len(), 1);
+    let req_text = std::fs::read_to_string(&req_path).unwrap();
+    assert!(req_text.starts_with("-----BEGIN NEW CERTIFICATE REQUEST-----\r\n"));
+    assert_eq!(req_text, created.pem);
+    let verify = openssl(&[
+        "req",
+        "-verify",
+        "-noout",
+        "-in",
+        req_path.to_str().unwrap(),
+    ]);
+    assert!(verify.status.success(), "{verify:?}");
+
+    let mut web = endpoint(&s, ALICE.1).connect().unwrap();
+    let attrs = flow::cert_attributes(Some("WebServer"), &[]);
+    let Outcome::Issued { id, certificate } =
+        flow::submit_file(&mut web, &req_path, &attrs).unwrap()
+    else {
+        panic!("not issued")
+    };
+    // Retrieve gives the same bytes the submission returned.
+    let Outcome::Issued {
+        certificate: again, ..
+    } = web.retrieve(id).unwrap()
+    else {
+        panic!("retrieve")
+    };
+    assert_eq!(again, certificate);
+    let (_, cert) = x509_parser::parse_x509_certificate(&certificate).unwrap();
+    let ku = cert.key_usage().unwrap().unwrap().value;
+    assert!(ku.digital_signature() && ku.key_encipherment() && !ku.non_repudiation());
+    let san = cert.subject_alternative_name().unwrap().unwrap().value;
+    assert_eq!(san.general_names.len(), 2);
+
+    // Accept from a PKCS#7 chain file, as certnew.p7b gives it.
+    let p7 = dir.path().join("web.p7b");
+    let chain = vec![certificate.clone(), s.ca().root_certificate()];
+    std::fs::write(
+        &p7,
+        mock_ca::encoding::pkcs7_certs_only(&chain, Some(&certificate)),
+    )
+    .unwrap();
+    let accepted = flow::accept_file(&store, &p7).unwrap();
+    assert!(accepted.entry.has_private_key);
+    assert_eq!(
+        accepted.entry.properties.friendly_name.as_deref(),
+        Some("web01")
+    );
+    assert_eq!(
+        accepted.untrusted_root.as_deref(),
+        Some("CN=contoso-TEST-CA, DC=contoso, DC=test")
+    );
+    assert!(store.pending().unwrap().is_empty());
+    store
+        .import_certificate(StoreName::Root, &s.ca().root_certificate())
+        .unwrap();
+    assert_eq!(store.untrusted_root(&certificate).unwrap(), None);
+
+    // PFX in both formats, read by OpenSSL with the password and by the store.
+    for (format, name) in [
+        (PfxFormat::Aes256, "web.pfx"),
+        (PfxFormat::Legacy3Des, "web-legacy.pfx"),
+    ] {
+        let pfx = store.export_pfx("web01", "Pfx-Passw0rd", format).unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, &pfx).unwrap();
+        let info = openssl(&[
+            "pkcs12",
+            "-info",
+            "-noout",
+            "-in",
+            path.to_str().unwrap(),
+            "-passin",
+            "pass:Pfx-Passw0rd",
+        ]);
+        let text = String::from_utf8_lossy(&info.stderr).to_string();
+        assert!(info.status.success(), "{text}");
+        let expect = if format == PfxFormat::Aes256 {
+            "AES-256-CBC"
+        } else {
+            "pbeWithSHA1And3-KeyTripleDES-CBC"
+        };
+        assert!(text.contains(expect), "{text}");
+        let wrong = openssl(&[
+            "pkcs12",
+            "-info",
+            "-noout",
+            "-in",
+            path.to_str().unwrap(),
+            "-passin",
+            "pass:nope",
+        ]);
+        assert!(!wrong.status.success());
+
+        let other = Store::open(&dir.path().join(format!("other-{name}"))).unwrap();
+        let entry = other.import_pfx(&pfx, "Pfx-Passw0rd").unwrap();
+        assert_eq!(entry.der, certificate);
+        assert!(entry.has_private_key);
+        assert_eq!(
+            other.list(StoreName::Root).unwrap().len(),
+            1,
+            "the root comes along"
+        );
+    }
+}
+
+#[test]
+fn standalone_enroll_waits_for_approval_then_accepts() {
+    let s = server(CaMode::Standalone);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let inf = write_inf(dir.path(), "web.inf", WEB_INF);
+    let ca = std::sync::Arc::clone(s.ca());
+    // A certificate manager approves from another thread once the request waits.
+    let officer = std::thread::spawn(move || {
+        for _ in 0..400 {
+            if let Some(r) = ca.list(Some(mock_ca::Disposition::Pending)).first() {
+                return ca
+                    .issue_pending(r.id, "CONTOSO\\Administrator")
+                    .map(|_| r.id);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("no request became pending")
+    });
+    let opts = EnrollOptions {
+        new: new_opts(2),
+        poll_interval: Duration::from_millis(20),
+        wait: Duration::from_secs(20),
+        ..EnrollOptions::default()
+    };
+    let mut seen = Vec::new();
+    let done = flow::enroll(&endpoint(&s, ALICE.1), &inf, &store, &opts, &mut |p| {
+        seen.push(p)
+    })
+    .unwrap();
+    assert_eq!(done.id, officer.join().unwrap().unwrap());
+    assert!(
+        seen.iter()
+            .any(|p| matches!(p, flow::Progress::Submitted { id: Some(_) })),
+        "{seen:?}"
+    );
+    assert!(matches!(seen.last(), Some(flow::Progress::Issued { .. })));
+    let mine = store.find(StoreName::My, "web01.contoso.test").unwrap();
+    assert!(mine.has_private_key);
+    assert!(store.pending().unwrap().is_empty());
+    // Stand-alone CAs copy the requested EKU and SANs.
+    let (_, cert) = x509_parser::parse_x509_certificate(&mine.der).unwrap();
+    assert!(
+        cert.extended_key_usage()
+            .unwrap()
+            .unwrap()
+            .value
+            .server_auth
+    );
+}
+
+#[test]
+fn enroll_gives_up_waiting_but_keeps_the_request() {
+    let s = server(CaMode::Standalone);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let inf = write_inf(dir.path(), "web.inf", WEB_INF);
+    let opts = EnrollOptions {
+        new: new_opts(3),
+        poll_interval: Duration::from_millis(10),
+        wait: Duration::from_millis(30),
+        ..EnrollOptions::default()
+    };
+    let err = flow::enroll(&endpoint(&s, ALICE.1), &inf, &store, &opts, &mut |_| {}).unwrap_err();
+    let FlowError::StillPending { id, .. } = err else {
+        panic!("{err}")
+    };
+    // The key still waits, so the certificate can be accepted after approval.
+    assert_eq!(store.pending().unwrap().len(), 1);
+    let issued = s.ca().issue_pending(id, "CONTOSO\\Administrator").unwrap();
+    let cert = issued.certificate.unwrap();
+    let entry = store.accept(&cert).unwrap().entry;
+    assert!(entry.has_private_key);
+}
+
+#[test]
+fn failures_leave_the_store_unchanged() {
+    let s = server(CaMode::Enterprise);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let store = Store::open(&root).unwrap();
+    // Something already in the store, to show it survives.
+    let inf = write_inf(dir.path(), "web.inf", WEB_INF);
+    let opts = EnrollOptions {
+        new: new_opts(4),
+        template: Some("WebServer".into()),
+        ..EnrollOptions::default()
+    };
+    flow::enroll(&endpoint(&s, ALICE.1), &inf, &store, &opts, &mut |_| {}).unwrap();
+    let before = snapshot(&root);
+    assert!(!before.is_empty());
+
+    // A wrong password: refused before any key is made.
+    let err = flow::enroll(&endpoint(&s, "wrong"), &inf, &store, &opts, &mut |_| {}).unwrap_err();
+    assert!(
+        matches!(err, FlowError::Enroll(EnrollError::Unauthorized(_))),
+        "{err}"
+    );
+    assert_eq!(snapshot(&root), before);
+
+    // A template the CA does not have: denied, the waiting request is
+    // dropped. The same seed makes the same key as the installed
+    // certificate's, so this also proves a key in use is never dropped.
+    let denied = EnrollOptions {
+        template: Some("NoSuchTemplate".into()),
+        ..opts.clone()
+    };
+    let err = flow::enroll(&endpoint(&s, ALICE.1), &inf, &store, &denied, &mut |_| {}).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("0x80094800"), "{text}");
+    assert_eq!(snapshot(&root), before);
+
+    // A bad INF: file, line and key in the message.
+    let bad = write_inf(
+        dir.path(),
+        "bad.inf",
+        "[NewRequest]\r\nSubject = \"CN=x\"\r\nKeyLength = 512\r\n",
+    );
+    let err = flow::new_from_inf(
+        &bad,
+        Some(&dir.path().join("bad.req")),
+        &store,
+        &new_opts(5),
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("bad.inf: line 3: KeyLength"), "{text}");
+    assert!(!dir.path().join("bad.req").exists());
+    assert_eq!(snapshot(&root), before);
+
+    // Accepting a certificate whose key this store never made.
+    let stranger = s.ca().root_certificate();
+    let err = store.accept(&stranger).unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+    assert!(err.to_string().contains("0x80092004"), "{err}");
+    assert_eq!(snapshot(&root), before);
+
+    // Importing a PFX with the wrong password.
+    let pfx = store
+        .export_pfx("web01", "right", PfxFormat::Aes256)
+        .unwrap();
+    let err = store.import_pfx(&pfx, "wrong").unwrap_err();
+    assert!(matches!(err, StoreError::WrongPassword), "{err}");
+    assert_eq!(snapshot(&root), before);
+
+    // Output that cannot be written undoes the request.
+    let err = flow::new_from_inf(
+        &inf,
+        Some(&dir.path().join("no/such/dir/x.req")),
+        &store,
+        &new_opts(6),
+    )
+    .unwrap_err();
+    assert!(matches!(err, FlowError::Io { .. }), "{err}");
+    assert_eq!(snapshot(&root), before);
+}
+
+#[test]
+fn pinned_download_imports_the_root_and_refuses_a_wrong_pin() {
+    let s = server(CaMode::Enterprise);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    // No trust yet: the store's Root is empty.
+    let mut ep = endpoint(&s, ALICE.1);
+    ep.trust = flow::trust_from(&store, None).unwrap();
+    let err = flow::download_ca(&ep, CaDownload::Certificate, None, None).unwrap_err();
+    assert!(err.to_string().contains("UnknownIssuer"), "{err}");
+
+    let root = s.ca().root_certificate();
+    let pin = adcs_client::store::thumbprint(&root);
+    let got = flow::download_ca(
+        &ep,
+        CaDownload::Certificate,
+        None,
+        Some(&pin.to_lowercase()),
+    )
+    .unwrap();
+    assert_eq!(got, root);
+    store.import_certificate(StoreName::Root, &got).unwrap();
+    // Now the store's Root is enough for HTTPS.
+    ep.trust = flow::trust_from(&store, None).unwrap();
+    let crl = flow::download_ca(&ep, CaDownload::Crl, None, None).unwrap();
+    assert!(x509_parser::parse_x509_crl(&crl).is_ok());
+
+    let wrong = "00".repeat(20);
+    let err = flow::download_ca(&ep, CaDownload::Certificate, None, Some(&wrong)).unwrap_err();
+    assert!(matches!(err, FlowError::PinMismatch { .. }), "{err}");
+}
+
+#[test]
+fn repair_relinks_a_certificate_imported_without_its_key() {
+    let s = server(CaMode::Enterprise);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let inf = write_inf(dir.path(), "web.inf", WEB_INF);
+    let opts = EnrollOptions {
+        new: new_opts(7),
+        template: Some("WebServer".into()),
+        ..EnrollOptions::default()
+    };
+    let done = flow::enroll(&endpoint(&s, ALICE.1), &inf, &store, &opts, &mut |_| {}).unwrap();
+    let der = done.accepted.entry.der.clone();
+    // Delete and re-import: the certificate comes back without its key link.
+    store
+        .delete(StoreName::My, &done.accepted.entry.thumbprint)
+        .unwrap();
+    let bare = store.import_certificate(StoreName::My, &der).unwrap();
+    assert!(!bare.has_private_key && bare.properties.key_container.is_none());
+    assert!(store.export_pfx("web01", "x", PfxFormat::Aes256).is_err());
+    let serial = bare.serial.clone();
+    let fixed = store.repair(&serial).unwrap();
+    assert!(fixed.has_private_key);
+    assert!(store.export_pfx(&serial, "x", PfxFormat::Aes256).is_ok());
+}
+
+#[test]
+fn cli_verbs_exit_codes_and_json() {
+    let s = server(CaMode::Enterprise);
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_adcs-harness");
+    let root_pem = dir.path().join("root.pem");
+    std::fs::write(
+        &root_pem,
+        mock_ca::encoding::pem("CERTIFICATE", &s.ca().root_certificate()),
+    )
+    .unwrap();
+    let store = dir.path().join("store");
+    let inf = write_inf(dir.path(), "web.inf", WEB_INF);
+    let run = |args: &[&str]| {
+        Command::new(bin)
+            .args(args)
+            .env("ADCS_HARNESS_STORE", &store)
+            .env("ADCS_HARNESS_PASSWORD", ALICE.1)
+            .env("ADCS_HARNESS_KEY_CACHE", "off")
+            .output()
+            .unwrap()
+    };
+    let req = dir.path().join("web.req");
+    let out = run(&[
+        "req",
+        "new",
+        inf.to_str().unwrap(),
+        req.to_str().unwrap(),
+        "--seed",
+        "9",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let url = s.certsrv_url();
+    let conn = [
+        "--server",
+        url.as_str(),
+        "--user",
+        ALICE.0,
+        "--ca-file",
+        root_pem.to_str().unwrap(),
+    ];
+    let cer = dir.path().join("web.cer");
+    let submit = |template: &str, json: bool| {
+        let mut a: Vec<&str> = vec!["req", "submit"];
+        a.extend(conn);
+        a.extend([
+            "--template",
+            template,
+            req.to_str().unwrap(),
+            cer.to_str().unwrap(),
+        ]);
+        if json {
+            a.push("--json");
+        }
+        run(&a)
+    };
+    let denied = submit("NoSuchTemplate", true);
+    assert_eq!(denied.status.code(), Some(4), "{denied:?}");
+    let v: serde_json::Value = serde_json::from_slice(&denied.stdout).unwrap();
+    assert_eq!(v["disposition"], "denied");
+    assert_eq!(v["hresult"].as_str().unwrap(), "0x80094800");
+    let issued = submit("WebServer", false);
+    assert_eq!(issued.status.code(), Some(0), "{issued:?}");
+    assert!(String::from_utf8_lossy(&issued.stdout).contains("RequestId: "));
+    let out = run(&["req", "accept", cer.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["installed"]["has_private_key"], true);
+
+    // Wrong password: exit 6 and nothing echoed.
+    let mut a: Vec<&str> = vec!["req", "retrieve"];
+    a.extend(conn);
+    let x_cer = dir.path().join("x.cer");
+    a.extend(["1", x_cer.to_str().unwrap()]);
+    let out = Command::new(bin)
+        .args(&a)
+        .env("ADCS_HARNESS_STORE", &store)
+        .env("ADCS_HARNESS_PASSWORD", "Wr0ng-Secret")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(6), "{out:?}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("Wr0ng-Secret"));
+
+    // A bad INF names the file and line and exits non-zero.
+    let bad = write_inf(
+        dir.path(),
+        "bad.inf",
+        "[NewRequest]\nSubject = \"CN=x\"\nHashAlgorithm = md5\n",
+    );
+    let out = run(&["req", "new", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bad.inf: line 3: HashAlgorithm"),
+        "{out:?}"
+    );
+
+    let out = run(&["store", "list", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["certificates"].as_array().unwrap().len(), 1);
+    assert_eq!(v["pending"].as_array().unwrap().len(), 0);
+}
