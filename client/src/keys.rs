@@ -279,7 +279,12 @@ mod tests {
             assert_eq!(a.choice(), choice);
             let again = RequestKey::from_pkcs8(a.pkcs8_der()).unwrap();
             assert_eq!(again.spki_der(), a.spki_der());
-            for hash in [HashChoice::Sha1, HashChoice::Sha256, HashChoice::Sha512] {
+            for hash in [
+                HashChoice::Sha1,
+                HashChoice::Sha256,
+                HashChoice::Sha384,
+                HashChoice::Sha512,
+            ] {
                 let signed = signed_blob(&a, hash);
                 assert!(
                     mock_ca::x509::verify_signed(&signed, a.spki_der()),

@@ -165,6 +165,11 @@ pub fn verify_signed(signed_der: &[u8], spki_der: &[u8]) -> bool {
         .algorithm
         .parameters
         .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
+    let sig_bytes = signed.signature.as_bytes().unwrap_or_default();
+    if let Some(ok) = verify_outside_aws_lc(&signed.algorithm.oid, curve, spki_der, &tbs, sig_bytes)
+    {
+        return ok;
+    }
     let alg: &dyn sig::VerificationAlgorithm =
         match (signed.algorithm.oid.to_string().as_str(), curve) {
             ("1.2.840.113549.1.1.5", _) => &sig::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
@@ -185,9 +190,9 @@ pub fn verify_signed(signed_der: &[u8], spki_der: &[u8]) -> bool {
                         }
                     };
                 let found = match ecdsa {
-                    "1.2.840.10045.4.1" => by_curve(
+                    "1.2.840.10045.4.1" if c != oid::SECP384R1 => by_curve(
                         &sig::ECDSA_P256_SHA1_ASN1,
-                        &sig::ECDSA_P384_SHA256_ASN1,
+                        &sig::ECDSA_P256_SHA1_ASN1,
                         &sig::ECDSA_P521_SHA1_ASN1,
                     ),
                     "1.2.840.10045.4.3.2" => by_curve(
@@ -223,6 +228,41 @@ pub fn verify_signed(signed_der: &[u8], spki_der: &[u8]) -> bool {
     sig::UnparsedPublicKey::new(alg, key)
         .verify(&tbs, sig_bytes)
         .is_ok()
+}
+
+/// The two pairs Windows clients may send that aws-lc-rs cannot verify:
+/// sha384RSA with a key under 2048 bits, and ecdsa-with-SHA1 on P-384.
+/// `None` for everything else.
+fn verify_outside_aws_lc(
+    sig_oid: &ObjectIdentifier,
+    curve: Option<ObjectIdentifier>,
+    spki_der: &[u8],
+    tbs: &[u8],
+    sig: &[u8],
+) -> Option<bool> {
+    use aws_lc_rs::digest;
+    if *sig_oid == oid::SHA384_WITH_RSA {
+        use rsa::pkcs8::DecodePublicKey;
+        use rsa::traits::PublicKeyParts;
+        let key = rsa::PublicKey::from_public_key_der(spki_der).ok()?;
+        if key.size() >= 256 {
+            return None;
+        }
+        let hashed = digest::digest(&digest::SHA384, tbs);
+        let scheme = rsa::Pkcs1v15Sign::new::<rsa::sha2::Sha384>();
+        return Some(key.verify(scheme, hashed.as_ref(), sig).is_ok());
+    }
+    if *sig_oid == oid::ECDSA_WITH_SHA1 && curve == Some(oid::SECP384R1) {
+        use p384::ecdsa::signature::hazmat::PrehashVerifier;
+        use p384::pkcs8::DecodePublicKey;
+        let key = p384::ecdsa::VerifyingKey::from_public_key_der(spki_der).ok()?;
+        let Ok(signature) = p384::ecdsa::Signature::from_der(sig) else {
+            return Some(false);
+        };
+        let hashed = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, tbs);
+        return Some(key.verify_prehash(hashed.as_ref(), &signature).is_ok());
+    }
+    None
 }
 
 /// Builds and signs a certificate.
