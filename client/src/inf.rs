@@ -931,9 +931,12 @@ impl RequestSpec {
             }
         }
         if let Some(bc) = inf.section("BasicConstraintsExtension") {
+            // The section is how certreq INFs ask for a CA certificate, so
+            // it means cA = TRUE unless it says otherwise (a path length
+            // is only valid on a CA, RFC 5280 §4.2.1.9).
             for e in &bc.entries {
                 let current = spec.basic_constraints.unwrap_or(BasicConstraints {
-                    ca: false,
+                    ca: true,
                     path_length: None,
                 });
                 match e.key.to_ascii_lowercase().as_str() {
@@ -947,7 +950,8 @@ impl RequestSpec {
                         });
                     }
                     "ca" | "subjecttype" => {
-                        let ca = parse_bool(&e.value).unwrap_or(e.value.eq_ignore_ascii_case("ca"));
+                        let ca = parse_bool(&e.value)
+                            .unwrap_or(!e.value.replace(' ', "").eq_ignore_ascii_case("endentity"));
                         spec.basic_constraints = Some(BasicConstraints { ca, ..current });
                     }
                     "critical" => {
