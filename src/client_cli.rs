@@ -40,8 +40,13 @@ pub struct StoreArg {
 }
 
 impl StoreArg {
-    fn open(&self) -> Result<Store, String> {
+    pub fn open(&self) -> Result<Store, String> {
         Store::open(&self.store).map_err(|e| e.to_string())
+    }
+
+    /// The store folder.
+    pub fn path(&self) -> &Path {
+        &self.store
     }
 }
 
@@ -76,7 +81,12 @@ pub struct Connect {
 }
 
 impl Connect {
-    fn endpoint(&self) -> Result<CaEndpoint, String> {
+    /// The store these flags name.
+    pub fn store_arg(&self) -> &StoreArg {
+        &self.store
+    }
+
+    pub fn endpoint(&self) -> Result<CaEndpoint, String> {
         let credentials = match (&self.user, &self.password) {
             (None, _) => Credentials::None,
             (Some(_), None) => {
@@ -277,7 +287,7 @@ fn fail(e: impl std::fmt::Display) -> String {
 }
 
 /// Exit code and message for a failed flow.
-fn flow_failure(e: FlowError) -> Result<ExitCode, String> {
+pub fn flow_failure(e: FlowError) -> Result<ExitCode, String> {
     match &e {
         FlowError::Enroll(EnrollError::Unauthorized(_)) => {
             eprintln!("adcs-harness: {e}");
@@ -296,6 +306,21 @@ fn flow_failure(e: FlowError) -> Result<ExitCode, String> {
             }))
         }
         _ => Err(e.to_string()),
+    }
+}
+
+/// One line of `enroll` progress.
+pub fn progress_line(p: &Progress) -> String {
+    match p {
+        Progress::Created { subject } => format!("Request created for {subject}"),
+        Progress::Submitted { id: Some(id) } => {
+            format!("Request {id} is pending approval by a certificate manager")
+        }
+        Progress::Submitted { id: None } => "Request submitted".into(),
+        Progress::Waiting { id, attempt } => {
+            format!("Waiting for request {id} (check {attempt})")
+        }
+        Progress::Issued { id } => format!("Request {id} issued"),
     }
 }
 
@@ -511,20 +536,7 @@ pub fn run_req(action: ReqAction) -> Result<ExitCode, String> {
                 poll_interval: Duration::from_secs_f64(poll_interval.max(0.0)),
                 wait: Duration::from_secs_f64(wait.max(0.0)),
             };
-            let mut progress = |p: Progress| {
-                let line = match p {
-                    Progress::Created { subject } => format!("Request created for {subject}"),
-                    Progress::Submitted { id: Some(id) } => {
-                        format!("Request {id} is pending approval by a certificate manager")
-                    }
-                    Progress::Submitted { id: None } => "Request submitted".into(),
-                    Progress::Waiting { id, attempt } => {
-                        format!("Waiting for request {id} (check {attempt})")
-                    }
-                    Progress::Issued { id } => format!("Request {id} issued"),
-                };
-                eprintln!("{line}");
-            };
+            let mut progress = |p: Progress| eprintln!("{}", progress_line(&p));
             match flow::enroll(&endpoint, &inf, &store, &opts, &mut progress) {
                 Ok(done) => {
                     print_warnings(&done.warnings);

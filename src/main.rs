@@ -4,6 +4,7 @@
 mod ca_local;
 mod ca_remote;
 mod client_cli;
+mod scom_cli;
 mod serve;
 
 use std::path::PathBuf;
@@ -50,6 +51,12 @@ enum Command {
     Store {
         #[command(subcommand)]
         action: client_cli::StoreAction,
+    },
+    /// SCOM: import like MOMCertImport, check like the agent, renew, or run
+    /// the whole certificate procedure.
+    Scom {
+        #[command(subcommand)]
+        action: scom_cli::ScomAction,
     },
 }
 
@@ -190,6 +197,7 @@ fn main() -> ExitCode {
         Command::Req { action } => client_cli::run_req(action),
         Command::CaCert { action } => client_cli::run_ca_cert(action),
         Command::Store { action } => client_cli::run_store(action),
+        Command::Scom { action } => scom_cli::run(action),
     };
     match result {
         Ok(code) => code,

@@ -8,7 +8,8 @@ use std::time::Duration;
 use crate::certsrv::{EnrollError, Outcome, WebEnrollment};
 use crate::http::{Credentials, Trust};
 use crate::inf::{Inf, InfError, InfWarning, RequestKind, RequestSpec};
-use crate::request::{new_request, BuildError, Requester};
+use crate::keys::RequestKey;
+use crate::request::{build_pkcs10, new_request, BuildError, NewRequest, Requester};
 use crate::store::{thumbprint, Accepted, Entry, PendingRequest, Store, StoreError, StoreName};
 
 /// Why a verb failed.
@@ -151,14 +152,40 @@ pub fn new_from_spec(
     store: &Store,
     opts: &NewOptions,
 ) -> Result<Created, FlowError> {
-    let label = format!("{source}/{}", spec.subject);
-    let mut rng = crate::keys::key_rng(opts.seed.as_ref(), &label);
-    let made = new_request(&spec, &mut rng, &opts.requester, opts.now).map_err(|source_err| {
-        FlowError::Build {
-            path: source.to_string(),
-            source: source_err,
+    create(source, spec, None, out, store, opts)
+}
+
+/// Makes the request of `spec` with `key` (a renewal that keeps its key) or
+/// a new key, and keeps it waiting in the store.
+fn create(
+    source: &str,
+    spec: RequestSpec,
+    key: Option<RequestKey>,
+    out: Option<&Path>,
+    store: &Store,
+    opts: &NewOptions,
+) -> Result<Created, FlowError> {
+    let build = |source_err| FlowError::Build {
+        path: source.to_string(),
+        source: source_err,
+    };
+    let made = match key {
+        Some(key) if spec.request_type == RequestKind::Pkcs10 => NewRequest {
+            kind: RequestKind::Pkcs10,
+            der: build_pkcs10(&spec, &key, &opts.requester).map_err(build)?,
+            key,
+        },
+        Some(_) => {
+            return Err(FlowError::Input(format!(
+                "{source}: an existing key makes a PKCS10 request only"
+            )))
         }
-    })?;
+        None => {
+            let label = format!("{source}/{}", spec.subject);
+            let mut rng = crate::keys::key_rng(opts.seed.as_ref(), &label);
+            new_request(&spec, &mut rng, &opts.requester, opts.now).map_err(build)?
+        }
+    };
     let pem = made.pem();
     let (pending, installed) = match made.kind {
         RequestKind::Pkcs10 => (Some(store.add_pending(&made, &spec)?), None),
@@ -304,10 +331,31 @@ pub fn enroll(
 ) -> Result<Enrolled, FlowError> {
     let inf = Inf::read(inf_path)?;
     let spec = RequestSpec::from_inf(&inf)?;
+    enroll_spec(
+        endpoint,
+        &inf_path.display().to_string(),
+        spec,
+        None,
+        store,
+        opts,
+        progress,
+    )
+}
+
+/// [`enroll`] for a spec in hand (`source` names it in messages), with the
+/// key of a certificate being renewed or, when `key` is `None`, a new one.
+pub fn enroll_spec(
+    endpoint: &CaEndpoint,
+    source: &str,
+    spec: RequestSpec,
+    key: Option<RequestKey>,
+    store: &Store,
+    opts: &EnrollOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Enrolled, FlowError> {
     if spec.request_type == RequestKind::Cert {
         return Err(FlowError::Input(format!(
-            "{}: RequestType = Cert makes a self-signed certificate; use `req new` (there is nothing to enroll)",
-            inf_path.display()
+            "{source}: RequestType = Cert makes a self-signed certificate; use `req new` (there is nothing to enroll)"
         )));
     }
     let mut web = endpoint.connect()?;
@@ -315,13 +363,7 @@ pub fn enroll(
     if !web.check_credentials()? {
         return Err(EnrollError::Unauthorized("Unauthorized".into()).into());
     }
-    let created = new_from_spec(
-        &inf_path.display().to_string(),
-        spec,
-        None,
-        store,
-        &opts.new,
-    )?;
+    let created = create(source, spec, key, None, store, &opts.new)?;
     let pending = created
         .pending
         .clone()

@@ -8,7 +8,9 @@ pub mod flow;
 pub mod http;
 pub mod inf;
 pub mod keys;
+pub mod registry;
 pub mod request;
+pub mod scom;
 pub mod store;
 
 pub use mock_ca::protocol;

@@ -103,7 +103,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 }
 
 /// Properties kept beside a certificate (Windows keeps them in the store).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertProperties {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub friendly_name: Option<String>,
@@ -116,6 +116,27 @@ pub struct CertProperties {
     pub key_spec: Option<u32>,
     #[serde(default)]
     pub exportable: bool,
+    /// Whether the key belongs to the machine (MachineKeySet = TRUE) rather
+    /// than to the user who made the request.
+    #[serde(default = "yes")]
+    pub machine_key_set: bool,
+}
+
+impl Default for CertProperties {
+    fn default() -> Self {
+        CertProperties {
+            friendly_name: None,
+            key_container: None,
+            provider: None,
+            key_spec: None,
+            exportable: false,
+            machine_key_set: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A request waiting in `REQUEST` for its certificate.
@@ -129,6 +150,8 @@ pub struct PendingRequest {
     pub provider: String,
     pub key_spec: u32,
     pub exportable: bool,
+    #[serde(default = "yes")]
+    pub machine_key_set: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub friendly_name: Option<String>,
     /// The PKCS#10, base64.
@@ -370,6 +393,7 @@ impl Store {
             provider,
             key_spec,
             exportable: spec.exportable,
+            machine_key_set: spec.machine_key_set,
             friendly_name: spec.friendly_name.clone(),
             request: base64::engine::general_purpose::STANDARD.encode(&new.der),
         };
@@ -431,6 +455,7 @@ impl Store {
             provider: Some(provider),
             key_spec: Some(key_spec),
             exportable: spec.exportable,
+            machine_key_set: spec.machine_key_set,
         };
         self.write_key(&new.key)?;
         self.write_cert(StoreName::My, &new.der, &props)
@@ -493,6 +518,7 @@ impl Store {
             provider: Some(request.provider.clone()),
             key_spec: Some(request.key_spec),
             exportable: request.exportable,
+            machine_key_set: request.machine_key_set,
         };
         let entry = self.write_cert(StoreName::My, &leaf, &props)?;
         let mut intermediates = Vec::new();
@@ -657,7 +683,13 @@ impl Store {
     /// The issuer chain of `leaf` from `CA` and `Root` (leaf first), as far as
     /// the store holds it; each link's signature is checked.
     pub fn chain(&self, leaf: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
-        let mut pool = Vec::new();
+        self.chain_with(leaf, &[])
+    }
+
+    /// [`Store::chain`] with `extra` issuers besides the store's (those of a
+    /// PFX not imported yet).
+    pub fn chain_with(&self, leaf: &[u8], extra: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut pool = extra.to_vec();
         for s in [StoreName::Ca, StoreName::Root] {
             for e in self.list(s)? {
                 pool.push(e.der);
@@ -741,48 +773,22 @@ impl Store {
     /// certutil -importpfx: the key into `Keys`, the certificate into `My`
     /// linked to it, issuers into `CA` and self-signed roots into `Root`.
     pub fn import_pfx(&self, bytes: &[u8], password: &str) -> Result<Entry, StoreError> {
-        use p12_keystore::{KeyStore, Pkcs12ImportPolicy};
-        let ks = KeyStore::from_pkcs12(bytes, password, Pkcs12ImportPolicy::Relaxed).map_err(
-            |e| match e {
-                p12_keystore::error::Error::MacError(_) => StoreError::WrongPassword,
-                other => StoreError::Pfx(format!("not a readable PFX: {other}")),
-            },
-        )?;
-        let (alias, chain) = ks
-            .private_key_chain()
-            .ok_or_else(|| StoreError::Pfx("the PFX holds no private key".into()))?;
-        let key = RequestKey::from_pkcs8(chain.key().as_der())
-            .map_err(|e| StoreError::Pfx(e.to_string()))?;
-        let certs: Vec<Vec<u8>> = chain.certs().iter().map(|c| c.as_der().to_vec()).collect();
-        let leaf = certs
-            .iter()
-            .find(|c| cert_info(c).is_ok_and(|i| i.spki == key.spki_der()))
-            .cloned()
-            .ok_or_else(|| StoreError::Pfx("no certificate in the PFX matches its key".into()))?;
-        let mut issuers = Vec::new();
-        for der in certs.iter().filter(|c| **c != leaf) {
-            let info = cert_info(der).map_err(StoreError::Input)?;
-            issuers.push((info.subject_der == info.issuer_der, der.clone()));
-        }
-        let container = self.write_key(&key)?;
-        let friendly = (!alias.is_empty()).then(|| alias.to_string());
-        let props = CertProperties {
-            friendly_name: friendly,
-            key_container: Some(container),
-            provider: Some(match key.choice() {
-                crate::inf::KeyChoice::Ecdsa(_) => crate::request::KSP_PROVIDER.into(),
-                crate::inf::KeyChoice::Rsa(_) => crate::request::DEFAULT_RSA_PROVIDER.into(),
-            }),
-            key_spec: Some(match key.choice() {
-                crate::inf::KeyChoice::Ecdsa(_) => 0,
-                crate::inf::KeyChoice::Rsa(_) => 1,
-            }),
-            exportable: true,
-        };
-        let entry = self.write_cert(StoreName::My, &leaf, &props)?;
-        for (root, der) in issuers {
-            let store = if root { StoreName::Root } else { StoreName::Ca };
-            self.import_certificate(store, &der)?;
+        self.install_pfx(&read_pfx(bytes, password)?)
+    }
+
+    /// Installs what [`read_pfx`] read (see [`Store::import_pfx`]).
+    pub fn install_pfx(&self, pfx: &Pfx) -> Result<Entry, StoreError> {
+        let container = self.write_key(&pfx.key)?;
+        let mut props = pfx.properties();
+        props.key_container = Some(container);
+        let entry = self.write_cert(StoreName::My, &pfx.leaf, &props)?;
+        for der in &pfx.issuers {
+            let store = if is_self_signed(der) {
+                StoreName::Root
+            } else {
+                StoreName::Ca
+            };
+            self.import_certificate(store, der)?;
         }
         Ok(entry)
     }
@@ -802,6 +808,72 @@ impl Store {
         }
         Ok(entry)
     }
+}
+
+/// A PFX opened with its password: the key, the certificate it belongs to
+/// and the other certificates, nothing written yet.
+#[derive(Debug)]
+pub struct Pfx {
+    pub key: RequestKey,
+    pub leaf: Vec<u8>,
+    /// The other certificates (issuers), in PFX order.
+    pub issuers: Vec<Vec<u8>>,
+    /// The friendly name (alias), if any.
+    pub friendly_name: Option<String>,
+}
+
+impl Pfx {
+    /// The properties the certificate gets when installed: an RSA key goes
+    /// to the legacy CSP as AT_KEYEXCHANGE (what certutil -importpfx does),
+    /// an ECDSA key to the KSP; exportable, in the machine key set.
+    pub fn properties(&self) -> CertProperties {
+        let ecdsa = matches!(self.key.choice(), crate::inf::KeyChoice::Ecdsa(_));
+        CertProperties {
+            friendly_name: self.friendly_name.clone(),
+            key_container: Some(container_name(self.key.spki_der())),
+            provider: Some(if ecdsa {
+                crate::request::KSP_PROVIDER.into()
+            } else {
+                crate::request::DEFAULT_RSA_PROVIDER.into()
+            }),
+            key_spec: Some(if ecdsa { 0 } else { 1 }),
+            exportable: true,
+            machine_key_set: true,
+        }
+    }
+}
+
+/// Opens a PFX (wrong password: [`StoreError::WrongPassword`]).
+pub fn read_pfx(bytes: &[u8], password: &str) -> Result<Pfx, StoreError> {
+    use p12_keystore::{KeyStore, Pkcs12ImportPolicy};
+    let ks =
+        KeyStore::from_pkcs12(bytes, password, Pkcs12ImportPolicy::Relaxed).map_err(
+            |e| match e {
+                p12_keystore::error::Error::MacError(_) => StoreError::WrongPassword,
+                other => StoreError::Pfx(format!("not a readable PFX: {other}")),
+            },
+        )?;
+    let (alias, chain) = ks
+        .private_key_chain()
+        .ok_or_else(|| StoreError::Pfx("the PFX holds no private key".into()))?;
+    let key =
+        RequestKey::from_pkcs8(chain.key().as_der()).map_err(|e| StoreError::Pfx(e.to_string()))?;
+    let certs: Vec<Vec<u8>> = chain.certs().iter().map(|c| c.as_der().to_vec()).collect();
+    let leaf = certs
+        .iter()
+        .find(|c| cert_info(c).is_ok_and(|i| i.spki == key.spki_der()))
+        .cloned()
+        .ok_or_else(|| StoreError::Pfx("no certificate in the PFX matches its key".into()))?;
+    for der in &certs {
+        cert_info(der).map_err(StoreError::Input)?;
+    }
+    let issuers = certs.into_iter().filter(|c| *c != leaf).collect();
+    Ok(Pfx {
+        key,
+        leaf,
+        issuers,
+        friendly_name: (!alias.is_empty()).then(|| alias.to_string()),
+    })
 }
 
 /// Files with `ext` in `dir`, sorted by name (temporary files skipped).

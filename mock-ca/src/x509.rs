@@ -48,6 +48,33 @@ pub fn rfc3339(t: UnixTime) -> String {
     }
 }
 
+/// Reads a time as [`rfc3339`] writes it (`2026-11-25T08:00:00Z`; the time of
+/// day may be left out) or as Unix seconds.
+pub fn parse_time(text: &str) -> Option<UnixTime> {
+    let t = text.trim();
+    if let Ok(n) = t.parse::<i64>() {
+        return Some(n);
+    }
+    let (date, time) = t.split_once(['T', ' ']).unwrap_or((t, "00:00:00"));
+    let time = time.trim_end_matches('Z');
+    let d: Vec<&str> = date.split('-').collect();
+    let h: Vec<&str> = time.split(':').collect();
+    if d.len() != 3 || !(2..=3).contains(&h.len()) {
+        return None;
+    }
+    let num = |s: &str| s.parse::<u8>().ok();
+    let dt = der::DateTime::new(
+        d[0].parse().ok()?,
+        num(d[1])?,
+        num(d[2])?,
+        num(h[0])?,
+        num(h[1])?,
+        h.get(2).map_or(Some(0), |s| num(s))?,
+    )
+    .ok()?;
+    Some(dt.unix_duration().as_secs() as i64)
+}
+
 /// Unix seconds of an X.509 time.
 pub fn unix_time(t: &Time) -> UnixTime {
     t.to_unix_duration().as_secs() as i64
@@ -557,6 +584,17 @@ pub fn parse_san(value: &[u8]) -> Result<Vec<SanEntry>, der::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_read_back_as_written() {
+        for t in [0, 1_767_225_600, 2_524_608_000 + 59] {
+            assert_eq!(parse_time(&rfc3339(t)), Some(t));
+        }
+        assert_eq!(parse_time("2026-01-01"), Some(1_767_225_600));
+        assert_eq!(parse_time("1767225600"), Some(1_767_225_600));
+        assert_eq!(parse_time("2026-13-01"), None);
+        assert_eq!(parse_time("soon"), None);
+    }
 
     #[test]
     fn key_usage_encodings_match_windows() {

@@ -1,0 +1,347 @@
+//! The SCOM guide's procedures as calls: renew a certificate (same key or a
+//! new one) through web enrollment and re-import it, and the whole
+//! "obtain a certificate" procedure (trust the root → request → approval →
+//! retrieve → accept → MOMCertImport → check) in one go.
+
+use std::path::PathBuf;
+
+use der::Decode;
+use mock_ca::keys::PublicKeyKind;
+
+use super::check::{CheckOptions, Facts, RegistryState, Report};
+use super::{
+    check, facts, import, registry_state, select, ImportOptions, Imported, ScomError, Selector,
+};
+use crate::flow::{self, CaDownload, CaEndpoint, EnrollOptions, Enrolled, Progress};
+use crate::http::Trust;
+use crate::inf::{HashChoice, Inf, KeyChoice, RequestSpec};
+use crate::registry::Registry;
+use crate::store::{Entry, PfxFormat, Store, StoreName};
+
+/// Options of [`renew`].
+#[derive(Clone, Debug)]
+pub struct ScomRenewOptions {
+    /// A new key pair ("Renew Certificate with New Key") instead of the old
+    /// one ("… with Same Key").
+    pub new_key: bool,
+    /// The template to ask for; by default the one the certificate names.
+    pub template: Option<String>,
+    pub enroll: EnrollOptions,
+    pub check: CheckOptions,
+}
+
+/// What [`renew`] did.
+#[derive(Debug)]
+pub struct Renewed {
+    pub old: Entry,
+    pub enrolled: Enrolled,
+    pub same_key: bool,
+    /// The template asked for (name or OID), if any.
+    pub template: Option<String>,
+    /// Set when the old certificate was SCOM's and the new one now is.
+    pub imported: Option<Imported>,
+}
+
+/// The request that renews `old`: its subject, alternative names, key
+/// usage, EKUs, key kind and size, hash, provider and template.
+pub fn renewal_spec(old: &Entry, template: Option<&str>) -> Result<RequestSpec, ScomError> {
+    let f = Facts::of_certificate(&old.der, &old.thumbprint).map_err(ScomError::Input)?;
+    let inf = Inf::parse("renewal", b"[NewRequest]\r\nRequestType = PKCS10\r\n")
+        .map_err(|e| ScomError::Input(e.to_string()))?;
+    let mut spec = RequestSpec::from_inf(&inf).map_err(|e| ScomError::Input(e.to_string()))?;
+    spec.subject = old.subject.clone();
+    spec.key = match f.public_key {
+        Some(PublicKeyKind::Rsa { bits }) => KeyChoice::Rsa(bits),
+        Some(PublicKeyKind::Ec { bits, .. }) => KeyChoice::Ecdsa(bits),
+        other => {
+            return Err(ScomError::Input(format!(
+                "`{}` has a key this toolkit cannot renew ({other:?})",
+                old.subject
+            )))
+        }
+    };
+    spec.hash = match f.signature.as_ref().map(|(_, h)| h.as_str()) {
+        Some("SHA1") => HashChoice::Sha1,
+        Some("SHA384") => HashChoice::Sha384,
+        Some("SHA512") => HashChoice::Sha512,
+        _ => HashChoice::Sha256,
+    };
+    let props = &old.properties;
+    spec.key_spec = props.key_spec.unwrap_or(spec.key_spec);
+    spec.provider_name = props.provider.clone();
+    spec.exportable = props.exportable;
+    spec.machine_key_set = props.machine_key_set;
+    spec.friendly_name = props.friendly_name.clone();
+    spec.key_usage = f.key_usage.map(|(bits, _)| bits);
+    spec.ekus = f.ekus.clone().unwrap_or_default();
+    let cert =
+        x509_cert::Certificate::from_der(&old.der).map_err(|e| ScomError::Input(e.to_string()))?;
+    spec.san = cert
+        .tbs_certificate()
+        .extensions()
+        .and_then(|exts| {
+            exts.iter()
+                .find(|e| e.extn_id == mock_ca::protocol::oid::SUBJECT_ALT_NAME)
+        })
+        .and_then(|e| mock_ca::x509::parse_san(e.extn_value.as_bytes()).ok())
+        .unwrap_or_default();
+    if let Some(t) = template.map(str::to_string).or(f.template) {
+        spec.attributes
+            .push((crate::request::TEMPLATE_ATTRIBUTE.into(), t));
+    }
+    Ok(spec)
+}
+
+/// Renews SCOM's certificate (or the one `selector` names) through web
+/// enrollment, waits for approval, accepts it, and re-imports it for SCOM
+/// when the renewed certificate was the configured one (its serial changes).
+pub fn renew(
+    endpoint: &CaEndpoint,
+    store: &Store,
+    registry: &mut dyn Registry,
+    selector: Option<&Selector>,
+    opts: &ScomRenewOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Renewed, ScomError> {
+    let state = registry_state(registry)?;
+    let old = match selector {
+        Some(s) => select(store, s, opts.check.now)?.0,
+        None => configured_entry(store, &state)?,
+    };
+    let now = opts.check.now;
+    if now < old.not_before || now > old.not_after {
+        return Err(ScomError::Input(format!(
+            "`{}` is not time-valid (valid {} to {}): only a time-valid certificate can be renewed; request a new one with `scom enroll`",
+            old.subject,
+            mock_ca::x509::rfc3339(old.not_before),
+            mock_ca::x509::rfc3339(old.not_after)
+        )));
+    }
+    let key = if opts.new_key {
+        None
+    } else {
+        let container = old.properties.key_container.clone().ok_or_else(|| {
+            ScomError::Input(format!(
+                "`{}` has no private key linked; renew it with a new key, or run `store repair` first",
+                old.subject
+            ))
+        })?;
+        Some(store.load_key(&container)?.ok_or_else(|| {
+            ScomError::Input(format!(
+                "the key of `{}` (container {container}) is not in the store; renew it with a new key",
+                old.subject
+            ))
+        })?)
+    };
+    let spec = renewal_spec(&old, opts.template.as_deref())?;
+    let template = crate::request::template_attribute(&spec).map(str::to_string);
+    let mut enroll_opts = opts.enroll.clone();
+    if enroll_opts.template.is_none() {
+        enroll_opts.template = template.clone();
+    }
+    let source = format!("renewal of {}", old.thumbprint);
+    let same_key = key.is_some();
+    let enrolled = flow::enroll_spec(endpoint, &source, spec, key, store, &enroll_opts, progress)?;
+    let was_configured = matches!(&state, RegistryState::Configured { serial, .. }
+        if mock_ca::keys::unhex(&old.serial).is_some_and(|s| check::serial_matches(serial, &s)));
+    let imported = if was_configured {
+        Some(import(
+            store,
+            registry,
+            &Selector::Thumbprint(enrolled.accepted.entry.thumbprint.clone()),
+            &ImportOptions {
+                check: opts.check.clone(),
+                force: false,
+            },
+        )?)
+    } else {
+        None
+    };
+    Ok(Renewed {
+        old,
+        enrolled,
+        same_key,
+        template,
+        imported,
+    })
+}
+
+/// The `My` certificate the registry names.
+fn configured_entry(store: &Store, state: &RegistryState) -> Result<Entry, ScomError> {
+    let RegistryState::Configured { serial, .. } = state else {
+        let what = match state {
+            RegistryState::NotConfigured { what } => what.clone(),
+            _ => "the registry was not read".into(),
+        };
+        return Err(ScomError::Input(format!(
+            "{what}: no certificate is configured for SCOM; name one (--subject, --serial, --thumbprint)"
+        )));
+    };
+    store
+        .list(StoreName::My)?
+        .into_iter()
+        .find(|e| {
+            mock_ca::keys::unhex(&e.serial).is_some_and(|s| check::serial_matches(serial, &s))
+        })
+        .ok_or_else(|| {
+            ScomError::Input(format!(
+                "{} names serial {} (reversed), which no certificate in My has",
+                facts::SERIAL_VALUE,
+                mock_ca::keys::hex(serial)
+            ))
+        })
+}
+
+/// Options of [`enroll`].
+#[derive(Clone, Debug)]
+pub struct ScomEnrollOptions {
+    /// The computer's FQDN: the subject of the built-in INF and the name checked.
+    pub fqdn: String,
+    /// An INF of one's own instead of the built-in SCOM INF.
+    pub inf: Option<PathBuf>,
+    /// The template the built-in INF names (none for a stand-alone CA is
+    /// fine: it ignores templates).
+    pub template: Option<String>,
+    /// Make the key exportable (the certificate is for another machine).
+    pub exportable: bool,
+    /// SHA-1 thumbprint of the CA's root: download the chain over any TLS
+    /// and accept it only if its root has this thumbprint.
+    pub ca_thumbprint: Option<String>,
+    pub enroll: EnrollOptions,
+    pub check: CheckOptions,
+    /// Configure SCOM even if the agent would refuse the certificate.
+    pub force: bool,
+    /// Also export the certificate with its key as a PFX (for another machine).
+    pub export: Option<(PathBuf, String, PfxFormat)>,
+}
+
+/// How the CA's root came to be trusted.
+#[derive(Debug)]
+pub enum TrustStep {
+    /// Downloaded and matched against the pinned thumbprint.
+    Pinned { added: Vec<Entry> },
+    /// Downloaded over HTTPS that the store already trusted.
+    Verified { added: Vec<Entry> },
+}
+
+/// What [`enroll`] did.
+#[derive(Debug)]
+pub struct ScomEnrolled {
+    pub trust: TrustStep,
+    pub enrolled: Enrolled,
+    pub imported: Imported,
+    /// The agent's verdict over the configured certificate.
+    pub report: Report,
+    pub exported: Option<PathBuf>,
+}
+
+/// The SCOM guide's procedure against a CA: download and import the root
+/// (pinned), make the request from the SCOM INF, submit it with the template
+/// (an enterprise CA issues at once; a stand-alone one is waited on until a
+/// manager approves), retrieve, accept into My, import for SCOM, check.
+pub fn enroll(
+    endpoint: &CaEndpoint,
+    store: &Store,
+    registry: &mut dyn Registry,
+    opts: &ScomEnrollOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<ScomEnrolled, ScomError> {
+    // A corrupt registry stops the procedure before it starts.
+    registry_state(registry)?;
+    let (trust, endpoint) = trust_root(endpoint, store, opts.ca_thumbprint.as_deref())?;
+    let (source, inf) = match &opts.inf {
+        Some(p) => (
+            p.display().to_string(),
+            Inf::read(p).map_err(|e| ScomError::Input(e.to_string()))?,
+        ),
+        None => {
+            let text = facts::scom_inf(&opts.fqdn, opts.template.as_deref(), opts.exportable);
+            (
+                "built-in SCOM INF".to_string(),
+                Inf::parse("built-in SCOM INF", text.as_bytes())
+                    .map_err(|e| ScomError::Input(e.to_string()))?,
+            )
+        }
+    };
+    let spec = RequestSpec::from_inf(&inf).map_err(|e| ScomError::Input(e.to_string()))?;
+    let mut enroll_opts = opts.enroll.clone();
+    if enroll_opts.template.is_none() {
+        enroll_opts.template = crate::request::template_attribute(&spec).map(str::to_string);
+    }
+    let enrolled = flow::enroll_spec(
+        &endpoint,
+        &source,
+        spec,
+        None,
+        store,
+        &enroll_opts,
+        progress,
+    )?;
+    let imported = import(
+        store,
+        registry,
+        &Selector::Thumbprint(enrolled.accepted.entry.thumbprint.clone()),
+        &ImportOptions {
+            check: opts.check.clone(),
+            force: opts.force,
+        },
+    )?;
+    let report = super::check(
+        store,
+        Some(&*registry),
+        &super::CheckTarget::Configured,
+        &opts.check,
+    )?;
+    let exported = match &opts.export {
+        Some((path, password, format)) => {
+            let pfx = store.export_pfx(&imported.entry.thumbprint, password, *format)?;
+            flow::write_file(path, &pfx)?;
+            Some(path.clone())
+        }
+        None => None,
+    };
+    Ok(ScomEnrolled {
+        trust,
+        enrolled,
+        imported,
+        report,
+        exported,
+    })
+}
+
+/// Downloads the CA chain and adds it to the store (root to Root, others
+/// to CA): pinned by thumbprint, or over HTTPS the store already trusts.
+/// Returns the endpoint with the new roots trusted.
+fn trust_root(
+    endpoint: &CaEndpoint,
+    store: &Store,
+    pin: Option<&str>,
+) -> Result<(TrustStep, CaEndpoint), ScomError> {
+    if pin.is_none() && endpoint.url.to_ascii_lowercase().starts_with("http://") {
+        return Err(ScomError::Input(format!(
+            "{} is plain HTTP, so the CA's root cannot be verified: give its thumbprint (--ca-thumbprint)",
+            endpoint.url
+        )));
+    }
+    let p7 = flow::download_ca(endpoint, CaDownload::Chain, None, pin)?;
+    let certs = mock_ca::encoding::pkcs7_certificates(&p7)
+        .map_err(|e| ScomError::Input(format!("the CA chain download: {e}")))?;
+    let mut added = Vec::new();
+    let mut endpoint = endpoint.clone();
+    for der in certs {
+        let root = crate::store::is_self_signed(&der);
+        let name = if root { StoreName::Root } else { StoreName::Ca };
+        added.push(store.import_certificate(name, &der)?);
+        if let (true, Trust::Roots(roots)) = (root, &mut endpoint.trust) {
+            if !roots.contains(&der) {
+                roots.push(der);
+            }
+        }
+    }
+    let step = if pin.is_some() {
+        TrustStep::Pinned { added }
+    } else {
+        TrustStep::Verified { added }
+    };
+    Ok((step, endpoint))
+}
