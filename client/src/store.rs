@@ -213,7 +213,16 @@ pub fn read_certificates(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     let text = std::str::from_utf8(bytes).ok();
     let mut ders = Vec::new();
     if let Some(text) = text.filter(|t| t.contains("-----BEGIN")) {
-        ders.extend(mock_ca::encoding::pem_blocks(text, "CERTIFICATE"));
+        // certsrv labels its PKCS#7 downloads CERTIFICATE too.
+        for block in mock_ca::encoding::pem_blocks(text, "CERTIFICATE") {
+            if Certificate::from_der(&block).is_ok() {
+                ders.push(block);
+            } else {
+                ders.extend(mock_ca::encoding::pkcs7_certificates(&block).map_err(|e| {
+                    format!("a CERTIFICATE block is neither a certificate nor a PKCS#7 chain ({e})")
+                })?);
+            }
+        }
         for label in ["PKCS7", "CERTIFICATE CHAIN"] {
             for p7 in mock_ca::encoding::pem_blocks(text, label) {
                 ders.extend(mock_ca::encoding::pkcs7_certificates(&p7).map_err(str::to_string)?);

@@ -141,7 +141,13 @@ impl Report {
     }
 }
 
+/// A sentence continued after "because": the first word in lower case,
+/// unless it is a name (`KeySpec`, `MachineKeySet`).
 fn lower_first(s: &str) -> String {
+    let first_word = s.split(' ').next().unwrap_or_default();
+    if first_word.chars().skip(1).any(char::is_uppercase) {
+        return s.to_string();
+    }
     let mut c = s.chars();
     match c.next() {
         Some(f) => f.to_lowercase().chain(c).collect(),
