@@ -215,6 +215,10 @@ pub enum ScomAction {
         /// An exportable key (the certificate is for another machine).
         #[arg(long)]
         exportable: bool,
+        /// The web-portal path: the CA makes the key ("Create and submit a
+        /// request to this CA") and answers with a PFX (harness CA only).
+        #[arg(long, conflicts_with = "inf")]
+        web_portal: bool,
         /// Also write the certificate with its key as a PFX.
         #[arg(long, value_name = "FILE", requires = "pfx_password")]
         export_pfx: Option<PathBuf>,
@@ -573,6 +577,7 @@ pub fn run(action: ScomAction) -> Result<ExitCode, String> {
             template,
             no_template,
             exportable,
+            web_portal,
             export_pfx,
             pfx_password: pw,
             legacy,
@@ -602,6 +607,7 @@ pub fn run(action: ScomAction) -> Result<ExitCode, String> {
                 inf,
                 template: (!no_template).then_some(template),
                 exportable: exportable || export.is_some(),
+                web_portal,
                 ca_thumbprint,
                 enroll: wait.enroll_options(check.now),
                 check: check.options(),
@@ -623,7 +629,7 @@ pub fn run(action: ScomAction) -> Result<ExitCode, String> {
                             json!({
                                 "ok": done.report.ok(),
                                 "trusted": added,
-                                "request_id": done.enrolled.id,
+                                "request_id": done.request_id,
                                 "imported": import_json(&done.imported),
                                 "events": done.report.events(),
                                 "verdict": done.report.verdict(),
@@ -643,7 +649,12 @@ pub fn run(action: ScomAction) -> Result<ExitCode, String> {
                                 }
                             }
                         }
-                        println!("RequestId: {}", done.enrolled.id);
+                        for w in &done.warnings {
+                            eprintln!("{w}");
+                        }
+                        if let Some(id) = done.request_id {
+                            println!("RequestId: {id}");
+                        }
                         print_import(&done.imported);
                         print!("{}", render(&done.report));
                         if let Some(p) = &done.exported {

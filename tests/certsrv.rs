@@ -945,3 +945,112 @@ fn template_list_uses_the_fourteen_field_format() {
         .unwrap();
     assert_eq!(r.status, 404);
 }
+
+fn portal(sess: &mut Session, pairs: &[(&str, &str)]) -> HttpResponse {
+    sess.request(
+        "POST",
+        "certrqma.asp",
+        Some("application/x-www-form-urlencoded"),
+        &form(pairs),
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_ca_makes_the_key_and_answers_with_a_pfx() {
+    // Enterprise: issued at once, as a PFX of key, leaf and chain.
+    let s = start(true);
+    let mut sess = session(&s, ntlm_creds(ALICE, false));
+    let fields = [
+        ("CertificateTemplate", "OperationsManager"),
+        ("CN", "scom01.contoso.test"),
+        ("FriendlyName", "scom01"),
+        ("KeyUsage", "both"),
+        ("Exportable", "on"),
+        ("PfxPassword", "Pfx-Passw0rd"),
+    ];
+    let r = portal(&mut sess, &fields);
+    assert_eq!(r.header("Content-Type"), Some("application/x-pkcs12"));
+    assert!(r
+        .header("Content-Disposition")
+        .is_some_and(|d| d.contains("certnew.pfx")));
+    let pfx = adcs_client::store::read_pfx(&r.body, "Pfx-Passw0rd").unwrap();
+    let (_, leaf) = x509_parser::parse_x509_certificate(&pfx.leaf).unwrap();
+    assert_eq!(
+        leaf.subject().to_string(),
+        "CN=scom01.contoso.test",
+        "the subject the form gave"
+    );
+    assert!(
+        leaf.extended_key_usage()
+            .unwrap()
+            .unwrap()
+            .value
+            .client_auth
+    );
+    assert_eq!(pfx.issuers, vec![s.ca().root_certificate()]);
+    assert_eq!(pfx.friendly_name.as_deref(), Some("scom01"));
+    assert!(adcs_client::store::read_pfx(&r.body, "wrong").is_err());
+
+    // Bad forms: the error page with E_INVALIDARG, no request made.
+    let before = s.ca().next_request_id();
+    for bad in [
+        &[("CN", "x")][..],
+        &[("PfxPassword", "pw")],
+        &[("CN", "x"), ("PfxPassword", "pw"), ("KeySize", "1024")],
+    ] {
+        let t = portal(&mut sess, bad).text();
+        assert!(
+            row(&t, "LastStatus:").contains("0x80070057"),
+            "{bad:?}: {t}"
+        );
+    }
+    assert_eq!(s.ca().next_request_id(), before);
+    // A denied template is denied as on certfnsh.asp.
+    let mut denied = fields.to_vec();
+    denied[0] = ("CertificateTemplate", "NoSuchTemplate");
+    let page = portal(&mut sess, &denied).text();
+    assert!(
+        page.contains("Certificate Request Denied") && page.contains("0x80094800"),
+        "{page}"
+    );
+
+    // Stand-alone: pending; the PFX waits for the manager, for its requester only.
+    let s = start_with(CaConfig::standalone(), WebOptions::default());
+    let mut sess = session(&s, ntlm_creds(ALICE, false));
+    let page = portal(
+        &mut sess,
+        &[
+            ("Subject", "CN=scom02.contoso.test, O=Contoso"),
+            ("ExtendedKeyUsage", "1.3.6.1.5.5.7.3.1,1.3.6.1.5.5.7.3.2"),
+            ("PfxPassword", "pw"),
+        ],
+    )
+    .text();
+    let id = number_after(&page, "Your Request Id is ");
+    let t = get(&mut sess, &format!("certnew.pfx?ReqID={id}")).text();
+    assert_eq!(row(&t, "Disposition message:"), "Taken Under Submission");
+    s.ca().issue_pending(id, ADMIN.0).unwrap();
+    let mut bob = session(&s, ntlm_creds(BOB, false));
+    let t = get(&mut bob, &format!("certnew.pfx?ReqID={id}"));
+    assert_ne!(t.header("Content-Type"), Some("application/x-pkcs12"));
+    assert!(
+        row(&t.text(), "LastStatus:").contains("0x8009400"),
+        "another user gets no key"
+    );
+    let r = get(&mut sess, &format!("certnew.pfx?ReqID={id}"));
+    assert_eq!(r.header("Content-Type"), Some("application/x-pkcs12"));
+    let pfx = adcs_client::store::read_pfx(&r.body, "pw").unwrap();
+    let (_, leaf) = x509_parser::parse_x509_certificate(&pfx.leaf).unwrap();
+    assert_eq!(
+        leaf.subject().to_string(),
+        "O=Contoso, CN=scom02.contoso.test"
+    );
+    assert!(
+        leaf.extended_key_usage()
+            .unwrap()
+            .unwrap()
+            .value
+            .server_auth
+    );
+}

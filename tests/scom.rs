@@ -893,6 +893,7 @@ fn scom_opts(s: &Server, seed: u64) -> scom::ScomEnrollOptions {
         inf: None,
         template: Some("OperationsManager".into()),
         exportable: false,
+        web_portal: false,
         ca_thumbprint: Some(thumbprint(&s.ca().root_certificate())),
         enroll: enroll_opts(seed),
         check: opts_at(T0 + DAY),
@@ -1070,7 +1071,7 @@ fn scom_enroll_on_a_standalone_ca_waits_for_the_manager_and_exports_a_pfx() {
         progress.push(p)
     })
     .unwrap();
-    assert_eq!(done.enrolled.id, officer.join().unwrap().unwrap());
+    assert_eq!(done.request_id, Some(officer.join().unwrap().unwrap()));
     assert!(
         progress
             .iter()
@@ -1229,4 +1230,71 @@ fn scom_verbs_report_and_exit_like_the_tools() {
             && out.contains("CertificateTemplate = \"OperationsManager\""),
         "{out}"
     );
+}
+
+/// A certificate manager on another thread: issues the first request that
+/// waits, and returns its ID.
+fn officer(s: &Server) -> std::thread::JoinHandle<u32> {
+    let ca = std::sync::Arc::clone(s.ca());
+    std::thread::spawn(move || {
+        for _ in 0..1000 {
+            if let Some(r) = ca.list(Some(mock_ca::Disposition::Pending)).first() {
+                ca.issue_pending(r.id, "CONTOSO\\Administrator").unwrap();
+                return r.id;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("no request became pending")
+    })
+}
+
+#[test]
+fn the_web_portal_path_where_the_ca_makes_the_key() {
+    for mode in [CaMode::Enterprise, CaMode::Standalone] {
+        let s = server(mode);
+        let mut w = world();
+        let approver = (mode == CaMode::Standalone).then(|| officer(&s));
+        let pfx = w.root.join("portal.pfx");
+        let opts = scom::ScomEnrollOptions {
+            web_portal: true,
+            template: (mode == CaMode::Enterprise).then(|| "OperationsManager".into()),
+            export: Some((pfx.clone(), "Pfx-Passw0rd".into(), PfxFormat::Aes256)),
+            ..scom_opts(&s, 70)
+        };
+        let mut progress = Vec::new();
+        let done = scom::enroll(&endpoint(&s), &w.store, &mut w.registry, &opts, &mut |p| {
+            progress.push(p)
+        })
+        .unwrap();
+        assert!(done.report.ok(), "{mode:?}: {:#?}", done.report);
+        assert!(done.request_pem.is_none(), "no request was made here");
+        assert!(w.store.pending().unwrap().is_empty());
+        let entry = &done.imported.entry;
+        assert!(done.imported.from_pfx && entry.has_private_key);
+        let row = s
+            .ca()
+            .request(done.request_id.expect("the ID is in the AD CS serial"))
+            .unwrap();
+        assert_eq!(
+            row.certificate.as_deref(),
+            Some(entry.der.as_slice()),
+            "{mode:?}"
+        );
+        if let Some(a) = approver {
+            assert_eq!(Some(a.join().unwrap()), done.request_id);
+            assert!(
+                progress
+                    .iter()
+                    .any(|p| matches!(p, flow::Progress::Waiting { .. })),
+                "{progress:?}"
+            );
+            assert_eq!(failing(&done.report), BTreeSet::from(["template"]));
+        } else {
+            assert!(failing(&done.report).is_empty(), "{:#?}", done.report);
+        }
+        // The PFX the CA made opens with the export password on another machine.
+        let again =
+            adcs_client::store::read_pfx(&std::fs::read(&pfx).unwrap(), "Pfx-Passw0rd").unwrap();
+        assert_eq!(again.leaf, entry.der);
+    }
 }

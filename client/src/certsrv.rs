@@ -30,6 +30,30 @@ pub enum Outcome {
     },
 }
 
+/// What the CA makes the key for ("Create and submit a request to this CA").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortalRequest {
+    pub subject: String,
+    pub template: Option<String>,
+    pub friendly_name: Option<String>,
+    pub exportable: bool,
+    /// Protects the PFX the CA answers with.
+    pub password: String,
+    /// RSA modulus size (2048, 3072, 4096).
+    pub key_size: u32,
+    pub ekus: Vec<String>,
+    pub attributes: Vec<(String, String)>,
+}
+
+/// What became of a portal request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PortalOutcome {
+    /// The certificate with its key and chain, as a PFX.
+    Issued { pfx: Vec<u8> },
+    /// Pending, denied or an error page.
+    NotIssued(Outcome),
+}
+
 /// Failures below the certsrv level.
 #[derive(Debug, thiserror::Error)]
 pub enum EnrollError {
@@ -155,6 +179,27 @@ pub fn parse_submit_page(page: &str) -> PageOutcome {
         };
     }
     PageOutcome::Error(parse_error_page(page))
+}
+
+/// What the error page of a download (certnew.cer, certnew.pfx) says of
+/// request `id`: still pending, denied or revoked, or an error.
+fn fetch_outcome(id: u32, page: &str) -> Outcome {
+    let page = parse_error_page(page);
+    let message = page.disposition_message.clone().unwrap_or_default();
+    if message.contains(mock_ca::protocol::disposition_message::PENDING) {
+        Outcome::Pending { id }
+    } else if message.starts_with("Denied by") || message.starts_with("Revoked") {
+        Outcome::Denied {
+            id: Some(id),
+            message,
+            hresult: page.last_status.filter(|h| !h.is_success()),
+        }
+    } else {
+        Outcome::Error {
+            message,
+            hresult: page.last_status.or(page.result),
+        }
+    }
 }
 
 /// A signed-in web enrollment session against one `/certsrv/` URL.
@@ -310,24 +355,53 @@ impl WebEnrollment {
                 certificate: r.body,
             });
         }
-        let page = parse_error_page(&r.text());
-        let message = page.disposition_message.clone().unwrap_or_default();
-        Ok(
-            if message.contains(mock_ca::protocol::disposition_message::PENDING) {
-                Outcome::Pending { id }
-            } else if message.starts_with("Denied by") || message.starts_with("Revoked") {
-                Outcome::Denied {
-                    id: Some(id),
-                    message,
-                    hresult: page.last_status.filter(|h| !h.is_success()),
-                }
-            } else {
-                Outcome::Error {
-                    message,
-                    hresult: page.last_status.or(page.result),
-                }
-            },
-        )
+        Ok(fetch_outcome(id, &r.text()))
+    }
+
+    /// "Create and submit a request to this CA" on the harness's CA, which
+    /// makes the key itself (real AD CS leaves that to the browser): the PFX
+    /// when issued at once, else what the pages say (pending: fetch it later
+    /// with [`WebEnrollment::retrieve_pfx`]).
+    pub fn create_and_submit(&mut self, req: &PortalRequest) -> Result<PortalOutcome, EnrollError> {
+        use mock_ca::protocol::portal;
+        let attrib: String = req
+            .attributes
+            .iter()
+            .map(|(n, v)| format!("{n}:{v}\r\n"))
+            .collect();
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair(portal::SUBJECT, &req.subject)
+            .append_pair(portal::KEY_SIZE, &req.key_size.to_string())
+            .append_pair(portal::KEY_USAGE, "both")
+            .append_pair(portal::EKU, &req.ekus.join(","))
+            .append_pair(portal::PASSWORD, &req.password)
+            .append_pair(portal::ATTRIBUTES, &attrib)
+            .append_pair(portal::EXPORTABLE, if req.exportable { "on" } else { "" });
+        if let Some(t) = &req.template {
+            form.append_pair(portal::TEMPLATE, t);
+        }
+        if let Some(f) = &req.friendly_name {
+            form.append_pair(portal::FRIENDLY_NAME, f);
+        }
+        let body = form.finish();
+        let r = self.call("POST", endpoint::CREATE_REQUEST, Some(body.as_bytes()))?;
+        if r.header("Content-Type") == Some(content_type::PKCS12) {
+            return Ok(PortalOutcome::Issued { pfx: r.body });
+        }
+        let page = parse_submit_page(&r.text());
+        Ok(PortalOutcome::NotIssued(match page {
+            PageOutcome::Pending { id: Some(id) } => Outcome::Pending { id },
+            other => self.resolve(other)?,
+        }))
+    }
+
+    /// `certnew.pfx?ReqID=N`: the PFX of a portal request, once issued.
+    pub fn retrieve_pfx(&mut self, id: u32) -> Result<PortalOutcome, EnrollError> {
+        let r = self.call("GET", &format!("{}?ReqID={id}", endpoint::PFX), None)?;
+        if r.header("Content-Type") == Some(content_type::PKCS12) {
+            return Ok(PortalOutcome::Issued { pfx: r.body });
+        }
+        Ok(PortalOutcome::NotIssued(fetch_outcome(id, &r.text())))
     }
 
     /// `var nRenewals=K;` of certcarc.asp.

@@ -385,6 +385,8 @@ pub enum KeyChoice {
     Rsa(u32),
     /// NIST curve by bit size: 256, 384, 521.
     Ecdsa(u32),
+    /// DSA by modulus size: 1024 (the Base DSS CSP), 2048 or 3072 (CNG).
+    Dsa(u32),
 }
 
 /// `HashAlgorithm`.
@@ -733,7 +735,8 @@ impl RequestSpec {
                     KeyChoice::Ecdsa(bits)
                 }
                 "ECDSA" => KeyChoice::Ecdsa(length.map_or(256, |l| l.0)),
-                _ => return Err(inf.error(e.line, &e.key, format!("KeyAlgorithm {} is not supported (RSA, ECDSA_P256, ECDSA_P384, ECDSA_P521 are)", e.value))),
+                "DSA" => KeyChoice::Dsa(length.map_or(1024, |l| l.0)),
+                _ => return Err(inf.error(e.line, &e.key, format!("KeyAlgorithm {} is not supported (RSA, ECDSA_P256, ECDSA_P384, ECDSA_P521, DSA are)", e.value))),
             },
         };
         match key {
@@ -755,9 +758,19 @@ impl RequestSpec {
                     format!("no ECDSA curve of {bits} bits (256, 384, 521)"),
                 ));
             }
+            KeyChoice::Dsa(bits) if ![1024, 2048, 3072].contains(&bits) => {
+                let line = length.map_or(nr.line, |l| l.1);
+                return Err(inf.error(
+                    line,
+                    "KeyLength",
+                    format!("DSA keys of {bits} bits are not supported (1024, 2048, 3072)"),
+                ));
+            }
             _ => {}
         }
         let hash = match get("HashAlgorithm") {
+            // The DSS CSPs sign with SHA-1 only.
+            None if matches!(key, KeyChoice::Dsa(1024)) => HashChoice::Sha1,
             None => HashChoice::Sha256,
             Some(e) => match e.value.to_ascii_lowercase().replace('-', "").as_str() {
                 "sha1" => HashChoice::Sha1,
@@ -780,7 +793,12 @@ impl RequestSpec {
         let ksp = provider_name
             .as_deref()
             .is_some_and(|p| p.contains("Key Storage Provider"));
-        let key_spec = flags("KeySpec", KEY_SPEC_NAMES)?.unwrap_or(if ksp { 0 } else { 1 });
+        let key_spec = flags("KeySpec", KEY_SPEC_NAMES)?.unwrap_or(match key {
+            _ if ksp => 0,
+            // DSS keys sign only (AT_SIGNATURE).
+            KeyChoice::Dsa(_) => 2,
+            _ => 1,
+        });
         let key_usage = match flags("KeyUsage", KEY_USAGE_NAMES)? {
             Some(ku) if ku > 0xffff => {
                 let e = get("KeyUsage").expect("present");
@@ -1071,10 +1089,19 @@ mod tests {
             .unwrap_err()
             .message
             .contains("not supported"));
-        assert!(spec("[NewRequest]\nKeyAlgorithm=DSA")
+        assert!(spec("[NewRequest]\nKeyAlgorithm=DSA\nKeyLength=1536")
             .unwrap_err()
             .message
-            .contains("DSA is not supported"));
+            .contains("DSA keys of 1536 bits"));
+        assert!(spec("[NewRequest]\nKeyAlgorithm=ECC")
+            .unwrap_err()
+            .message
+            .contains("ECC is not supported"));
+        let dsa = spec("[NewRequest]\nKeyAlgorithm=DSA").unwrap();
+        assert_eq!(
+            (dsa.key, dsa.hash),
+            (KeyChoice::Dsa(1024), HashChoice::Sha1)
+        );
         assert!(spec("[NewRequest]\nKeyLength=512")
             .unwrap_err()
             .message

@@ -1,8 +1,9 @@
 //! Request keys: what `certreq -new` generates and the request store keeps.
 //!
-//! Unlike the CA's keys these come in any RSA size from 1024 to 4096 bits and
-//! sign with the hash the INF names (`HashAlgorithm`), so they use the pure
-//! Rust `rsa` and RustCrypto curve crates. Generation draws from a ChaCha20
+//! Unlike the CA's keys these come in any RSA size from 1024 to 4096 bits
+//! (and DSA, which certreq still makes) and sign with the hash the INF names
+//! (`HashAlgorithm`), so they use the pure Rust `rsa`, `dsa` and RustCrypto
+//! curve crates. Generation draws from a ChaCha20
 //! stream: seeded for reproducible runs, else seeded from the system.
 
 use der::Decode;
@@ -31,6 +32,7 @@ enum Inner {
     P256(p256::ecdsa::SigningKey),
     P384(p384::ecdsa::SigningKey),
     P521(p521::ecdsa::SigningKey),
+    Dsa(Box<dsa::SigningKey>),
 }
 
 /// A private key with its public half.
@@ -67,6 +69,7 @@ pub fn describe(choice: KeyChoice) -> String {
     match choice {
         KeyChoice::Rsa(bits) => format!("RSA {bits}-bit key"),
         KeyChoice::Ecdsa(bits) => format!("ECDSA P-{bits} key"),
+        KeyChoice::Dsa(bits) => format!("DSA {bits}-bit key"),
     }
 }
 
@@ -94,6 +97,22 @@ impl RequestKey {
                 .to_pkcs8_der()
                 .map_err(|e| fail(e.to_string()))?,
             KeyChoice::Ecdsa(_) => return Err(fail("curves are P-256, P-384 and P-521".into())),
+            KeyChoice::Dsa(bits) => {
+                // The Base DSS CSP, what certreq uses, makes 1024-bit keys only.
+                #[allow(deprecated)]
+                let size = match bits {
+                    1024 => dsa::KeySize::DSA_1024_160,
+                    2048 => dsa::KeySize::DSA_2048_256,
+                    3072 => dsa::KeySize::DSA_3072_256,
+                    _ => return Err(fail("DSA keys are 1024, 2048 or 3072 bits".into())),
+                };
+                let components = dsa::Components::try_generate_from_rng_with_key_size(rng, size)
+                    .map_err(|e| fail(e.to_string()))?;
+                dsa::SigningKey::try_generate_from_rng_with_components(rng, components)
+                    .map_err(|e| fail(e.to_string()))?
+                    .to_pkcs8_der()
+                    .map_err(|e| fail(e.to_string()))?
+            }
         };
         Self::from_pkcs8(pkcs8.as_bytes())
     }
@@ -167,9 +186,19 @@ impl RequestKey {
                     ))
                 }
             }
+        } else if alg == oid::DSA {
+            let key = dsa::SigningKey::from_pkcs8_der(pkcs8).map_err(|e| load(e.to_string()))?;
+            let vk = key.verifying_key();
+            let bits = vk.components().p().bit_width();
+            let spki = vk.to_public_key_der().map_err(|e| load(e.to_string()))?;
+            (
+                KeyChoice::Dsa(bits),
+                Inner::Dsa(Box::new(key)),
+                spki.into_vec(),
+            )
         } else {
             return Err(load(format!(
-                "key algorithm {alg} is neither RSA nor ECDSA"
+                "key algorithm {alg} is neither RSA, ECDSA nor DSA"
             )));
         };
         Ok(RequestKey {
@@ -197,6 +226,18 @@ impl RequestKey {
 
     /// The AlgorithmIdentifier of a signature with `hash`.
     pub fn signature_algorithm(&self, hash: HashChoice) -> AlgorithmIdentifierOwned {
+        if matches!(self.inner, Inner::Dsa(_)) {
+            let oid = match hash {
+                HashChoice::Sha1 => oid::DSA_WITH_SHA1,
+                HashChoice::Sha256 => oid::DSA_WITH_SHA256,
+                HashChoice::Sha384 => oid::DSA_WITH_SHA384,
+                HashChoice::Sha512 => oid::DSA_WITH_SHA512,
+            };
+            return AlgorithmIdentifierOwned {
+                oid,
+                parameters: None,
+            };
+        }
         let rsa = matches!(self.inner, Inner::Rsa(_));
         let oid = match (rsa, hash) {
             (true, HashChoice::Sha1) => oid::SHA1_WITH_RSA,
@@ -256,6 +297,17 @@ impl RequestKey {
                     .map_err(|e| unsupported(e.to_string()))?;
                 Ok(s.to_der().as_bytes().to_vec())
             }
+            Inner::Dsa(k) => {
+                use der::Encode;
+                let s = match hash {
+                    HashChoice::Sha1 => k.sign_prehashed_rfc6979::<sha1::Sha1>(hashed),
+                    HashChoice::Sha256 => k.sign_prehashed_rfc6979::<sha2::Sha256>(hashed),
+                    HashChoice::Sha384 => k.sign_prehashed_rfc6979::<sha2::Sha384>(hashed),
+                    HashChoice::Sha512 => k.sign_prehashed_rfc6979::<sha2::Sha512>(hashed),
+                }
+                .map_err(|e| unsupported(e.to_string()))?;
+                s.to_der().map_err(|e| unsupported(e.to_string()))
+            }
         }
     }
 }
@@ -314,6 +366,31 @@ mod tests {
         }
         .to_der()
         .unwrap()
+    }
+
+    #[test]
+    fn dsa_keys_repeat_and_sign_verifiably() {
+        use dsa::signature::hazmat::PrehashVerifier;
+        use p256::pkcs8::DecodePublicKey;
+        let seed = Seed(7);
+        let a = RequestKey::generate(KeyChoice::Dsa(1024), &mut key_rng(Some(&seed), "d")).unwrap();
+        let b = RequestKey::generate(KeyChoice::Dsa(1024), &mut key_rng(Some(&seed), "d")).unwrap();
+        assert_eq!(a.pkcs8_der(), b.pkcs8_der());
+        assert_eq!(a.choice(), KeyChoice::Dsa(1024));
+        let again = RequestKey::from_pkcs8(a.pkcs8_der()).unwrap();
+        assert_eq!(again.spki_der(), a.spki_der());
+        assert_eq!(
+            a.signature_algorithm(HashChoice::Sha1).oid,
+            oid::DSA_WITH_SHA1
+        );
+        let vk = dsa::VerifyingKey::from_public_key_der(a.spki_der()).unwrap();
+        let hashed =
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, b"tbs");
+        let sig = dsa::Signature::from_der(&a.sign(HashChoice::Sha1, b"tbs").unwrap()).unwrap();
+        assert!(vk.verify_prehash(hashed.as_ref(), &sig).is_ok());
+        let other =
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, b"other");
+        assert!(vk.verify_prehash(other.as_ref(), &sig).is_err());
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub const CLIENT_ID_CERTREQ: i64 = 9;
 pub const DEFAULT_RSA_PROVIDER: &str = "Microsoft Enhanced Cryptographic Provider v1.0";
 /// The CNG provider Windows uses for ECDSA keys (and `KeySpec = 0`).
 pub const KSP_PROVIDER: &str = "Microsoft Software Key Storage Provider";
+/// The CSP certreq uses for DSA keys (AT_SIGNATURE only).
+pub const DSS_PROVIDER: &str = "Microsoft Base DSS Cryptographic Provider";
 /// ProviderType 12, PROV_RSA_SCHANNEL.
 pub const SCHANNEL_PROVIDER: &str = "Microsoft RSA SChannel Cryptographic Provider";
 /// The `[RequestAttributes]` name that selects a template.
@@ -81,6 +83,7 @@ pub fn provider(spec: &RequestSpec) -> (u32, String) {
     }
     match spec.key {
         KeyChoice::Ecdsa(_) => (0, KSP_PROVIDER.into()),
+        KeyChoice::Dsa(_) => (2, DSS_PROVIDER.into()),
         KeyChoice::Rsa(_) if spec.key_spec == 0 => (0, KSP_PROVIDER.into()),
         KeyChoice::Rsa(_) if spec.provider_type == Some(12) => {
             (spec.key_spec, SCHANNEL_PROVIDER.into())

@@ -188,14 +188,8 @@ pub struct Accepted {
     pub untrusted_root: Option<String>,
 }
 
-/// A PFX format: AES-256 (Windows 10 1709+, Server 2019+) or the legacy
-/// 3DES/SHA-1 form older Windows needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum PfxFormat {
-    #[default]
-    Aes256,
-    Legacy3Des,
-}
+/// A PFX format (AES-256 by default, or the legacy 3DES/SHA-1 one).
+pub use mock_ca::encoding::PfxFormat;
 
 /// Upper-case hex.
 pub fn hex_upper(bytes: &[u8]) -> String {
@@ -732,10 +726,6 @@ impl Store {
         password: &str,
         format: PfxFormat,
     ) -> Result<Vec<u8>, StoreError> {
-        use p12_keystore::{
-            Certificate as P12Cert, EncryptionAlgorithm, KeyStore, KeyStoreEntry, MacAlgorithm,
-            PrivateKey, PrivateKeyChain,
-        };
         let entry = self.find(StoreName::My, selector)?;
         let container = entry.properties.key_container.clone().ok_or_else(|| {
             StoreError::NotFound(format!(
@@ -749,34 +739,23 @@ impl Store {
                 entry.subject
             ))
         })?;
-        let pfx_err = |e: p12_keystore::error::Error| StoreError::Pfx(e.to_string());
-        let certs = self
-            .chain(&entry.der)?
-            .iter()
-            .map(|d| P12Cert::from_der(d).map_err(pfx_err))
-            .collect::<Result<Vec<_>, _>>()?;
+        let chain = self.chain(&entry.der)?;
         let local_key_id =
             mock_ca::x509::key_id(key.spki_der()).map_err(|e| StoreError::Pfx(e.to_string()))?;
-        let chain = PrivateKeyChain::new(
-            local_key_id,
-            PrivateKey::from_der(key.pkcs8_der()).map_err(pfx_err)?,
-            certs,
-        );
-        let mut ks = KeyStore::new();
         let alias = entry
             .properties
             .friendly_name
             .clone()
             .unwrap_or_else(|| entry.subject.clone());
-        ks.add_entry(&alias, KeyStoreEntry::PrivateKeyChain(chain));
-        let writer = ks.writer(password);
-        let writer = match format {
-            PfxFormat::Aes256 => writer,
-            PfxFormat::Legacy3Des => writer
-                .encryption_algorithm(EncryptionAlgorithm::PbeWithShaAnd3KeyTripleDesCbc)
-                .mac_algorithm(MacAlgorithm::HmacSha1),
-        };
-        writer.write().map_err(pfx_err)
+        mock_ca::encoding::pfx(
+            key.pkcs8_der(),
+            local_key_id,
+            &chain,
+            &alias,
+            password,
+            format,
+        )
+        .map_err(StoreError::Pfx)
     }
 
     /// certutil -importpfx: the key into `Keys`, the certificate into `My`
@@ -836,16 +815,17 @@ impl Pfx {
     /// to the legacy CSP as AT_KEYEXCHANGE (what certutil -importpfx does),
     /// an ECDSA key to the KSP; exportable, in the machine key set.
     pub fn properties(&self) -> CertProperties {
-        let ecdsa = matches!(self.key.choice(), crate::inf::KeyChoice::Ecdsa(_));
+        use crate::inf::KeyChoice;
+        let (key_spec, provider) = match self.key.choice() {
+            KeyChoice::Ecdsa(_) => (0, crate::request::KSP_PROVIDER),
+            KeyChoice::Dsa(_) => (2, crate::request::DSS_PROVIDER),
+            KeyChoice::Rsa(_) => (1, crate::request::DEFAULT_RSA_PROVIDER),
+        };
         CertProperties {
             friendly_name: self.friendly_name.clone(),
             key_container: Some(container_name(self.key.spki_der())),
-            provider: Some(if ecdsa {
-                crate::request::KSP_PROVIDER.into()
-            } else {
-                crate::request::DEFAULT_RSA_PROVIDER.into()
-            }),
-            key_spec: Some(if ecdsa { 0 } else { 1 }),
+            provider: Some(provider.into()),
+            key_spec: Some(key_spec),
             exportable: true,
             machine_key_set: true,
         }

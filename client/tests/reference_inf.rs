@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use adcs_client::inf::{BasicConstraints, Inf, KeyChoice, RequestKind, RequestSpec};
+use adcs_client::inf::{BasicConstraints, HashChoice, Inf, KeyChoice, RequestKind, RequestSpec};
 use mock_ca::x509::SanEntry;
 
 const SERVER_AUTH: &str = "1.3.6.1.5.5.7.3.1";
@@ -151,10 +151,14 @@ fn every_reference_inf_is_read_or_refused_as_certreq_does() {
                 }
             }
             "tamemycerts_Computer_Online_DSA.inf" => {
-                let e = got.unwrap_err();
-                assert!(
-                    e.contains("line 3: KeyAlgorithm: KeyAlgorithm DSA is not supported"),
-                    "{e}"
+                let s = got.unwrap();
+                assert_eq!(
+                    (s.key, s.hash, s.key_spec, s.subject.as_str()),
+                    (KeyChoice::Dsa(1024), HashChoice::Sha1, 2, "CN=")
+                );
+                assert_eq!(
+                    s.provider_name.as_deref(),
+                    Some("Microsoft Base DSS Cryptographic Provider")
                 );
             }
             "tamemycerts_GenericWebServer_SubjectOnly.inf" => {
@@ -226,6 +230,35 @@ fn every_readable_reference_inf_produces_a_request_windows_would() {
         made += 1;
         let ku = effective_key_usage(&spec).unwrap();
         match spec.request_type {
+            // The mock CA refuses DSA keys (NTE_BAD_ALGID), so its request
+            // reader does not take this one; OpenSSL and x509-parser do.
+            RequestKind::Pkcs10 if matches!(spec.key, KeyChoice::Dsa(_)) => {
+                assert_ne!(
+                    openssl_verifies_request(&made_req.pem()),
+                    Some(false),
+                    "{name}"
+                );
+                use x509_parser::prelude::FromDer;
+                let (_, req) =
+                    x509_parser::certification_request::X509CertificationRequest::from_der(
+                        &made_req.der,
+                    )
+                    .unwrap();
+                assert_eq!(
+                    req.signature_algorithm.algorithm.to_id_string(),
+                    "1.2.840.10040.4.3",
+                    "dsaWithSHA1, as the Base DSS CSP signs"
+                );
+                assert_eq!(
+                    req.certification_request_info
+                        .subject_pki
+                        .algorithm
+                        .algorithm
+                        .to_id_string(),
+                    "1.2.840.10040.4.1"
+                );
+                checks_extensions(&name, &spec, &made_req.der, true);
+            }
             RequestKind::Pkcs10 => {
                 assert_ne!(
                     openssl_verifies_request(&made_req.pem()),
@@ -297,7 +330,7 @@ fn every_readable_reference_inf_produces_a_request_windows_would() {
             }
         }
     }
-    assert_eq!(made, 9);
+    assert_eq!(made, 10);
 }
 
 /// EKUs, SANs and basic constraints as the spec asked, read back by x509-parser.

@@ -177,6 +177,50 @@ pub fn pkcs7_certificates(p7: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
     parse_pkcs7(p7).map(|p| p.certificates)
 }
 
+/// How a PFX is protected: AES-256 (Windows 10 1709+, Server 2019+) or the
+/// 3DES/SHA-1 form older Windows needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PfxFormat {
+    #[default]
+    Aes256,
+    Legacy3Des,
+}
+
+/// A PFX (PKCS#12) holding a private key (PKCS#8) with its certificate
+/// chain (leaf first), under `alias` as friendly name.
+pub fn pfx(
+    key_pkcs8: &[u8],
+    local_key_id: Vec<u8>,
+    chain: &[Vec<u8>],
+    alias: &str,
+    password: &str,
+    format: PfxFormat,
+) -> Result<Vec<u8>, String> {
+    use p12_keystore::{
+        Certificate, EncryptionAlgorithm, KeyStore, KeyStoreEntry, MacAlgorithm, PrivateKey,
+        PrivateKeyChain,
+    };
+    let err = |e: p12_keystore::error::Error| e.to_string();
+    let certs = chain
+        .iter()
+        .map(|d| Certificate::from_der(d).map_err(err))
+        .collect::<Result<Vec<_>, _>>()?;
+    let key = PrivateKey::from_der(key_pkcs8).map_err(err)?;
+    let mut ks = KeyStore::new();
+    ks.add_entry(
+        alias,
+        KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(local_key_id, key, certs)),
+    );
+    let writer = ks.writer(password);
+    let writer = match format {
+        PfxFormat::Aes256 => writer,
+        PfxFormat::Legacy3Des => writer
+            .encryption_algorithm(EncryptionAlgorithm::PbeWithShaAnd3KeyTripleDesCbc)
+            .mac_algorithm(MacAlgorithm::HmacSha1),
+    };
+    writer.write().map_err(err)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,6 +67,10 @@ pub mod oid {
     pub const SHA512_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.13");
     pub const EC_PUBLIC_KEY: Oid = Oid::new_unwrap("1.2.840.10045.2.1");
     pub const DSA: Oid = Oid::new_unwrap("1.2.840.10040.4.1");
+    pub const DSA_WITH_SHA1: Oid = Oid::new_unwrap("1.2.840.10040.4.3");
+    pub const DSA_WITH_SHA256: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.3.2");
+    pub const DSA_WITH_SHA384: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.3.3");
+    pub const DSA_WITH_SHA512: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.3.4");
     pub const ECDSA_WITH_SHA1: Oid = Oid::new_unwrap("1.2.840.10045.4.1");
     pub const ECDSA_WITH_SHA256: Oid = Oid::new_unwrap("1.2.840.10045.4.3.2");
     pub const ECDSA_WITH_SHA384: Oid = Oid::new_unwrap("1.2.840.10045.4.3.3");
@@ -307,6 +311,37 @@ pub mod endpoint {
     pub const REQID_CA_CERT: &str = "CACert";
     /// The browser cookie that remembers pending requests (§2.6).
     pub const REQUESTS_COOKIE: &str = "Requests";
+    /// "Create and submit a request to this CA". Real AD CS has the browser
+    /// make the key here (ActiveX); browsers no longer can, so the harness
+    /// makes it and answers with a PFX (form fields: [`super::portal`]).
+    pub const CREATE_REQUEST: &str = "certrqma.asp";
+    /// The PFX of a request made through [`CREATE_REQUEST`], once issued
+    /// (`?ReqID=N`; harness only).
+    pub const PFX: &str = "certnew.pfx";
+}
+
+/// Form fields of [`endpoint::CREATE_REQUEST`] (harness only).
+pub mod portal {
+    /// Template name (enterprise CA).
+    pub const TEMPLATE: &str = "CertificateTemplate";
+    /// The whole subject as a DN; otherwise built from the identifying fields.
+    pub const SUBJECT: &str = "Subject";
+    /// Identifying information, as the stand-alone form asks for it.
+    pub const NAME_FIELDS: [&str; 7] = ["CN", "E", "OU", "O", "L", "S", "C"];
+    pub const FRIENDLY_NAME: &str = "FriendlyName";
+    /// "Mark keys as exportable": accepted as the form has it; the key
+    /// leaves the CA in the PFX either way.
+    pub const EXPORTABLE: &str = "Exportable";
+    /// Protects the PFX; required.
+    pub const PASSWORD: &str = "PfxPassword";
+    /// RSA modulus size: 2048 (default), 3072 or 4096.
+    pub const KEY_SIZE: &str = "KeySize";
+    /// `exchange`, `signature` or `both` (default), as the form offers them.
+    pub const KEY_USAGE: &str = "KeyUsage";
+    /// Comma-separated EKU OIDs (the stand-alone form's "Other…" purpose).
+    pub const EKU: &str = "ExtendedKeyUsage";
+    /// Extra request attributes, as certfnsh.asp takes them.
+    pub const ATTRIBUTES: &str = "CertAttrib";
 }
 
 /// Content types clients compare exactly (§2.3, §2.4).
@@ -316,6 +351,7 @@ pub mod content_type {
     pub const CRL: &str = "application/pkix-crl";
     pub const HTML: &str = "text/html";
     pub const JSON: &str = "application/json";
+    pub const PKCS12: &str = "application/x-pkcs12";
 }
 
 /// Text fragments real clients match on certsrv pages (§3). The pages are

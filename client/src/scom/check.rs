@@ -432,6 +432,7 @@ impl Facts {
             ekus: (!spec.ekus.is_empty()).then(|| spec.ekus.clone()),
             public_key: Some(match spec.key {
                 KeyChoice::Rsa(bits) => PublicKeyKind::Rsa { bits },
+                KeyChoice::Dsa(bits) => PublicKeyKind::Dsa { bits },
                 KeyChoice::Ecdsa(bits) => PublicKeyKind::Ec {
                     curve: format!("P-{bits}"),
                     bits,

@@ -59,6 +59,12 @@ pub enum Selector {
     Thumbprint(String),
     /// `MOMCertImport FILE.pfx /Password PWD`: imported into the store first.
     Pfx { path: PathBuf, password: String },
+    /// A PFX in hand (`source` names it in messages).
+    PfxData {
+        bytes: Vec<u8>,
+        password: String,
+        source: String,
+    },
 }
 
 fn hex_digits(s: &str) -> String {
@@ -108,7 +114,7 @@ pub fn select(store: &Store, selector: &Selector, now: i64) -> Result<(Entry, us
                 by_cn
             }
         }
-        Selector::Pfx { .. } => {
+        Selector::Pfx { .. } | Selector::PfxData { .. } => {
             return Err(ScomError::Input(
                 "a PFX is imported, not selected from the store".into(),
             ))
@@ -140,6 +146,7 @@ fn describe_selector(s: &Selector) -> String {
         Selector::Serial(n) => format!("serial number {n}"),
         Selector::Thumbprint(t) => format!("thumbprint {t}"),
         Selector::Pfx { path, .. } => format!("PFX {}", path.display()),
+        Selector::PfxData { source, .. } => source.clone(),
     }
 }
 
@@ -319,22 +326,24 @@ pub fn import(
 ) -> Result<Imported, ScomError> {
     // A corrupt registry fails here, before anything is written.
     let before = registry_state(registry)?;
+    let open_pfx = |bytes: &[u8], password: &str, source: String| {
+        let pfx = read_pfx(bytes, password).map_err(|e| match e {
+            StoreError::WrongPassword | StoreError::Pfx(_) => {
+                ScomError::Input(format!("{source}: {e}"))
+            }
+            other => other.into(),
+        })?;
+        Ok::<_, ScomError>((pfx.leaf.clone(), None, Some(pfx), 1, source))
+    };
     let (der, entry, pfx, matched, source) = match selector {
         Selector::Pfx { path, password } => {
-            let pfx = read_pfx(&read(path)?, password).map_err(|e| match e {
-                StoreError::WrongPassword | StoreError::Pfx(_) => {
-                    ScomError::Input(format!("{}: {e}", path.display()))
-                }
-                other => other.into(),
-            })?;
-            (
-                pfx.leaf.clone(),
-                None,
-                Some(pfx),
-                1,
-                path.display().to_string(),
-            )
+            open_pfx(&read(path)?, password, path.display().to_string())?
         }
+        Selector::PfxData {
+            bytes,
+            password,
+            source,
+        } => open_pfx(bytes, password, source.clone())?,
         other => {
             let (e, n) = select(store, other, opts.check.now)?;
             let source = format!("My\\{}", e.thumbprint);

@@ -53,6 +53,7 @@ pub fn renewal_spec(old: &Entry, template: Option<&str>) -> Result<RequestSpec, 
     spec.key = match f.public_key {
         Some(PublicKeyKind::Rsa { bits }) => KeyChoice::Rsa(bits),
         Some(PublicKeyKind::Ec { bits, .. }) => KeyChoice::Ecdsa(bits),
+        Some(PublicKeyKind::Dsa { bits }) => KeyChoice::Dsa(bits),
         other => {
             return Err(ScomError::Input(format!(
                 "`{}` has a key this toolkit cannot renew ({other:?})",
@@ -204,6 +205,10 @@ pub struct ScomEnrollOptions {
     pub template: Option<String>,
     /// Make the key exportable (the certificate is for another machine).
     pub exportable: bool,
+    /// The guide's web-portal path: the CA makes the key ("Create and
+    /// submit a request to this CA") and answers with a PFX, which is then
+    /// imported, instead of a request made here from the INF.
+    pub web_portal: bool,
     /// SHA-1 thumbprint of the CA's root: download the chain over any TLS
     /// and accept it only if its root has this thumbprint.
     pub ca_thumbprint: Option<String>,
@@ -228,7 +233,11 @@ pub enum TrustStep {
 #[derive(Debug)]
 pub struct ScomEnrolled {
     pub trust: TrustStep,
-    pub enrolled: Enrolled,
+    /// The request ID (from the serial when the portal answered at once).
+    pub request_id: Option<u32>,
+    /// The request this machine made (not on the web-portal path).
+    pub request_pem: Option<String>,
+    pub warnings: Vec<crate::inf::InfWarning>,
     pub imported: Imported,
     /// The agent's verdict over the configured certificate.
     pub report: Report,
@@ -236,9 +245,10 @@ pub struct ScomEnrolled {
 }
 
 /// The SCOM guide's procedure against a CA: download and import the root
-/// (pinned), make the request from the SCOM INF, submit it with the template
-/// (an enterprise CA issues at once; a stand-alone one is waited on until a
-/// manager approves), retrieve, accept into My, import for SCOM, check.
+/// (pinned), make the request from the SCOM INF (or let the CA make the key
+/// on the web-portal path), submit it with the template (an enterprise CA
+/// issues at once; a stand-alone one is waited on until a manager
+/// approves), retrieve, accept into My, import for SCOM, check.
 pub fn enroll(
     endpoint: &CaEndpoint,
     store: &Store,
@@ -249,43 +259,69 @@ pub fn enroll(
     // A corrupt registry stops the procedure before it starts.
     registry_state(registry)?;
     let (trust, endpoint) = trust_root(endpoint, store, opts.ca_thumbprint.as_deref())?;
-    let (source, inf) = match &opts.inf {
-        Some(p) => (
-            p.display().to_string(),
-            Inf::read(p).map_err(|e| ScomError::Input(e.to_string()))?,
-        ),
-        None => {
-            let text = facts::scom_inf(&opts.fqdn, opts.template.as_deref(), opts.exportable);
-            (
-                "built-in SCOM INF".to_string(),
-                Inf::parse("built-in SCOM INF", text.as_bytes())
-                    .map_err(|e| ScomError::Input(e.to_string()))?,
-            )
-        }
+    let import_opts = ImportOptions {
+        check: opts.check.clone(),
+        force: opts.force,
     };
-    let spec = RequestSpec::from_inf(&inf).map_err(|e| ScomError::Input(e.to_string()))?;
-    let mut enroll_opts = opts.enroll.clone();
-    if enroll_opts.template.is_none() {
-        enroll_opts.template = crate::request::template_attribute(&spec).map(str::to_string);
-    }
-    let enrolled = flow::enroll_spec(
-        &endpoint,
-        &source,
-        spec,
-        None,
-        store,
-        &enroll_opts,
-        progress,
-    )?;
-    let imported = import(
-        store,
-        registry,
-        &Selector::Thumbprint(enrolled.accepted.entry.thumbprint.clone()),
-        &ImportOptions {
-            check: opts.check.clone(),
-            force: opts.force,
-        },
-    )?;
+    let (request_id, request_pem, warnings, imported, pfx) = if opts.web_portal {
+        let (pfx, password) = portal_enroll(&endpoint, opts, progress)?;
+        let imported = import(
+            store,
+            registry,
+            &Selector::PfxData {
+                bytes: pfx.clone(),
+                password: password.clone(),
+                source: format!("the PFX from {}", endpoint.url),
+            },
+            &import_opts,
+        )?;
+        let id = mock_ca::keys::unhex(&imported.entry.serial)
+            .and_then(|s| mock_ca::serial::parse_adcs_serial(&s))
+            .map(|(id, _)| id);
+        (id, None, Vec::new(), imported, Some((pfx, password)))
+    } else {
+        let (source, inf) = match &opts.inf {
+            Some(p) => (
+                p.display().to_string(),
+                Inf::read(p).map_err(|e| ScomError::Input(e.to_string()))?,
+            ),
+            None => {
+                let text = facts::scom_inf(&opts.fqdn, opts.template.as_deref(), opts.exportable);
+                (
+                    "built-in SCOM INF".to_string(),
+                    Inf::parse("built-in SCOM INF", text.as_bytes())
+                        .map_err(|e| ScomError::Input(e.to_string()))?,
+                )
+            }
+        };
+        let spec = RequestSpec::from_inf(&inf).map_err(|e| ScomError::Input(e.to_string()))?;
+        let mut enroll_opts = opts.enroll.clone();
+        if enroll_opts.template.is_none() {
+            enroll_opts.template = crate::request::template_attribute(&spec).map(str::to_string);
+        }
+        let enrolled = flow::enroll_spec(
+            &endpoint,
+            &source,
+            spec,
+            None,
+            store,
+            &enroll_opts,
+            progress,
+        )?;
+        let imported = import(
+            store,
+            registry,
+            &Selector::Thumbprint(enrolled.accepted.entry.thumbprint.clone()),
+            &import_opts,
+        )?;
+        (
+            Some(enrolled.id),
+            Some(enrolled.request_pem),
+            enrolled.warnings,
+            imported,
+            None,
+        )
+    };
     let report = super::check(
         store,
         Some(&*registry),
@@ -294,19 +330,97 @@ pub fn enroll(
     )?;
     let exported = match &opts.export {
         Some((path, password, format)) => {
-            let pfx = store.export_pfx(&imported.entry.thumbprint, password, *format)?;
-            flow::write_file(path, &pfx)?;
+            // The portal's PFX already is the one for another machine when
+            // it carries the export password.
+            let bytes = match &pfx {
+                Some((p, pw)) if pw == password && *format == PfxFormat::Aes256 => p.clone(),
+                _ => store.export_pfx(&imported.entry.thumbprint, password, *format)?,
+            };
+            flow::write_file(path, &bytes)?;
             Some(path.clone())
         }
         None => None,
     };
     Ok(ScomEnrolled {
         trust,
-        enrolled,
+        request_id,
+        request_pem,
+        warnings,
         imported,
         report,
         exported,
     })
+}
+
+/// "Create and submit a request to this CA": the CA makes the key; waits
+/// for a certificate manager when the request is pending. Returns the PFX
+/// and its password.
+fn portal_enroll(
+    endpoint: &CaEndpoint,
+    opts: &ScomEnrollOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(Vec<u8>, String), ScomError> {
+    use crate::certsrv::{Outcome, PortalOutcome, PortalRequest};
+    let password = match &opts.export {
+        Some((_, p, _)) => p.clone(),
+        None => {
+            // Only carries the key from the CA into the store.
+            let mut b = [0u8; 18];
+            aws_lc_rs::rand::fill(&mut b)
+                .map_err(|_| ScomError::Input("no system randomness".into()))?;
+            mock_ca::keys::hex(&b)
+        }
+    };
+    let subject = format!("CN={}", opts.fqdn);
+    let request = PortalRequest {
+        subject: subject.clone(),
+        template: opts.template.clone(),
+        friendly_name: Some(opts.fqdn.clone()),
+        exportable: opts.exportable,
+        password: password.clone(),
+        key_size: facts::MIN_RSA_BITS,
+        ekus: facts::REQUIRED_EKUS.iter().map(|s| s.to_string()).collect(),
+        attributes: opts.enroll.attributes.clone(),
+    };
+    let mut web = endpoint.connect()?;
+    progress(Progress::Created { subject });
+    let mut outcome = web
+        .create_and_submit(&request)
+        .map_err(crate::flow::FlowError::from)?;
+    let started = std::time::Instant::now();
+    let mut attempt = 0;
+    loop {
+        match outcome {
+            PortalOutcome::Issued { pfx } => return Ok((pfx, password)),
+            PortalOutcome::NotIssued(Outcome::Pending { id }) => {
+                if attempt == 0 {
+                    progress(Progress::Submitted { id: Some(id) });
+                }
+                if started.elapsed() >= opts.enroll.wait {
+                    return Err(crate::flow::FlowError::StillPending {
+                        id,
+                        waited: started.elapsed(),
+                    }
+                    .into());
+                }
+                attempt += 1;
+                progress(Progress::Waiting { id, attempt });
+                std::thread::sleep(opts.enroll.poll_interval);
+                outcome = web.retrieve_pfx(id).map_err(crate::flow::FlowError::from)?;
+            }
+            PortalOutcome::NotIssued(other) => {
+                let id = match &other {
+                    Outcome::Denied { id, .. } => *id,
+                    _ => None,
+                };
+                return Err(crate::flow::FlowError::NotIssued {
+                    id,
+                    outcome: flow::describe_outcome(&other).replace("\r\n", "; "),
+                }
+                .into());
+            }
+        }
+    }
 }
 
 /// Downloads the CA chain and adds it to the store (root to Root, others

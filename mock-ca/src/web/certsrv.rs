@@ -48,12 +48,16 @@ pub(crate) async fn handle(
                 .collect::<Vec<_>>(),
         )),
         endpoint::REMOVE_PENDING => remove_pending(req),
+        endpoint::CREATE_REQUEST if req.method == Method::POST => {
+            super::portal::create(shared, req, who).await
+        }
+        endpoint::PFX => super::portal::fetch(shared, &query, who),
         "certrqus.asp" => Reply::html(pages::request_tasks()),
         _ => Reply::status(404, "Not Found"),
     }
 }
 
-fn error_page(
+pub(crate) fn error_page(
     context: ErrorContext,
     mode: &str,
     row: Option<&RequestRow>,
@@ -72,13 +76,13 @@ fn error_page(
 
 /// A request ID as clients send it: digits. A number that names no request
 /// is "property empty" (MW sends -1); anything else is an invalid argument.
-enum ReqId {
+pub(crate) enum ReqId {
     Id(u32),
     Unknown,
     Invalid,
 }
 
-fn parse_req_id(v: Option<&str>) -> ReqId {
+pub(crate) fn parse_req_id(v: Option<&str>) -> ReqId {
     let Some(v) = v.map(str::trim) else {
         return ReqId::Invalid;
     };
@@ -135,21 +139,12 @@ async fn submit_form(shared: &Arc<Shared>, req: &Request, who: &Identity) -> Rep
     let id = submission.id;
     let mut reply = match submission.disposition {
         Disposition::Issued => Reply::html(pages::issued(id, script, shared.ca.n_renewals())),
-        Disposition::Pending => {
-            let mut r = Reply::html(pages::pending(id, false));
-            let mut entries = pending_cookie(req.cookie.as_deref());
-            entries.push(PendingEntry {
-                id,
-                store_flags: form.get("TargetStoreFlags").unwrap_or("0").to_string(),
-                save_cert: form.get("SaveCert").unwrap_or("yes").to_string(),
-                friendly: form
-                    .get("FriendlyType")
-                    .unwrap_or("Saved-Request Certificate")
-                    .to_string(),
-            });
-            r.headers.push(("Set-Cookie", set_pending_cookie(&entries)));
-            r
-        }
+        Disposition::Pending => pending_reply(
+            req,
+            id,
+            form.get("FriendlyType")
+                .unwrap_or("Saved-Request Certificate"),
+        ),
         Disposition::Denied => Reply::html(pages::denied(id, &submission.message, false)),
         Disposition::Revoked => Reply::html(pages::denied(id, &submission.message, true)),
         Disposition::Failed => {
@@ -166,6 +161,22 @@ async fn submit_form(shared: &Arc<Shared>, req: &Request, who: &Identity) -> Rep
     reply.request_id = Some(id);
     reply.disposition = Some(submission.disposition);
     reply
+}
+
+/// The pending page, with the request remembered in the `Requests` cookie
+/// (the form's TargetStoreFlags and SaveCert kept with it).
+pub(crate) fn pending_reply(req: &Request, id: u32, friendly: &str) -> Reply {
+    let form = Params::parse(&req.body);
+    let mut r = Reply::html(pages::pending(id, false));
+    let mut entries = pending_cookie(req.cookie.as_deref());
+    entries.push(PendingEntry {
+        id,
+        store_flags: form.get("TargetStoreFlags").unwrap_or("0").to_string(),
+        save_cert: form.get("SaveCert").unwrap_or("yes").to_string(),
+        friendly: friendly.to_string(),
+    });
+    r.headers.push(("Set-Cookie", set_pending_cookie(&entries)));
+    r
 }
 
 fn check_pending(shared: &Arc<Shared>, form: &Params, script: bool) -> Reply {

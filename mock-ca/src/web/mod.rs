@@ -14,6 +14,7 @@ pub mod directory;
 pub mod form;
 pub mod journal;
 pub mod pages;
+mod portal;
 
 use std::convert::Infallible;
 use std::io;
@@ -97,6 +98,8 @@ pub(crate) struct Shared {
     max_body: usize,
     /// Channel-binding hash of the TLS certificate (HTTPS only).
     binding: Option<[u8; 16]>,
+    /// Keys the CA made for "Create and submit a request to this CA".
+    portal: portal::PortalKeys,
 }
 
 /// One HTTP request, body read.
@@ -239,6 +242,7 @@ impl Server {
             journal: Journal::default(),
             max_body: opts.max_body_bytes,
             binding,
+            portal: portal::PortalKeys::default(),
         });
         let std_listener = std::net::TcpListener::bind(opts.listen)?;
         std_listener.set_nonblocking(true)?;
