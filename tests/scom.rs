@@ -135,6 +135,17 @@ fn reg(r: &FileRegistry) -> Option<&dyn Registry> {
     Some(r)
 }
 
+/// The agent's verdict over the configured certificate at `now`.
+fn configured(w: &World, now: i64) -> Report {
+    scom::check(
+        &w.store,
+        reg(&w.registry),
+        &CheckTarget::Configured,
+        &opts_at(now),
+    )
+    .unwrap()
+}
+
 struct World {
     _dir: tempfile::TempDir,
     root: PathBuf,
@@ -289,13 +300,7 @@ fn registry_rules_follow_import_and_remove() {
     let b = install(&w.store, &good_inf(), 5, true);
     let now = T0 + DAY;
     // Not configured: 21022, for the configured target and for a named certificate.
-    let r = scom::check(
-        &w.store,
-        reg(&w.registry),
-        &CheckTarget::Configured,
-        &opts_at(now),
-    )
-    .unwrap();
+    let r = configured(&w, now);
     assert!(!r.ok());
     assert_eq!(r.events()[0].id, 21022);
     assert!(r.findings[0].message.contains("does not exist"), "{r:#?}");
@@ -313,13 +318,7 @@ fn registry_rules_follow_import_and_remove() {
         &opts,
     )
     .unwrap();
-    let r = scom::check(
-        &w.store,
-        reg(&w.registry),
-        &CheckTarget::Configured,
-        &opts_at(now),
-    )
-    .unwrap();
+    let r = configured(&w, now);
     assert!(r.ok(), "{r:#?}");
     assert_eq!(r.thumbprint.as_deref(), Some(a.thumbprint.as_str()));
     assert_eq!(r.events()[0].id, 20053);
@@ -345,13 +344,7 @@ fn registry_rules_follow_import_and_remove() {
     assert!(r.ok());
     // The configured certificate deleted from My: 20066 for the configured target.
     w.store.delete(StoreName::My, &a.thumbprint).unwrap();
-    let r = scom::check(
-        &w.store,
-        reg(&w.registry),
-        &CheckTarget::Configured,
-        &opts_at(now),
-    )
-    .unwrap();
+    let r = configured(&w, now);
     assert_eq!(r.events()[0].id, 20066);
     // Remove clears both values; the certificate stays.
     let removed = scom::remove(&mut w.registry).unwrap();
@@ -439,13 +432,7 @@ fn import_by_subject_serial_thumbprint_and_pfx_writes_the_reversed_serial() {
     assert!(done.from_pfx);
     assert!(done.entry.has_private_key);
     assert_eq!(done.serial_value, reversed);
-    let r = scom::check(
-        &other.store,
-        reg(&other.registry),
-        &CheckTarget::Configured,
-        &opts_at(now),
-    )
-    .unwrap();
+    let r = configured(&other, now);
     assert!(r.ok(), "{r:#?}");
 
     // A wrong PFX password changes nothing.
@@ -562,13 +549,7 @@ fn bad_input_is_refused_and_changes_nothing() {
         &forced,
     )
     .unwrap();
-    let r = scom::check(
-        &w.store,
-        reg(&w.registry),
-        &CheckTarget::Configured,
-        &opts_at(now),
-    )
-    .unwrap();
+    let r = configured(&w, now);
     assert!(r.events().iter().any(|e| e.id == 20077), "{r:#?}");
 
     // A corrupt .reg file: named with its line, and left as it was.
@@ -983,13 +964,7 @@ fn scom_enroll_on_an_enterprise_ca_then_renew_both_ways() {
             &mock_ca::keys::unhex(&first.serial).unwrap()
         ))
     );
-    let r = scom::check(
-        &w.store,
-        reg(&w.registry),
-        &CheckTarget::Configured,
-        &opts_at(T0 + 2 * DAY),
-    )
-    .unwrap();
+    let r = configured(&w, T0 + 2 * DAY);
     assert!(
         r.ok() && r.thumbprint.as_deref() == Some(second.thumbprint.as_str()),
         "{r:#?}"
@@ -1009,13 +984,7 @@ fn scom_enroll_on_an_enterprise_ca_then_renew_both_ways() {
     assert!(!fresh.same_key);
     assert_ne!(spki_of(&third.der), spki_of(&second.der));
     assert_eq!(template_of(&third.der), template_of(&first.der));
-    let r = scom::check(
-        &w.store,
-        reg(&w.registry),
-        &CheckTarget::Configured,
-        &opts_at(T0 + 2 * DAY),
-    )
-    .unwrap();
+    let r = configured(&w, T0 + 2 * DAY);
     assert_eq!(r.thumbprint.as_deref(), Some(third.thumbprint.as_str()));
 
     // An expired certificate is not renewed.
@@ -1047,18 +1016,7 @@ fn endpoint_trusting(s: &Server) -> CaEndpoint {
 fn scom_enroll_on_a_standalone_ca_waits_for_the_manager_and_exports_a_pfx() {
     let s = server(CaMode::Standalone);
     let mut w = world();
-    let ca = std::sync::Arc::clone(s.ca());
-    let officer = std::thread::spawn(move || {
-        for _ in 0..1000 {
-            if let Some(r) = ca.list(Some(mock_ca::Disposition::Pending)).first() {
-                return ca
-                    .issue_pending(r.id, "CONTOSO\\Administrator")
-                    .map(|_| r.id);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        panic!("no request became pending")
-    });
+    let officer = officer(&s);
     let pfx = w.root.join("for-another-machine.pfx");
     let opts = scom::ScomEnrollOptions {
         template: None,
@@ -1071,7 +1029,7 @@ fn scom_enroll_on_a_standalone_ca_waits_for_the_manager_and_exports_a_pfx() {
         progress.push(p)
     })
     .unwrap();
-    assert_eq!(done.request_id, Some(officer.join().unwrap().unwrap()));
+    assert_eq!(done.request_id, Some(officer.join().unwrap()));
     assert!(
         progress
             .iter()

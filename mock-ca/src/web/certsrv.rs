@@ -10,7 +10,7 @@ use hyper::Method;
 use super::form::{cert_attributes, cookie, Params};
 use super::pages::{self, ErrorContext, ErrorInfo};
 use super::{Reply, Request, Shared};
-use crate::ca::{CrlKind, Publication};
+use crate::ca::{CrlKind, Publication, Submission};
 use crate::config::CaMode;
 use crate::db::RequestRow;
 use crate::encoding::{pem, pkcs7_certs_only};
@@ -145,22 +145,33 @@ async fn submit_form(shared: &Arc<Shared>, req: &Request, who: &Identity) -> Rep
             form.get("FriendlyType")
                 .unwrap_or("Saved-Request Certificate"),
         ),
-        Disposition::Denied => Reply::html(pages::denied(id, &submission.message, false)),
-        Disposition::Revoked => Reply::html(pages::denied(id, &submission.message, true)),
-        Disposition::Failed => {
-            let row = shared.ca.request(id);
-            error_page(
-                ErrorContext::NewRequest,
-                &mode,
-                row.as_ref(),
-                submission.status,
-                Some(submission.status),
-            )
+        Disposition::Denied | Disposition::Revoked | Disposition::Failed => {
+            refusal_page(shared, &mode, &submission)
         }
     };
     reply.request_id = Some(id);
     reply.disposition = Some(submission.disposition);
     reply
+}
+
+/// The page of a new request that was not issued: denied (or revoked) by
+/// policy, or the error page when the CA failed on it.
+pub(crate) fn refusal_page(shared: &Shared, mode: &str, submission: &Submission) -> Reply {
+    let id = submission.id;
+    match submission.disposition {
+        Disposition::Revoked => Reply::html(pages::denied(id, &submission.message, true)),
+        Disposition::Failed => {
+            let row = shared.ca.request(id);
+            error_page(
+                ErrorContext::NewRequest,
+                mode,
+                row.as_ref(),
+                submission.status,
+                Some(submission.status),
+            )
+        }
+        _ => Reply::html(pages::denied(id, &submission.message, false)),
+    }
 }
 
 /// The pending page, with the request remembered in the `Requests` cookie

@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use der::asn1::ObjectIdentifier;
 
-use super::certsrv::{error_page, pending_reply, ReqId};
+use super::certsrv::{error_page, pending_reply, refusal_page, ReqId};
 use super::form::{cert_attributes, Params};
-use super::pages::{self, ErrorContext};
+use super::pages::ErrorContext;
 use super::{Reply, Request, Shared};
 use crate::keys::{KeyAlgorithm, SigningKey};
 use crate::protocol::{content_type, endpoint, oid, portal, Disposition, HResult};
@@ -223,17 +223,8 @@ pub(crate) async fn create(shared: &Arc<Shared>, req: &Request, who: &Identity) 
             shared.portal.lock().insert(id, portal_key);
             pending_reply(req, id, &form.friendly_name)
         }
-        Disposition::Denied => Reply::html(pages::denied(id, &submission.message, false)),
-        Disposition::Revoked => Reply::html(pages::denied(id, &submission.message, true)),
-        Disposition::Failed => {
-            let row = shared.ca.request(id);
-            error_page(
-                ErrorContext::NewRequest,
-                mode,
-                row.as_ref(),
-                submission.status,
-                Some(submission.status),
-            )
+        Disposition::Denied | Disposition::Revoked | Disposition::Failed => {
+            refusal_page(shared, mode, &submission)
         }
     };
     reply.request_id = Some(id);
