@@ -892,6 +892,29 @@ def _(ctx):
     check(certs and certs[0] == ctx.server.ca_cert(), "CA chain for Renewal=%d" % n)
 
 
+@case("curl.ca_made_key_comes_back_as_a_pfx")
+def _(ctx):
+    # "Create and submit a request to this CA": the CA makes the key; the
+    # PFX comes at once (enterprise) or from certnew.pfx after approval.
+    fields = ["CN=portal01.contoso.test", "ExtendedKeyUsage=1.3.6.1.5.5.7.3.1,1.3.6.1.5.5.7.3.2",
+              "PfxPassword=Pfx-Passw0rd"]
+    if ctx.server.mode == "enterprise":
+        fields.append("CertificateTemplate=OperationsManager")
+    args = []
+    for f in fields:
+        args += ["--data-urlencode", f]
+    body = curl(ctx, *args, base(ctx) + "certrqma.asp")
+    if ctx.server.mode == "standalone":
+        req_id = int(re.search(r"Your Request Id is (\d+)\.", body.decode()).group(1))
+        ctx.server.issue(req_id)
+        body = curl(ctx, base(ctx) + "certnew.pfx?ReqID=%d" % req_id)
+    key, cert, extra = pkcs12.load_key_and_certificates(body, b"Pfx-Passw0rd")
+    check(cn_of(cert.subject) == "portal01.contoso.test", "PFX leaf subject")
+    check(key is not None and same_key(key.public_key(), cert.public_key()), "the PFX key is the leaf's")
+    check(ExtendedKeyUsageOID.CLIENT_AUTH in ekus(cert), "client authentication EKU")
+    check_issued_by(cert, ctx.server.ca_cert())
+
+
 @case("curl.wrong_password_is_401", modes=("enterprise",))
 def _(ctx):
     exe = shutil.which("curl")
