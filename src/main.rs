@@ -58,6 +58,18 @@ enum Command {
         #[command(subcommand)]
         action: scom_cli::ScomAction,
     },
+    /// Run scenario files (or folders of them): one line per step, then
+    /// `scenarios: N passed, M failed`.
+    Run {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Replace every scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print only failed scenarios and the summary.
+        #[arg(long)]
+        quiet: bool,
+    },
 }
 
 /// Which CA `ca` works on.
@@ -182,6 +194,24 @@ enum CaAction {
     Export { out_dir: PathBuf },
 }
 
+/// `run`: every scenario's transcript, then the summary; exit 1 on any failure.
+fn run_scenarios(paths: &[PathBuf], seed: Option<u64>, quiet: bool) -> Result<ExitCode, String> {
+    use adcs_harness::scenario;
+    let files = scenario::files(paths)?;
+    let opts = scenario::RunOptions { seed };
+    let summary = scenario::run_files(&files, &opts, &mut |r| match r {
+        Ok(report) if !quiet || report.failed() > 0 => print!("{}", report.transcript()),
+        Ok(_) => {}
+        Err(e) => println!("parse FAILED: {e}"),
+    });
+    println!("{}", summary.line());
+    Ok(if summary.failed() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -198,6 +228,7 @@ fn main() -> ExitCode {
         Command::CaCert { action } => client_cli::run_ca_cert(action),
         Command::Store { action } => client_cli::run_store(action),
         Command::Scom { action } => scom_cli::run(action),
+        Command::Run { paths, seed, quiet } => run_scenarios(&paths, seed, quiet),
     };
     match result {
         Ok(code) => code,

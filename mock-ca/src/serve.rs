@@ -88,9 +88,9 @@ pub struct Running {
     pub files_dir: PathBuf,
 }
 
-/// Builds the CA, starts the server, writes the certificate files and (last,
-/// atomically) the ready file.
-pub fn start(config: ServeConfig, ready_file: Option<&Path>) -> Result<Running, String> {
+/// The CA and the server options a configuration describes (what `start`
+/// serves; the scenario runner serves the same world in-process).
+pub fn build(config: &ServeConfig) -> Result<(Arc<Ca>, WebOptions), String> {
     let mut ca_config = config.ca.clone().unwrap_or_default();
     if let Some(mode) = config.mode {
         ca_config.mode = mode;
@@ -123,6 +123,13 @@ pub fn start(config: ServeConfig, ready_file: Option<&Path>) -> Result<Running, 
         channel_binding: config.auth.channel_binding,
         max_body_bytes: config.auth.max_body_bytes,
     };
+    Ok((ca, opts))
+}
+
+/// Builds the CA, starts the server, writes the certificate files and (last,
+/// atomically) the ready file.
+pub fn start(config: ServeConfig, ready_file: Option<&Path>) -> Result<Running, String> {
+    let (ca, opts) = build(&config)?;
     let server = Server::start(ca.clone(), opts).map_err(|e| format!("cannot listen: {e}"))?;
 
     let files_dir = match (ready_file, &config.state_dir) {
