@@ -1054,3 +1054,97 @@ fn the_ca_makes_the_key_and_answers_with_a_pfx() {
             .server_auth
     );
 }
+
+#[test]
+fn faults_hit_the_requests_their_schedule_names_and_are_journaled() {
+    use mock_ca::web::faults::FaultRule;
+    let s = start_with(
+        CaConfig::default(),
+        WebOptions {
+            faults: vec![FaultRule {
+                endpoint: "certfnsh.asp".into(),
+                method: Some("POST".into()),
+                nth: Some(2),
+                status: Some(503),
+                ..FaultRule::default()
+            }],
+            ..WebOptions::default()
+        },
+    );
+    let mut sess = session(&s, basic(ALICE));
+    let csr = csr_pem("fault.contoso.test", KeyAlgorithm::Rsa2048);
+    assert_eq!(
+        submit(&mut sess, &csr, "CertificateTemplate:WebServer").status,
+        200
+    );
+    let r = submit(&mut sess, &csr, "CertificateTemplate:WebServer");
+    assert_eq!((r.status, r.header("Retry-After")), (503, Some("1")));
+    assert_eq!(
+        submit(&mut sess, &csr, "CertificateTemplate:WebServer").status,
+        200
+    );
+    let journal = s.journal();
+    let faulted: Vec<_> = journal.iter().filter(|e| e.fault.is_some()).collect();
+    assert_eq!(faulted.len(), 1, "{journal:?}");
+    assert_eq!(faulted[0].status, 503);
+    assert!(faulted[0]
+        .fault
+        .as_deref()
+        .unwrap()
+        .contains("status 503 (request 2 to certfnsh.asp)"));
+
+    // Through the control API: a wrong content type, a scrambled body, a cut one.
+    let mut admin = Session::new(&s.control_url(), trust(&s), basic(ADMIN)).unwrap();
+    let set = |admin: &mut Session, json: &str| {
+        admin
+            .request("POST", "faults", Some("application/json"), json.as_bytes())
+            .unwrap()
+    };
+    let r = set(
+        &mut admin,
+        r#"[{"endpoint": "certnew.cer", "content_type": "text/html"}]"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let cert = get(&mut sess, "certnew.cer?ReqID=2&Enc=bin");
+    assert_eq!(cert.header("Content-Type"), Some("text/html"));
+    let clean = {
+        set(&mut admin, "[]");
+        get(&mut sess, "certnew.cer?ReqID=2&Enc=bin").body
+    };
+    set(
+        &mut admin,
+        r#"[{"endpoint": "certnew.cer", "garble": true}]"#,
+    );
+    let garbled = get(&mut sess, "certnew.cer?ReqID=2&Enc=bin").body;
+    assert_eq!(garbled.len(), clean.len());
+    assert_ne!(garbled, clean);
+    set(
+        &mut admin,
+        r#"[{"endpoint": "certnew.cer", "truncate": 10}]"#,
+    );
+    assert_eq!(
+        get(&mut sess, "certnew.cer?ReqID=2&Enc=bin").body,
+        clean[..10]
+    );
+    // The CA offline: the error page with its HRESULT.
+    set(
+        &mut admin,
+        r#"[{"endpoint": "certfnsh.asp", "hresult": "0x800706ba"}]"#,
+    );
+    let page = submit(&mut sess, &csr, "CertificateTemplate:WebServer").text();
+    assert!(row(&page, "LastStatus:").contains("0x800706ba"), "{page}");
+    // A reset: no answer at all on that connection.
+    set(&mut admin, r#"[{"endpoint": "*", "reset": true}]"#);
+    assert!(sess.request("GET", "certcarc.asp", None, b"").is_err());
+    // Bad rules are refused with the reason.
+    let r = set(&mut admin, r#"[{"endpoint": "*"}]"#);
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("does nothing"), "{}", r.text());
+    let r = set(
+        &mut admin,
+        r#"[{"endpoint": "*", "probability": 3, "status": 500}]"#,
+    );
+    assert_eq!(r.status, 400);
+    let listed = admin.request("GET", "faults", None, b"").unwrap().text();
+    assert!(listed.contains("\"reset\": true"), "{listed}");
+}

@@ -37,6 +37,8 @@ pub struct ServeConfig {
     pub auth: AuthConfig,
     pub ca: Option<CaConfig>,
     pub users: Vec<User>,
+    /// Faults to inject (`[[faults]]`).
+    pub faults: Vec<crate::web::faults::FaultRule>,
 }
 
 /// Authentication settings of the config file.
@@ -96,6 +98,9 @@ pub fn build(config: &ServeConfig) -> Result<(Arc<Ca>, WebOptions), String> {
         ca_config.mode = mode;
     }
     ca_config.validate()?;
+    for f in &config.faults {
+        f.validate()?;
+    }
     let seed = Seed(config.seed.unwrap_or(DEFAULT_SEED));
     let clock = match config.start_time {
         Some(t) => Clock::frozen_at(t),
@@ -122,6 +127,7 @@ pub fn build(config: &ServeConfig) -> Result<(Arc<Ca>, WebOptions), String> {
         ntlm: config.auth.ntlm,
         channel_binding: config.auth.channel_binding,
         max_body_bytes: config.auth.max_body_bytes,
+        faults: config.faults.clone(),
     };
     Ok((ca, opts))
 }

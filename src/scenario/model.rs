@@ -100,6 +100,9 @@ pub struct Step {
     pub method: Option<String>,
     pub path: Option<String>,
     pub body: Option<String>,
+    /// fault.set: the rules (`[[step.faults]]`, as `[[world.faults]]`).
+    #[serde(default)]
+    pub faults: Vec<mock_ca::web::faults::FaultRule>,
     #[serde(default)]
     pub expect: Expect,
     /// Line of the step's `[[step]]` header (set by [`load`]).
@@ -173,6 +176,8 @@ pub const ACTIONS: &[&str] = &[
     "ca.renew",
     "clock.advance",
     "clock.set",
+    "fault.set",
+    "fault.clear",
     "http",
 ];
 

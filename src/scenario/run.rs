@@ -156,12 +156,15 @@ impl Observed {
                 ..Observed::default()
             },
             Outcome::Error { message, hresult } => Observed {
-                summary: format!(
-                    "error page: {message}{}",
-                    hresult
-                        .map(|h| format!(" 0x{:08x}", h.0))
-                        .unwrap_or_default()
-                ),
+                summary: [
+                    "error page".to_string(),
+                    message.clone(),
+                    hresult.map(|h| hex_code(h.0)).unwrap_or_default(),
+                ]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+                .join(" "),
                 disposition: Some("error"),
                 hresult: hresult.map(|h| h.0),
                 ..Observed::default()
@@ -989,6 +992,19 @@ impl<'a> Runner<'a> {
                 ca.clock().set(t);
                 Observed {
                     summary: format!("clock now {}", mock_ca::x509::rfc3339(self.now())),
+                    ..Observed::default()
+                }
+            }
+            "fault.set" | "fault.clear" => {
+                let rules = if step.action == "fault.set" {
+                    step.faults.clone()
+                } else {
+                    Vec::new()
+                };
+                let n = rules.len();
+                self.server.set_faults(rules)?;
+                Observed {
+                    summary: format!("{n} fault rule(s) in force"),
                     ..Observed::default()
                 }
             }

@@ -265,6 +265,17 @@ async fn run(
             shared.journal.clear();
             ok(json!({ "reset": true }))
         }
+        (["faults"], true, _) => {
+            ok(serde_json::to_value(shared.faults.rules()).expect("rules serialise"))
+        }
+        (["faults"], _, true) => {
+            let rules: Vec<super::faults::FaultRule> = body(req)?;
+            for r in &rules {
+                r.validate().map_err(bad_request)?;
+            }
+            shared.faults.set(rules);
+            ok(serde_json::to_value(shared.faults.rules()).expect("rules serialise"))
+        }
         (["journal"], true, _) => {
             let since = query
                 .get("since")

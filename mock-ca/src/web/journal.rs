@@ -23,6 +23,9 @@ pub struct JournalEntry {
     pub status: u16,
     pub request_id: Option<u32>,
     pub disposition: Option<String>,
+    /// The fault injected into the answer, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
 }
 
 /// Append-only, in memory.

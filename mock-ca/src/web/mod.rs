@@ -11,12 +11,12 @@ pub mod auth;
 mod certsrv;
 mod control;
 pub mod directory;
+pub mod faults;
 pub mod form;
 pub mod journal;
 pub mod pages;
 mod portal;
 
-use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -30,7 +30,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::ca::Ca;
 use crate::ntlm::{self, ChannelBindingPolicy, ServerNames};
-use crate::protocol::{content_type, endpoint, Disposition};
+use crate::protocol::{content_type, endpoint, Disposition, HResult};
 use auth::{AuthSettings, ConnAuth, Outcome};
 use directory::{Directory, Identity, User};
 use journal::{Journal, JournalEntry};
@@ -54,6 +54,8 @@ pub struct WebOptions {
     /// Extended Protection for NTLM over HTTPS.
     pub channel_binding: ChannelBindingPolicy,
     pub max_body_bytes: usize,
+    /// Faults to inject into certsrv pages ([`faults::FaultRule`]).
+    pub faults: Vec<faults::FaultRule>,
 }
 
 impl Default for WebOptions {
@@ -66,6 +68,7 @@ impl Default for WebOptions {
             ntlm: true,
             channel_binding: ChannelBindingPolicy::Off,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            faults: Vec::new(),
         }
     }
 }
@@ -100,6 +103,7 @@ pub(crate) struct Shared {
     binding: Option<[u8; 16]>,
     /// Keys the CA made for "Create and submit a request to this CA".
     portal: portal::PortalKeys,
+    faults: faults::Faults,
 }
 
 /// One HTTP request, body read.
@@ -120,6 +124,19 @@ pub(crate) struct Reply {
     request_id: Option<u32>,
     disposition: Option<Disposition>,
     close: bool,
+    /// What an injected fault did to this answer (boxed: it is rare).
+    fault: Option<Box<Injected>>,
+}
+
+/// An injected fault's effect on one answer.
+#[derive(Debug, Default)]
+struct Injected {
+    /// For the journal.
+    description: String,
+    /// Drop the connection instead of answering.
+    reset: bool,
+    /// A wrong Content-Type.
+    content_type: Option<String>,
 }
 
 impl Reply {
@@ -132,6 +149,7 @@ impl Reply {
             request_id: None,
             disposition: None,
             close: false,
+            fault: None,
         }
     }
 
@@ -162,7 +180,13 @@ impl Reply {
     fn into_response(self) -> Response<Full<Bytes>> {
         let mut b = Response::builder()
             .status(StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-            .header("Content-Type", self.content_type);
+            .header(
+                "Content-Type",
+                self.fault
+                    .as_ref()
+                    .and_then(|f| f.content_type.as_deref())
+                    .unwrap_or(self.content_type),
+            );
         if !self.headers.iter().any(|(k, _)| *k == "Server") {
             b = b.header("Server", "Microsoft-IIS/10.0");
         }
@@ -243,6 +267,7 @@ impl Server {
             max_body: opts.max_body_bytes,
             binding,
             portal: portal::PortalKeys::default(),
+            faults: faults::Faults::new(opts.faults.clone()),
         });
         let std_listener = std::net::TcpListener::bind(opts.listen)?;
         std_listener.set_nonblocking(true)?;
@@ -304,6 +329,15 @@ impl Server {
 
     pub fn journal(&self) -> Vec<JournalEntry> {
         self.shared.journal.since(0)
+    }
+
+    /// Replaces the fault rules (each is checked first; counts start again).
+    pub fn set_faults(&self, rules: Vec<faults::FaultRule>) -> Result<(), String> {
+        for r in &rules {
+            r.validate()?;
+        }
+        self.shared.faults.set(rules);
+        Ok(())
     }
 
     /// All accounts (with passwords: this is a test server).
@@ -397,7 +431,7 @@ where
     let service = hyper::service::service_fn(move |req| {
         let shared = shared.clone();
         let conn = conn.clone();
-        async move { Ok::<_, Infallible>(handle(shared, conn, req, tls).await) }
+        async move { handle(shared, conn, req, tls).await }
     });
     let _ = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
@@ -414,12 +448,24 @@ fn decode_path(p: &str) -> String {
         .into_owned()
 }
 
+/// An injected connection reset: hyper drops the connection unanswered.
+#[derive(Debug)]
+struct InjectedReset;
+
+impl std::fmt::Display for InjectedReset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection reset by an injected fault")
+    }
+}
+
+impl std::error::Error for InjectedReset {}
+
 async fn handle(
     shared: Arc<Shared>,
     conn: Arc<Mutex<ConnAuth>>,
     req: hyper::Request<Incoming>,
     tls: bool,
-) -> Response<Full<Bytes>> {
+) -> Result<Response<Full<Bytes>>, InjectedReset> {
     let (parts, body) = req.into_parts();
     let header = |name: &str| {
         parts
@@ -439,6 +485,7 @@ async fn handle(
         status: 0,
         request_id: None,
         disposition: None,
+        fault: None,
     };
     let declared = header("Content-Length").and_then(|v| v.trim().parse::<u64>().ok());
     let reply = if declared.is_some_and(|n| n > shared.max_body as u64) {
@@ -481,8 +528,12 @@ async fn handle(
     entry.status = reply.status;
     entry.request_id = reply.request_id;
     entry.disposition = reply.disposition.map(|d| d.as_str().to_string());
+    entry.fault = reply.fault.as_ref().map(|f| f.description.clone());
     shared.journal.record(entry);
-    reply.into_response()
+    if reply.fault.as_ref().is_some_and(|f| f.reset) {
+        return Err(InjectedReset);
+    }
+    Ok(reply.into_response())
 }
 
 fn too_large(limit: usize) -> Reply {
@@ -570,7 +621,13 @@ async fn route(
             .strip_prefix(endpoint::CERTSRV)
             .unwrap_or("")
             .to_string();
-        certsrv::handle(shared, req, &page, &who).await
+        inject(
+            shared,
+            req,
+            &page,
+            certsrv::handle(shared, req, &page, &who),
+        )
+        .await
     } else if !who.admin {
         Reply::json(
             403,
@@ -580,6 +637,80 @@ async fn route(
         let rest = lower.strip_prefix(endpoint::CONTROL).unwrap_or("");
         control::handle(shared, req, rest, &who).await
     }
+}
+
+/// Serves a certsrv page through the fault rules that hit it: a status,
+/// an error page or a reset instead of the page; a delay before it; a cut,
+/// scrambled or mislabelled body after it.
+async fn inject(
+    shared: &Arc<Shared>,
+    req: &Request,
+    page: &str,
+    serve: impl std::future::Future<Output = Reply>,
+) -> Reply {
+    let seed = shared.ca.seed();
+    let hits = shared.faults.hits(page, req.method.as_str(), &seed);
+    if hits.is_empty() {
+        return serve.await;
+    }
+    let describe = hits
+        .iter()
+        .map(|(r, n)| format!("{} (request {n} to {})", r.describe(), r.endpoint))
+        .collect::<Vec<_>>()
+        .join("; ");
+    for (rule, _) in &hits {
+        if let Some(ms) = rule.delay_ms {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
+    }
+    let first = |f: fn(&faults::FaultRule) -> bool| hits.iter().find(|(r, _)| f(r));
+    let mut injected = Injected {
+        description: describe,
+        reset: first(|r| r.reset).is_some(),
+        content_type: None,
+    };
+    let mut reply = if injected.reset {
+        Reply::status(500, "reset")
+    } else if let Some((r, _)) = first(|r| r.status.is_some()) {
+        let code = r.status.unwrap_or(500);
+        let reason = StatusCode::from_u16(code)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("Injected Fault");
+        let mut reply = Reply::status(code, reason);
+        if code == 503 || code == 429 {
+            reply.headers.push(("Retry-After", "1".into()));
+        }
+        reply
+    } else if let Some((r, _)) = first(|r| r.hresult.is_some()) {
+        let h = HResult(
+            r.hresult
+                .as_deref()
+                .and_then(faults::parse_hresult)
+                .unwrap_or(0x8007_06BA),
+        );
+        let context = if page == endpoint::SUBMIT {
+            pages::ErrorContext::NewRequest
+        } else {
+            pages::ErrorContext::Fetch
+        };
+        certsrv::error_page(context, endpoint::MODE_NEW, None, h, Some(h))
+    } else {
+        serve.await
+    };
+    for (rule, n) in &hits {
+        if let Some(ct) = &rule.content_type {
+            injected.content_type = Some(ct.clone());
+        }
+        if rule.garble {
+            faults::garble(&mut reply.body, &seed, *n);
+        }
+        if let Some(t) = rule.truncate {
+            reply.body.truncate(t);
+        }
+    }
+    reply.fault = Some(Box::new(injected));
+    reply
 }
 
 #[cfg(test)]
