@@ -107,21 +107,20 @@ impl Template {
         format!("{FOREST_TEMPLATE_ROOT}.{a}.{b}")
     }
 
-    /// True when `who` (the account or one of its groups) may enroll.
+    /// True when `who` (the account or one of its groups) may enroll. A
+    /// name without `DOMAIN\\` on either side matches the same name in any
+    /// domain (the CA knows one).
     pub fn may_enroll(&self, account: &str, groups: &[String]) -> bool {
         let implicit = ["Authenticated Users", "Everyone"];
+        let same = |a: &str, b: &str| match (a.split_once('\\'), b.split_once('\\')) {
+            (Some(_), Some(_)) => a.eq_ignore_ascii_case(b),
+            (Some((_, short)), None) => short.eq_ignore_ascii_case(b),
+            (None, Some((_, short))) => a.eq_ignore_ascii_case(short),
+            (None, None) => a.eq_ignore_ascii_case(b),
+        };
         self.enroll.iter().any(|p| {
-            p.eq_ignore_ascii_case(account)
-                || account
-                    .rsplit('\\')
-                    .next()
-                    .is_some_and(|short| p.eq_ignore_ascii_case(short))
-                || groups.iter().any(|g| {
-                    g.eq_ignore_ascii_case(p)
-                        || g.rsplit('\\')
-                            .next()
-                            .is_some_and(|s| s.eq_ignore_ascii_case(p))
-                })
+            same(p, account)
+                || groups.iter().any(|g| same(g, p))
                 || implicit.iter().any(|i| i.eq_ignore_ascii_case(p))
         })
     }
@@ -244,6 +243,10 @@ mod tests {
         assert!(w.may_enroll("contoso\\BOB", &[]));
         assert!(w.may_enroll("CONTOSO\\alice", &["contoso\\web admins".into()]));
         assert!(!w.may_enroll("CONTOSO\\alice", &["CONTOSO\\Domain Users".into()]));
+        // A group named without its domain is the CA's domain's.
+        assert!(w.may_enroll("CONTOSO\\carol", &["Web Admins".into()]));
+        assert!(!w.may_enroll("CONTOSO\\carol", &["OTHER\\Web Admins".into()]));
+        assert!(w.may_enroll("bob", &[]));
         w.enroll.push("Authenticated Users".into());
         assert!(w.may_enroll("CONTOSO\\alice", &[]));
     }
