@@ -34,6 +34,19 @@ fn every_scenario_in_the_library_passes() {
     println!("scenario library: {} files, {steps} steps", files.len());
 }
 
+/// Each scenario's transcript is pinned: outcomes, messages and the
+/// thumbprints of every certificate made. A change that alters any of them
+/// shows up here (review with `cargo insta review`, or rerun with
+/// `INSTA_UPDATE=always` when the change is meant).
+#[test]
+fn transcripts_match_their_snapshots() {
+    for f in scenario::files(&[library()]).unwrap() {
+        let r = run(&f, None);
+        let name = f.file_stem().unwrap().to_string_lossy().into_owned();
+        insta::assert_snapshot!(name, r.transcript().replace("\r\n", "\n"));
+    }
+}
+
 #[test]
 fn the_same_seed_gives_the_same_transcript_and_certificates() {
     let file = library().join("renewal.toml");
