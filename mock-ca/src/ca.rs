@@ -58,6 +58,15 @@ impl CaError {
     }
 }
 
+/// A fault's override of the policy's decision for one submission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicyOverride {
+    /// Denied "by the policy module" with this HRESULT.
+    Deny(HResult),
+    /// Held pending (an issuable request waits for a certificate manager).
+    Pending,
+}
+
 /// The outcome of a submission or resubmission.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Submission {
@@ -365,6 +374,18 @@ impl Ca {
         requester: &Requester,
         attributes: &[(String, String)],
     ) -> Result<Submission, CaError> {
+        self.submit_with(request, requester, attributes, None)
+    }
+
+    /// [`Ca::submit`] with the policy's decision overridden (an injected
+    /// fault): denied with a chosen HRESULT, or held pending for a manager.
+    pub fn submit_with(
+        &self,
+        request: &[u8],
+        requester: &Requester,
+        attributes: &[(String, String)],
+        over: Option<PolicyOverride>,
+    ) -> Result<Submission, CaError> {
         let parsed = parse_request(request);
         let mut st = self.lock();
         let now = self.clock.now();
@@ -384,6 +405,28 @@ impl Ca {
             }
             Ok(p) => {
                 let decision = decide(&st.config, &p, requester, attributes, false);
+                let template = match &decision {
+                    Decision::Issue(plan) => plan.template.clone(),
+                    Decision::Pending { template } | Decision::Deny { template, .. } => {
+                        template.clone()
+                    }
+                };
+                let decision = match (over, decision) {
+                    (Some(PolicyOverride::Deny(h)), _) => Decision::Deny {
+                        template,
+                        hresult: h,
+                        message: format!(
+                            "{}  0x{:08x}, {}",
+                            disposition_message::DENIED_BY_POLICY,
+                            h.0,
+                            h.message()
+                        ),
+                    },
+                    (Some(PolicyOverride::Pending), Decision::Issue(_)) => {
+                        Decision::Pending { template }
+                    }
+                    (_, d) => d,
+                };
                 self.apply(
                     &st,
                     &mut row,

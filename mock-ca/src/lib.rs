@@ -22,7 +22,7 @@ pub mod template;
 pub mod web;
 pub mod x509;
 
-pub use ca::{Ca, CaError, CrlKind, Publication, Submission};
+pub use ca::{Ca, CaError, CrlKind, PolicyOverride, Publication, Submission};
 pub use clock::Clock;
 pub use config::{CaConfig, CaMode};
 pub use db::{RequestRow, Requester, RevocationReason};

@@ -10,7 +10,7 @@ use hyper::Method;
 use super::form::{cert_attributes, cookie, Params};
 use super::pages::{self, ErrorContext, ErrorInfo};
 use super::{Reply, Request, Shared};
-use crate::ca::{CrlKind, Publication, Submission};
+use crate::ca::{CrlKind, PolicyOverride, Publication, Submission};
 use crate::config::CaMode;
 use crate::db::RequestRow;
 use crate::encoding::{pem, pkcs7_certs_only};
@@ -23,13 +23,14 @@ pub(crate) async fn handle(
     req: &Request,
     page: &str,
     who: &Identity,
+    over: Option<PolicyOverride>,
 ) -> Reply {
     let query = Params::parse(req.query.as_bytes());
     match page {
         "" | "default.asp" => Reply::html(pages::welcome(&shared.ca.ca_cn())),
         endpoint::SUBMIT => {
             if req.method == Method::POST {
-                submit_form(shared, req, who).await
+                submit_form(shared, req, who, over).await
             } else {
                 error_page(ErrorContext::NoForm, "", None, HResult::S_OK, None)
             }
@@ -49,7 +50,7 @@ pub(crate) async fn handle(
         )),
         endpoint::REMOVE_PENDING => remove_pending(req),
         endpoint::CREATE_REQUEST if req.method == Method::POST => {
-            super::portal::create(shared, req, who).await
+            super::portal::create(shared, req, who, over).await
         }
         endpoint::PFX => super::portal::fetch(shared, &query, who),
         "certrqus.asp" => Reply::html(pages::request_tasks()),
@@ -100,7 +101,12 @@ pub(crate) fn parse_req_id(v: Option<&str>) -> ReqId {
     }
 }
 
-async fn submit_form(shared: &Arc<Shared>, req: &Request, who: &Identity) -> Reply {
+async fn submit_form(
+    shared: &Arc<Shared>,
+    req: &Request,
+    who: &Identity,
+    over: Option<PolicyOverride>,
+) -> Reply {
     let form = Params::parse(&req.body);
     let mode = form.get("Mode").unwrap_or("").trim().to_string();
     if form.is_empty() {
@@ -123,8 +129,10 @@ async fn submit_form(shared: &Arc<Shared>, req: &Request, who: &Identity) -> Rep
     let attributes = cert_attributes(form.get("CertAttrib").unwrap_or(""));
     let ca = shared.ca.clone();
     let requester = who.requester.clone();
-    let outcome =
-        tokio::task::spawn_blocking(move || ca.submit(&request, &requester, &attributes)).await;
+    let outcome = tokio::task::spawn_blocking(move || {
+        ca.submit_with(&request, &requester, &attributes, over)
+    })
+    .await;
     let submission = match outcome {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
@@ -203,6 +211,7 @@ fn check_pending(shared: &Arc<Shared>, form: &Params, script: bool) -> Reply {
             return error_page(ErrorContext::CheckPending, mode, None, h, Some(h));
         }
     };
+    release_held(shared, id);
     let Some(row) = shared.ca.request(id) else {
         let h = HResult::PROPERTY_EMPTY;
         return error_page(ErrorContext::CheckPending, mode, None, h, Some(h));
@@ -223,6 +232,19 @@ fn check_pending(shared: &Arc<Shared>, form: &Params, script: bool) -> Reply {
     reply.request_id = Some(id);
     reply.disposition = Some(row.disposition);
     reply
+}
+
+/// A poll of a request a `pending_polls` fault holds: once its polls are
+/// used up, the certificate manager issues or denies it.
+fn release_held(shared: &Shared, id: u32) {
+    if let Some(issue) = shared.held.poll(id) {
+        let officer = "fault injection";
+        let _ = if issue {
+            shared.ca.issue_pending(id, officer)
+        } else {
+            shared.ca.deny(id, officer)
+        };
+    }
 }
 
 /// `Enc=bin` (exact value) gives DER; anything else PEM with CRLF (§2.3).
@@ -282,6 +304,7 @@ fn fetch(shared: &Arc<Shared>, query: &Params, chain: bool) -> Reply {
             return fetch_error(None, h, Some(h));
         }
     };
+    release_held(shared, id);
     let Some(row) = shared.ca.request(id) else {
         let h = HResult::PROPERTY_EMPTY;
         let mut r = fetch_error(None, h, Some(h));

@@ -59,6 +59,17 @@ pub struct FaultRule {
     /// the CA is offline, RPC_S_SERVER_UNAVAILABLE) and do nothing else.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hresult: Option<String>,
+    /// A submission (certfnsh.asp, certrqma.asp) denied "by the policy
+    /// module" with this HRESULT, recorded as a denied request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deny_hresult: Option<String>,
+    /// A submission that would be issued stays pending for this many polls
+    /// (chkpnd or certnew.cer), then `then` happens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_polls: Option<u32>,
+    /// After `pending_polls`: `issue` (default) or `deny`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub then: Option<String>,
 }
 
 impl FaultRule {
@@ -78,13 +89,22 @@ impl FaultRule {
                 self.endpoint
             ));
         }
-        if let Some(h) = &self.hresult {
+        for h in [&self.hresult, &self.deny_hresult].into_iter().flatten() {
             parse_hresult(h).ok_or_else(|| {
                 format!(
                     "fault `{}`: hresult `{h}` is not 0x followed by hex",
                     self.endpoint
                 )
             })?;
+        }
+        match self.then.as_deref() {
+            None | Some("issue") | Some("deny") => {}
+            Some(t) => {
+                return Err(format!(
+                    "fault `{}`: then `{t}` (issue or deny)",
+                    self.endpoint
+                ))
+            }
         }
         if let Some(s) = self.status {
             if !(100..=599).contains(&s) {
@@ -102,10 +122,12 @@ impl FaultRule {
             self.reset,
             self.hresult.is_some(),
             self.delay_ms.is_some(),
+            self.deny_hresult.is_some(),
+            self.pending_polls.is_some(),
         ];
         if !effects.iter().any(|e| *e) {
             return Err(format!(
-                "fault `{}` does nothing: give status, delay_ms, truncate, garble, content_type, reset or hresult",
+                "fault `{}` does nothing: give status, delay_ms, truncate, garble, content_type, reset, hresult, deny_hresult or pending_polls",
                 self.endpoint
             ));
         }
@@ -168,6 +190,15 @@ impl FaultRule {
         if let Some(h) = &self.hresult {
             parts.push(format!("error page {h}"));
         }
+        if let Some(h) = &self.deny_hresult {
+            parts.push(format!("policy denial {h}"));
+        }
+        if let Some(n) = self.pending_polls {
+            parts.push(format!(
+                "pending for {n} polls, then {}",
+                self.then.as_deref().unwrap_or("issue")
+            ));
+        }
         parts.join(", ")
     }
 }
@@ -218,6 +249,36 @@ impl Faults {
             }
         }
         out
+    }
+}
+
+/// Requests held pending by a `pending_polls` fault: polls left, and
+/// whether they are then issued (else denied).
+#[derive(Debug, Default)]
+pub struct HeldRequests(Mutex<std::collections::HashMap<u32, (u32, bool)>>);
+
+impl HeldRequests {
+    /// Holds `id` for `polls` polls, unless it is held already (its polls
+    /// go through the same page and must not start the count again).
+    pub fn hold(&self, id: u32, polls: u32, issue: bool) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(id)
+            .or_insert((polls, issue));
+    }
+
+    /// Counts a poll of `id`: `Some(issue)` once its polls are used up.
+    pub fn poll(&self, id: u32) -> Option<bool> {
+        let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (left, issue) = held.get_mut(&id)?;
+        if *left > 0 {
+            *left -= 1;
+            return None;
+        }
+        let issue = *issue;
+        held.remove(&id);
+        Some(issue)
     }
 }
 
@@ -299,6 +360,18 @@ mod tests {
             .validate()
             .is_ok());
         assert!(toml::from_str::<FaultRule>("endpoint = '*'\nbogus = 1").is_err());
+    }
+
+    #[test]
+    fn held_requests_count_their_polls_once() {
+        let h = HeldRequests::default();
+        h.hold(7, 2, false);
+        h.hold(7, 5, true); // a poll through the same page: no restart
+        assert_eq!(
+            (h.poll(7), h.poll(7), h.poll(7), h.poll(7)),
+            (None, None, Some(false), None)
+        );
+        assert_eq!(h.poll(8), None);
     }
 
     #[test]

@@ -104,6 +104,8 @@ pub(crate) struct Shared {
     /// Keys the CA made for "Create and submit a request to this CA".
     portal: portal::PortalKeys,
     faults: faults::Faults,
+    /// Requests a `pending_polls` fault holds.
+    held: faults::HeldRequests,
 }
 
 /// One HTTP request, body read.
@@ -268,6 +270,7 @@ impl Server {
             binding,
             portal: portal::PortalKeys::default(),
             faults: faults::Faults::new(opts.faults.clone()),
+            held: faults::HeldRequests::default(),
         });
         let std_listener = std::net::TcpListener::bind(opts.listen)?;
         std_listener.set_nonblocking(true)?;
@@ -621,12 +624,9 @@ async fn route(
             .strip_prefix(endpoint::CERTSRV)
             .unwrap_or("")
             .to_string();
-        inject(
-            shared,
-            req,
-            &page,
-            certsrv::handle(shared, req, &page, &who),
-        )
+        inject(shared, req, &page, |over| {
+            certsrv::handle(shared, req, &page, &who, over)
+        })
         .await
     } else if !who.admin {
         Reply::json(
@@ -642,16 +642,16 @@ async fn route(
 /// Serves a certsrv page through the fault rules that hit it: a status,
 /// an error page or a reset instead of the page; a delay before it; a cut,
 /// scrambled or mislabelled body after it.
-async fn inject(
+async fn inject<F: std::future::Future<Output = Reply>>(
     shared: &Arc<Shared>,
     req: &Request,
     page: &str,
-    serve: impl std::future::Future<Output = Reply>,
+    serve: impl FnOnce(Option<crate::ca::PolicyOverride>) -> F,
 ) -> Reply {
     let seed = shared.ca.seed();
     let hits = shared.faults.hits(page, req.method.as_str(), &seed);
     if hits.is_empty() {
-        return serve.await;
+        return serve(None).await;
     }
     let describe = hits
         .iter()
@@ -695,8 +695,21 @@ async fn inject(
             pages::ErrorContext::Fetch
         };
         certsrv::error_page(context, endpoint::MODE_NEW, None, h, Some(h))
+    } else if let Some((r, _)) = first(|r| r.deny_hresult.is_some()) {
+        let h = r.deny_hresult.as_deref().and_then(faults::parse_hresult);
+        serve(Some(crate::ca::PolicyOverride::Deny(HResult(
+            h.unwrap_or(HResult::E_INVALIDARG.0),
+        ))))
+        .await
+    } else if let Some((r, _)) = first(|r| r.pending_polls.is_some()) {
+        let reply = serve(Some(crate::ca::PolicyOverride::Pending)).await;
+        if let (Some(id), Some(Disposition::Pending)) = (reply.request_id, reply.disposition) {
+            let issue = r.then.as_deref() != Some("deny");
+            shared.held.hold(id, r.pending_polls.unwrap_or(0), issue);
+        }
+        reply
     } else {
-        serve.await
+        serve(None).await
     };
     for (rule, n) in &hits {
         if let Some(ct) = &rule.content_type {

@@ -155,7 +155,12 @@ fn pfx_reply(id: u32, pfx: Vec<u8>) -> Reply {
 
 /// `POST certrqma.asp`: make the key, submit, answer with the PFX (issued),
 /// the pending page, or the denied / error page.
-pub(crate) async fn create(shared: &Arc<Shared>, req: &Request, who: &Identity) -> Reply {
+pub(crate) async fn create(
+    shared: &Arc<Shared>,
+    req: &Request,
+    who: &Identity,
+    over: Option<crate::ca::PolicyOverride>,
+) -> Reply {
     let mode = endpoint::MODE_NEW;
     let params = Params::parse(&req.body);
     let form = match read_form(&params) {
@@ -193,7 +198,7 @@ pub(crate) async fn create(shared: &Arc<Shared>, req: &Request, who: &Identity) 
         let der = crate::x509::build_request(&name, &key, extensions)
             .map_err(|_| HResult::E_INVALIDARG)?;
         let submission = ca
-            .submit(&der, &requester, &form.attributes)
+            .submit_with(&der, &requester, &form.attributes, over)
             .map_err(|e| e.hresult())?;
         Ok::<_, HResult>((submission, key, form))
     })
