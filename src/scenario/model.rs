@@ -149,6 +149,26 @@ pub struct Expect {
     pub body_contains: Option<String>,
     /// The CA's renewal count (certcarc.asp's nRenewals).
     pub n_renewals: Option<u16>,
+    /// Entries the server's journal must have recorded during the step.
+    pub journal: Option<Vec<JournalExpect>>,
+}
+
+/// One journal entry a step must have caused; every key is optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalExpect {
+    /// Part of the path (`certfnsh.asp`).
+    pub path: Option<String>,
+    pub method: Option<String>,
+    pub status: Option<u16>,
+    /// The signed-in account (`CONTOSO\alice`).
+    pub user: Option<String>,
+    /// `basic`, `ntlm`, `negotiate`, `connection`.
+    pub auth: Option<String>,
+    pub request_id: Option<u32>,
+    pub disposition: Option<String>,
+    /// Whether a fault was injected into it.
+    pub fault: Option<bool>,
 }
 
 /// The actions a step may name.

@@ -236,8 +236,16 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> ScenarioReport {
     };
     for (i, step) in scenario.steps.iter().enumerate() {
         runner.step_index = i + 1;
+        let journal_before = runner.server.journal().len();
         let obs = runner.exec(step);
         let mut failures = runner.check(&step.expect, &obs);
+        if let Some(wanted) = &step.expect.journal {
+            let recorded = runner.server.journal();
+            failures.extend(journal_failures(
+                wanted,
+                &recorded[journal_before.min(recorded.len())..],
+            ));
+        }
         if step.line > 0 && !failures.is_empty() {
             failures.insert(0, format!("(step at line {})", step.line));
         }
@@ -1223,6 +1231,59 @@ impl<'a> Runner<'a> {
         }
         out
     }
+}
+
+/// The wanted journal entries that no entry of the step matches.
+fn journal_failures(
+    wanted: &[super::model::JournalExpect],
+    recorded: &[mock_ca::web::journal::JournalEntry],
+) -> Vec<String> {
+    let matches = |w: &super::model::JournalExpect, e: &mock_ca::web::journal::JournalEntry| {
+        w.path.as_deref().is_none_or(|p| {
+            e.path
+                .to_ascii_lowercase()
+                .contains(&p.to_ascii_lowercase())
+        }) && w
+            .method
+            .as_deref()
+            .is_none_or(|m| e.method.eq_ignore_ascii_case(m))
+            && w.status.is_none_or(|s| e.status == s)
+            && w.user
+                .as_deref()
+                .is_none_or(|u| e.user.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(u)))
+            && w.auth
+                .as_deref()
+                .is_none_or(|a| e.auth.as_deref() == Some(a))
+            && w.request_id.is_none_or(|id| e.request_id == Some(id))
+            && w.disposition
+                .as_deref()
+                .is_none_or(|d| e.disposition.as_deref() == Some(d))
+            && w.fault.is_none_or(|f| e.fault.is_some() == f)
+    };
+    let seen = || {
+        recorded
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {} {}{}{}",
+                    e.method,
+                    e.path,
+                    e.status,
+                    e.user
+                        .as_deref()
+                        .map(|u| format!(" {u}"))
+                        .unwrap_or_default(),
+                    if e.fault.is_some() { " (fault)" } else { "" }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    wanted
+        .iter()
+        .filter(|w| !recorded.iter().any(|e| matches(w, e)))
+        .map(|w| format!("journal: expected an entry like {w:?}, got: {}", seen()))
+        .collect()
 }
 
 /// `NAME:VALUE` request attributes.
