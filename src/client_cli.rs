@@ -325,13 +325,7 @@ pub fn progress_line(p: &Progress) -> String {
 }
 
 fn parse_attributes(list: &[String]) -> Result<Vec<(String, String)>, String> {
-    list.iter()
-        .map(|a| {
-            a.split_once(':')
-                .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-                .ok_or_else(|| format!("--attrib `{a}` is not NAME:VALUE"))
-        })
-        .collect()
+    flow::parse_attributes(list).map_err(|e| format!("--attrib: {e}"))
 }
 
 fn print_warnings(warnings: &[adcs_client::inf::InfWarning]) {

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -14,7 +13,7 @@ use adcs_client::flow::{self, CaDownload, CaEndpoint, EnrollOptions, FlowError, 
 use adcs_client::http::{Credentials, Trust};
 use adcs_client::request::Requester;
 use adcs_client::store::{PfxFormat, Store, StoreError, StoreName};
-use common::{start_with, ALICE, T0};
+use common::{snapshot, start_with, ALICE, T0};
 use mock_ca::web::{Server, WebOptions};
 use mock_ca::{CaConfig, CaMode, Seed};
 
@@ -56,24 +55,6 @@ fn write_inf(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p
-}
-
-/// Every file of a store folder and its bytes, to prove a step changed nothing.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
-    let mut out = BTreeMap::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                todo.push(p);
-            } else {
-                let digest = adcs_client::store::thumbprint(&std::fs::read(&p).unwrap());
-                out.insert(p.strip_prefix(dir).unwrap().to_path_buf(), digest);
-            }
-        }
-    }
-    out
 }
 
 /// Runs openssl; `None` (with a SKIPPED note) when it is not installed.

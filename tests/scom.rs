@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use adcs_client::scom::check::{registry_serial, CheckOptions, Report, Status};
 use adcs_client::scom::facts::{HASH_VALUE, MACHINE_SETTINGS_KEY, SERIAL_VALUE};
 use adcs_client::scom::{self, CheckTarget, ImportOptions, ScomError, Selector};
 use adcs_client::store::{thumbprint, Entry, PfxFormat, Store, StoreName};
-use common::{start_with, ALICE, T0};
+use common::{snapshot, start_with, ALICE, T0};
 use mock_ca::web::{Server, WebOptions};
 use mock_ca::{CaConfig, CaMode, Seed};
 
@@ -164,24 +164,6 @@ fn world() -> World {
         store,
         registry,
     }
-}
-
-/// Every file under `dir` with its SHA-1, to prove a step changed nothing.
-fn snapshot(dir: &Path) -> Vec<(PathBuf, String)> {
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                todo.push(p);
-            } else {
-                out.push((p.clone(), thumbprint(&std::fs::read(&p).unwrap())));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 #[test]

@@ -227,6 +227,17 @@ pub fn cert_attributes(
     out
 }
 
+/// Request attributes given as `NAME:VALUE` (certreq -attrib), trimmed.
+pub fn parse_attributes(list: &[String]) -> Result<Vec<(String, String)>, String> {
+    list.iter()
+        .map(|a| {
+            a.split_once(':')
+                .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+                .ok_or_else(|| format!("attribute `{a}` is not NAME:VALUE"))
+        })
+        .collect()
+}
+
 /// `certreq -submit`: sends a request file.
 pub fn submit_file(
     web: &mut WebEnrollment,

@@ -1288,13 +1288,7 @@ fn journal_failures(
 
 /// `NAME:VALUE` request attributes.
 fn attributes(list: &[String]) -> Result<Vec<(String, String)>, String> {
-    list.iter()
-        .map(|a| {
-            a.split_once(':')
-                .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-                .ok_or_else(|| format!("attrib `{a}` is not NAME:VALUE"))
-        })
-        .collect()
+    flow::parse_attributes(list).map_err(|e| format!("attrib: {e}"))
 }
 
 /// The serial numbers a CRL lists.

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use adcs_client::http::{Connection, HttpResponse};
@@ -77,4 +79,22 @@ pub fn ntlm_legs(
     let auth = ntlm::client_authenticate(&neg, &token, user, domain, password, opts).unwrap();
     let last = c.send("GET", path, &header(&auth), b"").unwrap();
     (challenge, auth, last)
+}
+
+/// Every file of a store folder and its bytes, to prove a step changed nothing.
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                let digest = adcs_client::store::thumbprint(&std::fs::read(&p).unwrap());
+                out.insert(p.strip_prefix(dir).unwrap().to_path_buf(), digest);
+            }
+        }
+    }
+    out
 }
