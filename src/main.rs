@@ -58,6 +58,22 @@ enum Command {
         #[command(subcommand)]
         action: scom_cli::ScomAction,
     },
+    /// Measure issuance, start-up and the client flow (Markdown for
+    /// BENCHMARKS.md). Build with --release for figures that mean something.
+    Bench {
+        /// Seconds per throughput measurement.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Client counts (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
+        clients: Vec<usize>,
+        /// Runs per start-up and client-flow figure.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Also write the report to this file.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Run scenario files (or folders of them): one line per step, then
     /// `scenarios: N passed, M failed`.
     Run {
@@ -194,6 +210,27 @@ enum CaAction {
     Export { out_dir: PathBuf },
 }
 
+/// `bench`: the report on standard output (and in `out`).
+fn run_bench(
+    seconds: f64,
+    clients: Vec<usize>,
+    runs: usize,
+    out: Option<PathBuf>,
+) -> Result<ExitCode, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let opts = adcs_harness::bench::BenchOptions {
+        seconds,
+        clients,
+        runs: runs.max(1),
+    };
+    let report = adcs_harness::bench::run(&opts, &exe, &mut |p| eprintln!("bench: {p}"))?;
+    print!("{report}");
+    if let Some(p) = out {
+        adcs_client::flow::write_file(&p, report.as_bytes()).map_err(|e| e.to_string())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `run`: every scenario's transcript, then the summary; exit 1 on any failure.
 fn run_scenarios(paths: &[PathBuf], seed: Option<u64>, quiet: bool) -> Result<ExitCode, String> {
     use adcs_harness::scenario;
@@ -229,6 +266,12 @@ fn main() -> ExitCode {
         Command::Store { action } => client_cli::run_store(action),
         Command::Scom { action } => scom_cli::run(action),
         Command::Run { paths, seed, quiet } => run_scenarios(&paths, seed, quiet),
+        Command::Bench {
+            seconds,
+            clients,
+            runs,
+            out,
+        } => run_bench(seconds, clients, runs, out),
     };
     match result {
         Ok(code) => code,
