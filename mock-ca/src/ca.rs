@@ -67,6 +67,44 @@ pub enum PolicyOverride {
     Pending,
 }
 
+/// A certificate made but not yet signed: its TBS, the key to sign it
+/// with, and what its row records once it is.
+struct Unsigned {
+    tbs: Vec<u8>,
+    key: Arc<SigningKey>,
+    template: Option<String>,
+    serial: String,
+    cert_index: u16,
+    key_index: u16,
+    subject: String,
+    not_before: UnixTime,
+    not_after: UnixTime,
+    now: UnixTime,
+}
+
+impl Unsigned {
+    /// The signed certificate (DER).
+    fn sign(&self) -> Vec<u8> {
+        x509::sign_tbs(&self.tbs, &self.key)
+    }
+
+    /// Records the issued certificate `der` in `row`.
+    fn finish(self, row: &mut RequestRow, der: Vec<u8>, message: &str) {
+        row.template = self.template;
+        row.disposition = Disposition::Issued;
+        row.status = HResult::S_OK;
+        row.disposition_message = message.to_string();
+        row.resolved_at = Some(self.now);
+        row.certificate = Some(der);
+        row.serial = Some(self.serial);
+        row.ca_cert_index = Some(self.cert_index);
+        row.ca_key_index = Some(self.key_index);
+        row.subject = Some(self.subject);
+        row.not_before = Some(self.not_before);
+        row.not_after = Some(self.not_after);
+    }
+}
+
 /// The outcome of a submission or resubmission.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Submission {
@@ -105,6 +143,9 @@ struct State {
     next_crl_number: HashMap<u16, u64>,
     store: Option<StateDir>,
     tls_key: Arc<SigningKey>,
+    /// Bumped by `reset`, so a signature made outside the lock is not
+    /// committed into the database that replaced its own.
+    epoch: u64,
 }
 
 /// The CA engine.
@@ -225,6 +266,7 @@ impl Ca {
             next_crl_number: HashMap::new(),
             store: Some(store),
             tls_key,
+            epoch: 0,
         };
         for r in records {
             match r {
@@ -270,6 +312,7 @@ impl Ca {
             next_crl_number: HashMap::new(),
             store,
             tls_key,
+            epoch: 0,
         };
         let ca = Ca {
             seed,
@@ -427,6 +470,25 @@ impl Ca {
                     }
                     (_, d) => d,
                 };
+                if let Decision::Issue(plan) = &decision {
+                    // Sign without holding the lock, so submissions sign on
+                    // every core; the row is committed once signed.
+                    let unsigned = self.prepare_issue(&st, row.id, plan, &p.spki_der, now)?;
+                    let epoch = st.epoch;
+                    drop(st);
+                    let der = unsigned.sign();
+                    let mut st = self.lock();
+                    if st.epoch != epoch {
+                        return Err(CaError::refused(
+                            HResult::CA_OFFLINE,
+                            "the CA was reset while the certificate was being signed",
+                        ));
+                    }
+                    unsigned.finish(&mut row, der, disposition_message::ISSUED);
+                    let submission = Submission::from(&row);
+                    commit(&mut st, row)?;
+                    return Ok(submission);
+                }
                 self.apply(
                     &st,
                     &mut row,
@@ -476,7 +538,7 @@ impl Ca {
         Ok(())
     }
 
-    /// Signs the certificate of `plan` into `row`.
+    /// Signs the certificate of `plan` into `row` (under the lock).
     fn issue_into(
         &self,
         st: &State,
@@ -486,18 +548,33 @@ impl Ca {
         now: UnixTime,
         message: &str,
     ) -> Result<(), CaError> {
+        let unsigned = self.prepare_issue(st, row.id, plan, spki, now)?;
+        let der = unsigned.sign();
+        unsigned.finish(row, der, message);
+        Ok(())
+    }
+
+    /// Everything of request `id`'s certificate but its signature.
+    fn prepare_issue(
+        &self,
+        st: &State,
+        id: u32,
+        plan: &IssuePlan,
+        spki: &[u8],
+        now: UnixTime,
+    ) -> Result<Unsigned, CaError> {
         let auth = &st.authority;
         let cert_index = auth.current_index();
         let ca = auth.current();
         let key = auth.key_for(cert_index).expect("current key").clone();
-        let random: [u8; 8] = self.seed.derive(&format!("serial/leaf/{}", row.id))[..8]
+        let random: [u8; 8] = self.seed.derive(&format!("serial/leaf/{id}"))[..8]
             .try_into()
             .expect("8 bytes");
         let high = st
             .config
             .high_serial
             .unwrap_or(self.seed.derive("high-serial")[0]);
-        let serial = adcs_serial(row.id, cert_index, random, high);
+        let serial = adcs_serial(id, cert_index, random, high);
         let not_before = now - CLOCK_SKEW_SECS;
         let not_after = (now + plan.validity_days as i64 * DAY).min(ca.not_after);
         let base = authority::enroll_base(&st.config);
@@ -548,20 +625,19 @@ impl Ca {
             spki_der: spki,
             extensions,
         };
-        let der = x509::build_certificate(&spec, &key).map_err(der_err)?;
-        row.template = plan.template.clone();
-        row.disposition = Disposition::Issued;
-        row.status = HResult::S_OK;
-        row.disposition_message = message.to_string();
-        row.resolved_at = Some(now);
-        row.certificate = Some(der);
-        row.serial = Some(hex(&serial));
-        row.ca_cert_index = Some(cert_index);
-        row.ca_key_index = Some(ca.key_index);
-        row.subject = Some(format_dn(&plan.subject));
-        row.not_before = Some(not_before);
-        row.not_after = Some(not_after);
-        Ok(())
+        let tbs = x509::tbs_certificate(&spec, key.signature_algorithm()).map_err(der_err)?;
+        Ok(Unsigned {
+            tbs,
+            key,
+            template: plan.template.clone(),
+            serial: hex(&serial),
+            cert_index,
+            key_index: ca.key_index,
+            subject: format_dn(&plan.subject),
+            not_before,
+            not_after,
+            now,
+        })
     }
 
     /// A request row by ID.
@@ -1032,6 +1108,7 @@ impl Ca {
             let initial = st.initial.clone();
             st.authority = restore_authority(&initial)?;
             st.db = Database::new();
+            st.epoch += 1;
             st.crls.clear();
             st.next_crl_number.clear();
             if let Some(store) = st.store.as_mut() {
