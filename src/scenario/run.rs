@@ -384,6 +384,15 @@ impl<'a> Runner<'a> {
         CheckOptions::new(&self.scenario.fqdn, self.now())
     }
 
+    /// A file a scenario names, relative to the scenario file.
+    fn scenario_file(&self, f: &Path) -> PathBuf {
+        self.scenario
+            .path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(f)
+    }
+
     /// The step's INF: its source name (as written in the scenario) and text.
     fn inf(&self, step: &Step) -> Result<(String, RequestSpec, usize), String> {
         let (source, bytes) = match (&step.inf, &step.inf_file) {
@@ -392,8 +401,7 @@ impl<'a> Runner<'a> {
                 text.clone().into_bytes(),
             ),
             (None, Some(file)) => {
-                let base = self.scenario.path.parent().unwrap_or(Path::new("."));
-                let bytes = std::fs::read(base.join(file))
+                let bytes = std::fs::read(self.scenario_file(file))
                     .map_err(|e| format!("{}: {e}", file.display()))?;
                 (file.display().to_string().replace('\\', "/"), bytes)
             }
@@ -722,22 +730,11 @@ impl<'a> Runner<'a> {
                 }
             }
             "scom.check" => {
-                let target = if step.inf.is_some() || step.inf_file.is_some() {
-                    let (source, _, _) = self.inf(step)?;
+                let target = if let Some(f) = &step.inf_file {
+                    CheckTarget::Inf(self.scenario_file(f))
+                } else if let Some(text) = &step.inf {
                     let path = self.dir.path().join(format!("step{}.inf", self.step_index));
-                    let bytes = match (&step.inf, &step.inf_file) {
-                        (Some(t), _) => t.clone().into_bytes(),
-                        (None, Some(f)) => std::fs::read(
-                            self.scenario
-                                .path
-                                .parent()
-                                .unwrap_or(Path::new("."))
-                                .join(f),
-                        )
-                        .map_err(|e| format!("{source}: {e}"))?,
-                        _ => unreachable!("checked by inf()"),
-                    };
-                    std::fs::write(&path, bytes).map_err(|e| e.to_string())?;
+                    std::fs::write(&path, text).map_err(|e| e.to_string())?;
                     CheckTarget::Inf(path)
                 } else if let Some(label) = &step.request {
                     CheckTarget::Request(self.file(label)?.clone())
@@ -824,16 +821,7 @@ impl<'a> Runner<'a> {
                 let opts =
                     scom::ScomEnrollOptions {
                         fqdn: self.scenario.fqdn.clone(),
-                        inf: match &step.inf_file {
-                            Some(f) => Some(
-                                self.scenario
-                                    .path
-                                    .parent()
-                                    .unwrap_or(Path::new("."))
-                                    .join(f),
-                            ),
-                            None => None,
-                        },
+                        inf: step.inf_file.as_deref().map(|f| self.scenario_file(f)),
                         template: Some(step.template.clone().unwrap_or_else(|| {
                             adcs_client::scom::facts::DEFAULT_TEMPLATE.to_string()
                         })),

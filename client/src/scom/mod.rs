@@ -150,6 +150,19 @@ fn describe_selector(s: &Selector) -> String {
     }
 }
 
+/// Whether registry bytes (`ChannelCertificateSerialNumber`) name `entry`.
+pub fn names(serial: &[u8], entry: &Entry) -> bool {
+    mock_ca::keys::unhex(&entry.serial).is_some_and(|s| check::serial_matches(serial, &s))
+}
+
+/// The `My` certificate the registry bytes `serial` name, if any.
+pub fn entry_with_serial(store: &Store, serial: &[u8]) -> Result<Option<Entry>, ScomError> {
+    Ok(store
+        .list(StoreName::My)?
+        .into_iter()
+        .find(|e| names(serial, e)))
+}
+
 /// What the registry says about SCOM's certificate. A missing registry
 /// file means "nothing configured"; a corrupt one is an error.
 pub fn registry_state(registry: &dyn Registry) -> Result<RegistryState, ScomError> {
@@ -483,10 +496,7 @@ pub fn check(
                 }
                 RegistryState::Skipped => unreachable!("a registry was given"),
             };
-            let hit = store.list(StoreName::My)?.into_iter().find(|e| {
-                mock_ca::keys::unhex(&e.serial).is_some_and(|s| check::serial_matches(&serial, &s))
-            });
-            let Some(entry) = hit else {
+            let Some(entry) = entry_with_serial(store, &serial)? else {
                 return Ok(nothing_found(
                     &registry.describe(),
                     opts,

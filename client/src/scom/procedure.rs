@@ -9,9 +9,7 @@ use der::Decode;
 use mock_ca::keys::PublicKeyKind;
 
 use super::check::{CheckOptions, Facts, RegistryState, Report};
-use super::{
-    check, facts, import, registry_state, select, ImportOptions, Imported, ScomError, Selector,
-};
+use super::{facts, import, registry_state, select, ImportOptions, Imported, ScomError, Selector};
 use crate::flow::{self, CaDownload, CaEndpoint, EnrollOptions, Enrolled, Progress};
 use crate::http::Trust;
 use crate::inf::{HashChoice, Inf, KeyChoice, RequestSpec};
@@ -144,7 +142,7 @@ pub fn renew(
     let same_key = key.is_some();
     let enrolled = flow::enroll_spec(endpoint, &source, spec, key, store, &enroll_opts, progress)?;
     let was_configured = matches!(&state, RegistryState::Configured { serial, .. }
-        if mock_ca::keys::unhex(&old.serial).is_some_and(|s| check::serial_matches(serial, &s)));
+        if super::names(serial, &old));
     let imported = if was_configured {
         Some(import(
             store,
@@ -178,19 +176,13 @@ fn configured_entry(store: &Store, state: &RegistryState) -> Result<Entry, ScomE
             "{what}: no certificate is configured for SCOM; name one (--subject, --serial, --thumbprint)"
         )));
     };
-    store
-        .list(StoreName::My)?
-        .into_iter()
-        .find(|e| {
-            mock_ca::keys::unhex(&e.serial).is_some_and(|s| check::serial_matches(serial, &s))
-        })
-        .ok_or_else(|| {
-            ScomError::Input(format!(
-                "{} names serial {} (reversed), which no certificate in My has",
-                facts::SERIAL_VALUE,
-                mock_ca::keys::hex(serial)
-            ))
-        })
+    super::entry_with_serial(store, serial)?.ok_or_else(|| {
+        ScomError::Input(format!(
+            "{} names serial {} (reversed), which no certificate in My has",
+            facts::SERIAL_VALUE,
+            mock_ca::keys::hex(serial)
+        ))
+    })
 }
 
 /// Options of [`enroll`].
