@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use mock_ca::serve::{ServeConfig, DEFAULT_SEED};
-use mock_ca::web::directory::{User, DEFAULT_ADMIN, DEFAULT_ADMIN_PASSWORD};
+use mock_ca::web::directory::{is_builtin_account, User, DEFAULT_ADMIN, DEFAULT_ADMIN_PASSWORD};
 use mock_ca::CaMode;
 
 #[derive(Args)]
@@ -112,12 +112,22 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
     );
     println!("certsrv   {}", info.certsrv_url);
     println!("control   {}", info.control_url);
+    // Only the documented default passwords are printed; the ready file
+    // holds every account for scripts.
+    let shown = |name: &str, password: &str| {
+        if is_builtin_account(name, password) {
+            format!("password {password}")
+        } else {
+            "password as configured".to_string()
+        }
+    };
     for u in &info.users {
-        println!("user      {}  password {}", u.user, u.password);
+        println!("user      {}  {}", u.user, shown(&u.user, &u.password));
     }
     println!(
-        "admin     {}  password {}",
-        info.admin.user, info.admin.password
+        "admin     {}  {}",
+        info.admin.user,
+        shown(&info.admin.user, &info.admin.password)
     );
     println!("CA cert   {}", info.ca_cert);
     println!("root      {}  (trust this for HTTPS)", info.root_cert);

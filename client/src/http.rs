@@ -103,8 +103,8 @@ pub enum Trust {
     AnyCertificate,
 }
 
-/// How to sign in.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// How to sign in. Its `Debug` form leaves the password out.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
     None,
     Basic {
@@ -118,6 +118,29 @@ pub enum Credentials {
         /// Send the tokens under `Negotiate` instead of `NTLM`.
         negotiate_label: bool,
     },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::None => f.write_str("None"),
+            Credentials::Basic { user, .. } => f
+                .debug_struct("Basic")
+                .field("user", user)
+                .field("password", &"<redacted>")
+                .finish(),
+            Credentials::Ntlm {
+                user,
+                negotiate_label,
+                ..
+            } => f
+                .debug_struct("Ntlm")
+                .field("user", user)
+                .field("password", &"<redacted>")
+                .field("negotiate_label", negotiate_label)
+                .finish(),
+        }
+    }
 }
 
 /// A response with its body read.

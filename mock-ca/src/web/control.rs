@@ -117,6 +117,29 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Serves `/control/<path>`.
+/// Every control route as (method, path under `/control/`), with `N` for a
+/// request ID. The security tests walk this list; keep it in step with
+/// [`run`]'s `match`.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", ""),
+    ("GET", "status"),
+    ("GET", "requests"),
+    ("GET", "requests/N"),
+    ("POST", "requests/N/issue"),
+    ("POST", "requests/N/deny"),
+    ("POST", "revoke"),
+    ("POST", "unrevoke"),
+    ("POST", "crl"),
+    ("GET", "clock"),
+    ("POST", "clock"),
+    ("POST", "renew"),
+    ("GET", "ca"),
+    ("POST", "reset"),
+    ("GET", "faults"),
+    ("POST", "faults"),
+    ("GET", "journal"),
+];
+
 pub(crate) async fn handle(
     shared: &Arc<Shared>,
     req: &Request,

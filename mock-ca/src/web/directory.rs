@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::Requester;
 
-/// One account.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One account. Its `Debug` form leaves the password out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct User {
     /// `DOMAIN\name`; a bare name joins the CA's NetBIOS domain.
@@ -25,6 +25,32 @@ pub struct User {
     /// dNSHostName, for computer accounts (Machine template).
     #[serde(default)]
     pub dns_name: Option<String>,
+}
+
+/// True for a built-in account with its documented password (README): the
+/// only passwords the server prints.
+pub fn is_builtin_account(name: &str, password: &str) -> bool {
+    let bare = name.rsplit('\\').next().unwrap_or_default();
+    [
+        (DEFAULT_USER, DEFAULT_USER_PASSWORD),
+        (DEFAULT_ADMIN, DEFAULT_ADMIN_PASSWORD),
+    ]
+    .iter()
+    .any(|(n, p)| bare.eq_ignore_ascii_case(n) && password == *p)
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("name", &self.name)
+            .field("password", &"<redacted>")
+            .field("groups", &self.groups)
+            .field("admin", &self.admin)
+            .field("upn", &self.upn)
+            .field("email", &self.email)
+            .field("dns_name", &self.dns_name)
+            .finish()
+    }
 }
 
 impl User {

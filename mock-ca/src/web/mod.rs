@@ -9,7 +9,7 @@
 
 pub mod auth;
 mod certsrv;
-mod control;
+pub mod control;
 pub mod directory;
 pub mod faults;
 pub mod form;
@@ -438,7 +438,7 @@ where
     });
     let _ = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
-        .max_buf_size(MAX_HEADER_BYTES)
+        .max_header_size(MAX_HEADER_BYTES)
         .serve_connection(TokioIo::new(io), service)
         .await;
 }
