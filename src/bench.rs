@@ -26,6 +26,14 @@ pub struct BenchOptions {
     pub clients: Vec<usize>,
     /// Runs per start-up and client-flow figure (the median is reported).
     pub runs: usize,
+    /// Requests in the scale database (0 skips the section).
+    pub scale: usize,
+    /// Of those, revoked (for the CRL figure).
+    pub scale_revoked: usize,
+    /// Submissions in the full-size load (0 skips the section).
+    pub load: usize,
+    /// Concurrent clients of the load.
+    pub load_clients: usize,
 }
 
 impl Default for BenchOptions {
@@ -34,6 +42,10 @@ impl Default for BenchOptions {
             seconds: 3.0,
             clients: vec![1, 8, 64],
             runs: 5,
+            scale: 100_000,
+            scale_revoked: 10_000,
+            load: 10_000,
+            load_clients: 64,
         }
     }
 }
@@ -262,6 +274,211 @@ fn client_flow(server: &Server, runs: usize) -> Result<(f64, f64), String> {
     Ok((median(enroll), median(keygen)))
 }
 
+/// The resident set of this process in MB (Linux), for the scale figure.
+fn rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+fn fmt_mb(v: Option<f64>) -> String {
+    v.map_or_else(
+        || "not measured on this OS".into(),
+        |m| format!("{m:.0} MB"),
+    )
+}
+
+/// Microseconds per call of `f` over `n` calls.
+fn per_call_us(n: usize, mut f: impl FnMut(usize)) -> f64 {
+    let t = Instant::now();
+    for i in 0..n {
+        f(i);
+    }
+    t.elapsed().as_secs_f64() * 1e6 / n.max(1) as f64
+}
+
+/// The scale section: a CA with a state directory filled with `n`
+/// requests (one in ten pending, `revoked` revoked), then lookups, the
+/// pending list, a CRL and a restart, all timed.
+fn scale(n: usize, revoked: usize, runs: usize) -> Result<String, String> {
+    use mock_ca::{CrlKind, Disposition, RevocationReason};
+    let e = |e: mock_ca::CaError| e.to_string();
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let state = dir.path().join("state");
+    let clock = || Clock::frozen_at(1_767_225_600);
+    let rss_before = rss_mb();
+    let ca = Arc::new(Ca::open(&state, CaConfig::default(), Seed(1), clock()).map_err(e)?);
+    let key = SigningKey::generate(KeyAlgorithm::Rsa2048, &Seed(1), "bench/scale")
+        .map_err(|e| e.to_string())?;
+    let name = mock_ca::names::parse_dn("CN=scale.contoso.test").map_err(|e| e.to_string())?;
+    let csr = mock_ca::x509::build_request(&name, &key, vec![]).map_err(|e| e.to_string())?;
+    let requester = mock_ca::Requester::new("CONTOSO\\alice").with_group("Domain Users");
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let next = Arc::new(AtomicU64::new(0));
+    let t = Instant::now();
+    let fillers: Vec<_> = (0..cores)
+        .map(|_| {
+            let (ca, next, csr, requester) =
+                (ca.clone(), next.clone(), csr.clone(), requester.clone());
+            std::thread::spawn(move || -> Result<(), String> {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    if i >= n {
+                        return Ok(());
+                    }
+                    let template = if i % 10 == 0 {
+                        "WebServerApproval"
+                    } else {
+                        "WebServer"
+                    };
+                    let attrs = [("CertificateTemplate".to_string(), template.to_string())];
+                    ca.submit(&csr, &requester, &attrs)
+                        .map_err(|e| e.to_string())?;
+                }
+            })
+        })
+        .collect();
+    for f in fillers {
+        f.join().map_err(|_| "a filler panicked".to_string())??;
+    }
+    let fill_s = t.elapsed().as_secs_f64();
+    let issued: Vec<String> = ca
+        .list(Some(Disposition::Issued))
+        .into_iter()
+        .filter_map(|r| r.serial)
+        .collect();
+    let t = Instant::now();
+    for serial in issued.iter().take(revoked) {
+        ca.revoke(
+            serial,
+            RevocationReason::KeyCompromise,
+            "CONTOSO\\Administrator",
+        )
+        .map_err(e)?;
+    }
+    let revoke_s = t.elapsed().as_secs_f64();
+    let rss_after = rss_mb();
+    let rows = ca.next_request_id() as usize - 1;
+
+    // Lookups at random places (a fixed stride through the table).
+    let lookups = 10_000;
+    let by_id = per_call_us(lookups, |i| {
+        let id = 1 + ((i * 7919) % rows) as u32;
+        std::hint::black_box(ca.request(id));
+    });
+    let by_serial = per_call_us(lookups, |i| {
+        let s = &issued[(i * 7919) % issued.len().max(1)];
+        std::hint::black_box(ca.request_by_serial(s));
+    });
+    let mut pending_ms = Vec::new();
+    let mut pending_n = 0;
+    let mut crl_ms = Vec::new();
+    let mut crl_entries = 0;
+    let mut crl_bytes = 0;
+    for _ in 0..runs {
+        let t = Instant::now();
+        pending_n = ca.list(Some(Disposition::Pending)).len();
+        pending_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        let crl = ca.publish_crl(CrlKind::Base).map_err(e)?;
+        crl_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        crl_bytes = crl.len();
+        crl_entries = <x509_cert::crl::CertificateList as der::Decode>::from_der(&crl)
+            .map_err(|e| e.to_string())?
+            .tbs_cert_list
+            .revoked_certificates
+            .map_or(0, |v| v.len());
+    }
+    drop(ca);
+    let journal_mb = std::fs::metadata(state.join("requests.jsonl"))
+        .map(|m| m.len() as f64 / 1e6)
+        .unwrap_or(0.0);
+    let mut restart_ms = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        let again = Ca::open(&state, CaConfig::default(), Seed(1), clock()).map_err(e)?;
+        restart_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        if again.next_request_id() as usize != rows + 1 {
+            return Err(format!(
+                "after a restart the CA holds {} requests, not {rows}",
+                again.next_request_id() - 1
+            ));
+        }
+    }
+    Ok(format!(
+        "\n## Scale\n\nA CA with a state directory filled with {rows} requests through `Ca::submit` from {cores} threads (one in ten pending, {revoked} revoked). Targets: resident memory under 300 MB; lookups, the pending list and a CRL in milliseconds; restart time reported. Times are medians of {runs} runs.\n\n| figure | measured |\n| --- | ---: |\n| fill ({rows} submissions, each journaled and flushed) | {fill_s:.1} s ({:.0}/s) |\n| revoke {revoked} | {revoke_s:.1} s |\n| resident memory before / after | {} / {} |\n| journal on disk | {journal_mb:.0} MB |\n| lookup by ID | {by_id:.1} µs |\n| lookup by serial | {by_serial:.1} µs |\n| list pending ({pending_n} rows) | {:.1} ms |\n| base CRL ({crl_entries} entries, {:.0} KB) | {:.1} ms |\n| restart (open the state directory) | {:.0} ms |\n",
+        rows as f64 / fill_s,
+        fmt_mb(rss_before),
+        fmt_mb(rss_after),
+        median(pending_ms),
+        crl_bytes as f64 / 1024.0,
+        median(crl_ms),
+        median(restart_ms),
+    ))
+}
+
+/// The full-size load: `submissions` from `clients` over HTTP with an
+/// officer issuing, denying and revoking, then the loss check.
+fn full_load(submissions: usize, clients: usize) -> Result<String, String> {
+    use crate::load::{self, LoadOptions, Target};
+    let server = bench_server(false)?;
+    let admin = server
+        .admin()
+        .ok_or("the bench server has no administrator")?;
+    let target = Target {
+        certsrv_url: server.certsrv_url(),
+        control_url: server.control_url(),
+        trust: Trust::AnyCertificate,
+        user: (
+            "CONTOSO\\alice".into(),
+            mock_ca::web::directory::DEFAULT_USER_PASSWORD.into(),
+        ),
+        officer: (admin.name.clone(), admin.password.clone()),
+    };
+    let opts = LoadOptions {
+        clients,
+        submissions,
+        ..LoadOptions::default()
+    };
+    let t = Instant::now();
+    let ack = load::drive(&target, &opts, &AtomicBool::new(false));
+    let load_s = t.elapsed().as_secs_f64();
+    if !ack.errors.is_empty() {
+        return Err(format!(
+            "the load failed ({} errors), first: {}",
+            ack.errors.len(),
+            ack.errors[0]
+        ));
+    }
+    let t = Instant::now();
+    let v = load::verify(&target, &ack, true)?;
+    let verify_s = t.elapsed().as_secs_f64();
+    let ids: Vec<u32> = v.ids.iter().copied().collect();
+    let gapless = ids.windows(2).all(|w| w[1] == w[0] + 1);
+    Ok(format!(
+        "\n## Load\n\n{submissions} submissions from {clients} clients over HTTP with Basic (one in three pending), while an officer on the control plane issues even and denies odd pending requests and revokes one in five certificates received; then every request is checked on the server and every issued certificate retrieved and compared with the bytes handed over (`adcs_harness::load`, also run at CI size by tests/load.rs and under kill -9 by tests/crash.rs).\n\n| figure | measured |\n| --- | ---: |\n| load | {load_s:.1} s ({:.0} submissions/s) |\n| errors | {} |\n| requests checked | {} (IDs {}–{}, {}) |\n| issued / denied / revoked / left pending | {} / {} / {} / {} |\n| officer actions acknowledged | {} issued, {} denied, {} revoked |\n| check and retrieve | {verify_s:.1} s |\n",
+        submissions as f64 / load_s,
+        ack.errors.len(),
+        v.requests,
+        ids.first().copied().unwrap_or(0),
+        ids.last().copied().unwrap_or(0),
+        if gapless { "no gap, no duplicate" } else { "WITH GAPS" },
+        v.issued,
+        v.denied,
+        v.revoked,
+        v.pending,
+        ack.issued.len(),
+        ack.denied.len(),
+        ack.revoked.len(),
+    ))
+}
+
 fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -289,7 +506,7 @@ pub fn run(
     let mut out = String::new();
     let debug = cfg!(debug_assertions);
     out.push_str(&format!(
-        "Machine: {}. Build: {}. Command: `adcs-harness bench --seconds {} --runs {}`.\n\n",
+        "Machine: {}. Build: {}. Command: `adcs-harness bench --seconds {} --runs {} --scale {} --load {}`.\n\n",
         machine(),
         if debug {
             "debug (figures are not representative: use --release)"
@@ -297,8 +514,23 @@ pub fn run(
             "release"
         },
         opts.seconds,
-        opts.runs
+        opts.runs,
+        opts.scale,
+        opts.load
     ));
+
+    // Scale first: its memory figure is this process's, before the other
+    // sections have grown it.
+    let scale_section = if opts.scale > 0 {
+        progress("scale");
+        Some(scale(
+            opts.scale,
+            opts.scale_revoked.min(opts.scale),
+            opts.runs,
+        )?)
+    } else {
+        None
+    };
 
     progress("signing rate");
     let sign = signing_rate(opts.seconds)?;
@@ -362,5 +594,12 @@ pub fn run(
         opts.runs,
         enroll / keygen.max(0.001)
     ));
+    if opts.load > 0 {
+        progress("load");
+        out.push_str(&full_load(opts.load, opts.load_clients.max(1))?);
+    }
+    if let Some(section) = scale_section {
+        out.push_str(&section);
+    }
     Ok(out)
 }

@@ -2,4 +2,5 @@
 //! a thin layer over it and over `mock_ca` and `adcs_client`.
 
 pub mod bench;
+pub mod load;
 pub mod scenario;

@@ -70,6 +70,12 @@ enum Command {
         /// Runs per start-up and client-flow figure.
         #[arg(long, default_value_t = 5)]
         runs: usize,
+        /// Requests in the scale database (0 skips it).
+        #[arg(long, default_value_t = 100_000)]
+        scale: usize,
+        /// Submissions in the full-size load (0 skips it).
+        #[arg(long, default_value_t = 10_000)]
+        load: usize,
         /// Also write the report to this file.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
@@ -215,6 +221,8 @@ fn run_bench(
     seconds: f64,
     clients: Vec<usize>,
     runs: usize,
+    scale: usize,
+    load: usize,
     out: Option<PathBuf>,
 ) -> Result<ExitCode, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -222,6 +230,9 @@ fn run_bench(
         seconds,
         clients,
         runs: runs.max(1),
+        scale,
+        load,
+        ..adcs_harness::bench::BenchOptions::default()
     };
     let report = adcs_harness::bench::run(&opts, &exe, &mut |p| eprintln!("bench: {p}"))?;
     print!("{report}");
@@ -270,8 +281,10 @@ fn main() -> ExitCode {
             seconds,
             clients,
             runs,
+            scale,
+            load,
             out,
-        } => run_bench(seconds, clients, runs, out),
+        } => run_bench(seconds, clients, runs, scale, load, out),
     };
     match result {
         Ok(code) => code,

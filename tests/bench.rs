@@ -8,10 +8,20 @@ fn the_bench_measures_every_section() {
         seconds: 0.2,
         clients: vec![2],
         runs: 1,
+        scale: 300,
+        scale_revoked: 40,
+        load: 60,
+        load_clients: 4,
     };
     let mut steps = Vec::new();
     let report = adcs_harness::bench::run(&opts, exe, &mut |p| steps.push(p.to_string())).unwrap();
-    for section in ["## Issuance throughput", "## Start-up", "## Client flow"] {
+    for section in [
+        "## Issuance throughput",
+        "## Start-up",
+        "## Client flow",
+        "## Load",
+        "## Scale",
+    ] {
         assert!(report.contains(section), "{report}");
     }
     // Four throughput rows (HTTP/HTTPS × Basic/NTLM), each with a rate.
@@ -22,4 +32,9 @@ fn the_bench_measures_every_section() {
         assert!(rate > 0.0, "{r}");
     }
     assert!(steps.iter().any(|s| s == "start-up"), "{steps:?}");
+    // The scale section filled and reopened the database it reports on.
+    assert!(report.contains("with 301 requests"), "{report}");
+    assert!(report.contains("base CRL (40 entries"), "{report}");
+    assert!(report.contains("| errors | 0 |"), "{report}");
+    assert!(report.contains("no gap, no duplicate"), "{report}");
 }
