@@ -165,21 +165,26 @@ mod b64_opt {
     }
 }
 
-/// All rows, indexed by ID and serial.
+/// All rows, indexed by ID and serial. IDs are handed out in sequence, so
+/// row `id` sits at index `id` of a vector (an ID whose submission was
+/// never recorded stays empty): no hashing, no load-factor slack, and
+/// listing is in ID order without a sort.
 #[derive(Clone, Debug, Default)]
 pub struct Database {
-    rows: HashMap<u32, RequestRow>,
+    rows: Vec<Option<RequestRow>>,
     by_serial: HashMap<String, u32>,
     next_id: u32,
+    len: usize,
 }
 
 impl Database {
     /// An empty database whose first request gets ID 1.
     pub fn new() -> Self {
         Database {
-            rows: HashMap::new(),
+            rows: Vec::new(),
             by_serial: HashMap::new(),
             next_id: 1,
+            len: 0,
         }
     }
 
@@ -198,36 +203,40 @@ impl Database {
         if let Some(s) = &row.serial {
             self.by_serial.insert(s.clone(), row.id);
         }
-        self.rows.insert(row.id, row);
+        let at = row.id as usize;
+        if self.rows.len() <= at {
+            self.rows.resize_with(at + 1, || None);
+        }
+        if self.rows[at].replace(row).is_none() {
+            self.len += 1;
+        }
     }
 
     pub fn get(&self, id: u32) -> Option<&RequestRow> {
-        self.rows.get(&id)
+        self.rows.get(id as usize).and_then(Option::as_ref)
     }
 
     /// The row whose certificate has this serial (hex, any case, separators ignored).
     pub fn by_serial(&self, serial: &str) -> Option<&RequestRow> {
         let key = normalize_serial(serial);
-        self.by_serial.get(&key).and_then(|id| self.rows.get(id))
+        self.by_serial.get(&key).and_then(|id| self.get(*id))
     }
 
     /// Rows, in ID order, optionally only one disposition.
     pub fn list(&self, filter: Option<Disposition>) -> Vec<&RequestRow> {
-        let mut v: Vec<&RequestRow> = self
-            .rows
-            .values()
+        self.rows
+            .iter()
+            .flatten()
             .filter(|r| filter.is_none_or(|d| r.disposition == d))
-            .collect();
-        v.sort_by_key(|r| r.id);
-        v
+            .collect()
     }
 
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.len == 0
     }
 
     /// The ID the next submission will get.
