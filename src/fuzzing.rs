@@ -23,7 +23,13 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
 pub fn form(data: &[u8]) {
     use mock_ca::web::form::{cert_attributes, cookie, Params};
     let params = Params::parse(data);
-    for key in ["Mode", "CertRequest", "CertAttrib", "ReqID", "TargetStoreFlags"] {
+    for key in [
+        "Mode",
+        "CertRequest",
+        "CertAttrib",
+        "ReqID",
+        "TargetStoreFlags",
+    ] {
         let _ = params.get(key);
     }
     if let Some(attrib) = params.get("CertAttrib") {
@@ -71,7 +77,11 @@ pub fn reg(data: &[u8]) {
     let again = RegFile::parse(path, &file.to_bytes())
         .unwrap_or_else(|e| panic!("a parsed .reg file does not read back: {e}"));
     let key = adcs_client::scom::facts::MACHINE_SETTINGS_KEY;
-    assert_eq!(file.values(key), again.values(key), "values changed on a write");
+    assert_eq!(
+        file.values(key),
+        again.values(key),
+        "values changed on a write"
+    );
 }
 
 /// A scenario file.
@@ -107,7 +117,8 @@ pub fn ntlm(data: &[u8]) {
             };
             if let Ok(auth) = ntlm::parse_authenticate(msg) {
                 for policy in [ChannelBindingPolicy::Off, ChannelBindingPolicy::Require] {
-                    let _ = ntlm::verify(&state, msg, &auth, "Alice-Passw0rd", policy, Some([1; 16]));
+                    let _ =
+                        ntlm::verify(&state, msg, &auth, "Alice-Passw0rd", policy, Some([1; 16]));
                 }
             }
         }
@@ -124,8 +135,17 @@ pub fn ntlm(data: &[u8]) {
 /// Runs every file under `dir/<target>/` through its target; the files
 /// run, by target.
 pub fn replay(dir: &Path) -> Result<Vec<(String, usize)>, String> {
+    replay_with(dir, TARGETS)
+}
+
+/// [`replay`] with the given targets; an input that panics is an error
+/// naming its file.
+pub fn replay_with(
+    dir: &Path,
+    targets: &[(&str, fn(&[u8]))],
+) -> Result<Vec<(String, usize)>, String> {
     let mut out = Vec::new();
-    for (name, target) in TARGETS {
+    for (name, target) in targets {
         let sub = dir.join(name);
         let mut n = 0;
         if sub.is_dir() {
@@ -147,4 +167,175 @@ pub fn replay(dir: &Path) -> Result<Vec<(String, usize)>, String> {
         out.push((name.to_string(), n));
     }
     Ok(out)
+}
+
+/// Starting inputs for each target, made here so that they follow the
+/// formats as this build writes them: (target, file name, bytes).
+/// `adcs-harness fuzz-seeds DIR` writes them as DIR/<target>/<name>.
+pub fn seeds() -> Result<Vec<(&'static str, String, Vec<u8>)>, String> {
+    use base64::Engine;
+    use mock_ca::keys::SigningKey;
+    use mock_ca::protocol::oid;
+    use mock_ca::x509::{self, SanEntry};
+    let mut out: Vec<(&'static str, String, Vec<u8>)> = Vec::new();
+    let mut add = |target, name: &str, bytes: Vec<u8>| out.push((target, name.to_string(), bytes));
+
+    // Requests: DER, PEM under both labels, bare base64; one with the
+    // template and SAN extensions clients send.
+    let key = SigningKey::generate(
+        mock_ca::KeyAlgorithm::Rsa2048,
+        &mock_ca::Seed(1),
+        "fuzz/seed",
+    )
+    .map_err(|e| e.to_string())?;
+    let name = mock_ca::names::parse_dn("CN=web01.contoso.test, O=Contoso, C=US")
+        .map_err(|e| e.to_string())?;
+    let plain = x509::build_request(&name, &key, vec![]).map_err(|e| e.to_string())?;
+    let san = x509::san_value(&[
+        SanEntry::Dns("web01.contoso.test".into()),
+        SanEntry::Upn("alice@contoso.test".into()),
+    ])
+    .map_err(|e| e.to_string())?;
+    let extended = x509::build_request(
+        &name,
+        &key,
+        vec![
+            x509::extension(
+                oid::TEMPLATE_NAME,
+                false,
+                x509::template_name_value("WebServer"),
+            ),
+            x509::extension(oid::SUBJECT_ALT_NAME, false, san),
+            x509::extension(oid::KEY_USAGE, true, x509::key_usage_value(0xa0)),
+        ],
+    )
+    .map_err(|e| e.to_string())?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    add("request", "plain.der", plain.clone());
+    add("request", "extended.der", extended.clone());
+    add(
+        "request",
+        "plain.pem",
+        mock_ca::encoding::pem("CERTIFICATE REQUEST", &plain).into_bytes(),
+    );
+    add(
+        "request",
+        "extended-new.pem",
+        mock_ca::encoding::pem("NEW CERTIFICATE REQUEST", &extended).into_bytes(),
+    );
+    add("request", "bare.b64", b64.encode(&extended).into_bytes());
+    add(
+        "request",
+        "certs-only.p7b",
+        mock_ca::encoding::pkcs7_certs_only(&[], Some(&plain)),
+    );
+
+    // Forms and cookies as certsrv clients send them.
+    let pem = mock_ca::encoding::pem("CERTIFICATE REQUEST", &plain);
+    let mut submit = form_urlencoded::Serializer::new(String::new());
+    submit
+        .append_pair("Mode", "newreq")
+        .append_pair("CertRequest", &pem)
+        .append_pair(
+            "CertAttrib",
+            "CertificateTemplate:WebServer\r\nFriendlyName:web01",
+        )
+        .append_pair("TargetStoreFlags", "0")
+        .append_pair("SaveCert", "yes");
+    add("form", "submit.txt", submit.finish().into_bytes());
+    add("form", "chkpnd.txt", b"Mode=chkpnd&ReqID=5".to_vec());
+    add(
+        "form",
+        "jpw.txt",
+        b"Mode=newreq&CertAttrib=%!s(int=0)&ReqID=%zz".to_vec(),
+    );
+    add(
+        "form",
+        "cookie.txt",
+        b"ASPSESSIONIDQQ=AB; Requests=5=5%2C0%2Cyes%2C&7=7%2C0%2Cyes%2Cweb".to_vec(),
+    );
+
+    // INF files: the SCOM guide's, a small one, and one in UTF-16.
+    let scom =
+        adcs_client::scom::facts::scom_inf("scom01.contoso.test", Some("OperationsManager"), true);
+    add("inf", "scom.inf", scom.clone().into_bytes());
+    add(
+        "inf",
+        "small.inf",
+        b"[Version]\r\nSignature=\"$Windows NT$\"\r\n[NewRequest]\r\nSubject = \"CN=a.contoso.test\"\r\nKeyLength = 2048\r\n[Extensions]\r\n2.5.29.17 = \"{text}\"\r\n_continue_ = \"dns=a.contoso.test&\"\r\n[RequestAttributes]\r\nCertificateTemplate = WebServer\r\n".to_vec(),
+    );
+    let mut utf16 = vec![0xff, 0xfe];
+    utf16.extend(scom.encode_utf16().flat_map(u16::to_le_bytes));
+    add("inf", "scom-utf16.inf", utf16);
+
+    // .reg files: UTF-8 and regedit's own UTF-16 with a wrapped hex value.
+    let reg = format!(
+        "Windows Registry Editor Version 5.00\r\n\r\n; SCOM\r\n[{}]\r\n\"{}\"=hex:01,02,03,04,05,06,07,08,09,0a,0b,0c,0d,0e,0f,10,11,12,13,14,15,16,\\\r\n  17,18,19\r\n\"{}\"=\"ABCDEF\"\r\n\"Other\"=dword:00000001\r\n@=\"default\"\r\n",
+        adcs_client::scom::facts::MACHINE_SETTINGS_KEY,
+        adcs_client::scom::facts::SERIAL_VALUE,
+        adcs_client::scom::facts::HASH_VALUE,
+    );
+    add("reg", "machine-settings.reg", reg.clone().into_bytes());
+    let mut reg16 = vec![0xff, 0xfe];
+    reg16.extend(reg.encode_utf16().flat_map(u16::to_le_bytes));
+    add("reg", "machine-settings-utf16.reg", reg16);
+    add(
+        "reg",
+        "regedit4.reg",
+        b"REGEDIT4\n\n[-HKEY_LOCAL_MACHINE\\SOFTWARE\\X]\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Y]\n\"a\"=-\n\"b\"=hex(2):25,00,00,00\n".to_vec(),
+    );
+
+    // A scenario (the scenarios/ folder is the rest of this corpus).
+    add(
+        "scenario",
+        "small.toml",
+        b"name = \"small\"\n[world]\nseed = 3\n[[step]]\ndo = \"req.enroll\"\nsubject = \"CN=a.contoso.test\"\ntemplate = \"WebServer\"\n[step.expect]\ndisposition = \"issued\"\n".to_vec(),
+    );
+
+    // NTLM: the selector byte, then the message.
+    use mock_ca::ntlm::{self, ClientOptions, ServerNames};
+    let names = ServerNames {
+        nb_domain: "CONTOSO".into(),
+        nb_computer: "CA01".into(),
+        dns_domain: "contoso.test".into(),
+        dns_computer: "ca01.contoso.test".into(),
+    };
+    let neg = ntlm::client_negotiate();
+    let state = ntlm::challenge(&neg, &names, [7; 8], 0).map_err(|e| e.to_string())?;
+    let tagged = |tag: u8, m: &[u8]| [&[tag][..], m].concat();
+    add("ntlm", "negotiate.bin", tagged(0, &neg));
+    for mic in [false, true] {
+        let opts = ClientOptions {
+            mic,
+            ..ClientOptions::default()
+        };
+        let auth = ntlm::client_authenticate(
+            &neg,
+            &state.challenge,
+            "alice",
+            "CONTOSO",
+            "Alice-Passw0rd",
+            &opts,
+        )
+        .map_err(|e| e.to_string())?;
+        add(
+            "ntlm",
+            &format!("authenticate-mic-{mic}.bin"),
+            tagged(1, &auth),
+        );
+    }
+    add("ntlm", "challenge.bin", tagged(2, &state.challenge));
+    Ok(out)
+}
+
+/// Writes [`seeds`] as `dir/<target>/<name>`.
+pub fn write_seeds(dir: &Path) -> Result<usize, String> {
+    let seeds = seeds()?;
+    for (target, name, bytes) in &seeds {
+        let sub = dir.join(target);
+        std::fs::create_dir_all(&sub).map_err(|e| format!("{}: {e}", sub.display()))?;
+        let path = sub.join(name);
+        std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(seeds.len())
 }

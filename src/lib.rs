@@ -2,5 +2,6 @@
 //! a thin layer over it and over `mock_ca` and `adcs_client`.
 
 pub mod bench;
+pub mod fuzzing;
 pub mod load;
 pub mod scenario;

@@ -80,6 +80,9 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Write the fuzz targets' starting corpus (fuzz/README.md).
+    #[command(hide = true)]
+    FuzzSeeds { dir: PathBuf },
     /// Run scenario files (or folders of them): one line per step, then
     /// `scenarios: N passed, M failed`.
     Run {
@@ -277,6 +280,10 @@ fn main() -> ExitCode {
         Command::Store { action } => client_cli::run_store(action),
         Command::Scom { action } => scom_cli::run(action),
         Command::Run { paths, seed, quiet } => run_scenarios(&paths, seed, quiet),
+        Command::FuzzSeeds { dir } => adcs_harness::fuzzing::write_seeds(&dir).map(|n| {
+            println!("{n} seed files under {}", dir.display());
+            ExitCode::SUCCESS
+        }),
         Command::Bench {
             seconds,
             clients,
