@@ -7,9 +7,12 @@
 
 use std::path::Path;
 
+/// A fuzz target: its name and the function it feeds.
+pub type Target = (&'static str, fn(&[u8]));
+
 /// The fuzz targets, by name (the folder names under fuzz/corpus and
 /// fuzz/regressions).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[Target] = &[
     ("form", form),
     ("request", request),
     ("inf", inf),
@@ -142,7 +145,7 @@ pub fn replay(dir: &Path) -> Result<Vec<(String, usize)>, String> {
 /// naming its file.
 pub fn replay_with(
     dir: &Path,
-    targets: &[(&str, fn(&[u8]))],
+    targets: &[Target],
 ) -> Result<Vec<(String, usize)>, String> {
     let mut out = Vec::new();
     for (name, target) in targets {
@@ -169,15 +172,18 @@ pub fn replay_with(
     Ok(out)
 }
 
+/// A seed input: target, file name, bytes.
+pub type Seed = (&'static str, String, Vec<u8>);
+
 /// Starting inputs for each target, made here so that they follow the
 /// formats as this build writes them: (target, file name, bytes).
 /// `adcs-harness fuzz-seeds DIR` writes them as DIR/<target>/<name>.
-pub fn seeds() -> Result<Vec<(&'static str, String, Vec<u8>)>, String> {
+pub fn seeds() -> Result<Vec<Seed>, String> {
     use base64::Engine;
     use mock_ca::keys::SigningKey;
     use mock_ca::protocol::oid;
     use mock_ca::x509::{self, SanEntry};
-    let mut out: Vec<(&'static str, String, Vec<u8>)> = Vec::new();
+    let mut out: Vec<Seed> = Vec::new();
     let mut add = |target, name: &str, bytes: Vec<u8>| out.push((target, name.to_string(), bytes));
 
     // Requests: DER, PEM under both labels, bare base64; one with the
