@@ -143,10 +143,7 @@ pub fn replay(dir: &Path) -> Result<Vec<(String, usize)>, String> {
 
 /// [`replay`] with the given targets; an input that panics is an error
 /// naming its file.
-pub fn replay_with(
-    dir: &Path,
-    targets: &[Target],
-) -> Result<Vec<(String, usize)>, String> {
+pub fn replay_with(dir: &Path, targets: &[Target]) -> Result<Vec<(String, usize)>, String> {
     let mut out = Vec::new();
     for (name, target) in targets {
         let sub = dir.join(name);

@@ -897,7 +897,9 @@ impl RequestSpec {
                     ));
                 }
                 let text = e.parts[0].trim_start();
-                let is_text = text.len() >= 6 && text[..6].eq_ignore_ascii_case("{text}");
+                let is_text = text
+                    .get(..6)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("{text}"));
                 let prefix = e.parts[0].len() - text.len() + if is_text { 6 } else { 0 };
                 match (e.key.as_str(), is_text) {
                     ("2.5.29.17", true) => {
@@ -1119,6 +1121,16 @@ mod tests {
             .message
             .contains("at least one key"));
         assert!(Inf::parse("t.inf", b"[NewRequest\nx=1").is_err());
+        // A multi-byte character where `{text}` would end (found by the
+        // inf fuzz target): an ordinary value, not a panic.
+        for value in ["{text\u{fffd}}", "{te\u{e9}xt}"] {
+            let e = spec(&format!(
+                "[NewRequest]\nSubject=\"CN=a\"\n[Extensions]\n2.5.29.17 = \"{value}\""
+            ))
+            .unwrap_err();
+            assert_eq!(e.line, Some(4));
+            assert!(e.message.contains("neither {text} nor base64 DER"), "{e}");
+        }
     }
 
     #[test]

@@ -471,23 +471,15 @@ impl Ca {
                     (_, d) => d,
                 };
                 if let Decision::Issue(plan) = &decision {
-                    // Sign without holding the lock, so submissions sign on
-                    // every core; the row is committed once signed.
-                    let unsigned = self.prepare_issue(&st, row.id, plan, &p.spki_der, now)?;
-                    let epoch = st.epoch;
-                    drop(st);
-                    let der = unsigned.sign();
-                    let mut st = self.lock();
-                    if st.epoch != epoch {
-                        return Err(CaError::refused(
-                            HResult::CA_OFFLINE,
-                            "the CA was reset while the certificate was being signed",
-                        ));
-                    }
-                    unsigned.finish(&mut row, der, disposition_message::ISSUED);
-                    let submission = Submission::from(&row);
-                    commit(&mut st, row)?;
-                    return Ok(submission);
+                    return self.issue_unlocked(
+                        st,
+                        row,
+                        plan,
+                        &p.spki_der,
+                        now,
+                        |_| Ok(()),
+                        disposition_message::ISSUED,
+                    );
                 }
                 self.apply(
                     &st,
@@ -536,6 +528,40 @@ impl Ca {
             }
         }
         Ok(())
+    }
+
+    /// Issues `row` by `plan`, signing without holding the lock so that
+    /// submissions and approvals sign on every core: the serial and TBS are
+    /// made under `st`, the signature after dropping it, and the row is
+    /// committed after `still_valid` (checked under the lock again) passes.
+    /// A reset in between refuses with CA_OFFLINE.
+    #[allow(clippy::too_many_arguments)]
+    fn issue_unlocked(
+        &self,
+        st: MutexGuard<'_, State>,
+        mut row: RequestRow,
+        plan: &IssuePlan,
+        spki: &[u8],
+        now: UnixTime,
+        still_valid: impl Fn(&State) -> Result<(), CaError>,
+        message: &str,
+    ) -> Result<Submission, CaError> {
+        let unsigned = self.prepare_issue(&st, row.id, plan, spki, now)?;
+        let epoch = st.epoch;
+        drop(st);
+        let der = unsigned.sign();
+        let mut st = self.lock();
+        if st.epoch != epoch {
+            return Err(CaError::refused(
+                HResult::CA_OFFLINE,
+                "the CA was reset while the certificate was being signed",
+            ));
+        }
+        still_valid(&st)?;
+        unsigned.finish(&mut row, der, message);
+        let submission = Submission::from(&row);
+        commit(&mut st, row)?;
+        Ok(submission)
     }
 
     /// Signs the certificate of `plan` into `row` (under the lock).
@@ -684,6 +710,20 @@ impl Ca {
         match parse_request(&row.request) {
             Ok(p) => {
                 let decision = decide(&st.config, &p, &row.requester, &row.attributes, true);
+                if let Decision::Issue(plan) = &decision {
+                    // Another officer may resolve it while this one signs.
+                    let still_pending = |st: &State| Self::pending_row(st, id).map(drop);
+                    let message = format!("Resubmitted by {officer}");
+                    return self.issue_unlocked(
+                        st,
+                        row,
+                        plan,
+                        &p.spki_der,
+                        now,
+                        still_pending,
+                        &message,
+                    );
+                }
                 self.apply(
                     &st,
                     &mut row,
