@@ -350,6 +350,39 @@ fn standalone_puts_everything_pending_until_an_officer_acts() {
     );
 }
 
+/// Approvals sign outside the engine's lock: officers racing on the same
+/// request, or an officer and a denial, resolve it exactly once.
+#[test]
+fn concurrent_officers_resolve_a_request_once() {
+    let ca = std::sync::Arc::new(ca(CaConfig::standalone()));
+    let req = request(&Req::default());
+    for round in 0..20 {
+        let id = ca.submit(&req, &alice(), &[]).unwrap().id;
+        let racers: Vec<_> = (0..4)
+            .map(|i| {
+                let ca = ca.clone();
+                std::thread::spawn(move || {
+                    if round % 2 == 1 && i == 3 {
+                        ca.deny(id, "CONTOSO\\officer3").map(|s| s.disposition)
+                    } else {
+                        ca.issue_pending(id, &format!("CONTOSO\\officer{i}"))
+                            .map(|s| s.disposition)
+                    }
+                })
+            })
+            .collect();
+        let results: Vec<_> = racers.into_iter().map(|t| t.join().unwrap()).collect();
+        let won: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(won.len(), 1, "round {round}: {results:?}");
+        for r in results.iter().filter_map(|r| r.as_ref().err()) {
+            assert_eq!(r.hresult(), HResult::BAD_REQUESTSTATUS, "round {round}");
+        }
+        let row = ca.request(id).unwrap();
+        assert_eq!(row.disposition, *won[0], "round {round}");
+        assert_eq!(row.certificate.is_some(), *won[0] == Disposition::Issued);
+    }
+}
+
 #[test]
 fn approval_required_template_goes_pending_in_enterprise_mode() {
     let mut config = enterprise();
