@@ -245,7 +245,17 @@ impl Ca {
         if !StateDir::exists(dir) {
             return Self::build(config, seed, clock, Some(dir));
         }
-        let (store, file, records) = StateDir::open(dir)?;
+        let mut db = Database::new();
+        let mut crls = HashMap::new();
+        let mut next_crl_number = HashMap::new();
+        let (store, file) = StateDir::open(dir, |r| match r {
+            Record::Row(row) => db.put(*row),
+            Record::Crl(c) => {
+                let n = next_crl_number.entry(c.key_index).or_insert(1);
+                *n = (*n).max(c.number + 1);
+                crls.insert((c.key_index, c.delta), c);
+            }
+        })?;
         let authority = restore_authority(&file)?;
         let seed = file.seed;
         let tls_key = Arc::new(
@@ -257,27 +267,17 @@ impl Ca {
             keys: file.keys[..1].to_vec(),
             ..file.clone()
         };
-        let mut state = State {
+        let state = State {
             config: file.config.clone(),
             authority,
             initial,
-            db: Database::new(),
-            crls: HashMap::new(),
-            next_crl_number: HashMap::new(),
+            db,
+            crls,
+            next_crl_number,
             store: Some(store),
             tls_key,
             epoch: 0,
         };
-        for r in records {
-            match r {
-                Record::Row(row) => state.db.put(*row),
-                Record::Crl(c) => {
-                    let n = state.next_crl_number.entry(c.key_index).or_insert(1);
-                    *n = (*n).max(c.number + 1);
-                    state.crls.insert((c.key_index, c.delta), c);
-                }
-            }
-        }
         Ok(Ca {
             seed,
             clock,

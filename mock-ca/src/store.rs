@@ -6,7 +6,7 @@
 //! last line (the write that was cut) is dropped on the next open.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -172,8 +172,10 @@ impl StateDir {
         })
     }
 
-    /// Opens an existing directory: the authority and every journal record.
-    pub fn open(dir: &Path) -> Result<(Self, AuthorityFile, Vec<Record>), StoreError> {
+    /// Opens an existing directory: the authority, and every journal
+    /// record handed to `each` in order (so that a large journal is never
+    /// held whole).
+    pub fn open(dir: &Path, each: impl FnMut(Record)) -> Result<(Self, AuthorityFile), StoreError> {
         let apath = dir.join(AUTHORITY_FILE);
         let text = std::fs::read_to_string(&apath).map_err(io_err(&apath))?;
         let authority: AuthorityFile =
@@ -191,50 +193,46 @@ impl StateDir {
             });
         }
         let mut state = Self::open_journal(dir)?;
-        let records = state.read_journal()?;
-        Ok((state, authority, records))
+        state.read_journal(each)?;
+        Ok((state, authority))
     }
 
-    fn read_journal(&mut self) -> Result<Vec<Record>, StoreError> {
+    /// Reads the journal line by line (a large journal is never held in
+    /// memory whole). A last line without its newline was cut by a crash
+    /// before it was acknowledged: it is dropped and the file truncated.
+    fn read_journal(&mut self, mut each: impl FnMut(Record)) -> Result<(), StoreError> {
+        use std::io::BufRead;
         let path = self.dir.join(JOURNAL_FILE);
-        let mut bytes = Vec::new();
         self.journal
             .seek(SeekFrom::Start(0))
             .map_err(io_err(&path))?;
-        self.journal
-            .read_to_end(&mut bytes)
-            .map_err(io_err(&path))?;
-        let mut records = Vec::new();
-        let mut offset = 0usize;
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, &self.journal);
+        let mut line = Vec::new();
+        let mut offset = 0u64;
         let mut line_no = 0usize;
-        while offset < bytes.len() {
-            line_no += 1;
-            let end = bytes[offset..]
-                .iter()
-                .position(|b| *b == b'\n')
-                .map(|p| offset + p);
-            let line = &bytes[offset..end.unwrap_or(bytes.len())];
-            let parsed = serde_json::from_slice::<Record>(line);
-            match (parsed, end) {
-                (Ok(r), Some(e)) => {
-                    records.push(r);
-                    offset = e + 1;
-                }
-                // The last line was cut by a crash: it was never acknowledged.
-                (_, None) => {
-                    self.journal.set_len(offset as u64).map_err(io_err(&path))?;
-                    self.journal.sync_data().map_err(io_err(&path))?;
-                    break;
-                }
-                (Err(e), Some(_)) => {
-                    return Err(StoreError::Corrupt {
-                        path,
-                        reason: format!("line {line_no}: {e}"),
-                    });
-                }
+        loop {
+            line.clear();
+            let n = reader.read_until(b'\n', &mut line).map_err(io_err(&path))?;
+            if n == 0 {
+                break;
             }
+            line_no += 1;
+            if line.last() != Some(&b'\n') {
+                drop(reader);
+                self.journal.set_len(offset).map_err(io_err(&path))?;
+                self.journal.sync_data().map_err(io_err(&path))?;
+                break;
+            }
+            let record = serde_json::from_slice::<Record>(&line[..n - 1]).map_err(|e| {
+                StoreError::Corrupt {
+                    path: path.clone(),
+                    reason: format!("line {line_no}: {e}"),
+                }
+            })?;
+            each(record);
+            offset += n as u64;
         }
-        Ok(records)
+        Ok(())
     }
 
     /// Appends a record and waits until it is on disk.
