@@ -275,8 +275,7 @@ fn client_flow(server: &Server, runs: usize) -> Result<(f64, f64, f64, f64), Str
         )
         .map_err(|e| e.to_string())?;
         let e = t.elapsed().as_secs_f64() * 1000.0;
-        let mut rng =
-            adcs_client::keys::key_rng(Some(&seed), &format!("bench.inf/{}", spec.subject));
+        let mut rng = adcs_client::keys::key_rng(Some(&seed), &flow::key_label("bench.inf", &spec));
         let t = Instant::now();
         adcs_client::keys::RequestKey::generate(KeyChoice::Rsa(2048), &mut rng)
             .map_err(|e| e.to_string())?;

@@ -144,6 +144,12 @@ pub fn new_from_inf(
     new_from_spec(&inf_path.display().to_string(), spec, out, store, opts)
 }
 
+/// The label a seeded request key for `spec` read from `source` is drawn
+/// under: the same seed, source and subject give the same key.
+pub fn key_label(source: &str, spec: &RequestSpec) -> String {
+    format!("{source}/{}", spec.subject)
+}
+
 /// [`new_from_inf`] for a spec already in hand (`source` names it in errors).
 pub fn new_from_spec(
     source: &str,
@@ -181,8 +187,7 @@ fn create(
             )))
         }
         None => {
-            let label = format!("{source}/{}", spec.subject);
-            let mut rng = crate::keys::key_rng(opts.seed.as_ref(), &label);
+            let mut rng = crate::keys::key_rng(opts.seed.as_ref(), &key_label(source, &spec));
             new_request(&spec, &mut rng, &opts.requester, opts.now).map_err(build)?
         }
     };

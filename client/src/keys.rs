@@ -335,6 +335,32 @@ mod tests {
     use super::*;
     use mock_ca::seed::Seed;
 
+    /// RSA request signatures go through aws-lc where it can; the bytes
+    /// must be the ones the `rsa` crate makes (PKCS#1 v1.5 is deterministic).
+    #[test]
+    fn rsa_signatures_are_the_same_bytes_on_either_signer() {
+        let key =
+            RequestKey::generate(KeyChoice::Rsa(2048), &mut key_rng(Some(&Seed(3)), "s")).unwrap();
+        let Inner::Rsa(slow) = &key.inner else {
+            unreachable!("an RSA key")
+        };
+        let msg = b"to be signed";
+        for (hash, padding) in [
+            (HashChoice::Sha256, rsa::Pkcs1v15Sign::new::<sha2::Sha256>()),
+            (HashChoice::Sha384, rsa::Pkcs1v15Sign::new::<sha2::Sha384>()),
+            (HashChoice::Sha512, rsa::Pkcs1v15Sign::new::<sha2::Sha512>()),
+        ] {
+            let alg = match hash {
+                HashChoice::Sha256 => &aws_lc_rs::digest::SHA256,
+                HashChoice::Sha384 => &aws_lc_rs::digest::SHA384,
+                _ => &aws_lc_rs::digest::SHA512,
+            };
+            let digest = aws_lc_rs::digest::digest(alg, msg);
+            let expected = slow.sign(padding, digest.as_ref()).unwrap();
+            assert_eq!(key.sign(hash, msg).unwrap(), expected, "{hash:?}");
+        }
+    }
+
     #[test]
     fn seeded_keys_repeat_and_sign_verifiably() {
         let seed = Seed(7);
