@@ -22,6 +22,7 @@ use crate::serial::adcs_serial;
 use crate::store::{
     AuthorityFile, CrlRecord, Record, StateDir, StoreError, StoredCert, StoredKey, StoredRoot,
 };
+use crate::template::Template;
 use crate::x509::{self, extension, CertificateSpec, CrlEntry, SanEntry};
 
 const DAY: i64 = 86_400;
@@ -248,6 +249,7 @@ impl Ca {
         let mut db = Database::new();
         let mut crls = HashMap::new();
         let mut next_crl_number = HashMap::new();
+        let mut templates = None;
         let (store, file) = StateDir::open(dir, |r| match r {
             Record::Row(row) => db.put(*row),
             Record::Crl(c) => {
@@ -255,6 +257,7 @@ impl Ca {
                 *n = (*n).max(c.number + 1);
                 crls.insert((c.key_index, c.delta), c);
             }
+            Record::Templates { templates: t } => templates = Some(t),
         })?;
         let authority = restore_authority(&file)?;
         let seed = file.seed;
@@ -267,8 +270,12 @@ impl Ca {
             keys: file.keys[..1].to_vec(),
             ..file.clone()
         };
+        let mut config = file.config.clone();
+        if let Some(t) = templates {
+            config.templates = t;
+        }
         let state = State {
-            config: file.config.clone(),
+            config,
             authority,
             initial,
             db,
@@ -1130,6 +1137,82 @@ impl Ca {
         self.lock().config.clone()
     }
 
+    /// The certificate templates this CA knows, published or not.
+    pub fn templates(&self) -> Vec<Template> {
+        self.lock().config.templates.clone()
+    }
+
+    /// Adds `template`, or replaces the one of the same name, as the
+    /// Certificate Templates console does. Checked as the configuration is,
+    /// made durable, then in force for the next request.
+    pub fn put_template(&self, template: Template) -> Result<(), CaError> {
+        let mut st = self.lock();
+        let mut templates = st.config.templates.clone();
+        match templates
+            .iter_mut()
+            .find(|t| t.name.eq_ignore_ascii_case(&template.name))
+        {
+            Some(t) => *t = template,
+            None => templates.push(template),
+        }
+        commit_templates(&mut st, templates)
+    }
+
+    /// "Certificate Template to Issue" (`true`) or "Delete" from the CA's
+    /// list (`false`): the template stays defined either way.
+    pub fn publish_template(&self, name: &str, published: bool) -> Result<Template, CaError> {
+        let mut st = self.lock();
+        let mut templates = st.config.templates.clone();
+        let t = templates
+            .iter_mut()
+            .find(|t| t.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| no_template(name))?;
+        t.published = published;
+        let changed = t.clone();
+        commit_templates(&mut st, templates)?;
+        Ok(changed)
+    }
+
+    /// "Duplicate Template": a copy of `source` under a new name, as a
+    /// version 2 template (100.2) with its own OID, not yet published.
+    pub fn duplicate_template(
+        &self,
+        source: &str,
+        name: &str,
+        display_name: &str,
+    ) -> Result<Template, CaError> {
+        let mut st = self.lock();
+        let original = st
+            .config
+            .templates
+            .iter()
+            .find(|t| t.name.eq_ignore_ascii_case(source))
+            .ok_or_else(|| no_template(source))?;
+        let copy = Template {
+            name: name.trim().to_string(),
+            display_name: display_name.trim().to_string(),
+            schema_version: original.schema_version.max(2),
+            oid: None,
+            major_version: 100,
+            minor_version: 2,
+            published: false,
+            ..original.clone()
+        };
+        let mut templates = st.config.templates.clone();
+        if templates
+            .iter()
+            .any(|t| t.name.eq_ignore_ascii_case(&copy.name))
+        {
+            return Err(CaError::refused(
+                HResult::E_INVALIDARG,
+                format!("a template named `{}` exists already", copy.name),
+            ));
+        }
+        templates.push(copy.clone());
+        commit_templates(&mut st, templates)?;
+        Ok(copy)
+    }
+
     /// The seed in use (print it so a run can be replayed).
     pub fn seed(&self) -> Seed {
         self.seed
@@ -1147,6 +1230,7 @@ impl Ca {
             let mut st = self.lock();
             let initial = st.initial.clone();
             st.authority = restore_authority(&initial)?;
+            st.config.templates = initial.config.templates.clone();
             st.db = Database::new();
             st.epoch += 1;
             st.crls.clear();
@@ -1196,6 +1280,30 @@ fn new_row(
         revocation: None,
         hold_released_at: None,
     }
+}
+
+fn no_template(name: &str) -> CaError {
+    CaError::refused(
+        HResult::UNSUPPORTED_CERT_TYPE,
+        format!("no template named `{name}`"),
+    )
+}
+
+/// Checks a changed template list as the configuration is checked, makes it
+/// durable, then puts it in force.
+fn commit_templates(st: &mut State, templates: Vec<Template>) -> Result<(), CaError> {
+    let mut config = st.config.clone();
+    config.templates = templates;
+    config
+        .validate()
+        .map_err(|e| CaError::refused(HResult::E_INVALIDARG, e))?;
+    if let Some(store) = st.store.as_mut() {
+        store.append(&Record::Templates {
+            templates: config.templates.clone(),
+        })?;
+    }
+    st.config = config;
+    Ok(())
 }
 
 /// Makes a row durable, then visible. A failed write leaves the database as it was.

@@ -89,6 +89,11 @@ pub struct CrlRecord {
 pub enum Record {
     Row(Box<RequestRow>),
     Crl(CrlRecord),
+    /// The whole template list after an administrator changed it (the
+    /// last one wins on open).
+    Templates {
+        templates: Vec<crate::template::Template>,
+    },
 }
 
 /// Why the state directory could not be used.

@@ -206,3 +206,66 @@ fn killed_during_a_burst_restarts_with_every_acknowledged_request() {
         "IDs continue after the restart"
     );
 }
+
+#[test]
+fn template_changes_take_effect_at_once_and_survive_a_restart_but_not_a_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let req = request(&Req::default());
+    let copy_oid = {
+        let ca = Ca::open(dir.path(), enterprise(), Seed(33), clock()).unwrap();
+        let copy = ca
+            .duplicate_template("WebServer", "ScomServer", "SCOM Server")
+            .unwrap();
+        assert!(!copy.published && copy.schema_version == 2);
+        assert_eq!((copy.major_version, copy.minor_version), (100, 2));
+        assert_ne!(
+            copy.template_oid(),
+            ca.templates()[0].template_oid(),
+            "a duplicate has an OID of its own"
+        );
+        // Not yet published: the CA refuses it.
+        let s = ca
+            .submit(&req, &alice(), &template_attr("ScomServer"))
+            .unwrap();
+        assert_eq!(
+            (s.disposition, s.status),
+            (Disposition::Denied, mock_ca::HResult::UNSUPPORTED_CERT_TYPE)
+        );
+        ca.publish_template("ScomServer", true).unwrap();
+        let s = ca
+            .submit(&req, &alice(), &template_attr("ScomServer"))
+            .unwrap();
+        assert_eq!(s.disposition, Disposition::Issued, "{}", s.message);
+        // A stricter minimum key size applies to the next request.
+        let mut strict = ca
+            .templates()
+            .into_iter()
+            .find(|t| t.name == "ScomServer")
+            .unwrap();
+        strict.min_key_size = 4096;
+        ca.put_template(strict).unwrap();
+        let s = ca
+            .submit(&req, &alice(), &template_attr("ScomServer"))
+            .unwrap();
+        assert_eq!(s.status, mock_ca::HResult::KEY_LENGTH);
+        // Duplicate names and invalid EKUs are refused and change nothing.
+        assert!(ca.duplicate_template("User", "scomserver", "x").is_err());
+        let mut bad = ca.templates()[0].clone();
+        bad.ekus.push("not an oid".into());
+        assert!(ca.put_template(bad).is_err());
+        assert!(ca.templates()[0].ekus.iter().all(|e| e != "not an oid"));
+        copy.template_oid()
+    };
+    let ca = Ca::open(dir.path(), enterprise(), Seed(33), clock()).unwrap();
+    let t = ca
+        .templates()
+        .into_iter()
+        .find(|t| t.name == "ScomServer")
+        .expect("the duplicate survives a restart");
+    assert!(t.published && t.min_key_size == 4096 && t.template_oid() == copy_oid);
+    ca.reset().unwrap();
+    assert!(ca.templates().iter().all(|t| t.name != "ScomServer"));
+    drop(ca);
+    let ca = Ca::open(dir.path(), enterprise(), Seed(33), clock()).unwrap();
+    assert!(ca.templates().iter().all(|t| t.name != "ScomServer"));
+}
