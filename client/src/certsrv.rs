@@ -485,11 +485,11 @@ mod tests {
     #[test]
     fn pages_become_typed_outcomes() {
         assert_eq!(
-            parse_submit_page(&pages::issued(12, true, 0)),
+            parse_submit_page(&pages::issued(12, true, 0, false)),
             PageOutcome::Issued { id: 12 }
         );
         assert_eq!(
-            parse_submit_page(&pages::issued(13, false, 0)),
+            parse_submit_page(&pages::issued(13, false, 0, true)),
             PageOutcome::Issued { id: 13 }
         );
         assert_eq!(

@@ -300,6 +300,10 @@ pub mod endpoint {
     pub const TEMPLATES: &str = "certrqxt.asp";
     pub const CHECK_PENDING: &str = "certckpn.asp";
     pub const REMOVE_PENDING: &str = "certrmpn.asp";
+    /// "Request a Certificate" (browser navigation).
+    pub const REQUEST_TASKS: &str = "certrqus.asp";
+    /// "Advanced Certificate Request": the two advanced paths (browser navigation).
+    pub const ADVANCED_TASKS: &str = "certrqad.asp";
     /// Where CA certificates and CRLs are published (the CDP/AIA URLs).
     pub const CERT_ENROLL: &str = "/CertEnroll/";
     /// The harness's own administration API (not part of AD CS).
@@ -342,6 +346,23 @@ pub mod portal {
     pub const EKU: &str = "ExtendedKeyUsage";
     /// Extra request attributes, as certfnsh.asp takes them.
     pub const ATTRIBUTES: &str = "CertAttrib";
+    /// "Type of Certificate Needed" on a stand-alone CA: label and EKU OIDs
+    /// (the form copies the OIDs into [`EKU`]; "Other..." lets one type them).
+    pub const PURPOSES: [(&str, &str); 4] = [
+        (
+            "Client Authentication Certificate",
+            super::oid::EKU_CLIENT_AUTH,
+        ),
+        (
+            "E-Mail Protection Certificate",
+            super::oid::EKU_EMAIL_PROTECTION,
+        ),
+        (
+            "Server Authentication Certificate",
+            super::oid::EKU_SERVER_AUTH,
+        ),
+        ("IPSec Certificate", super::oid::EKU_IPSEC_IKE_INTERMEDIATE),
+    ];
 }
 
 /// Content types clients compare exactly (§2.3, §2.4).

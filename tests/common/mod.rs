@@ -98,3 +98,50 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
     }
     out
 }
+
+/// One request to `s` as `account` (Basic), with extra headers; a fresh
+/// connection each time, as a browser tab may use.
+pub fn call(
+    s: &Server,
+    method: &str,
+    path: &str,
+    account: Option<(&str, &str)>,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> HttpResponse {
+    let url = adcs_client::http::Url::parse(&s.base_url()).unwrap();
+    let trust = adcs_client::http::Trust::Roots(vec![s.ca().root_certificate()]);
+    let mut c = Connection::open(&url, &trust).unwrap();
+    let mut h: Vec<(&str, String)> = headers.to_vec();
+    if let Some((user, password)) = account {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        h.push(("Authorization", format!("Basic {token}")));
+    }
+    if !body.is_empty() {
+        h.push((
+            "Content-Type",
+            "application/x-www-form-urlencoded".to_string(),
+        ));
+    }
+    c.send(method, path, &h, body).unwrap()
+}
+
+/// An `application/x-www-form-urlencoded` body.
+pub fn form_body(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k, v);
+    }
+    s.finish().into_bytes()
+}
+
+/// The values of `attr="…"` in a page (HTML entities for `&` undone).
+pub fn attr_values(page: &str, attr: &str) -> Vec<String> {
+    let key = format!("{attr}=\"");
+    page.match_indices(&key)
+        .filter_map(|(i, _)| {
+            let rest = &page[i + key.len()..];
+            rest.find('"').map(|end| rest[..end].replace("&amp;", "&"))
+        })
+        .collect()
+}

@@ -15,6 +15,7 @@ use crate::config::CaMode;
 use crate::db::RequestRow;
 use crate::encoding::{pem, pkcs7_certs_only};
 use crate::protocol::{content_type, endpoint, Disposition, HResult};
+use crate::template::Template;
 use crate::web::directory::Identity;
 
 /// Serves a page under `/certsrv/`; `page` is the lowercased name after it.
@@ -52,8 +53,18 @@ pub(crate) async fn handle(
         endpoint::CREATE_REQUEST if req.method == Method::POST => {
             super::portal::create(shared, req, who, over).await
         }
+        endpoint::CREATE_REQUEST => {
+            let templates = enrollable_templates(shared, who);
+            Reply::html(pages::create_request_form(
+                templates
+                    .as_ref()
+                    .map(|ts| ts.iter().collect::<Vec<_>>())
+                    .as_deref(),
+            ))
+        }
         endpoint::PFX => super::portal::fetch(shared, &query, who),
-        "certrqus.asp" => Reply::html(pages::request_tasks()),
+        endpoint::REQUEST_TASKS => Reply::html(pages::request_tasks()),
+        endpoint::ADVANCED_TASKS => Reply::html(pages::advanced_tasks()),
         _ => Reply::status(404, "Not Found"),
     }
 }
@@ -114,7 +125,7 @@ async fn submit_form(
     }
     let script = pages::is_script_client(req.user_agent.as_deref());
     if mode.eq_ignore_ascii_case(endpoint::MODE_CHECK_PENDING) {
-        return check_pending(shared, &form, script);
+        return check_pending(shared, &form, script, who);
     }
     if !mode.to_ascii_lowercase().starts_with(endpoint::MODE_NEW) {
         return error_page(
@@ -146,7 +157,9 @@ async fn submit_form(
     };
     let id = submission.id;
     let mut reply = match submission.disposition {
-        Disposition::Issued => Reply::html(pages::issued(id, script, shared.ca.n_renewals())),
+        Disposition::Issued => {
+            Reply::html(pages::issued(id, script, shared.ca.n_renewals(), false))
+        }
         Disposition::Pending => pending_reply(
             req,
             id,
@@ -198,7 +211,7 @@ pub(crate) fn pending_reply(req: &Request, id: u32, friendly: &str) -> Reply {
     r
 }
 
-fn check_pending(shared: &Arc<Shared>, form: &Params, script: bool) -> Reply {
+fn check_pending(shared: &Arc<Shared>, form: &Params, script: bool, who: &Identity) -> Reply {
     let mode = endpoint::MODE_CHECK_PENDING;
     let id = match parse_req_id(form.get("ReqID")) {
         ReqId::Id(id) => id,
@@ -218,7 +231,12 @@ fn check_pending(shared: &Arc<Shared>, form: &Params, script: bool) -> Reply {
     };
     let mut reply = match row.disposition {
         Disposition::Pending => Reply::html(pages::pending(id, true)),
-        Disposition::Issued => Reply::html(pages::issued(id, script, shared.ca.n_renewals())),
+        Disposition::Issued => Reply::html(pages::issued(
+            id,
+            script,
+            shared.ca.n_renewals(),
+            super::portal::has_pfx(shared, id, who),
+        )),
         Disposition::Denied => Reply::html(pages::denied(id, &row.disposition_message, false)),
         Disposition::Revoked => Reply::html(pages::denied(id, &row.disposition_message, true)),
         Disposition::Failed => error_page(
@@ -357,18 +375,28 @@ fn crl(shared: &Arc<Shared>, query: &Params) -> Reply {
     }
 }
 
+/// The published templates this user may enroll in; `None` on a
+/// stand-alone CA, which has no templates.
+fn enrollable_templates(shared: &Shared, who: &Identity) -> Option<Vec<Template>> {
+    let config = shared.ca.config();
+    (config.mode == CaMode::Enterprise).then(|| {
+        config
+            .templates
+            .into_iter()
+            .filter(|t| t.published && t.may_enroll(&who.requester.account, &who.requester.groups))
+            .collect()
+    })
+}
+
 /// certrqxt.asp: the templates this user may enroll in (enterprise only).
 fn templates(shared: &Arc<Shared>, who: &Identity) -> Reply {
-    let config = shared.ca.config();
-    if config.mode == CaMode::Standalone {
-        return Reply::html(pages::advanced_request(None));
-    }
-    let visible: Vec<_> = config
-        .templates
-        .iter()
-        .filter(|t| t.published && t.may_enroll(&who.requester.account, &who.requester.groups))
-        .collect();
-    Reply::html(pages::advanced_request(Some(&visible)))
+    let templates = enrollable_templates(shared, who);
+    Reply::html(pages::advanced_request(
+        templates
+            .as_ref()
+            .map(|ts| ts.iter().collect::<Vec<_>>())
+            .as_deref(),
+    ))
 }
 
 /// One entry of the `Requests` cookie: `ReqID,TargetStoreFlags,SaveCert,FriendlyType`.

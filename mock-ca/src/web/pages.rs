@@ -3,7 +3,7 @@
 //! [`escape`]. Line structure matters: several clients grep the line after
 //! a `function …() {` line, or read the value two TABs into a `<DD>`.
 
-use crate::protocol::{marker, HResult};
+use crate::protocol::{endpoint, marker, HResult};
 use crate::template::Template;
 
 /// HTML-escapes text for element content and quoted attributes.
@@ -74,22 +74,148 @@ pub fn welcome(ca_cn: &str) -> String {
 /// `certrqus.asp`: the "Request a Certificate" task page.
 pub fn request_tasks() -> String {
     let mut b = title("Request a Certificate");
-    b.push_str(
+    b.push_str(&format!(
         "<P ID=locSelectType> Select the certificate type:\r\n\
-<Br>&nbsp;&nbsp;&nbsp;&nbsp;<A Href=\"certrqxt.asp\"><LocID ID=locAdvanced>advanced certificate request</LocID></A>\r\n",
-    );
+<Br>&nbsp;&nbsp;&nbsp;&nbsp;Or, submit an <A Href=\"{}\"><LocID ID=locAdvanced>advanced certificate request</LocID></A>.\r\n",
+        endpoint::ADVANCED_TASKS
+    ));
+    page(&b)
+}
+
+/// `certrqad.asp`: the two advanced paths: the CA makes the key, or the
+/// user pastes a request made elsewhere.
+pub fn advanced_tasks() -> String {
+    let mut b = title("Advanced Certificate Request");
+    b.push_str(&format!(
+        "<P ID=locPolicy> The policy of the CA determines the types of certificates you can request. Click one of the following options to:\r\n\
+<Br>&nbsp;&nbsp;&nbsp;&nbsp;<A Href=\"{}\"><LocID ID=locCreateSubmit>Create and submit a request to this CA.</LocID></A>\r\n\
+<Br>&nbsp;&nbsp;&nbsp;&nbsp;<A Href=\"{}\"><LocID ID=locSubmitB64>Submit a certificate request by using a base-64-encoded CMC or PKCS #10 file, or submit a renewal request by using a base-64-encoded PKCS #7 file.</LocID></A>\r\n",
+        endpoint::CREATE_REQUEST,
+        endpoint::TEMPLATES
+    ));
+    page(&b)
+}
+
+/// `certrqma.asp`: "Create and submit a request to this CA". The CA makes
+/// the key and answers with a PFX, so the form asks for its password.
+/// `templates` is `None` on a stand-alone CA, which asks for the purpose
+/// (EKU OIDs) instead.
+pub fn create_request_form(templates: Option<&[&Template]>) -> String {
+    use crate::protocol::portal;
+    let mut b = title("Advanced Certificate Request");
+    b.push_str(&format!(
+        "<Form Name=UIForm ID=UIForm Action=\"{}\" Method=Post>\r\n",
+        endpoint::CREATE_REQUEST
+    ));
+    let field = |label: &str, name: &str, kind: &str, extra: &str| {
+        format!(
+            "<TR><TD Align=Right><Label For={name}>{label}</Label></TD><TD><Input Type={kind} Name={name} ID={name} Size=40{extra}></TD></TR>\r\n"
+        )
+    };
+    match templates {
+        Some(ts) => {
+            b.push_str(&format!(
+                "<P><B>Certificate Template:</B><Br>\r\n<Select Name={0} ID={0}>\r\n",
+                portal::TEMPLATE
+            ));
+            if ts.is_empty() {
+                b.push_str(&format!(
+                    "<Option Value=\"\">{}</Option>\r\n",
+                    marker::NO_TEMPLATES
+                ));
+            }
+            for t in ts {
+                b.push_str(&format!(
+                    "<Option Value=\"{}\">{}</Option>\r\n",
+                    escape(&t.name),
+                    escape(&t.display_name)
+                ));
+            }
+            b.push_str("</Select>\r\n");
+        }
+        None => {
+            b.push_str("<P><B>Type of Certificate Needed:</B><Br>\r\n<Select ID=lbUsage OnChange=\"usageChanged();\">\r\n");
+            for (label, oid) in portal::PURPOSES {
+                b.push_str(&format!("<Option Value=\"{oid}\">{label}</Option>\r\n"));
+            }
+            b.push_str("<Option Value=\"\">Other...</Option>\r\n</Select>\r\n");
+            b.push_str(&format!(
+                "<Br><Label For={0}>OID:</Label> <Input Type=Text Name={0} ID={0} Size=60 Value=\"{1}\">\r\n",
+                portal::EKU,
+                portal::PURPOSES[0].1
+            ));
+        }
+    }
+    b.push_str("<P><B>Identifying Information:</B>\r\n<Table Border=0>\r\n");
+    let labels = [
+        ("CN", "Name:"),
+        ("E", "E-Mail:"),
+        ("O", "Company:"),
+        ("OU", "Department:"),
+        ("L", "City:"),
+        ("S", "State:"),
+        ("C", "Country/Region:"),
+    ];
+    for (name, label) in labels {
+        debug_assert!(portal::NAME_FIELDS.contains(&name));
+        b.push_str(&field(label, name, "Text", ""));
+    }
+    b.push_str("</Table>\r\n<P><B>Key Options:</B>\r\n<Table Border=0>\r\n");
+    b.push_str(&format!(
+        "<TR><TD Align=Right>Key Usage:</TD><TD>\
+<Input Type=Radio Name={0} ID=rbKuExchange Value=\"exchange\"><Label For=rbKuExchange>Exchange</Label> \
+<Input Type=Radio Name={0} ID=rbKuSignature Value=\"signature\"><Label For=rbKuSignature>Signature</Label> \
+<Input Type=Radio Name={0} ID=rbKuBoth Value=\"both\" Checked><Label For=rbKuBoth>Both</Label></TD></TR>\r\n\
+<TR><TD Align=Right><Label For={1}>Key Size:</Label></TD><TD><Select Name={1} ID={1}><Option Value=\"2048\" Selected>2048</Option><Option Value=\"3072\">3072</Option><Option Value=\"4096\">4096</Option></Select></TD></TR>\r\n\
+<TR><TD></TD><TD><Input Type=Checkbox Name={2} ID={2} Value=\"on\"><Label For={2}>Mark keys as exportable</Label></TD></TR>\r\n",
+        portal::KEY_USAGE,
+        portal::KEY_SIZE,
+        portal::EXPORTABLE
+    ));
+    b.push_str("</Table>\r\n<P><B>Additional Options:</B>\r\n<Table Border=0>\r\n");
+    b.push_str(&field("Friendly Name:", portal::FRIENDLY_NAME, "Text", ""));
+    b.push_str(&field(
+        "PFX password:",
+        portal::PASSWORD,
+        "Password",
+        " Required AutoComplete=new-password",
+    ));
+    b.push_str(&format!(
+        "<TR><TD Align=Right><Label For={0}>Attributes:</Label></TD><TD><TextArea Name={0} ID={0} Rows=2 Cols=30 Wrap=Off></TextArea></TD></TR>\r\n</Table>\r\n\
+<P ID=locPfxNote><Font Size=-1>The CA makes the key pair and returns the certificate and key as a PFX file protected by this password.</Font>\r\n\
+<P><Input Type=Submit ID=btnSubmit Value=\"Submit &gt;\">\r\n</Form>\r\n",
+        portal::ATTRIBUTES
+    ));
+    if templates.is_none() {
+        b.push_str(&format!(
+            "<Script Language=\"JavaScript\">\r\n\
+\tfunction usageChanged() {{\r\n\
+\t\tdocument.getElementById(\"{0}\").value=document.getElementById(\"lbUsage\").value;\r\n\
+\t\tdocument.getElementById(\"{0}\").focus();\r\n\
+\t}}\r\n\
+</Script>\r\n",
+            portal::EKU
+        ));
+    }
     page(&b)
 }
 
 /// The issued page: script variant (handleGetCert/handleGetChain, whose
 /// `location=` lines are the first in the page) or plain-link variant
 /// (`locDownloadCert1`/`locDownloadCertChain1`).
-pub fn issued(id: u32, script: bool, ca_renewal: u16) -> String {
+/// `pfx` adds the link to the PFX of a request whose key the CA made.
+pub fn issued(id: u32, script: bool, ca_renewal: u16, pfx: bool) -> String {
     let mut b = title(marker::ISSUED_TITLE);
     b.push_str(&format!(
         "<P ID=locInfoCertIssued> {}\r\n",
         marker::ISSUED_TEXT
     ));
+    if pfx {
+        b.push_str(&format!(
+            "<P ID=locPfx>&nbsp;&nbsp;&nbsp;&nbsp;<A Href=\"{}?ReqID={id}\"><LocID ID=locDownloadPfx>Download certificate and private key (PFX)</LocID></A>\r\n",
+            endpoint::PFX
+        ));
+    }
     if script {
         b.push_str(
             "<P><Table Border=0 CellSpacing=0 CellPadding=0>\r\n\
@@ -283,11 +409,13 @@ pub fn ca_certificates(ca_cn: &str, n_renewals: u16) -> String {
 <Form Name=UIForm>\r\n<P><B><LocID ID=locCACertLabel>CA certificate:</LocID></B><Br>\r\n\
 <Select Name=lbCaInstance ID=lbCaInstance Size=2>\r\n",
     );
+    // Newest first; each value is the certificate's Renewal index.
     for i in 0..=n_renewals {
         let label = if i == 0 { "Current" } else { "Previous" };
         let selected = if i == 0 { " Selected" } else { "" };
         b.push_str(&format!(
-            "\t<Option Value=\"{i}\"{selected}>{label} [{}]\r\n",
+            "\t<Option Value=\"{}\"{selected}>{label} [{}]\r\n",
+            n_renewals - i,
             escape(ca_cn)
         ));
     }
@@ -362,10 +490,17 @@ pub fn template_option_value(t: &Template) -> String {
 /// stand-alone CA (no template list at all).
 pub fn advanced_request(templates: Option<&[&Template]>) -> String {
     let mut b = title("Submit a Certificate Request or Renewal Request");
-    b.push_str(
+    let on_submit = if templates.is_some() {
+        " OnSubmit=\"return addTemplate();\""
+    } else {
+        ""
+    };
+    b.push_str(&format!(
         "<P ID=locInfo> To submit a saved request to the CA, paste a base-64-encoded CMC or PKCS #10 certificate request or PKCS #7 renewal request generated by an external source (such as a Web server) in the Saved Request box.\r\n\
-<Form Name=SubmittedData Action=\"certfnsh.asp\" Method=Post>\r\n\
-<Input Type=Hidden Name=Mode Value=\"newreq\">\r\n\
+<Form Name=SubmittedData ID=SubmittedData Action=\"certfnsh.asp\" Method=Post{on_submit}>\r\n"
+    ));
+    b.push_str(
+        "<Input Type=Hidden Name=Mode Value=\"newreq\">\r\n\
 <Input Type=Hidden Name=TargetStoreFlags Value=\"0\">\r\n\
 <Input Type=Hidden Name=SaveCert Value=\"yes\">\r\n\
 <Input Type=Hidden Name=ThumbPrint Value=\"\">\r\n\
@@ -400,6 +535,20 @@ pub fn advanced_request(templates: Option<&[&Template]>) -> String {
 <P><Input Type=Submit ID=btnSubmit Value=\"Submit &gt;\">\r\n\
 </Form>\r\n",
     );
+    if templates.is_some() {
+        // As certsrv's own script does: the chosen template (second field of
+        // the option value) goes first into the attributes.
+        b.push_str(
+            "<Script Language=\"JavaScript\">\r\n\
+\tfunction addTemplate() {\r\n\
+\t\tvar name=document.getElementById(\"lbCertTemplateID\").value.split(\";\")[1];\r\n\
+\t\tvar attrib=document.getElementById(\"locTbAttrib\");\r\n\
+\t\tif (name && attrib.value.indexOf(\"CertificateTemplate:\")<0) attrib.value=\"CertificateTemplate:\"+name+\"\\r\\n\"+attrib.value;\r\n\
+\t\treturn true;\r\n\
+\t}\r\n\
+</Script>\r\n",
+        );
+    }
     page(&b)
 }
 
@@ -412,8 +561,10 @@ pub fn pending_list(entries: &[(u32, String)]) -> String {
         b.push_str("<P ID=locSelectPending> Select the certificate request you want to view:\r\n");
         for (id, label) in entries {
             b.push_str(&format!(
-                "<Br>&nbsp;&nbsp;&nbsp;&nbsp;<Form Action=\"certfnsh.asp\" Method=Post Style=\"display:inline\"><Input Type=Hidden Name=Mode Value=\"chkpnd\"><Input Type=Hidden Name=ReqID Value=\"{id}\"><Input Type=Submit Value=\"{}\"></Form>\r\n",
-                escape(label)
+                "<Br>&nbsp;&nbsp;&nbsp;&nbsp;<Form Action=\"certfnsh.asp\" Method=Post Style=\"display:inline\"><Input Type=Hidden Name=Mode Value=\"chkpnd\"><Input Type=Hidden Name=ReqID Value=\"{id}\"><Input Type=Submit ID=btnView{id} Value=\"{}\"></Form> \
+<Form Action=\"{}\" Method=Post Style=\"display:inline\"><Input Type=Hidden Name=Action Value=\"rmpn\"><Input Type=Hidden Name=ReqID Value=\"{id}\"><Input Type=Submit ID=btnRemove{id} Value=\"Remove\"></Form>\r\n",
+                escape(label),
+                endpoint::REMOVE_PENDING
             ));
         }
     }
@@ -474,7 +625,7 @@ mod tests {
 
     #[test]
     fn script_variant_puts_handle_get_cert_first() {
-        let p = issued(42, true, 0);
+        let p = issued(42, true, 0, false);
         let first = &p[p.find("location=\"").unwrap()..];
         assert!(first.starts_with("location=\"certnew.cer?ReqID=42&\""));
         assert_eq!(
@@ -490,7 +641,7 @@ mod tests {
 
     #[test]
     fn link_variant_has_the_download_lines_and_no_scripts() {
-        let p = issued(7, false, 2);
+        let p = issued(7, false, 2, false);
         let line = p.lines().find(|l| l.contains("locDownloadCert1")).unwrap();
         assert!(
             line.contains("certnew.cer?ReqID=7&amp;Enc=bin")

@@ -237,6 +237,16 @@ pub(crate) async fn create(
     reply
 }
 
+/// True when the CA holds the key of request `id` for `who` (its
+/// requester or an administrator), so its PFX can be fetched.
+pub(crate) fn has_pfx(shared: &Shared, id: u32, who: &Identity) -> bool {
+    shared
+        .portal
+        .lock()
+        .get(&id)
+        .is_some_and(|k| who.admin || k.account.eq_ignore_ascii_case(&who.account))
+}
+
 /// `GET certnew.pfx?ReqID=N`: the PFX of a portal request once issued, for
 /// the account that made it (or an administrator); the error page otherwise.
 pub(crate) fn fetch(shared: &Arc<Shared>, query: &Params, who: &Identity) -> Reply {
