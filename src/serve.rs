@@ -112,6 +112,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
     );
     println!("certsrv   {}", info.certsrv_url);
     println!("control   {}", info.control_url);
+    println!(
+        "console   {}{}/  (CA console in a browser, as the admin)",
+        info.control_url,
+        mock_ca::web::console::PREFIX
+    );
     // Only the documented default passwords are printed; the ready file
     // holds every account for scripts.
     let shown = |name: &str, password: &str| {

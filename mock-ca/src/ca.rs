@@ -1173,43 +1173,39 @@ impl Ca {
         Ok(changed)
     }
 
-    /// "Duplicate Template": a copy of `source` under a new name, as a
-    /// version 2 template (100.2) with its own OID, not yet published.
+    /// Adds a new template; refused when one of that name exists.
+    pub fn add_template(&self, template: Template) -> Result<(), CaError> {
+        let mut st = self.lock();
+        if st
+            .config
+            .templates
+            .iter()
+            .any(|t| t.name.eq_ignore_ascii_case(template.name.trim()))
+        {
+            return Err(CaError::refused(
+                HResult::E_INVALIDARG,
+                format!("a template named `{}` exists already", template.name.trim()),
+            ));
+        }
+        let mut templates = st.config.templates.clone();
+        templates.push(template);
+        commit_templates(&mut st, templates)
+    }
+
+    /// "Duplicate Template" ([`Template::duplicate`]) of `source`, added.
     pub fn duplicate_template(
         &self,
         source: &str,
         name: &str,
         display_name: &str,
     ) -> Result<Template, CaError> {
-        let mut st = self.lock();
-        let original = st
-            .config
-            .templates
+        let copy = self
+            .templates()
             .iter()
             .find(|t| t.name.eq_ignore_ascii_case(source))
-            .ok_or_else(|| no_template(source))?;
-        let copy = Template {
-            name: name.trim().to_string(),
-            display_name: display_name.trim().to_string(),
-            schema_version: original.schema_version.max(2),
-            oid: None,
-            major_version: 100,
-            minor_version: 2,
-            published: false,
-            ..original.clone()
-        };
-        let mut templates = st.config.templates.clone();
-        if templates
-            .iter()
-            .any(|t| t.name.eq_ignore_ascii_case(&copy.name))
-        {
-            return Err(CaError::refused(
-                HResult::E_INVALIDARG,
-                format!("a template named `{}` exists already", copy.name),
-            ));
-        }
-        templates.push(copy.clone());
-        commit_templates(&mut st, templates)?;
+            .ok_or_else(|| no_template(source))?
+            .duplicate(name, display_name);
+        self.add_template(copy.clone())?;
         Ok(copy)
     }
 

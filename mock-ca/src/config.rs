@@ -126,6 +126,30 @@ impl CaConfig {
             if t.name.trim().is_empty() {
                 return Err(format!("templates[{i}]: empty name"));
             }
+            // `;` separates the fields of certrqxt's option values and `:`
+            // ends the attribute name in `CertificateTemplate:<name>`.
+            if let Some(c) = t
+                .name
+                .chars()
+                .find(|c| c.is_control() || matches!(c, ';' | ':' | '\\' | '"'))
+            {
+                return Err(format!(
+                    "templates[{i}] ({}): the name may not contain {c:?}",
+                    t.name
+                ));
+            }
+            if t.display_name.trim().is_empty() || t.display_name.chars().any(char::is_control) {
+                return Err(format!(
+                    "templates[{i}] ({}): the display name must be one line of text",
+                    t.name
+                ));
+            }
+            if t.min_key_size > 16384 {
+                return Err(format!(
+                    "templates[{i}] ({}): min_key_size {} is above 16384",
+                    t.name, t.min_key_size
+                ));
+            }
             if self.templates[..i]
                 .iter()
                 .any(|o| o.name.eq_ignore_ascii_case(&t.name))

@@ -59,6 +59,14 @@ pub mod oid {
     pub const EKU_EMAIL_PROTECTION: &str = "1.3.6.1.5.5.7.3.4";
     pub const EKU_EFS: &str = "1.3.6.1.4.1.311.10.3.4";
     pub const EKU_IPSEC_IKE_INTERMEDIATE: &str = "1.3.6.1.5.5.8.2.2";
+    /// The names the Certificate Templates console gives these EKUs.
+    pub const EKU_NAMES: [(&str, &str); 5] = [
+        (EKU_SERVER_AUTH, "Server Authentication"),
+        (EKU_CLIENT_AUTH, "Client Authentication"),
+        (EKU_EMAIL_PROTECTION, "Secure Email"),
+        (EKU_EFS, "Encrypting File System"),
+        (EKU_IPSEC_IKE_INTERMEDIATE, "IP security IKE intermediate"),
+    ];
 
     pub const RSA_ENCRYPTION: Oid = Oid::new_unwrap("1.2.840.113549.1.1.1");
     pub const SHA1_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.5");

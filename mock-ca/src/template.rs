@@ -125,6 +125,22 @@ impl Template {
         })
     }
 
+    /// "Duplicate Template": a copy under a new name, as a version 2 (or
+    /// later) template at version 100.2 with an OID of its own (derived from
+    /// the new name), not yet published to the CA.
+    pub fn duplicate(&self, name: &str, display_name: &str) -> Template {
+        Template {
+            name: name.trim().to_string(),
+            display_name: display_name.trim().to_string(),
+            schema_version: self.schema_version.max(2),
+            oid: None,
+            major_version: 100,
+            minor_version: 2,
+            published: false,
+            ..self.clone()
+        }
+    }
+
     /// True when `name_or_oid` names this template.
     pub fn matches(&self, name_or_oid: &str) -> bool {
         let n = name_or_oid.trim();

@@ -116,7 +116,6 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-/// Serves `/control/<path>`.
 /// Every control route as (method, path under `/control/`), with `N` for a
 /// request ID. The security tests walk this list; keep it in step with
 /// [`run`]'s `match`.
@@ -138,6 +137,21 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "faults"),
     ("POST", "faults"),
     ("GET", "journal"),
+    // The browser console (super::console).
+    ("GET", "console"),
+    ("GET", "console/issued"),
+    ("GET", "console/pending"),
+    ("GET", "console/failed"),
+    ("GET", "console/revoked"),
+    ("GET", "console/templates"),
+    ("GET", "console/templates/properties"),
+    ("GET", "console/templates/duplicate"),
+    ("GET", "console/settings"),
+    ("POST", "console/action"),
+    ("POST", "console/templates/publish"),
+    ("POST", "console/templates/save"),
+    ("POST", "console/clock"),
+    ("POST", "console/faults"),
 ];
 
 pub(crate) async fn handle(

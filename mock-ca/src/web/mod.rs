@@ -9,6 +9,7 @@
 
 pub mod auth;
 mod certsrv;
+pub mod console;
 pub mod control;
 pub mod directory;
 pub mod faults;
@@ -106,6 +107,8 @@ pub(crate) struct Shared {
     faults: faults::Faults,
     /// Requests a `pending_polls` fault holds.
     held: faults::HeldRequests,
+    /// Anti-forgery tokens of the console's forms.
+    csrf: console::Csrf,
 }
 
 /// One HTTP request, body read.
@@ -115,6 +118,11 @@ pub(crate) struct Request {
     body: Bytes,
     user_agent: Option<String>,
     cookie: Option<String>,
+    /// What a browser says about where the request comes from (the
+    /// console's cross-site checks).
+    origin: Option<String>,
+    host: Option<String>,
+    sec_fetch_site: Option<String>,
 }
 
 /// One HTTP response plus what the journal records of it.
@@ -271,6 +279,7 @@ impl Server {
             portal: portal::PortalKeys::default(),
             faults: faults::Faults::new(opts.faults.clone()),
             held: faults::HeldRequests::default(),
+            csrf: console::Csrf::new(),
         });
         let std_listener = std::net::TcpListener::bind(opts.listen)?;
         std_listener.set_nonblocking(true)?;
@@ -513,6 +522,9 @@ async fn handle(
                     body: collected.to_bytes(),
                     user_agent: header("User-Agent"),
                     cookie: header("Cookie"),
+                    origin: header("Origin"),
+                    host: header("Host"),
+                    sec_fetch_site: header("Sec-Fetch-Site"),
                 };
                 let authorization = header("Authorization");
                 route(
@@ -628,14 +640,28 @@ async fn route(
             certsrv::handle(shared, req, &page, &who, over)
         })
         .await
-    } else if !who.admin {
-        Reply::json(
-            403,
-            &serde_json::json!({ "error": format!("{} is not a CA administrator", who.account) }),
-        )
     } else {
         let rest = lower.strip_prefix(endpoint::CONTROL).unwrap_or("");
-        control::handle(shared, req, rest, &who).await
+        let console = rest
+            .strip_prefix(console::PREFIX)
+            .filter(|r| r.is_empty() || r.starts_with('/'));
+        let get = req.method == Method::GET || req.method == Method::HEAD;
+        if !who.admin {
+            let why = format!("{} is not a CA administrator", who.account);
+            return if console.is_some() {
+                Reply::status(403, &format!("Forbidden: {why}"))
+            } else {
+                Reply::json(403, &serde_json::json!({ "error": why }))
+            };
+        }
+        if !get && console::cross_site(req) {
+            let why = "a cross-site request to the control plane was refused";
+            return Reply::json(403, &serde_json::json!({ "error": why }));
+        }
+        match console {
+            Some(page) => console::handle(shared, req, page, &who).await,
+            None => control::handle(shared, req, rest, &who).await,
+        }
     }
 }
 
