@@ -7,21 +7,11 @@
 mod common;
 
 use adcs_client::http::HttpResponse;
-use common::{attr_values, call, csr_pem, form_body, start_with, ADMIN, ALICE, BOB, T0};
+use common::{attr_values, call, csr_pem, form_body, start_http as start, ADMIN, ALICE, BOB, T0};
 use mock_ca::protocol::{endpoint, marker};
 use mock_ca::web::console::CSRF_FIELD;
-use mock_ca::web::{Server, WebOptions};
+use mock_ca::web::Server;
 use mock_ca::{CaConfig, Disposition, HResult, KeyAlgorithm};
-
-fn start(config: CaConfig) -> Server {
-    start_with(
-        config,
-        WebOptions {
-            tls: false,
-            ..Default::default()
-        },
-    )
-}
 
 fn console_get(s: &Server, page: &str) -> HttpResponse {
     call(

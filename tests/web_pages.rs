@@ -5,20 +5,10 @@
 
 mod common;
 
-use common::{attr_values, call, form_body, start_with, ADMIN, ALICE, BOB};
+use common::{attr_values, call, form_body, start_http as start, ADMIN, ALICE, BOB};
 use mock_ca::protocol::{content_type, endpoint, marker, portal};
-use mock_ca::web::{Server, WebOptions};
+use mock_ca::web::Server;
 use mock_ca::CaConfig;
-
-fn start(config: CaConfig) -> Server {
-    start_with(
-        config,
-        WebOptions {
-            tls: false,
-            ..Default::default()
-        },
-    )
-}
 
 const MOZILLA: &str = "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0";
 

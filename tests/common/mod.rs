@@ -48,6 +48,17 @@ pub fn start_with(config: CaConfig, opts: WebOptions) -> Server {
     .unwrap()
 }
 
+/// [`start_with`] over plain HTTP, as the page tests use it.
+pub fn start_http(config: CaConfig) -> Server {
+    start_with(
+        config,
+        WebOptions {
+            tls: false,
+            ..Default::default()
+        },
+    )
+}
+
 /// A PEM PKCS#10 for `CN=cn`, its key seeded by the name.
 pub fn csr_pem(cn: &str, alg: KeyAlgorithm) -> String {
     let key = SigningKey::generate(alg, &Seed(1), cn).unwrap();

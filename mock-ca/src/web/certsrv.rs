@@ -55,12 +55,7 @@ pub(crate) async fn handle(
         }
         endpoint::CREATE_REQUEST => {
             let templates = enrollable_templates(shared, who);
-            Reply::html(pages::create_request_form(
-                templates
-                    .as_ref()
-                    .map(|ts| ts.iter().collect::<Vec<_>>())
-                    .as_deref(),
-            ))
+            Reply::html(pages::create_request_form(templates.as_deref()))
         }
         endpoint::PFX => super::portal::fetch(shared, &query, who),
         endpoint::REQUEST_TASKS => Reply::html(pages::request_tasks()),
@@ -391,12 +386,7 @@ fn enrollable_templates(shared: &Shared, who: &Identity) -> Option<Vec<Template>
 /// certrqxt.asp: the templates this user may enroll in (enterprise only).
 fn templates(shared: &Arc<Shared>, who: &Identity) -> Reply {
     let templates = enrollable_templates(shared, who);
-    Reply::html(pages::advanced_request(
-        templates
-            .as_ref()
-            .map(|ts| ts.iter().collect::<Vec<_>>())
-            .as_deref(),
-    ))
+    Reply::html(pages::advanced_request(templates.as_deref()))
 }
 
 /// One entry of the `Requests` cookie: `ReqID,TargetStoreFlags,SaveCert,FriendlyType`.

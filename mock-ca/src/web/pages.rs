@@ -100,7 +100,7 @@ pub fn advanced_tasks() -> String {
 /// the key and answers with a PFX, so the form asks for its password.
 /// `templates` is `None` on a stand-alone CA, which asks for the purpose
 /// (EKU OIDs) instead.
-pub fn create_request_form(templates: Option<&[&Template]>) -> String {
+pub fn create_request_form(templates: Option<&[Template]>) -> String {
     use crate::protocol::portal;
     let mut b = title("Advanced Certificate Request");
     b.push_str(&format!(
@@ -488,7 +488,7 @@ pub fn template_option_value(t: &Template) -> String {
 
 /// `certrqxt.asp`: the advanced request form. `templates` is `None` on a
 /// stand-alone CA (no template list at all).
-pub fn advanced_request(templates: Option<&[&Template]>) -> String {
+pub fn advanced_request(templates: Option<&[Template]>) -> String {
     let mut b = title("Submit a Certificate Request or Renewal Request");
     let on_submit = if templates.is_some() {
         " OnSubmit=\"return addTemplate();\""
