@@ -438,6 +438,20 @@ fn the_clock_and_the_fault_rules_are_set_from_the_console() {
     assert_eq!(r.status, 400);
     assert_eq!(s.ca().clock().now(), T0 + 151 * 86400 + 12 * 3600);
 
+    // Renewal: certsrv's CA certificate page lists both at once.
+    assert!(settings.contains("<b id=ca-count>1</b>"));
+    redirected(
+        &console_post(&s, "renew", &[("new_key", "yes")]),
+        "settings",
+    );
+    assert_eq!(s.ca().n_renewals(), 1);
+    let carc = call(&s, "GET", "/certsrv/certcarc.asp", Some(ALICE), &[], b"").text();
+    assert!(carc.contains("var nRenewals=1;"));
+    assert_ne!(s.ca().ca_key_index(1), s.ca().ca_key_index(0));
+    assert!(console_get(&s, "settings")
+        .text()
+        .contains("<b id=ca-count>2</b>"));
+
     let rule = r#"[{"endpoint": "certnew.cer", "status": 503}]"#;
     redirected(&console_post(&s, "faults", &[("rules", rule)]), "settings");
     let r = call(

@@ -89,7 +89,7 @@ const VIEWS: [(&str, &str); 6] = [
     ("failed", "Failed Requests"),
     ("revoked", "Revoked Certificates"),
     ("templates", "Certificate Templates"),
-    ("settings", "Clock and Faults"),
+    ("settings", "CA, Clock and Faults"),
 ];
 
 /// Serves `/control/console/<path>` to an administrator.
@@ -159,6 +159,7 @@ pub(crate) async fn handle(
         "templates/save" => save_template(shared, who, &form),
         "clock" => clock(shared, who, &form),
         "faults" => faults(shared, who, &form),
+        "renew" => renew(shared, who, &form).await,
         _ => not_found(shared, who, &format!("no console action `{path}`")),
     }
 }
@@ -973,8 +974,12 @@ fn settings(shared: &Shared, who: &Identity, faults_text: Option<&str>) -> Strin
         serde_json::to_string_pretty(&shared.faults.rules()).expect("rules serialise")
     });
     let form = |action: &str| form_start(shared, who, action, "");
+    let n = shared.ca.n_renewals();
     format!(
-        "<h2>Clock</h2>\n<p>CA time: <b id=clock-now>{}</b> ({}) &middot; <span id=clock-state>{}</span></p>\n\
+        "<h2>CA certificate</h2>\n<p>CA certificates: <b id=ca-count>{}</b> (renewals: {n}); the newest is valid until {}.</p>\n\
+{f6}<input type=hidden name=new_key value=no><button id=renew-same-key>Renew CA certificate (same key)</button></form>\n\
+{f7}<input type=hidden name=new_key value=yes><button id=renew-new-key>Renew CA certificate (new key)</button></form>\n\
+<h2>Clock</h2>\n<p>CA time: <b id=clock-now>{}</b> ({}) &middot; <span id=clock-state>{}</span></p>\n\
 {f1}<button name=advance value=3600>+1 hour</button> <button name=advance value=86400 id=advance-day>+1 day</button> \
 <button name=advance value=2592000>+30 days</button></form>\n\
 {f2}<label>Advance by seconds: <input name=advance id=advance size=10></label> <button id=advance-go>Advance</button></form>\n\
@@ -982,6 +987,17 @@ fn settings(shared: &Shared, who: &Identity, faults_text: Option<&str>) -> Strin
 {f4}<button name=op value={op} id=freeze-toggle>{label}</button></form>\n\
 <h2>Fault injection</h2>\n<p>Rules as JSON (see the README's fault rules); an empty list <code>[]</code> turns faults off.</p>\n\
 {f5}<textarea name=rules id=rules rows=10 cols=80>{}</textarea><br><button id=save-faults>Save rules</button></form>\n",
+        n + 1,
+        shared
+            .ca
+            .ca_certificate(n)
+            .and_then(|c| <x509_cert::Certificate as der::Decode>::from_der(&c).ok())
+            .map(|c| {
+                console_date(crate::x509::unix_time(
+                    &c.tbs_certificate().validity().not_after,
+                ))
+            })
+            .unwrap_or_default(),
         crate::x509::rfc3339(now),
         console_date(now),
         if clock.is_frozen() { "frozen" } else { "running" },
@@ -991,9 +1007,28 @@ fn settings(shared: &Shared, who: &Identity, faults_text: Option<&str>) -> Strin
         f3 = form("clock"),
         f4 = form("clock"),
         f5 = form("faults"),
+        f6 = form("renew"),
+        f7 = form("renew"),
         op = if clock.is_frozen() { "resume" } else { "freeze" },
         label = if clock.is_frozen() { "Let the clock run" } else { "Freeze the clock" },
     )
+}
+
+/// "Renew CA Certificate": a new CA certificate, with the same key or a new one.
+async fn renew(shared: &Arc<Shared>, who: &Identity, form: &Params) -> Reply {
+    let new_key = form.get("new_key") == Some("yes");
+    let ca = shared.ca.clone();
+    match tokio::task::spawn_blocking(move || ca.renew_ca(new_key)).await {
+        Ok(Ok(index)) => redirect(
+            "settings",
+            &format!(
+                "The CA certificate was renewed with {} key: certificate {index}",
+                if new_key { "a new" } else { "the same" }
+            ),
+        ),
+        Ok(Err(e)) => refused(shared, who, "settings", refusal_status(&e), e.to_string()),
+        Err(_) => refused(shared, who, "settings", 500, "the CA task failed".into()),
+    }
 }
 
 fn clock(shared: &Shared, who: &Identity, form: &Params) -> Reply {

@@ -152,6 +152,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "console/templates/save"),
     ("POST", "console/clock"),
     ("POST", "console/faults"),
+    ("POST", "console/renew"),
 ];
 
 pub(crate) async fn handle(
