@@ -346,15 +346,10 @@ fn templates_are_duplicated_edited_and_published_from_the_console() {
     let text = r.text();
     assert!(text.contains("Validity period (days): `two years` is not a whole number"));
     assert!(text.contains("value=\"two years\"") && text.contains("value=\"ScomWeb\""));
-    assert!(s.ca().templates().iter().all(|t| t.name != "ScomWeb"));
+    assert!(s.ca().template("ScomWeb").is_none());
 
     redirected(&post(&fields("ScomWeb", "365", "2048")), "templates");
-    let t = s
-        .ca()
-        .templates()
-        .into_iter()
-        .find(|t| t.name == "ScomWeb")
-        .unwrap();
+    let t = s.ca().template("ScomWeb").unwrap();
     assert_eq!(
         (t.schema_version, t.major_version, t.minor_version),
         (2, 100, 2)
@@ -389,12 +384,7 @@ fn templates_are_duplicated_edited_and_published_from_the_console() {
     edit[0].1 = "edit".into();
     edit[1].1 = "ScomWeb".into();
     redirected(&post(&edit), "templates");
-    let t = s
-        .ca()
-        .templates()
-        .into_iter()
-        .find(|t| t.name == "ScomWeb")
-        .unwrap();
+    let t = s.ca().template("ScomWeb").unwrap();
     assert_eq!(
         (t.min_key_size, t.minor_version, t.published),
         (4096, 3, true)

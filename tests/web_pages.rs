@@ -79,7 +79,7 @@ fn the_create_form_offers_what_its_handler_reads() {
     s.ca().publish_template("WebServerApproval", false).unwrap();
     let page = get(&s, endpoint::CREATE_REQUEST);
     let names = attr_values(&page, "Name");
-    for field in portal::NAME_FIELDS.iter().chain(&[
+    for field in portal::NAME_FIELDS.iter().map(|(f, _)| f).chain(&[
         portal::TEMPLATE,
         portal::KEY_SIZE,
         portal::KEY_USAGE,

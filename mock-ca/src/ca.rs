@@ -1142,6 +1142,11 @@ impl Ca {
         self.lock().config.templates.clone()
     }
 
+    /// The template named by name or OID, if this CA knows it.
+    pub fn template(&self, name_or_oid: &str) -> Option<Template> {
+        self.lock().config.template(name_or_oid).cloned()
+    }
+
     /// Adds `template`, or replaces the one of the same name, as the
     /// Certificate Templates console does. Checked as the configuration is,
     /// made durable, then in force for the next request.
@@ -1200,9 +1205,7 @@ impl Ca {
         display_name: &str,
     ) -> Result<Template, CaError> {
         let copy = self
-            .templates()
-            .iter()
-            .find(|t| t.name.eq_ignore_ascii_case(source))
+            .template(source)
             .ok_or_else(|| no_template(source))?
             .duplicate(name, display_name);
         self.add_template(copy.clone())?;

@@ -338,8 +338,17 @@ pub mod portal {
     pub const TEMPLATE: &str = "CertificateTemplate";
     /// The whole subject as a DN; otherwise built from the identifying fields.
     pub const SUBJECT: &str = "Subject";
-    /// Identifying information, as the stand-alone form asks for it.
-    pub const NAME_FIELDS: [&str; 7] = ["CN", "E", "OU", "O", "L", "S", "C"];
+    /// Identifying information, as the form asks for it: field (the DN
+    /// attribute, in subject order) and label.
+    pub const NAME_FIELDS: [(&str, &str); 7] = [
+        ("CN", "Name:"),
+        ("E", "E-Mail:"),
+        ("OU", "Department:"),
+        ("O", "Company:"),
+        ("L", "City:"),
+        ("S", "State:"),
+        ("C", "Country/Region:"),
+    ];
     pub const FRIENDLY_NAME: &str = "FriendlyName";
     /// "Mark keys as exportable": accepted as the form has it; the key
     /// leaves the CA in the PFX either way.

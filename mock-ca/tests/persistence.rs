@@ -237,11 +237,7 @@ fn template_changes_take_effect_at_once_and_survive_a_restart_but_not_a_reset() 
             .unwrap();
         assert_eq!(s.disposition, Disposition::Issued, "{}", s.message);
         // A stricter minimum key size applies to the next request.
-        let mut strict = ca
-            .templates()
-            .into_iter()
-            .find(|t| t.name == "ScomServer")
-            .unwrap();
+        let mut strict = ca.template("ScomServer").unwrap();
         strict.min_key_size = 4096;
         ca.put_template(strict).unwrap();
         let s = ca
@@ -258,14 +254,12 @@ fn template_changes_take_effect_at_once_and_survive_a_restart_but_not_a_reset() 
     };
     let ca = Ca::open(dir.path(), enterprise(), Seed(33), clock()).unwrap();
     let t = ca
-        .templates()
-        .into_iter()
-        .find(|t| t.name == "ScomServer")
+        .template("ScomServer")
         .expect("the duplicate survives a restart");
     assert!(t.published && t.min_key_size == 4096 && t.template_oid() == copy_oid);
     ca.reset().unwrap();
-    assert!(ca.templates().iter().all(|t| t.name != "ScomServer"));
+    assert!(ca.template("ScomServer").is_none());
     drop(ca);
     let ca = Ca::open(dir.path(), enterprise(), Seed(33), clock()).unwrap();
-    assert!(ca.templates().iter().all(|t| t.name != "ScomServer"));
+    assert!(ca.template("ScomServer").is_none());
 }

@@ -112,12 +112,7 @@ pub(crate) async fn handle(
             "templates" => page(shared, who, path, banner, &templates(shared, who), 200),
             "templates/properties" | "templates/duplicate" => {
                 let name = query.get("name").unwrap_or("");
-                let Some(t) = shared
-                    .ca
-                    .templates()
-                    .into_iter()
-                    .find(|t| t.name.eq_ignore_ascii_case(name))
-                else {
+                let Some(t) = shared.ca.template(name) else {
                     return not_found(shared, who, &format!("no template named `{name}`"));
                 };
                 let duplicate = path.ends_with("duplicate");
@@ -315,17 +310,7 @@ fn folder(shared: &Shared, who: &Identity, view: &str) -> String {
         _ => shared.ca.list(Some(Disposition::Issued)),
     };
     let columns: &[&str] = match view {
-        "pending" => &[
-            "Request ID",
-            "Requester Name",
-            "Request Status Code",
-            "Request Disposition Message",
-            "Request Submission Date",
-            "Request Common Name",
-            "Certificate Template",
-            "Actions",
-        ],
-        "failed" => &[
+        "pending" | "failed" => &[
             "Request ID",
             "Requester Name",
             "Request Status Code",
@@ -343,7 +328,6 @@ fn folder(shared: &Shared, who: &Identity, view: &str) -> String {
             "Certificate Effective Date",
             "Certificate Expiration Date",
             "Certificate Template",
-            "Actions",
         ],
         _ => &[
             "Request ID",
@@ -354,9 +338,10 @@ fn folder(shared: &Shared, who: &Identity, view: &str) -> String {
             "Certificate Effective Date",
             "Certificate Expiration Date",
             "Issued Common Name",
-            "Actions",
         ],
     };
+    // Failed requests have no action; the other folders end with theirs.
+    let has_actions = view != "failed";
     let mut b = String::new();
     if view == "revoked" {
         b.push_str(&form_start(shared, who, "action", ""));
@@ -372,6 +357,9 @@ fn folder(shared: &Shared, who: &Identity, view: &str) -> String {
     ));
     for c in columns {
         b.push_str(&format!("<th>{c}</th>"));
+    }
+    if has_actions {
+        b.push_str("<th>Actions</th>");
     }
     b.push_str("</tr>\n");
     for r in rows.iter().rev() {
@@ -431,8 +419,7 @@ fn folder(shared: &Shared, who: &Identity, view: &str) -> String {
                     form_start(shared, who, "action", " class=inline")
                 )
             }
-            "revoked" => String::new(),
-            "failed" => String::new(),
+            "revoked" | "failed" => String::new(),
             _ => {
                 let mut options = String::new();
                 for (value, label) in REASONS {
@@ -445,7 +432,7 @@ fn folder(shared: &Shared, who: &Identity, view: &str) -> String {
                 )
             }
         };
-        if columns.last() == Some(&"Actions") {
+        if has_actions {
             b.push_str(&format!("<td>{actions}</td>"));
         }
         b.push_str("</tr>\n");
@@ -912,12 +899,7 @@ fn save_template(shared: &Shared, who: &Identity, form: &Params) -> Reply {
             status,
         )
     };
-    let Some(base_template) = shared
-        .ca
-        .templates()
-        .into_iter()
-        .find(|t| t.name.eq_ignore_ascii_case(source))
-    else {
+    let Some(base_template) = shared.ca.template(source) else {
         return again(404, format!("no template named `{source}`"));
     };
     let result = match op {

@@ -147,17 +147,7 @@ pub fn create_request_form(templates: Option<&[Template]>) -> String {
         }
     }
     b.push_str("<P><B>Identifying Information:</B>\r\n<Table Border=0>\r\n");
-    let labels = [
-        ("CN", "Name:"),
-        ("E", "E-Mail:"),
-        ("O", "Company:"),
-        ("OU", "Department:"),
-        ("L", "City:"),
-        ("S", "State:"),
-        ("C", "Country/Region:"),
-    ];
-    for (name, label) in labels {
-        debug_assert!(portal::NAME_FIELDS.contains(&name));
+    for (name, label) in portal::NAME_FIELDS {
         b.push_str(&field(label, name, "Text", ""));
     }
     b.push_str("</Table>\r\n<P><B>Key Options:</B>\r\n<Table Border=0>\r\n");

@@ -31,6 +31,13 @@ pub(crate) struct PortalKey {
 #[derive(Default)]
 pub(crate) struct PortalKeys(Mutex<HashMap<u32, PortalKey>>);
 
+impl PortalKey {
+    /// Its requester or an administrator may fetch its PFX.
+    fn belongs_to(&self, who: &Identity) -> bool {
+        who.admin || self.account.eq_ignore_ascii_case(&who.account)
+    }
+}
+
 impl PortalKeys {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, PortalKey>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
@@ -53,7 +60,7 @@ fn read_form(form: &Params) -> Result<Form, String> {
         Some(s) if !s.is_empty() => s.to_string(),
         _ => portal::NAME_FIELDS
             .iter()
-            .filter_map(|k| {
+            .filter_map(|(k, _)| {
                 form.get(k)
                     .map(str::trim)
                     .filter(|v| !v.is_empty())
@@ -244,7 +251,7 @@ pub(crate) fn has_pfx(shared: &Shared, id: u32, who: &Identity) -> bool {
         .portal
         .lock()
         .get(&id)
-        .is_some_and(|k| who.admin || k.account.eq_ignore_ascii_case(&who.account))
+        .is_some_and(|k| k.belongs_to(who))
 }
 
 /// `GET certnew.pfx?ReqID=N`: the PFX of a portal request once issued, for
@@ -263,10 +270,7 @@ pub(crate) fn fetch(shared: &Arc<Shared>, query: &Params, who: &Identity) -> Rep
         }
     };
     let keys = shared.portal.lock();
-    let Some(key) = keys
-        .get(&id)
-        .filter(|k| who.admin || k.account.eq_ignore_ascii_case(&who.account))
-    else {
+    let Some(key) = keys.get(&id).filter(|k| k.belongs_to(who)) else {
         return fetch_error(None, HResult::PROPERTY_EMPTY, Some(HResult::PROPERTY_EMPTY));
     };
     let Some(row) = shared.ca.request(id) else {
