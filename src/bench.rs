@@ -124,10 +124,10 @@ fn credentials(ntlm: bool) -> Credentials {
 fn throughput(server: &Server, ntlm: bool, clients: usize, seconds: f64) -> Result<f64, String> {
     let key = SigningKey::generate(KeyAlgorithm::Rsa2048, &Seed(1), "bench/request")
         .map_err(|e| e.to_string())?;
-    let name = mock_ca::names::parse_dn("CN=bench.contoso.test").map_err(|e| e.to_string())?;
-    let csr = mock_ca::encoding::pem(
+    let name = adcs_proto::names::parse_dn("CN=bench.contoso.test").map_err(|e| e.to_string())?;
+    let csr = adcs_proto::encoding::pem(
         "CERTIFICATE REQUEST",
-        &mock_ca::x509::build_request(&name, &key, vec![]).map_err(|e| e.to_string())?,
+        &adcs_proto::x509::build_request(&name, &key, vec![]).map_err(|e| e.to_string())?,
     );
     let attrs = vec![("CertificateTemplate".to_string(), "WebServer".to_string())];
     let endpoint = CaEndpoint {
@@ -335,8 +335,8 @@ fn scale(n: usize, revoked: usize, runs: usize, exe: &Path) -> Result<String, St
     let ca = Arc::new(Ca::open(&state, CaConfig::default(), Seed(1), clock()).map_err(e)?);
     let key = SigningKey::generate(KeyAlgorithm::Rsa2048, &Seed(1), "bench/scale")
         .map_err(|e| e.to_string())?;
-    let name = mock_ca::names::parse_dn("CN=scale.contoso.test").map_err(|e| e.to_string())?;
-    let csr = mock_ca::x509::build_request(&name, &key, vec![]).map_err(|e| e.to_string())?;
+    let name = adcs_proto::names::parse_dn("CN=scale.contoso.test").map_err(|e| e.to_string())?;
+    let csr = adcs_proto::x509::build_request(&name, &key, vec![]).map_err(|e| e.to_string())?;
     let requester = mock_ca::Requester::new("CONTOSO\\alice").with_group("Domain Users");
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let next = Arc::new(AtomicU64::new(0));

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use mock_ca::encoding::pem;
+use adcs_proto::encoding::pem;
 use mock_ca::{Ca, CaConfig, Clock, CrlKind, Disposition, Requester, Seed};
 
 use crate::CaAction;

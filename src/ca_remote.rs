@@ -18,7 +18,7 @@ fn connect(target: &CaTarget, auth: &RemoteAuth) -> Result<ControlClient, String
     let trust = match &auth.root_cert {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            let roots = mock_ca::encoding::pem_blocks(&text, "CERTIFICATE");
+            let roots = adcs_proto::encoding::pem_blocks(&text, "CERTIFICATE");
             if roots.is_empty() {
                 return Err(format!("{}: no CERTIFICATE in it", p.display()));
             }

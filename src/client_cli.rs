@@ -345,8 +345,8 @@ fn print_entry(e: &Entry) {
     println!("  Subject: {}", e.subject);
     println!(
         "  NotBefore: {}  NotAfter: {}",
-        mock_ca::x509::rfc3339(e.not_before),
-        mock_ca::x509::rfc3339(e.not_after)
+        adcs_proto::x509::rfc3339(e.not_before),
+        adcs_proto::x509::rfc3339(e.not_after)
     );
     if let Some(f) = &e.properties.friendly_name {
         println!("  Friendly name: {f}");
@@ -369,7 +369,7 @@ fn report_outcome(outcome: &Outcome, out: Option<&Path>, json: bool) -> Result<E
     if let (Outcome::Issued { certificate, .. }, Some(out)) = (outcome, out) {
         flow::write_file(
             out,
-            mock_ca::encoding::pem("CERTIFICATE", certificate).as_bytes(),
+            adcs_proto::encoding::pem("CERTIFICATE", certificate).as_bytes(),
         )
         .map_err(fail)?;
     }
@@ -413,7 +413,7 @@ pub fn run_req(action: ReqAction) -> Result<ExitCode, String> {
         } => {
             let store = store.open()?;
             let opts = NewOptions {
-                seed: seed.map(mock_ca::seed::Seed),
+                seed: seed.map(adcs_proto::seed::Seed),
                 ..NewOptions::default()
             };
             let created = flow::new_from_inf(&inf, out.as_deref(), &store, &opts).map_err(fail)?;
@@ -522,7 +522,7 @@ pub fn run_req(action: ReqAction) -> Result<ExitCode, String> {
             let store = connect.store.open()?;
             let opts = EnrollOptions {
                 new: NewOptions {
-                    seed: seed.map(mock_ca::seed::Seed),
+                    seed: seed.map(adcs_proto::seed::Seed),
                     ..NewOptions::default()
                 },
                 template,
@@ -586,7 +586,7 @@ pub fn run_ca_cert(action: CaCertAction) -> Result<ExitCode, String> {
     };
     let bytes = match encoding {
         Encoding::Bin => der.clone(),
-        Encoding::B64 => mock_ca::encoding::pem(label, &der).into_bytes(),
+        Encoding::B64 => adcs_proto::encoding::pem(label, &der).into_bytes(),
     };
     flow::write_file(&out, &bytes).map_err(fail)?;
     println!("Written to {}", out.display());

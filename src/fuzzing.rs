@@ -46,17 +46,17 @@ pub fn form(data: &[u8]) {
 /// A submitted request in any encoding (PEM, bare base64, DER, PKCS#7,
 /// CMC), then everything the policy module reads from it.
 pub fn request(data: &[u8]) {
-    let Ok(parsed) = mock_ca::request::parse_request(data) else {
+    let Ok(parsed) = adcs_proto::request::parse_request(data) else {
         return;
     };
     let _ = parsed.template_ref();
     let _ = parsed.san();
     let _ = parsed.attribute("CertificateTemplate");
     let _ = parsed.key.bits();
-    let _ = mock_ca::names::format_dn(&parsed.subject);
+    let _ = adcs_proto::names::format_dn(&parsed.subject);
     for e in &parsed.extensions {
-        if e.extn_id == mock_ca::protocol::oid::KEY_USAGE {
-            let _ = mock_ca::x509::key_usage_bits(e.extn_value.as_bytes());
+        if e.extn_id == adcs_proto::protocol::oid::KEY_USAGE {
+            let _ = adcs_proto::x509::key_usage_bits(e.extn_value.as_bytes());
         }
     }
 }
@@ -99,7 +99,7 @@ pub fn scenario(data: &[u8]) {
 /// reads NEGOTIATE and AUTHENTICATE (verified against a fixed challenge);
 /// the client reads a CHALLENGE from the server.
 pub fn ntlm(data: &[u8]) {
-    use mock_ca::ntlm::{self, ChannelBindingPolicy, ClientOptions, ServerNames};
+    use adcs_proto::ntlm::{self, ChannelBindingPolicy, ClientOptions, ServerNames};
     let Some((&which, msg)) = data.split_first() else {
         return;
     };
@@ -176,10 +176,10 @@ pub type Seed = (&'static str, String, Vec<u8>);
 /// formats as this build writes them: (target, file name, bytes).
 /// `adcs-harness fuzz-seeds DIR` writes them as DIR/<target>/<name>.
 pub fn seeds() -> Result<Vec<Seed>, String> {
+    use adcs_proto::protocol::oid;
+    use adcs_proto::x509::{self, SanEntry};
     use base64::Engine;
     use mock_ca::keys::SigningKey;
-    use mock_ca::protocol::oid;
-    use mock_ca::x509::{self, SanEntry};
     let mut out: Vec<Seed> = Vec::new();
     let mut add = |target, name: &str, bytes: Vec<u8>| out.push((target, name.to_string(), bytes));
 
@@ -191,7 +191,7 @@ pub fn seeds() -> Result<Vec<Seed>, String> {
         "fuzz/seed",
     )
     .map_err(|e| e.to_string())?;
-    let name = mock_ca::names::parse_dn("CN=web01.contoso.test, O=Contoso, C=US")
+    let name = adcs_proto::names::parse_dn("CN=web01.contoso.test, O=Contoso, C=US")
         .map_err(|e| e.to_string())?;
     let plain = x509::build_request(&name, &key, vec![]).map_err(|e| e.to_string())?;
     let san = x509::san_value(&[
@@ -219,22 +219,22 @@ pub fn seeds() -> Result<Vec<Seed>, String> {
     add(
         "request",
         "plain.pem",
-        mock_ca::encoding::pem("CERTIFICATE REQUEST", &plain).into_bytes(),
+        adcs_proto::encoding::pem("CERTIFICATE REQUEST", &plain).into_bytes(),
     );
     add(
         "request",
         "extended-new.pem",
-        mock_ca::encoding::pem("NEW CERTIFICATE REQUEST", &extended).into_bytes(),
+        adcs_proto::encoding::pem("NEW CERTIFICATE REQUEST", &extended).into_bytes(),
     );
     add("request", "bare.b64", b64.encode(&extended).into_bytes());
     add(
         "request",
         "certs-only.p7b",
-        mock_ca::encoding::pkcs7_certs_only(&[], Some(&plain)),
+        adcs_proto::encoding::pkcs7_certs_only(&[], Some(&plain)),
     );
 
     // Forms and cookies as certsrv clients send them.
-    let pem = mock_ca::encoding::pem("CERTIFICATE REQUEST", &plain);
+    let pem = adcs_proto::encoding::pem("CERTIFICATE REQUEST", &plain);
     let mut submit = form_urlencoded::Serializer::new(String::new());
     submit
         .append_pair("Mode", "newreq")
@@ -296,7 +296,7 @@ pub fn seeds() -> Result<Vec<Seed>, String> {
     );
 
     // NTLM: the selector byte, then the message.
-    use mock_ca::ntlm::{self, ClientOptions, ServerNames};
+    use adcs_proto::ntlm::{self, ClientOptions, ServerNames};
     let names = ServerNames {
         nb_domain: "CONTOSO".into(),
         nb_computer: "CA01".into(),

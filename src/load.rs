@@ -12,8 +12,8 @@ use std::time::Duration;
 use adcs_client::certsrv::{Outcome, WebEnrollment};
 use adcs_client::control::ControlClient;
 use adcs_client::http::{Credentials, Trust};
+use adcs_proto::ready::ReadyInfo;
 use mock_ca::keys::SigningKey;
-use mock_ca::web::ReadyInfo;
 use mock_ca::{KeyAlgorithm, Seed};
 
 /// Where the load goes and who it signs in as.
@@ -41,7 +41,7 @@ impl Target {
         Ok(Target {
             certsrv_url: info.certsrv_url.clone(),
             control_url: info.control_url.clone(),
-            trust: Trust::Roots(mock_ca::encoding::pem_blocks(&root, "CERTIFICATE")),
+            trust: Trust::Roots(adcs_proto::encoding::pem_blocks(&root, "CERTIFICATE")),
             user: (user.user.clone(), user.password.clone()),
             officer: (info.admin.user.clone(), info.admin.password.clone()),
         })
@@ -110,9 +110,9 @@ impl Acknowledged {
 fn load_request() -> Result<String, String> {
     let key = SigningKey::generate(KeyAlgorithm::Rsa2048, &Seed(1), "load/request")
         .map_err(|e| e.to_string())?;
-    let name = mock_ca::names::parse_dn("CN=load.contoso.test").map_err(|e| e.to_string())?;
-    let der = mock_ca::x509::build_request(&name, &key, vec![]).map_err(|e| e.to_string())?;
-    Ok(mock_ca::encoding::pem("CERTIFICATE REQUEST", &der))
+    let name = adcs_proto::names::parse_dn("CN=load.contoso.test").map_err(|e| e.to_string())?;
+    let der = adcs_proto::x509::build_request(&name, &key, vec![]).map_err(|e| e.to_string())?;
+    Ok(adcs_proto::encoding::pem("CERTIFICATE REQUEST", &der))
 }
 
 fn officer_client(target: &Target) -> Result<ControlClient, String> {
@@ -335,7 +335,7 @@ pub fn verify(target: &Target, ack: &Acknowledged, exact: bool) -> Result<Verifi
         let disposition = row["disposition"].as_str().unwrap_or_default().to_string();
         let stored = row["certificate"]
             .as_str()
-            .map(|p| mock_ca::encoding::pem_blocks(p, "CERTIFICATE"))
+            .map(|p| adcs_proto::encoding::pem_blocks(p, "CERTIFICATE"))
             .and_then(|mut b| b.pop());
         if let Some(cert) = given {
             if stored.as_ref() != Some(*cert) {

@@ -66,7 +66,7 @@ pub struct CheckArgs {
 }
 
 fn parse_time(s: &str) -> Result<i64, String> {
-    mock_ca::x509::parse_time(s)
+    adcs_proto::x509::parse_time(s)
         .ok_or_else(|| format!("`{s}` is neither `YYYY-MM-DDTHH:MM:SSZ` nor Unix seconds"))
 }
 
@@ -80,7 +80,7 @@ impl CheckArgs {
             fqdn: self.fqdn(),
             now: self
                 .now
-                .unwrap_or_else(|| mock_ca::clock::Clock::real().now()),
+                .unwrap_or_else(|| adcs_proto::clock::Clock::real().now()),
             expiry_warning_days: self.expiry_days,
         }
     }
@@ -270,7 +270,7 @@ pub struct WaitArgs {
 impl WaitArgs {
     fn enroll_options(&self, now: Option<i64>) -> EnrollOptions {
         let mut new = NewOptions {
-            seed: self.seed.map(mock_ca::seed::Seed),
+            seed: self.seed.map(adcs_proto::seed::Seed),
             ..NewOptions::default()
         };
         if let Some(n) = now {
@@ -334,7 +334,7 @@ fn print_import(i: &scom::Imported) {
     if let Some(r) = &i.replaced {
         println!(
             "  (replaces serial {} reversed)",
-            mock_ca::keys::hex(r).to_ascii_uppercase()
+            adcs_proto::hex::hex(r).to_ascii_uppercase()
         );
     }
     for w in i.report.findings.iter().filter(|f| f.is_warning()) {
@@ -350,9 +350,9 @@ fn import_json(i: &scom::Imported) -> serde_json::Value {
         "serial": i.entry.serial,
         "subject": i.entry.subject,
         "registry": i.registry,
-        "channel_certificate_serial_number": mock_ca::keys::hex(&i.serial_value),
+        "channel_certificate_serial_number": adcs_proto::hex::hex(&i.serial_value),
         "channel_certificate_hash": i.hash_value,
-        "replaced": i.replaced.as_deref().map(mock_ca::keys::hex),
+        "replaced": i.replaced.as_deref().map(adcs_proto::hex::hex),
         "matched": i.matched,
         "from_pfx": i.from_pfx,
         "report": i.report,
@@ -418,7 +418,7 @@ pub fn run(action: ScomAction) -> Result<ExitCode, String> {
                     "{}",
                     json!({
                         "removed": any,
-                        "channel_certificate_serial_number": removed.serial.as_deref().map(mock_ca::keys::hex),
+                        "channel_certificate_serial_number": removed.serial.as_deref().map(adcs_proto::hex::hex),
                         "channel_certificate_hash": removed.hash,
                         "registry": reg.describe(),
                     })

@@ -42,7 +42,7 @@ pub struct ServeArgs {
     ready_file: Option<PathBuf>,
     /// Extended Protection for NTLM over HTTPS: off, accept or require.
     #[arg(long, value_name = "POLICY")]
-    channel_binding: Option<mock_ca::ntlm::ChannelBindingPolicy>,
+    channel_binding: Option<adcs_proto::ntlm::ChannelBindingPolicy>,
     /// Do not offer Basic authentication.
     #[arg(long)]
     no_basic: bool,

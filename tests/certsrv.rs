@@ -5,11 +5,11 @@
 mod common;
 
 use adcs_client::http::{Connection, Credentials, HttpResponse, Session, Trust, Url};
+use adcs_proto::encoding::{pem, pem_blocks, pkcs7_certificates};
+use adcs_proto::ntlm::{self, ChannelBindingPolicy};
 use base64::Engine;
 use common::{csr_pem, ntlm_legs, start_with, ADMIN, ALICE, BOB};
-use mock_ca::encoding::{pem, pem_blocks, pkcs7_certificates};
 use mock_ca::keys::SigningKey;
-use mock_ca::ntlm::{self, ChannelBindingPolicy};
 use mock_ca::web::{Server, WebOptions};
 use mock_ca::{CaConfig, KeyAlgorithm, Seed};
 
@@ -785,12 +785,12 @@ fn control_plane_is_for_administrators_only() {
 /// `ReqID=CACert`.
 #[test]
 fn p7b_downloads_have_the_shape_of_real_ones() {
-    use mock_ca::encoding::parse_pkcs7;
+    use adcs_proto::encoding::parse_pkcs7;
     let Some(dir) = std::env::var_os("ADCS_REFERENCE_DIR").map(std::path::PathBuf::from) else {
         eprintln!("SKIPPED: ADCS_REFERENCE_DIR is not set (point it at shared/reference to run this conformance test)");
         return;
     };
-    let shape = |p: &mock_ca::encoding::Pkcs7| {
+    let shape = |p: &adcs_proto::encoding::Pkcs7| {
         (
             p.version,
             p.digest_algorithms,
@@ -878,13 +878,13 @@ fn every_request_shape_clients_send_is_accepted() {
     issued(page);
     // Empty CertAttrib, template named by the request's template extension (NAE wincert).
     let key = SigningKey::generate(KeyAlgorithm::Rsa2048, &Seed(1), "shapes").unwrap();
-    let ext = mock_ca::x509::extension(
-        mock_ca::protocol::oid::TEMPLATE_NAME,
+    let ext = adcs_proto::x509::extension(
+        adcs_proto::protocol::oid::TEMPLATE_NAME,
         false,
-        mock_ca::x509::template_name_value("WebServer"),
+        adcs_proto::x509::template_name_value("WebServer"),
     );
-    let der = mock_ca::x509::build_request(
-        &mock_ca::names::parse_dn("CN=ext.contoso.test").unwrap(),
+    let der = adcs_proto::x509::build_request(
+        &adcs_proto::names::parse_dn("CN=ext.contoso.test").unwrap(),
         &key,
         vec![ext],
     )

@@ -22,8 +22,8 @@ fn request_file(dir: &Path) -> std::path::PathBuf {
     use mock_ca::keys::SigningKey;
     let key =
         SigningKey::generate(mock_ca::KeyAlgorithm::Rsa2048, &mock_ca::Seed(1), "cli").unwrap();
-    let der = mock_ca::x509::build_request(
-        &mock_ca::names::parse_dn("CN=cli.contoso.test").unwrap(),
+    let der = adcs_proto::x509::build_request(
+        &adcs_proto::names::parse_dn("CN=cli.contoso.test").unwrap(),
         &key,
         vec![],
     )
@@ -178,7 +178,7 @@ impl Drop for Served {
 /// `serve` writes its ready file only once it accepts connections; the
 /// ready file's admin approves a stand-alone CA's pending request from the shell.
 /// Starts `serve ARGS --ready-file` and waits for the ready file (no fixed sleep).
-fn serve(args: &[&str], ready: &Path) -> (Served, mock_ca::web::ReadyInfo) {
+fn serve(args: &[&str], ready: &Path) -> (Served, adcs_proto::ready::ReadyInfo) {
     let child = Command::new(env!("CARGO_BIN_EXE_adcs-harness"))
         .arg("serve")
         .args(args)
@@ -211,7 +211,7 @@ fn serve_with_no_options_is_https_with_the_default_accounts() {
     let root = std::fs::read_to_string(&info.root_cert).unwrap();
     let mut sess = adcs_client::http::Session::new(
         &info.certsrv_url,
-        adcs_client::http::Trust::Roots(mock_ca::encoding::pem_blocks(&root, "CERTIFICATE")),
+        adcs_client::http::Trust::Roots(adcs_proto::encoding::pem_blocks(&root, "CERTIFICATE")),
         adcs_client::http::Credentials::Basic {
             user: info.users[0].user.clone(),
             password: info.users[0].password.clone(),

@@ -118,7 +118,7 @@ fn enterprise_new_submit_retrieve_accept_export() {
     let chain = vec![certificate.clone(), s.ca().root_certificate()];
     std::fs::write(
         &p7,
-        mock_ca::encoding::pkcs7_certs_only(&chain, Some(&certificate)),
+        adcs_proto::encoding::pkcs7_certs_only(&chain, Some(&certificate)),
     )
     .unwrap();
     let accepted = flow::accept_file(&store, &p7).unwrap();
@@ -403,7 +403,7 @@ fn cli_verbs_exit_codes_and_json() {
     let root_pem = dir.path().join("root.pem");
     std::fs::write(
         &root_pem,
-        mock_ca::encoding::pem("CERTIFICATE", &s.ca().root_certificate()),
+        adcs_proto::encoding::pem("CERTIFICATE", &s.ca().root_certificate()),
     )
     .unwrap();
     let store = dir.path().join("store");

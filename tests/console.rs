@@ -7,8 +7,8 @@
 mod common;
 
 use adcs_client::http::HttpResponse;
+use adcs_proto::protocol::{endpoint, marker};
 use common::{attr_values, call, csr_pem, form_body, start_http as start, ADMIN, ALICE, BOB, T0};
-use mock_ca::protocol::{endpoint, marker};
 use mock_ca::web::console::CSRF_FIELD;
 use mock_ca::web::Server;
 use mock_ca::{CaConfig, Disposition, HResult, KeyAlgorithm};
@@ -328,8 +328,8 @@ fn templates_are_duplicated_edited_and_published_from_the_console() {
             ("purpose", "both".into()),
             ("exportable_key", "on".into()),
             ("min_key_size", min_key.into()),
-            ("eku", mock_ca::protocol::oid::EKU_SERVER_AUTH.into()),
-            ("eku", mock_ca::protocol::oid::EKU_CLIENT_AUTH.into()),
+            ("eku", adcs_proto::protocol::oid::EKU_SERVER_AUTH.into()),
+            ("eku", adcs_proto::protocol::oid::EKU_CLIENT_AUTH.into()),
             ("other_ekus", "".into()),
             ("key_usage_critical", "on".into()),
             ("subject", "request".into()),

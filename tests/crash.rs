@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use adcs_harness::load::{self, Acknowledged, LoadOptions, Target};
-use mock_ca::web::ReadyInfo;
+use adcs_proto::ready::ReadyInfo;
 
 const ROUNDS: usize = 4;
 

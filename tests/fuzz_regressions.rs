@@ -24,7 +24,7 @@ fn seeds_cover_every_target_and_parse() {
         target(t)(bytes);
         // Seeds are meant to reach deep: each one is valid input.
         let valid = match *t {
-            "request" => mock_ca::request::parse_request(bytes).is_ok(),
+            "request" => adcs_proto::request::parse_request(bytes).is_ok(),
             "inf" => adcs_client::inf::Inf::parse(name, bytes).is_ok(),
             "reg" => adcs_client::registry::RegFile::parse(Path::new(name), bytes).is_ok(),
             "scenario" => adcs_harness::scenario::model::parse(

@@ -80,8 +80,8 @@ fn requests() -> Vec<Vec<u8>> {
         .map(|i| {
             let cn = format!("prop{i}.contoso.test");
             let key = SigningKey::generate(KeyAlgorithm::Rsa2048, &Seed(1), &cn).unwrap();
-            let name = mock_ca::names::parse_dn(&format!("CN={cn}")).unwrap();
-            mock_ca::x509::build_request(&name, &key, vec![]).unwrap()
+            let name = adcs_proto::names::parse_dn(&format!("CN={cn}")).unwrap();
+            adcs_proto::x509::build_request(&name, &key, vec![]).unwrap()
         })
         .collect()
 }
@@ -103,7 +103,7 @@ fn crl_serials(der: &[u8]) -> BTreeSet<String> {
         .revoked_certificates
         .unwrap_or_default()
         .iter()
-        .map(|r| mock_ca::keys::hex(r.serial_number.as_bytes()))
+        .map(|r| adcs_proto::hex::hex(r.serial_number.as_bytes()))
         .collect()
 }
 
@@ -323,7 +323,7 @@ fn mutated_requests_give_typed_errors() {
                 der[i] ^= x | 1;
             }
             der.truncate(1 + cut % der.len());
-            if let Err(e) = mock_ca::request::parse_request(&der) {
+            if let Err(e) = adcs_proto::request::parse_request(&der) {
                 prop_assert!(!e.to_string().is_empty());
             }
             Ok(())

@@ -332,7 +332,7 @@ fn registry_rules_follow_import_and_remove() {
     let removed = scom::remove(&mut w.registry).unwrap();
     assert_eq!(
         removed.serial,
-        Some(registry_serial(&mock_ca::keys::unhex(&a.serial).unwrap()))
+        Some(registry_serial(&adcs_proto::hex::unhex(&a.serial).unwrap()))
     );
     assert_eq!(
         w.registry
@@ -351,7 +351,7 @@ fn registry_rules_follow_import_and_remove() {
 fn import_by_subject_serial_thumbprint_and_pfx_writes_the_reversed_serial() {
     let mut w = world();
     let e = install(&w.store, &good_inf(), 6, true);
-    let serial = mock_ca::keys::unhex(&e.serial).unwrap();
+    let serial = adcs_proto::hex::unhex(&e.serial).unwrap();
     let mut reversed = serial.clone();
     reversed.reverse();
     let now = T0 + DAY;
@@ -647,12 +647,12 @@ fn the_reg_file_keeps_everything_else_byte_for_byte() {
 fn serials_reverse_byte_for_byte() {
     // A 10-byte serial (HighSerial = 0: ticks, CA index, request ID) and a
     // 19-byte one as the CA makes them.
-    let ten = mock_ca::keys::unhex("16925C8A000000002A01").unwrap();
+    let ten = adcs_proto::hex::unhex("16925C8A000000002A01").unwrap();
     assert_eq!(
         registry_serial(&ten),
-        mock_ca::keys::unhex("012A000000008A5C9216").unwrap()
+        adcs_proto::hex::unhex("012A000000008A5C9216").unwrap()
     );
-    let nineteen = mock_ca::serial::adcs_serial(0x0001_161C, 2, [1, 2, 3, 4, 5, 6, 7, 8], 0x1A);
+    let nineteen = adcs_proto::serial::adcs_serial(0x0001_161C, 2, [1, 2, 3, 4, 5, 6, 7, 8], 0x1A);
     let mut want = nineteen.to_vec();
     want.reverse();
     assert_eq!(registry_serial(&nineteen), want);
@@ -695,7 +695,7 @@ fn reference_certificates_import_with_the_registry_bytes_their_readme_lists() {
         let file = line.split('`').nth(1).unwrap();
         let tail = line.rsplit('|').nth(1).unwrap();
         let want = tail.split('→').nth(1).unwrap().replace(['`', ' '], "");
-        let want = mock_ca::keys::unhex(&want).unwrap();
+        let want = adcs_proto::hex::unhex(&want).unwrap();
         let sub = if file.ends_with(".p7b") {
             "p7b"
         } else {
@@ -943,7 +943,7 @@ fn scom_enroll_on_an_enterprise_ca_then_renew_both_ways() {
     assert_eq!(
         imported.replaced,
         Some(registry_serial(
-            &mock_ca::keys::unhex(&first.serial).unwrap()
+            &adcs_proto::hex::unhex(&first.serial).unwrap()
         ))
     );
     let r = configured(&w, T0 + 2 * DAY);

@@ -13,11 +13,11 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use adcs_client::http::{Connection, Credentials, HttpResponse, Session, Trust, Url};
+use adcs_proto::ntlm;
+use adcs_proto::protocol::{endpoint, oid, portal};
 use base64::Engine;
 use common::{csr_pem, start_with, ADMIN, ALICE, BOB};
 use mock_ca::keys::SigningKey;
-use mock_ca::ntlm;
-use mock_ca::protocol::{endpoint, oid, portal};
 use mock_ca::web::{control, Server, WebOptions};
 use mock_ca::{CaConfig, CaMode, KeyAlgorithm, Seed};
 
@@ -220,10 +220,10 @@ fn non_administrators_reach_no_control_route() {
 /// A request signed by a fresh key, for `CN=cn`, with these extensions.
 fn csr_with(cn: &str, extensions: Vec<x509_cert::ext::Extension>) -> String {
     let key = SigningKey::generate(KeyAlgorithm::Rsa2048, &Seed(1), cn).unwrap();
-    let name = mock_ca::names::parse_dn(&format!("CN={cn}")).unwrap();
-    mock_ca::encoding::pem(
+    let name = adcs_proto::names::parse_dn(&format!("CN={cn}")).unwrap();
+    adcs_proto::encoding::pem(
         "CERTIFICATE REQUEST",
-        &mock_ca::x509::build_request(&name, &key, extensions).unwrap(),
+        &adcs_proto::x509::build_request(&name, &key, extensions).unwrap(),
     )
 }
 
@@ -240,15 +240,15 @@ fn template_permissions_hold_when_the_request_names_the_template_itself() {
     web.enroll = vec!["CONTOSO\\Web Admins".into()];
     let web_oid = web.template_oid();
     let s = start_with(config, WebOptions::default());
-    let v1 = mock_ca::x509::extension(
+    let v1 = adcs_proto::x509::extension(
         oid::TEMPLATE_NAME,
         false,
-        mock_ca::x509::template_name_value("WebServer"),
+        adcs_proto::x509::template_name_value("WebServer"),
     );
-    let v2 = mock_ca::x509::extension(
+    let v2 = adcs_proto::x509::extension(
         oid::TEMPLATE_V2,
         false,
-        mock_ca::x509::TemplateV2 {
+        adcs_proto::x509::TemplateV2 {
             oid: web_oid.parse().unwrap(),
             major: 100,
             minor: 0,

@@ -5,8 +5,8 @@ mod common;
 
 use adcs_client::certsrv::{EnrollError, Outcome, WebEnrollment};
 use adcs_client::http::{Credentials, Trust};
+use adcs_proto::protocol::HResult;
 use common::{csr_pem, start_with};
-use mock_ca::protocol::HResult;
 use mock_ca::web::{Server, WebOptions};
 use mock_ca::{CaConfig, KeyAlgorithm};
 

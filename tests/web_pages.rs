@@ -5,8 +5,8 @@
 
 mod common;
 
+use adcs_proto::protocol::{content_type, endpoint, marker, portal};
 use common::{attr_values, call, form_body, start_http as start, ADMIN, ALICE, BOB};
-use mock_ca::protocol::{content_type, endpoint, marker, portal};
 use mock_ca::web::Server;
 use mock_ca::CaConfig;
 

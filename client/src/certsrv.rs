@@ -1,12 +1,13 @@
 //! Web enrollment client: submit to `certfnsh.asp`, check a pending request,
 //! retrieve by request ID, and download CA certificates, chains and CRLs.
 //! Every certsrv page shape (certsrv-protocol.md §3) becomes a typed
-//! [`Outcome`]; the markers come from `mock_ca::protocol`, shared with the
+//! [`Outcome`]; the pages are read by `adcs_proto::page`, shared with the
 //! server, but only the documented interface is used, so a real AD CS works
 //! the same way.
 
-use mock_ca::encoding::pkcs7_certificates;
-use mock_ca::protocol::{content_type, endpoint, marker, HResult};
+use adcs_proto::encoding::pkcs7_certificates;
+use adcs_proto::page::{digits_after, parse_error_page, parse_submit_page, PageOutcome};
+use adcs_proto::protocol::{content_type, endpoint, marker, HResult};
 
 use crate::http::{Credentials, HttpError, HttpResponse, Session, Trust};
 
@@ -65,128 +66,12 @@ pub enum EnrollError {
     Unexpected { what: String, detail: String },
 }
 
-/// The rows of certsrv's error page (§3.6) that say something.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ErrorPage {
-    pub disposition_message: Option<String>,
-    pub result: Option<HResult>,
-    pub last_status: Option<HResult>,
-}
-
-/// Undoes the HTML escaping certsrv applies to echoed text.
-pub fn unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-/// The first `0x…` code in `text` (as `Denied by Policy Module  0x80094800, …`
-/// and `… 0x80094012 (-2146877422 …)` write it).
-pub fn hresult_in(text: &str) -> Option<HResult> {
-    let mut rest = text;
-    while let Some(i) = rest.find("0x") {
-        let hex: String = rest[i + 2..]
-            .chars()
-            .take_while(char::is_ascii_hexdigit)
-            .collect();
-        if !hex.is_empty() {
-            return u32::from_str_radix(&hex, 16).ok().map(HResult);
-        }
-        rest = &rest[i + 2..];
-    }
-    None
-}
-
-fn digits_after(text: &str, marker: &str) -> Option<u32> {
-    let i = text.find(marker)? + marker.len();
-    text[i..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .ok()
-}
-
-/// The value of an error-page row: the line two TABs into the `<DD>`.
-fn row(page: &str, label: &str) -> Option<String> {
-    let i = page.find(label)? + label.len();
-    let rest = &page[i..];
-    let tabs = rest.find("\t\t")?;
-    if rest[..tabs].contains('\t') {
-        return None;
-    }
-    let value = rest[tabs + 2..].lines().next()?.trim();
-    Some(unescape(value))
-}
-
-/// Reads the error page's rows.
-pub fn parse_error_page(page: &str) -> ErrorPage {
-    let message = row(page, marker::LABEL_DISPOSITION_MESSAGE)
-        .filter(|m| !m.contains("(none)") && !m.is_empty());
-    ErrorPage {
-        disposition_message: message,
-        result: row(page, "Result:").and_then(|r| hresult_in(&r)),
-        last_status: row(page, marker::LABEL_LAST_STATUS).and_then(|r| hresult_in(&r)),
-    }
-}
-
-/// What a `certfnsh.asp` answer says. An issued page gives the request ID
-/// only (`Issued` needs the certificate: see [`WebEnrollment::submit`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PageOutcome {
-    Issued {
-        id: u32,
-    },
-    Pending {
-        id: Option<u32>,
-    },
-    Denied {
-        id: Option<u32>,
-        message: String,
-        hresult: Option<HResult>,
-    },
-    Error(ErrorPage),
-}
-
-/// Classifies a certfnsh.asp page, in the order the real clients check.
-pub fn parse_submit_page(page: &str) -> PageOutcome {
-    let id = digits_after(page, marker::REQUEST_ID);
-    if let Some(id) = digits_after(page, "certnew.cer?ReqID=") {
-        return PageOutcome::Issued { id };
-    }
-    if page.contains(marker::PENDING_TITLE) {
-        return PageOutcome::Pending { id };
-    }
-    if page.contains(marker::DENIED_TITLE) {
-        let message = page
-            .find(marker::DISPOSITION_MESSAGE)
-            .map(|i| {
-                let rest = &page[i + marker::DISPOSITION_MESSAGE.len()..];
-                let end = rest
-                    .find("\".")
-                    .or_else(|| rest.find('"'))
-                    .unwrap_or(rest.len());
-                unescape(&rest[..end])
-            })
-            .unwrap_or_default();
-        let hresult = hresult_in(&message);
-        return PageOutcome::Denied {
-            id,
-            message,
-            hresult,
-        };
-    }
-    PageOutcome::Error(parse_error_page(page))
-}
-
 /// What the error page of a download (certnew.cer, certnew.pfx) says of
 /// request `id`: still pending, denied or revoked, or an error.
 fn fetch_outcome(id: u32, page: &str) -> Outcome {
     let page = parse_error_page(page);
     let message = page.disposition_message.clone().unwrap_or_default();
-    if message.contains(mock_ca::protocol::disposition_message::PENDING) {
+    if message.contains(adcs_proto::protocol::disposition_message::PENDING) {
         Outcome::Pending { id }
     } else if message.starts_with("Denied by") || message.starts_with("Revoked") {
         Outcome::Denied {
@@ -363,7 +248,7 @@ impl WebEnrollment {
     /// when issued at once, else what the pages say (pending: fetch it later
     /// with [`WebEnrollment::retrieve_pfx`]).
     pub fn create_and_submit(&mut self, req: &PortalRequest) -> Result<PortalOutcome, EnrollError> {
-        use mock_ca::protocol::portal;
+        use adcs_proto::protocol::portal;
         let attrib: String = req
             .attributes
             .iter()
@@ -474,68 +359,5 @@ impl WebEnrollment {
             &format!("{}?Type={kind}&Renewal={renewal}&Enc=bin", endpoint::CRL),
             content_type::CRL,
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use mock_ca::web::pages;
-
-    #[test]
-    fn pages_become_typed_outcomes() {
-        assert_eq!(
-            parse_submit_page(&pages::issued(12, true, 0, false)),
-            PageOutcome::Issued { id: 12 }
-        );
-        assert_eq!(
-            parse_submit_page(&pages::issued(13, false, 0, true)),
-            PageOutcome::Issued { id: 13 }
-        );
-        assert_eq!(
-            parse_submit_page(&pages::pending(14, false)),
-            PageOutcome::Pending { id: Some(14) }
-        );
-        let long = "Denied by Policy Module  0x80094800, The request was for a certificate template that is not supported by the Active Directory Certificate Services policy: X.";
-        assert_eq!(
-            parse_submit_page(&pages::denied(15, long, false)),
-            PageOutcome::Denied {
-                id: Some(15),
-                message: long.into(),
-                hresult: Some(HResult::UNSUPPORTED_CERT_TYPE)
-            }
-        );
-        assert_eq!(
-            parse_submit_page(&pages::denied(16, "Denied by \"CONTOSO\\x\"", false)),
-            PageOutcome::Denied {
-                id: Some(16),
-                message: "Denied by \"CONTOSO\\x\"".into(),
-                hresult: None
-            }
-        );
-    }
-
-    #[test]
-    fn error_pages_give_their_codes() {
-        let page = pages::error(&pages::ErrorInfo {
-            context: pages::ErrorContext::Fetch,
-            mode: String::new(),
-            disposition: None,
-            disposition_message: None,
-            result: HResult::PROPERTY_EMPTY,
-            last_status: Some(HResult::PROPERTY_EMPTY),
-        });
-        assert_eq!(
-            parse_error_page(&page),
-            ErrorPage {
-                disposition_message: None,
-                result: Some(HResult::PROPERTY_EMPTY),
-                last_status: Some(HResult::PROPERTY_EMPTY)
-            }
-        );
-        assert!(matches!(parse_submit_page(&page), PageOutcome::Error(_)));
-        assert_eq!(hresult_in("ok 0x0 (WIN32: 0)"), Some(HResult::S_OK));
-        assert_eq!(hresult_in("no code"), None);
-        assert_eq!(parse_error_page("garbage"), ErrorPage::default());
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use mock_ca::web::ReadyInfo;
+use adcs_proto::ready::ReadyInfo;
 use serde_json::{json, Value};
 
 use crate::http::{Credentials, HttpError, Session, Trust};
@@ -62,7 +62,7 @@ impl ControlClient {
         let trust = if info.scheme == "https" {
             let pem = std::fs::read_to_string(&info.root_cert)
                 .map_err(|e| err(format!("root certificate {}: {e}", info.root_cert)))?;
-            let roots = mock_ca::encoding::pem_blocks(&pem, "CERTIFICATE");
+            let roots = adcs_proto::encoding::pem_blocks(&pem, "CERTIFICATE");
             if roots.is_empty() {
                 return Err(err(format!("no certificate in {}", info.root_cert)));
             }

@@ -114,10 +114,10 @@ pub struct Created {
 #[derive(Clone, Debug)]
 pub struct NewOptions {
     /// Seed for the key (reproducible runs); `None` draws from the system.
-    pub seed: Option<mock_ca::seed::Seed>,
+    pub seed: Option<adcs_proto::seed::Seed>,
     pub requester: Requester,
     /// Start of validity for RequestType = Cert.
-    pub now: mock_ca::clock::UnixTime,
+    pub now: adcs_proto::clock::UnixTime,
 }
 
 impl Default for NewOptions {
@@ -125,7 +125,7 @@ impl Default for NewOptions {
         NewOptions {
             seed: None,
             requester: Requester::from_environment(),
-            now: mock_ca::clock::Clock::real().now(),
+            now: adcs_proto::clock::Clock::real().now(),
         }
     }
 }
@@ -486,7 +486,7 @@ pub fn download_ca(
         CaDownload::Certificate => web.ca_certificate(renewal)?,
         CaDownload::Chain => {
             let certs = web.ca_chain(renewal)?;
-            mock_ca::encoding::pkcs7_certs_only(&certs, None)
+            adcs_proto::encoding::pkcs7_certs_only(&certs, None)
         }
         CaDownload::Crl | CaDownload::DeltaCrl => {
             let k = match renewal {
@@ -542,12 +542,12 @@ fn chains_to(leaf: &[u8], pool: &[Vec<u8>], root: &[u8]) -> bool {
             return true;
         }
         if let Some(k) = spki(root) {
-            if mock_ca::x509::verify_signed(&current, &k) {
+            if adcs_proto::x509::verify_signed(&current, &k) {
                 return true;
             }
         }
         let next = pool.iter().find(|c| {
-            **c != current && spki(c).is_some_and(|k| mock_ca::x509::verify_signed(&current, &k))
+            **c != current && spki(c).is_some_and(|k| adcs_proto::x509::verify_signed(&current, &k))
         });
         match next {
             Some(n) => current = n.clone(),

@@ -5,12 +5,12 @@
 
 use std::sync::Arc;
 
+use adcs_proto::ntlm;
 use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use mock_ca::ntlm;
 
 /// Errors below the certsrv level: addresses, connections, TLS, HTTP.
 #[derive(Debug, thiserror::Error)]

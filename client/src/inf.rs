@@ -9,7 +9,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::Path;
 
-use mock_ca::x509::SanEntry;
+use adcs_proto::x509::SanEntry;
 
 /// A refused INF: file, line, key and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -860,7 +860,7 @@ impl RequestSpec {
             warnings: Vec::new(),
         };
         if let Some(e) = get("Subject") {
-            mock_ca::names::parse_dn(&e.value).map_err(|err| {
+            adcs_proto::names::parse_dn(&e.value).map_err(|err| {
                 inf.error(
                     e.line,
                     &e.key,

@@ -53,7 +53,7 @@ impl std::fmt::Debug for RequestKey {
 
 /// A random stream for key generation: from `seed` when given (reproducible
 /// runs), else from the operating system.
-pub fn key_rng(seed: Option<&mock_ca::seed::Seed>, label: &str) -> ChaCha20Rng {
+pub fn key_rng(seed: Option<&adcs_proto::seed::Seed>, label: &str) -> ChaCha20Rng {
     match seed {
         Some(s) => s.rng(&format!("client-key/{label}")),
         None => {
@@ -333,7 +333,7 @@ impl RequestKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mock_ca::seed::Seed;
+    use adcs_proto::seed::Seed;
 
     /// RSA request signatures go through aws-lc where it can; the bytes
     /// must be the ones the `rsa` crate makes (PKCS#1 v1.5 is deterministic).
@@ -383,11 +383,11 @@ mod tests {
             ] {
                 let signed = signed_blob(&a, hash);
                 assert!(
-                    mock_ca::x509::verify_signed(&signed, a.spki_der()),
+                    adcs_proto::x509::verify_signed(&signed, a.spki_der()),
                     "{choice:?} {hash:?}"
                 );
                 let other = RequestKey::generate(choice, &mut key_rng(Some(&seed), "b")).unwrap();
-                assert!(!mock_ca::x509::verify_signed(&signed, other.spki_der()));
+                assert!(!adcs_proto::x509::verify_signed(&signed, other.spki_der()));
             }
         }
     }

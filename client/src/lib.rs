@@ -1,6 +1,6 @@
 //! The certreq-style client toolkit (INF → key + request → submit → retrieve
 //! → accept → SCOM import). It speaks only the documented certsrv interface;
-//! protocol facts come from `mock_ca::protocol`, their one home.
+//! protocol facts come from `adcs_proto::protocol`, their one home.
 
 pub mod certsrv;
 pub mod control;
@@ -13,4 +13,4 @@ pub mod request;
 pub mod scom;
 pub mod store;
 
-pub use mock_ca::protocol;
+pub use adcs_proto::protocol;

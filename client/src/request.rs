@@ -2,11 +2,11 @@
 //! and extensions of certreq-scom.md §2), or, for `RequestType = Cert`, a
 //! self-signed certificate, from a [`RequestSpec`].
 
+use adcs_proto::clock::UnixTime;
+use adcs_proto::request::{attribute_value, ClientInfo};
+use adcs_proto::x509::{self, CertificateSpec};
 use der::asn1::{ObjectIdentifier, SetOfVec};
 use der::{Any, Decode, Encode};
-use mock_ca::clock::UnixTime;
-use mock_ca::request::{attribute_value, ClientInfo};
-use mock_ca::x509::{self, CertificateSpec};
 use x509_cert::attr::Attribute;
 use x509_cert::ext::Extension;
 use x509_cert::name::Name;
@@ -265,7 +265,7 @@ fn request_attributes(
 }
 
 fn subject(spec: &RequestSpec) -> Result<Name, BuildError> {
-    mock_ca::names::parse_dn(&spec.subject).map_err(|e| {
+    adcs_proto::names::parse_dn(&spec.subject).map_err(|e| {
         BuildError::Invalid(format!(
             "Subject `{}` is not a distinguished name: {}",
             spec.subject, e.reason
@@ -345,7 +345,7 @@ impl NewRequest {
             RequestKind::Pkcs10 => "NEW CERTIFICATE REQUEST",
             RequestKind::Cert => "CERTIFICATE",
         };
-        mock_ca::encoding::pem(label, &self.der)
+        adcs_proto::encoding::pem(label, &self.der)
     }
 }
 

@@ -189,7 +189,7 @@ pub struct Accepted {
 }
 
 /// A PFX format (AES-256 by default, or the legacy 3DES/SHA-1 one).
-pub use mock_ca::encoding::PfxFormat;
+pub use adcs_proto::encoding::PfxFormat;
 
 /// Upper-case hex.
 pub fn hex_upper(bytes: &[u8]) -> String {
@@ -208,18 +208,22 @@ pub fn read_certificates(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     let mut ders = Vec::new();
     if let Some(text) = text.filter(|t| t.contains("-----BEGIN")) {
         // certsrv labels its PKCS#7 downloads CERTIFICATE too.
-        for block in mock_ca::encoding::pem_blocks(text, "CERTIFICATE") {
+        for block in adcs_proto::encoding::pem_blocks(text, "CERTIFICATE") {
             if Certificate::from_der(&block).is_ok() {
                 ders.push(block);
             } else {
-                ders.extend(mock_ca::encoding::pkcs7_certificates(&block).map_err(|e| {
-                    format!("a CERTIFICATE block is neither a certificate nor a PKCS#7 chain ({e})")
-                })?);
+                ders.extend(
+                    adcs_proto::encoding::pkcs7_certificates(&block).map_err(|e| {
+                        format!(
+                            "a CERTIFICATE block is neither a certificate nor a PKCS#7 chain ({e})"
+                        )
+                    })?,
+                );
             }
         }
         for label in ["PKCS7", "CERTIFICATE CHAIN"] {
-            for p7 in mock_ca::encoding::pem_blocks(text, label) {
-                ders.extend(mock_ca::encoding::pkcs7_certificates(&p7).map_err(str::to_string)?);
+            for p7 in adcs_proto::encoding::pem_blocks(text, label) {
+                ders.extend(adcs_proto::encoding::pkcs7_certificates(&p7).map_err(str::to_string)?);
             }
         }
         if ders.is_empty() {
@@ -241,7 +245,7 @@ pub fn read_certificates(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         ders.push(bytes.to_vec());
     } else {
         ders.extend(
-            mock_ca::encoding::pkcs7_certificates(bytes)
+            adcs_proto::encoding::pkcs7_certificates(bytes)
                 .map_err(|e| format!("neither a certificate nor a PKCS#7 chain ({e})"))?,
         );
     }
@@ -272,13 +276,13 @@ fn cert_info(der: &[u8]) -> Result<CertInfo, String> {
     let c = Certificate::from_der(der).map_err(|e| format!("certificate does not parse: {e}"))?;
     let tbs = c.tbs_certificate();
     Ok(CertInfo {
-        subject: mock_ca::names::format_dn(tbs.subject()),
-        issuer: mock_ca::names::format_dn(tbs.issuer()),
+        subject: adcs_proto::names::format_dn(tbs.subject()),
+        issuer: adcs_proto::names::format_dn(tbs.issuer()),
         subject_der: tbs.subject().to_der().map_err(|e| e.to_string())?,
         issuer_der: tbs.issuer().to_der().map_err(|e| e.to_string())?,
         serial: hex_upper(tbs.serial_number().as_bytes()),
-        not_before: mock_ca::x509::unix_time(&tbs.validity().not_before),
-        not_after: mock_ca::x509::unix_time(&tbs.validity().not_after),
+        not_before: adcs_proto::x509::unix_time(&tbs.validity().not_before),
+        not_after: adcs_proto::x509::unix_time(&tbs.validity().not_after),
         spki: tbs
             .subject_public_key_info()
             .to_der()
@@ -289,12 +293,12 @@ fn cert_info(der: &[u8]) -> Result<CertInfo, String> {
 /// The key container name for a public key: stable, so the same key always
 /// lands in the same container.
 pub fn container_name(spki_der: &[u8]) -> String {
-    let id = mock_ca::x509::key_id(spki_der).unwrap_or_else(|_| {
+    let id = adcs_proto::x509::key_id(spki_der).unwrap_or_else(|_| {
         aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, spki_der)
             .as_ref()
             .to_vec()
     });
-    format!("adcs-{}", mock_ca::keys::hex(&id))
+    format!("adcs-{}", adcs_proto::hex::hex(&id))
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder.
@@ -708,7 +712,7 @@ impl Store {
             let next = pool.iter().find(|c| {
                 cert_info(c).is_ok_and(|ci| {
                     ci.subject_der == info.issuer_der
-                        && mock_ca::x509::verify_signed(last, &ci.spki)
+                        && adcs_proto::x509::verify_signed(last, &ci.spki)
                 })
             });
             match next {
@@ -741,13 +745,13 @@ impl Store {
         })?;
         let chain = self.chain(&entry.der)?;
         let local_key_id =
-            mock_ca::x509::key_id(key.spki_der()).map_err(|e| StoreError::Pfx(e.to_string()))?;
+            adcs_proto::x509::key_id(key.spki_der()).map_err(|e| StoreError::Pfx(e.to_string()))?;
         let alias = entry
             .properties
             .friendly_name
             .clone()
             .unwrap_or_else(|| entry.subject.clone());
-        mock_ca::encoding::pfx(
+        adcs_proto::encoding::pfx(
             key.pkcs8_der(),
             local_key_id,
             &chain,

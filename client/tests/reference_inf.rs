@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use adcs_client::inf::{BasicConstraints, HashChoice, Inf, KeyChoice, RequestKind, RequestSpec};
-use mock_ca::x509::SanEntry;
+use adcs_proto::x509::SanEntry;
 
 const SERVER_AUTH: &str = "1.3.6.1.5.5.7.3.1";
 const CLIENT_AUTH: &str = "1.3.6.1.5.5.7.3.2";
@@ -208,8 +208,8 @@ fn openssl_verifies_request(pem: &str) -> Option<bool> {
 fn every_readable_reference_inf_produces_a_request_windows_would() {
     use adcs_client::keys::key_rng;
     use adcs_client::request::{effective_key_usage, new_request, provider, Requester};
-    use mock_ca::request::parse_request;
-    use mock_ca::seed::Seed;
+    use adcs_proto::request::parse_request;
+    use adcs_proto::seed::Seed;
     let Some(dir) = std::env::var_os("ADCS_REFERENCE_DIR").map(PathBuf::from) else {
         eprintln!("SKIPPED: ADCS_REFERENCE_DIR is not set");
         return;
@@ -268,7 +268,7 @@ fn every_readable_reference_inf_produces_a_request_windows_would() {
                 let req = parse_request(made_req.der.as_slice()).unwrap();
                 assert_eq!(req.spki_der, made_req.key.spki_der(), "{name}");
                 assert_eq!(
-                    mock_ca::names::format_dn(&req.subject).is_empty(),
+                    adcs_proto::names::format_dn(&req.subject).is_empty(),
                     spec.subject.is_empty()
                 );
                 assert_eq!(req.os_version.as_deref(), Some("10.0.20348.2"));
@@ -289,10 +289,10 @@ fn every_readable_reference_inf_produces_a_request_windows_would() {
                     (i64::from(spec_key_spec), spec_provider.as_str()),
                     "{name}"
                 );
-                let ku_ext = req.extension(mock_ca::protocol::oid::KEY_USAGE).unwrap();
+                let ku_ext = req.extension(adcs_proto::protocol::oid::KEY_USAGE).unwrap();
                 assert!(ku_ext.critical);
                 assert_eq!(
-                    mock_ca::x509::key_usage_bits(ku_ext.extn_value.as_bytes()),
+                    adcs_proto::x509::key_usage_bits(ku_ext.extn_value.as_bytes()),
                     Some(ku)
                 );
                 for (n, v) in &spec.attributes {
@@ -309,7 +309,7 @@ fn every_readable_reference_inf_produces_a_request_windows_would() {
                 if name.contains("2025") {
                     assert_eq!(
                         req.template_ref(),
-                        Some(mock_ca::request::TemplateRef::Name(
+                        Some(adcs_proto::request::TemplateRef::Name(
                             "OperationsManager".into()
                         ))
                     );
@@ -320,7 +320,7 @@ fn every_readable_reference_inf_produces_a_request_windows_would() {
                 let (_, cert) = x509_parser::parse_x509_certificate(&made_req.der).unwrap();
                 assert_eq!(cert.subject(), cert.issuer());
                 assert!(
-                    mock_ca::x509::verify_signed(&made_req.der, made_req.key.spki_der()),
+                    adcs_proto::x509::verify_signed(&made_req.der, made_req.key.spki_der()),
                     "{name}"
                 );
                 let ku_bits = cert.key_usage().unwrap().unwrap().value.flags;

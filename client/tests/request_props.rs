@@ -119,7 +119,7 @@ proptest! {
         let org: Vec<_> = cert.subject().iter_organization().map(|a| a.as_str().unwrap().to_string()).collect();
         prop_assert_eq!(org, c.org.clone().into_iter().collect::<Vec<_>>());
         prop_assert_eq!(cert.public_key().raw, made.key.spki_der());
-        let bits = mock_ca::keys::PublicKeyKind::of_spki(cert.public_key().raw).unwrap().bits();
+        let bits = adcs_proto::public_key::PublicKeyKind::of_spki(cert.public_key().raw).unwrap().bits();
         prop_assert_eq!(bits, c.key.1);
 
         let ku = cert.key_usage().unwrap().unwrap();

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use der::Decode;
 use x509_cert::name::Name;
 
-use crate::clock::UnixTime;
 use crate::config::CaConfig;
 use crate::keys::{KeyAlgorithm, KeyError, SigningKey};
-use crate::names::{common_name, parse_dn};
-use crate::protocol::oid;
-use crate::seed::Seed;
-use crate::x509::{self, extension, CertificateSpec};
+use adcs_proto::clock::UnixTime;
+use adcs_proto::names::{common_name, parse_dn};
+use adcs_proto::protocol::oid;
+use adcs_proto::seed::Seed;
+use adcs_proto::x509::{self, extension, CertificateSpec};
 
 /// AD CS backdates notBefore by its clock-skew allowance (10 minutes).
 pub const CLOCK_SKEW_SECS: i64 = 600;
@@ -51,7 +51,7 @@ pub enum AuthorityError {
     #[error("{0}")]
     Key(#[from] KeyError),
     #[error("{0}")]
-    Name(#[from] crate::names::NameError),
+    Name(#[from] adcs_proto::names::NameError),
     #[error("certificate encoding failed: {0}")]
     Der(#[from] der::Error),
 }

@@ -9,21 +9,22 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use x509_cert::name::Name;
 
 use crate::authority::{self, Authority, AuthorityError, CaCertificate, Root, CLOCK_SKEW_SECS};
-use crate::clock::{Clock, UnixTime};
 use crate::config::{CaConfig, CaMode};
 use crate::db::{normalize_serial, Database, RequestRow, Requester, Revocation, RevocationReason};
-use crate::keys::{hex, unhex, KeyAlgorithm, SigningKey};
-use crate::names::{format_dn, parse_dn};
+use crate::keys::{KeyAlgorithm, SigningKey};
 use crate::policy::{decide, Decision, IssuePlan};
-use crate::protocol::{disposition_message, oid, Disposition, HResult};
-use crate::request::{parse_request, ParsedRequest, MAX_REQUEST_BYTES};
-use crate::seed::Seed;
-use crate::serial::adcs_serial;
 use crate::store::{
     AuthorityFile, CrlRecord, Record, StateDir, StoreError, StoredCert, StoredKey, StoredRoot,
 };
 use crate::template::Template;
-use crate::x509::{self, extension, CertificateSpec, CrlEntry, SanEntry};
+use adcs_proto::clock::{Clock, UnixTime};
+use adcs_proto::hex::{hex, unhex};
+use adcs_proto::names::{format_dn, parse_dn};
+use adcs_proto::protocol::{disposition_message, oid, Disposition, HResult};
+use adcs_proto::request::{parse_request, ParsedRequest, MAX_REQUEST_BYTES};
+use adcs_proto::seed::Seed;
+use adcs_proto::serial::adcs_serial;
+use adcs_proto::x509::{self, extension, CertificateSpec, CrlEntry, SanEntry};
 
 const DAY: i64 = 86_400;
 
@@ -1119,7 +1120,7 @@ impl Ca {
             ));
         }
         if let Some(root) = &st.authority.root {
-            let rcn = crate::names::common_name(&root.name).unwrap_or_else(|| "CA".into());
+            let rcn = adcs_proto::names::common_name(&root.name).unwrap_or_else(|| "CA".into());
             out.push((
                 authority::crt_file_name(host, &rcn, 0),
                 Publication::RootCertificate,

@@ -7,26 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::keys::KeyAlgorithm;
 use crate::template::{default_templates, Template};
 
-/// Enterprise CAs issue by template; stand-alone CAs put every request pending.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CaMode {
-    Enterprise,
-    Standalone,
-}
-
-impl std::str::FromStr for CaMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "enterprise" => Ok(CaMode::Enterprise),
-            "standalone" | "stand-alone" => Ok(CaMode::Standalone),
-            _ => Err(format!(
-                "unknown CA mode `{s}` (expected enterprise or standalone)"
-            )),
-        }
-    }
-}
+pub use adcs_proto::protocol::CaMode;
 
 /// Policy-module edit flags (certutil -setreg policy\EditFlags).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,9 +99,9 @@ impl CaConfig {
 
     /// Checks what serde cannot: names parse, templates are unique and sane.
     pub fn validate(&self) -> Result<(), String> {
-        crate::names::parse_dn(&self.ca_name).map_err(|e| format!("ca_name: {e}"))?;
+        adcs_proto::names::parse_dn(&self.ca_name).map_err(|e| format!("ca_name: {e}"))?;
         if self.two_tier {
-            crate::names::parse_dn(&self.root_name).map_err(|e| format!("root_name: {e}"))?;
+            adcs_proto::names::parse_dn(&self.root_name).map_err(|e| format!("root_name: {e}"))?;
         }
         for (i, t) in self.templates.iter().enumerate() {
             if t.name.trim().is_empty() {

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock::UnixTime;
-use crate::protocol::{Disposition, HResult};
+use adcs_proto::clock::UnixTime;
+use adcs_proto::protocol::{Disposition, HResult};
 
 /// Who submitted a request, as the CA's directory knows them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,12 +9,12 @@ use x509_cert::name::Name;
 
 use crate::config::{CaConfig, CaMode};
 use crate::db::Requester;
-use crate::keys::PublicKeyKind;
-use crate::names::{common_name, name_from_parts};
-use crate::protocol::{disposition_message, oid, HResult};
-use crate::request::{ParsedRequest, TemplateRef};
 use crate::template::{KeyFamily, SubjectSource, Template};
-use crate::x509::{self, extension, SanEntry};
+use adcs_proto::names::{common_name, name_from_parts};
+use adcs_proto::protocol::{disposition_message, oid, HResult};
+use adcs_proto::public_key::PublicKeyKind;
+use adcs_proto::request::{ParsedRequest, TemplateRef};
+use adcs_proto::x509::{self, extension, SanEntry};
 
 /// What the policy decided.
 #[derive(Debug)]

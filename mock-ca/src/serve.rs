@@ -8,13 +8,14 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::ca::Ca;
-use crate::clock::{Clock, UnixTime};
 use crate::config::{CaConfig, CaMode};
-use crate::encoding::pem;
-use crate::ntlm::ChannelBindingPolicy;
-use crate::seed::Seed;
 use crate::web::directory::User;
-use crate::web::{ReadyAccount, ReadyInfo, Server, WebOptions};
+use crate::web::{Server, WebOptions};
+use adcs_proto::clock::{Clock, UnixTime};
+use adcs_proto::encoding::pem;
+use adcs_proto::ntlm::ChannelBindingPolicy;
+use adcs_proto::ready::{ReadyAccount, ReadyInfo};
+use adcs_proto::seed::Seed;
 
 /// The seed `serve` uses when none is given: fixed, so a plain `serve`
 /// starts from cached keys in milliseconds and gives the same CA every time.

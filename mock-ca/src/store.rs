@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock::UnixTime;
 use crate::config::CaConfig;
 use crate::db::{b64 as base64_bytes, RequestRow};
 use crate::keys::KeyAlgorithm;
-use crate::seed::Seed;
+use adcs_proto::clock::UnixTime;
+use adcs_proto::seed::Seed;
 
 const AUTHORITY_FILE: &str = "authority.json";
 const JOURNAL_FILE: &str = "requests.jsonl";

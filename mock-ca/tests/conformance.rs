@@ -6,8 +6,8 @@ mod common;
 
 use std::process::Command;
 
+use adcs_proto::request::parse_request;
 use common::*;
-use mock_ca::request::parse_request;
 use mock_ca::template::{KeyFamily, SubjectSource};
 use mock_ca::{Ca, CaConfig, CrlKind, Disposition, HResult, Requester, RevocationReason, Seed};
 

@@ -2,11 +2,11 @@
 
 mod common;
 
+use adcs_proto::protocol::oid;
+use adcs_proto::serial::parse_adcs_serial;
+use adcs_proto::x509::{parse_san, verify_signed, SanEntry};
 use common::*;
-use mock_ca::protocol::oid;
-use mock_ca::serial::parse_adcs_serial;
 use mock_ca::template::{KeyFamily, SubjectSource};
-use mock_ca::x509::{parse_san, verify_signed, SanEntry};
 use mock_ca::{
     Ca, CaConfig, CrlKind, Disposition, HResult, KeyAlgorithm, Requester, RevocationReason, Seed,
 };
@@ -98,7 +98,7 @@ fn fresh_ca_has_request_one_and_issues_by_template_like_adcs() {
     assert_eq!(cert.validity().not_after.timestamp(), T0 + 730 * 86_400);
 
     let row = ca
-        .request_by_serial(&mock_ca::keys::hex(serial).to_uppercase())
+        .request_by_serial(&adcs_proto::hex::hex(serial).to_uppercase())
         .unwrap();
     assert_eq!(row.id, 2);
     assert_eq!(row.requester.account, "CONTOSO\\alice");

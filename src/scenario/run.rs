@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use adcs_client::certsrv::{hresult_in, Outcome};
+use adcs_client::certsrv::Outcome;
 use adcs_client::flow::{self, CaEndpoint, EnrollOptions, FlowError, NewOptions};
 use adcs_client::http::{Credentials, Session, Trust};
 use adcs_client::inf::{Inf, RequestSpec};
@@ -17,6 +17,7 @@ use adcs_client::request::{Requester, OS_VERSION};
 use adcs_client::scom::check::{CheckOptions, Facts, RegistryState};
 use adcs_client::scom::{self, CheckTarget, ImportOptions, ScomError, Selector};
 use adcs_client::store::{thumbprint, Store, StoreName};
+use adcs_proto::page::hresult_in;
 use mock_ca::web::directory::User;
 use mock_ca::web::Server;
 use mock_ca::{CrlKind, Seed};
@@ -480,7 +481,7 @@ impl<'a> Runner<'a> {
         match step.serial.as_deref() {
             Some("last") | None => {
                 let f = Facts::of_certificate(&self.last_certificate()?, "")?;
-                Ok(mock_ca::keys::hex(&f.serial.unwrap_or_default()))
+                Ok(adcs_proto::hex::hex(&f.serial.unwrap_or_default()))
             }
             Some(s) => Ok(s.replace([' ', ':'], "").to_ascii_lowercase()),
         }
@@ -716,7 +717,7 @@ impl<'a> Runner<'a> {
                         summary: format!(
                             "configured {}: ChannelCertificateSerialNumber {}",
                             i.entry.subject,
-                            mock_ca::keys::hex(&i.serial_value)
+                            adcs_proto::hex::hex(&i.serial_value)
                         ),
                         certificate: Some(i.entry.der.clone()),
                         ..Observed::default()
@@ -977,17 +978,17 @@ impl<'a> Runner<'a> {
                 let secs = step.seconds.ok_or("give `seconds`")?;
                 ca.clock().advance(secs);
                 Observed {
-                    summary: format!("clock now {}", mock_ca::x509::rfc3339(self.now())),
+                    summary: format!("clock now {}", adcs_proto::x509::rfc3339(self.now())),
                     ..Observed::default()
                 }
             }
             "clock.set" => {
                 let t = step.time.as_deref().ok_or("give `time`")?;
-                let t =
-                    mock_ca::x509::parse_time(t).ok_or_else(|| format!("`{t}` is not a time"))?;
+                let t = adcs_proto::x509::parse_time(t)
+                    .ok_or_else(|| format!("`{t}` is not a time"))?;
                 ca.clock().set(t);
                 Observed {
-                    summary: format!("clock now {}", mock_ca::x509::rfc3339(self.now())),
+                    summary: format!("clock now {}", adcs_proto::x509::rfc3339(self.now())),
                     ..Observed::default()
                 }
             }

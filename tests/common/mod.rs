@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use adcs_client::http::{Connection, HttpResponse};
+use adcs_proto::encoding::pem;
+use adcs_proto::ntlm;
 use base64::Engine;
-use mock_ca::encoding::pem;
 use mock_ca::keys::SigningKey;
-use mock_ca::ntlm;
 use mock_ca::web::directory::User;
 use mock_ca::web::{Server, WebOptions};
 use mock_ca::{Ca, CaConfig, Clock, KeyAlgorithm, Seed};
@@ -62,10 +62,10 @@ pub fn start_http(config: CaConfig) -> Server {
 /// A PEM PKCS#10 for `CN=cn`, its key seeded by the name.
 pub fn csr_pem(cn: &str, alg: KeyAlgorithm) -> String {
     let key = SigningKey::generate(alg, &Seed(1), cn).unwrap();
-    let name = mock_ca::names::parse_dn(&format!("CN={cn}")).unwrap();
+    let name = adcs_proto::names::parse_dn(&format!("CN={cn}")).unwrap();
     pem(
         "CERTIFICATE REQUEST",
-        &mock_ca::x509::build_request(&name, &key, vec![]).unwrap(),
+        &adcs_proto::x509::build_request(&name, &key, vec![]).unwrap(),
     )
 }
 

@@ -4,9 +4,9 @@
 //! the store knows of its key and chain, and what the registry says) or,
 //! before submission, over a request or an INF.
 
+use adcs_proto::protocol::oid;
+use adcs_proto::public_key::PublicKeyKind;
 use der::{Decode, Encode};
-use mock_ca::keys::PublicKeyKind;
-use mock_ca::protocol::oid;
 use serde::Serialize;
 use x509_cert::Certificate;
 
@@ -282,7 +282,7 @@ fn cn_values(name: &x509_cert::name::Name) -> Vec<String> {
     for rdn in name.iter_rdn() {
         for atv in rdn.iter() {
             if atv.oid == cn {
-                out.push(mock_ca::names::attribute_text(atv));
+                out.push(adcs_proto::names::attribute_text(atv));
             }
         }
     }
@@ -291,10 +291,10 @@ fn cn_values(name: &x509_cert::name::Name) -> Vec<String> {
     out
 }
 
-fn dns_of(san: &[mock_ca::x509::SanEntry]) -> Vec<String> {
+fn dns_of(san: &[adcs_proto::x509::SanEntry]) -> Vec<String> {
     san.iter()
         .filter_map(|e| match e {
-            mock_ca::x509::SanEntry::Dns(d) => Some(d.clone()),
+            adcs_proto::x509::SanEntry::Dns(d) => Some(d.clone()),
             _ => None,
         })
         .collect()
@@ -302,7 +302,7 @@ fn dns_of(san: &[mock_ca::x509::SanEntry]) -> Vec<String> {
 
 fn template_of(exts: &[x509_cert::ext::Extension]) -> Option<String> {
     if let Some(e) = exts.iter().find(|e| e.extn_id == oid::TEMPLATE_V2) {
-        if let Ok(t) = mock_ca::x509::TemplateV2::from_der(e.extn_value.as_bytes()) {
+        if let Ok(t) = adcs_proto::x509::TemplateV2::from_der(e.extn_value.as_bytes()) {
             return Some(t.oid.to_string());
         }
     }
@@ -324,7 +324,7 @@ fn eku_of(exts: &[x509_cert::ext::Extension]) -> Option<Vec<String>> {
 fn ku_of(exts: &[x509_cert::ext::Extension]) -> Option<(u16, bool)> {
     let e = exts.iter().find(|e| e.extn_id == oid::KEY_USAGE)?;
     Some((
-        mock_ca::x509::key_usage_bits(e.extn_value.as_bytes()).unwrap_or(0),
+        adcs_proto::x509::key_usage_bits(e.extn_value.as_bytes()).unwrap_or(0),
         e.critical,
     ))
 }
@@ -340,7 +340,7 @@ impl Facts {
         let san = exts
             .iter()
             .find(|e| e.extn_id == oid::SUBJECT_ALT_NAME)
-            .and_then(|e| mock_ca::x509::parse_san(e.extn_value.as_bytes()).ok())
+            .and_then(|e| adcs_proto::x509::parse_san(e.extn_value.as_bytes()).ok())
             .unwrap_or_default();
         let spki = tbs
             .subject_public_key_info()
@@ -349,7 +349,7 @@ impl Facts {
         Ok(Facts {
             target: Target::Certificate,
             source: source.to_string(),
-            subject: mock_ca::names::format_dn(tbs.subject()),
+            subject: adcs_proto::names::format_dn(tbs.subject()),
             common_names: cn_values(tbs.subject()),
             dns_names: dns_of(&san),
             key_usage: ku_of(&exts),
@@ -358,8 +358,8 @@ impl Facts {
             signature: Some(signature_name(&cert.signature_algorithm().oid)),
             template: template_of(&exts),
             validity: Some((
-                mock_ca::x509::unix_time(&tbs.validity().not_before),
-                mock_ca::x509::unix_time(&tbs.validity().not_after),
+                adcs_proto::x509::unix_time(&tbs.validity().not_before),
+                adcs_proto::x509::unix_time(&tbs.validity().not_after),
             )),
             key: KeyState::Unknown,
             key_spec: None,
@@ -375,7 +375,7 @@ impl Facts {
 
     /// The facts of a request file (PEM or DER PKCS#10, or a PKCS#7 renewal).
     pub fn of_request(bytes: &[u8], source: &str) -> Result<Facts, String> {
-        let parsed = mock_ca::request::parse_request(bytes)
+        let parsed = adcs_proto::request::parse_request(bytes)
             .map_err(|e| format!("{source}: not a certificate request: {e}"))?;
         let sig = x509_cert::request::CertReq::from_der(&parsed.der)
             .ok()
@@ -388,7 +388,7 @@ impl Facts {
         Ok(Facts {
             target: Target::Request,
             source: source.to_string(),
-            subject: mock_ca::names::format_dn(&parsed.subject),
+            subject: adcs_proto::names::format_dn(&parsed.subject),
             common_names: cn_values(&parsed.subject),
             dns_names: dns_of(&parsed.san()),
             key_usage: ku_of(&parsed.extensions),
@@ -411,7 +411,7 @@ impl Facts {
 
     /// The facts of what an INF asks for.
     pub fn of_spec(spec: &RequestSpec, source: &str) -> Result<Facts, String> {
-        let subject = mock_ca::names::parse_dn(&spec.subject)
+        let subject = adcs_proto::names::parse_dn(&spec.subject)
             .map_err(|e| format!("{source}: Subject: {e}"))?;
         // certreq marks the key usage it writes critical.
         let ku = crate::request::effective_key_usage(spec).map(|bits| (bits, true));
@@ -425,7 +425,7 @@ impl Facts {
         Ok(Facts {
             target: Target::Inf,
             source: source.to_string(),
-            subject: mock_ca::names::format_dn(&subject),
+            subject: adcs_proto::names::format_dn(&subject),
             common_names: cn_values(&subject),
             dns_names: dns_of(&spec.san),
             key_usage: ku,
@@ -511,7 +511,7 @@ fn eku_name(o: &str) -> String {
 }
 
 fn date(t: i64) -> String {
-    mock_ca::x509::rfc3339(t)
+    adcs_proto::x509::rfc3339(t)
 }
 
 /// Runs every rule over `facts`.
@@ -894,7 +894,7 @@ pub fn evaluate(facts: &Facts, opts: &CheckOptions) -> Report {
                     format!(
                         "{} holds this certificate's serial, reversed ({})",
                         facts::SERIAL_VALUE,
-                        mock_ca::keys::hex(serial)
+                        adcs_proto::hex::hex(serial)
                     ),
                 );
             } else {
@@ -906,8 +906,8 @@ pub fn evaluate(facts: &Facts, opts: &CheckOptions) -> Report {
                     format!(
                         "{} names another certificate: {} (reversed), this one is {}",
                         facts::SERIAL_VALUE,
-                        mock_ca::keys::hex(serial),
-                        mock_ca::keys::hex(&registry_serial(cert_serial))
+                        adcs_proto::hex::hex(serial),
+                        adcs_proto::hex::hex(&registry_serial(cert_serial))
                     ),
                 );
             }

@@ -55,8 +55,8 @@ pub mod event {
 
 /// Server Authentication and Client Authentication, both required.
 pub const REQUIRED_EKUS: [&str; 2] = [
-    mock_ca::protocol::oid::EKU_SERVER_AUTH,
-    mock_ca::protocol::oid::EKU_CLIENT_AUTH,
+    adcs_proto::protocol::oid::EKU_SERVER_AUTH,
+    adcs_proto::protocol::oid::EKU_CLIENT_AUTH,
 ];
 /// digitalSignature (0x80) + keyEncipherment (0x20), both required.
 pub const REQUIRED_KEY_USAGE: u16 = 0xa0;

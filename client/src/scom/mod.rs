@@ -152,7 +152,7 @@ fn describe_selector(s: &Selector) -> String {
 
 /// Whether registry bytes (`ChannelCertificateSerialNumber`) name `entry`.
 pub fn names(serial: &[u8], entry: &Entry) -> bool {
-    mock_ca::keys::unhex(&entry.serial).is_some_and(|s| check::serial_matches(serial, &s))
+    adcs_proto::hex::unhex(&entry.serial).is_some_and(|s| check::serial_matches(serial, &s))
 }
 
 /// The `My` certificate the registry bytes `serial` name, if any.
@@ -277,7 +277,7 @@ pub fn certificate_facts(
         }
     } else {
         let issuer = x509_cert::Certificate::from_der(top)
-            .map(|c| mock_ca::names::format_dn(c.tbs_certificate().issuer()))
+            .map(|c| adcs_proto::names::format_dn(c.tbs_certificate().issuer()))
             .unwrap_or_default();
         ChainState::Incomplete {
             missing_issuer: issuer,
@@ -503,7 +503,7 @@ pub fn check(
                     facts::event::NOT_FOUND,
                     format!(
                         "{SERIAL_VALUE} = {} names serial {}, which no certificate in {} has",
-                        mock_ca::keys::hex(&serial),
+                        adcs_proto::hex::hex(&serial),
                         {
                             let mut s = serial.clone();
                             s.reverse();

@@ -5,8 +5,8 @@
 
 use std::path::PathBuf;
 
+use adcs_proto::public_key::PublicKeyKind;
 use der::Decode;
-use mock_ca::keys::PublicKeyKind;
 
 use super::check::{CheckOptions, Facts, RegistryState, Report};
 use super::{facts, import, registry_state, select, ImportOptions, Imported, ScomError, Selector};
@@ -80,9 +80,9 @@ pub fn renewal_spec(old: &Entry, template: Option<&str>) -> Result<RequestSpec, 
         .extensions()
         .and_then(|exts| {
             exts.iter()
-                .find(|e| e.extn_id == mock_ca::protocol::oid::SUBJECT_ALT_NAME)
+                .find(|e| e.extn_id == adcs_proto::protocol::oid::SUBJECT_ALT_NAME)
         })
-        .and_then(|e| mock_ca::x509::parse_san(e.extn_value.as_bytes()).ok())
+        .and_then(|e| adcs_proto::x509::parse_san(e.extn_value.as_bytes()).ok())
         .unwrap_or_default();
     if let Some(t) = template.map(str::to_string).or(f.template) {
         spec.attributes
@@ -112,8 +112,8 @@ pub fn renew(
         return Err(ScomError::Input(format!(
             "`{}` is not time-valid (valid {} to {}): only a time-valid certificate can be renewed; request a new one with `scom enroll`",
             old.subject,
-            mock_ca::x509::rfc3339(old.not_before),
-            mock_ca::x509::rfc3339(old.not_after)
+            adcs_proto::x509::rfc3339(old.not_before),
+            adcs_proto::x509::rfc3339(old.not_after)
         )));
     }
     let key = if opts.new_key {
@@ -180,7 +180,7 @@ fn configured_entry(store: &Store, state: &RegistryState) -> Result<Entry, ScomE
         ScomError::Input(format!(
             "{} names serial {} (reversed), which no certificate in My has",
             facts::SERIAL_VALUE,
-            mock_ca::keys::hex(serial)
+            adcs_proto::hex::hex(serial)
         ))
     })
 }
@@ -267,8 +267,8 @@ pub fn enroll(
             },
             &import_opts,
         )?;
-        let id = mock_ca::keys::unhex(&imported.entry.serial)
-            .and_then(|s| mock_ca::serial::parse_adcs_serial(&s))
+        let id = adcs_proto::hex::unhex(&imported.entry.serial)
+            .and_then(|s| adcs_proto::serial::parse_adcs_serial(&s))
             .map(|(id, _)| id);
         (id, None, Vec::new(), imported, Some((pfx, password)))
     } else {
@@ -360,7 +360,7 @@ fn portal_enroll(
             let mut b = [0u8; 18];
             aws_lc_rs::rand::fill(&mut b)
                 .map_err(|_| ScomError::Input("no system randomness".into()))?;
-            mock_ca::keys::hex(&b)
+            adcs_proto::hex::hex(&b)
         }
     };
     let subject = format!("CN={}", opts.fqdn);
@@ -430,7 +430,7 @@ fn trust_root(
         )));
     }
     let p7 = flow::download_ca(endpoint, CaDownload::Chain, None, pin)?;
-    let certs = mock_ca::encoding::pkcs7_certificates(&p7)
+    let certs = adcs_proto::encoding::pkcs7_certificates(&p7)
         .map_err(|e| ScomError::Input(format!("the CA chain download: {e}")))?;
     let mut added = Vec::new();
     let mut endpoint = endpoint.clone();

@@ -6,7 +6,7 @@
 use base64::Engine;
 
 use super::directory::{Directory, Identity};
-use crate::ntlm::{self, ChallengeState, ChannelBindingPolicy, ServerNames};
+use adcs_proto::ntlm::{self, ChallengeState, ChannelBindingPolicy, ServerNames};
 
 /// What the server offers and requires.
 #[derive(Clone, Debug)]

@@ -13,10 +13,10 @@ use super::{Reply, Request, Shared};
 use crate::ca::{CrlKind, PolicyOverride, Publication, Submission};
 use crate::config::CaMode;
 use crate::db::RequestRow;
-use crate::encoding::{pem, pkcs7_certs_only};
-use crate::protocol::{content_type, endpoint, Disposition, HResult};
 use crate::template::Template;
 use crate::web::directory::Identity;
+use adcs_proto::encoding::{pem, pkcs7_certs_only};
+use adcs_proto::protocol::{content_type, endpoint, Disposition, HResult};
 
 /// Serves a page under `/certsrv/`; `page` is the lowercased name after it.
 pub(crate) async fn handle(

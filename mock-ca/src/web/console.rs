@@ -16,9 +16,9 @@ use super::pages::escape;
 use super::{Reply, Request, Shared};
 use crate::ca::{CaError, CrlKind};
 use crate::db::{RequestRow, RevocationReason};
-use crate::protocol::{endpoint, oid, Disposition};
 use crate::template::{SubjectSource, Template};
 use crate::web::directory::Identity;
+use adcs_proto::protocol::{endpoint, oid, Disposition};
 
 /// Where the console lives, under [`endpoint::CONTROL`].
 pub const PREFIX: &str = "console";
@@ -46,11 +46,11 @@ impl Csrf {
 
     fn token(&self, account: &str) -> String {
         let tag = aws_lc_rs::hmac::sign(&self.0, account.to_ascii_lowercase().as_bytes());
-        crate::keys::hex(tag.as_ref())
+        adcs_proto::hex::hex(tag.as_ref())
     }
 
     fn check(&self, account: &str, token: &str) -> bool {
-        crate::keys::unhex(token.trim()).is_some_and(|tag| {
+        adcs_proto::hex::unhex(token.trim()).is_some_and(|tag| {
             aws_lc_rs::hmac::verify(&self.0, account.to_ascii_lowercase().as_bytes(), &tag).is_ok()
         })
     }
@@ -234,7 +234,7 @@ fn form_start(shared: &Shared, who: &Identity, action: &str, class: &str) -> Str
 }
 
 /// `12/2/2026 6:45 PM`, as the console shows dates (UTC here).
-pub fn console_date(t: crate::clock::UnixTime) -> String {
+pub fn console_date(t: adcs_proto::clock::UnixTime) -> String {
     match der::DateTime::from_unix_duration(std::time::Duration::from_secs(t.max(0) as u64)) {
         Ok(d) => {
             let (h, ampm) = match d.hour() {
@@ -255,7 +255,7 @@ pub fn console_date(t: crate::clock::UnixTime) -> String {
     }
 }
 
-fn opt_date(t: Option<crate::clock::UnixTime>) -> String {
+fn opt_date(t: Option<adcs_proto::clock::UnixTime>) -> String {
     t.map(console_date).unwrap_or_default()
 }
 
@@ -274,8 +274,8 @@ fn requested_template(r: &RequestRow) -> String {
 /// The subject the request asked for (the issued one once issued).
 fn request_subject(r: &RequestRow) -> String {
     r.subject.clone().unwrap_or_else(|| {
-        crate::request::parse_request(&r.request)
-            .map(|p| crate::names::format_dn(&p.subject))
+        adcs_proto::request::parse_request(&r.request)
+            .map(|p| adcs_proto::names::format_dn(&p.subject))
             .unwrap_or_default()
     })
 }
@@ -975,12 +975,12 @@ fn settings(shared: &Shared, who: &Identity, faults_text: Option<&str>) -> Strin
             .ca_certificate(n)
             .and_then(|c| <x509_cert::Certificate as der::Decode>::from_der(&c).ok())
             .map(|c| {
-                console_date(crate::x509::unix_time(
+                console_date(adcs_proto::x509::unix_time(
                     &c.tbs_certificate().validity().not_after,
                 ))
             })
             .unwrap_or_default(),
-        crate::x509::rfc3339(now),
+        adcs_proto::x509::rfc3339(now),
         console_date(now),
         if clock.is_frozen() { "frozen" } else { "running" },
         escape(&rules),
@@ -1027,7 +1027,7 @@ fn clock(shared: &Shared, who: &Identity, form: &Params) -> Reply {
         )
     };
     if let Some(t) = form.get("set").map(str::trim).filter(|t| !t.is_empty()) {
-        match crate::x509::parse_time(t) {
+        match adcs_proto::x509::parse_time(t) {
             Some(t) => clock.set(t),
             None => return bad(format!("Set to: `{t}` is not a time")),
         }
@@ -1045,7 +1045,7 @@ fn clock(shared: &Shared, who: &Identity, form: &Params) -> Reply {
     }
     redirect(
         "settings",
-        &format!("CA time is now {}", crate::x509::rfc3339(clock.now())),
+        &format!("CA time is now {}", adcs_proto::x509::rfc3339(clock.now())),
     )
 }
 

@@ -12,9 +12,9 @@ use super::form::Params;
 use super::{Reply, Request, Shared};
 use crate::ca::{CaError, CrlKind};
 use crate::db::{RequestRow, RevocationReason};
-use crate::encoding::pem;
-use crate::protocol::Disposition;
 use crate::web::directory::Identity;
+use adcs_proto::encoding::pem;
+use adcs_proto::protocol::Disposition;
 
 /// A request row as the control API shows it.
 fn row_json(r: &RequestRow, with_certificate: bool) -> Value {
@@ -181,7 +181,7 @@ async fn run(
     let ok = |v: Value| Ok(Reply::json(200, &v));
     match (parts.as_slice(), get, post) {
         ([""], true, _) | (["status"], true, _) => ok(json!({
-            "ca_name": crate::names::format_dn(&ca.ca_name()),
+            "ca_name": adcs_proto::names::format_dn(&ca.ca_name()),
             "mode": ca.config().mode,
             "n_renewals": ca.n_renewals(),
             "next_request_id": ca.next_request_id(),

@@ -124,7 +124,7 @@ impl Directory {
     /// (with a separate `domain`, as NTLM carries it). The domain may be the
     /// NetBIOS name, the DNS name, or empty.
     pub fn find(&self, domain: &str, user: &str) -> Option<&User> {
-        let (domain, user) = crate::ntlm::split_account(user, domain);
+        let (domain, user) = adcs_proto::ntlm::split_account(user, domain);
         self.users.iter().find(|u| {
             let (d, n) = u.name.split_once('\\').unwrap_or(("", &u.name));
             n.eq_ignore_ascii_case(user)

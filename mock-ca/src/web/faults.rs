@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::seed::Seed;
+use adcs_proto::seed::Seed;
 
 /// One fault rule. `endpoint` selects the requests it counts; the schedule
 /// keys (`nth`, `every`, `from`/`to`, `probability`) which of those it hits

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use crate::clock::UnixTime;
+use adcs_proto::clock::UnixTime;
 
 /// One answered HTTP request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -30,8 +30,8 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::ca::Ca;
-use crate::ntlm::{self, ChannelBindingPolicy, ServerNames};
-use crate::protocol::{content_type, endpoint, Disposition, HResult};
+use adcs_proto::ntlm::{self, ChannelBindingPolicy, ServerNames};
+use adcs_proto::protocol::{content_type, endpoint, Disposition, HResult};
 use auth::{AuthSettings, ConnAuth, Outcome};
 use directory::{Directory, Identity, User};
 use journal::{Journal, JournalEntry};
@@ -762,32 +762,4 @@ mod tests {
         assert_eq!(decode_path("/x%zz%4"), "/x%zz%4");
         assert_eq!(decode_path("/%41"), "/A");
     }
-}
-
-/// What `serve --ready-file` writes once the server accepts connections:
-/// everything a test needs to reach it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ReadyInfo {
-    pub certsrv_url: String,
-    pub control_url: String,
-    pub scheme: String,
-    pub host: String,
-    pub port: u16,
-    pub mode: crate::config::CaMode,
-    pub ca_name: String,
-    /// PEM file of the current CA certificate.
-    pub ca_cert: String,
-    /// PEM file of the root (the HTTPS trust anchor).
-    pub root_cert: String,
-    pub admin: ReadyAccount,
-    pub users: Vec<ReadyAccount>,
-    pub seed: u64,
-    pub pid: u32,
-}
-
-/// An account in the ready file.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ReadyAccount {
-    pub user: String,
-    pub password: String,
 }

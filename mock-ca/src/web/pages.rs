@@ -3,8 +3,8 @@
 //! [`escape`]. Line structure matters: several clients grep the line after
 //! a `function …() {` line, or read the value two TABs into a `<DD>`.
 
-use crate::protocol::{endpoint, marker, HResult};
 use crate::template::Template;
+use adcs_proto::protocol::{endpoint, marker, HResult};
 
 /// HTML-escapes text for element content and quoted attributes.
 pub fn escape(s: &str) -> String {
@@ -101,7 +101,7 @@ pub fn advanced_tasks() -> String {
 /// `templates` is `None` on a stand-alone CA, which asks for the purpose
 /// (EKU OIDs) instead.
 pub fn create_request_form(templates: Option<&[Template]>) -> String {
-    use crate::protocol::portal;
+    use adcs_proto::protocol::portal;
     let mut b = title("Advanced Certificate Request");
     b.push_str(&format!(
         "<Form Name=UIForm ID=UIForm Action=\"{}\" Method=Post>\r\n",
@@ -700,5 +700,69 @@ mod tests {
             escape("<a href='x'>&\""),
             "&lt;a href=&#39;x&#39;&gt;&amp;&quot;"
         );
+    }
+}
+
+/// The client's page reader (`adcs_proto::page`) reads what these renderers write.
+#[cfg(test)]
+mod parsed_back {
+    use adcs_proto::page::*;
+    use adcs_proto::protocol::HResult;
+
+    #[test]
+    fn pages_become_typed_outcomes() {
+        assert_eq!(
+            parse_submit_page(&super::issued(12, true, 0, false)),
+            PageOutcome::Issued { id: 12 }
+        );
+        assert_eq!(
+            parse_submit_page(&super::issued(13, false, 0, true)),
+            PageOutcome::Issued { id: 13 }
+        );
+        assert_eq!(
+            parse_submit_page(&super::pending(14, false)),
+            PageOutcome::Pending { id: Some(14) }
+        );
+        let long = "Denied by Policy Module  0x80094800, The request was for a certificate template that is not supported by the Active Directory Certificate Services policy: X.";
+        assert_eq!(
+            parse_submit_page(&super::denied(15, long, false)),
+            PageOutcome::Denied {
+                id: Some(15),
+                message: long.into(),
+                hresult: Some(HResult::UNSUPPORTED_CERT_TYPE)
+            }
+        );
+        assert_eq!(
+            parse_submit_page(&super::denied(16, "Denied by \"CONTOSO\\x\"", false)),
+            PageOutcome::Denied {
+                id: Some(16),
+                message: "Denied by \"CONTOSO\\x\"".into(),
+                hresult: None
+            }
+        );
+    }
+
+    #[test]
+    fn error_pages_give_their_codes() {
+        let page = super::error(&super::ErrorInfo {
+            context: super::ErrorContext::Fetch,
+            mode: String::new(),
+            disposition: None,
+            disposition_message: None,
+            result: HResult::PROPERTY_EMPTY,
+            last_status: Some(HResult::PROPERTY_EMPTY),
+        });
+        assert_eq!(
+            parse_error_page(&page),
+            ErrorPage {
+                disposition_message: None,
+                result: Some(HResult::PROPERTY_EMPTY),
+                last_status: Some(HResult::PROPERTY_EMPTY)
+            }
+        );
+        assert!(matches!(parse_submit_page(&page), PageOutcome::Error(_)));
+        assert_eq!(hresult_in("ok 0x0 (WIN32: 0)"), Some(HResult::S_OK));
+        assert_eq!(hresult_in("no code"), None);
+        assert_eq!(parse_error_page("garbage"), ErrorPage::default());
     }
 }

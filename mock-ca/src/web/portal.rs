@@ -15,8 +15,8 @@ use super::form::{cert_attributes, Params};
 use super::pages::ErrorContext;
 use super::{Reply, Request, Shared};
 use crate::keys::{KeyAlgorithm, SigningKey};
-use crate::protocol::{content_type, endpoint, oid, portal, Disposition, HResult};
 use crate::web::directory::Identity;
+use adcs_proto::protocol::{content_type, endpoint, oid, portal, Disposition, HResult};
 
 /// A key the CA made for a request, until its PFX is fetched.
 pub(crate) struct PortalKey {
@@ -137,14 +137,14 @@ fn pfx_for(shared: &Shared, id: u32, key: &PortalKey) -> Result<Vec<u8>, HResult
             .ca_chain(row.ca_cert_index.unwrap_or(0))
             .unwrap_or_default(),
     );
-    let local_key_id = crate::x509::key_id(&key.spki).map_err(|_| HResult::E_INVALIDARG)?;
-    crate::encoding::pfx(
+    let local_key_id = adcs_proto::x509::key_id(&key.spki).map_err(|_| HResult::E_INVALIDARG)?;
+    adcs_proto::encoding::pfx(
         &key.pkcs8,
         local_key_id,
         &chain,
         &key.friendly_name,
         &key.password,
-        crate::encoding::PfxFormat::Aes256,
+        adcs_proto::encoding::PfxFormat::Aes256,
     )
     .map_err(|_| HResult::E_INVALIDARG)
 }
@@ -181,7 +181,7 @@ pub(crate) async fn create(
     let requester = who.requester.clone();
     let made = tokio::task::spawn_blocking(move || {
         let name =
-            crate::names::parse_dn(&form.subject).map_err(|_| HResult::BAD_REQUESTSUBJECT)?;
+            adcs_proto::names::parse_dn(&form.subject).map_err(|_| HResult::BAD_REQUESTSUBJECT)?;
         let label = format!(
             "portal/{}/{}/{}",
             requester.account,
@@ -190,19 +190,19 @@ pub(crate) async fn create(
         );
         let key =
             SigningKey::generate(form.key, &ca.seed(), &label).map_err(|_| HResult::CA_OFFLINE)?;
-        let mut extensions = vec![crate::x509::extension(
+        let mut extensions = vec![adcs_proto::x509::extension(
             oid::KEY_USAGE,
             true,
-            crate::x509::key_usage_value(form.key_usage),
+            adcs_proto::x509::key_usage_value(form.key_usage),
         )];
         if !form.ekus.is_empty() {
-            extensions.push(crate::x509::extension(
+            extensions.push(adcs_proto::x509::extension(
                 oid::EXTENDED_KEY_USAGE,
                 false,
-                crate::x509::eku_value(&form.ekus),
+                adcs_proto::x509::eku_value(&form.ekus),
             ));
         }
-        let der = crate::x509::build_request(&name, &key, extensions)
+        let der = adcs_proto::x509::build_request(&name, &key, extensions)
             .map_err(|_| HResult::E_INVALIDARG)?;
         let submission = ca
             .submit_with(&der, &requester, &form.attributes, over)

@@ -6,12 +6,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use adcs_proto::names::parse_dn;
+use adcs_proto::protocol::oid;
+use adcs_proto::x509::{self, extension, SanEntry};
 use der::asn1::{BmpString, ObjectIdentifier};
 use der::Encode;
 use mock_ca::keys::SigningKey;
-use mock_ca::names::parse_dn;
-use mock_ca::protocol::oid;
-use mock_ca::x509::{self, extension, SanEntry};
 use mock_ca::{CaConfig, Clock, KeyAlgorithm, Requester, Seed};
 
 /// 2026-01-01T00:00:00Z.
@@ -91,7 +91,7 @@ pub fn enterprise() -> CaConfig {
 }
 
 #[allow(unused_imports)]
-pub use mock_ca::encoding::pem;
+pub use adcs_proto::encoding::pem;
 
 /// openssl, when installed; tests that need it say so when it is missing.
 pub fn openssl() -> Option<&'static str> {

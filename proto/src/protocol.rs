@@ -261,6 +261,27 @@ impl fmt::Display for HResult {
     }
 }
 
+/// Enterprise CAs issue by template; stand-alone CAs put every request pending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaMode {
+    Enterprise,
+    Standalone,
+}
+
+impl std::str::FromStr for CaMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "enterprise" => Ok(CaMode::Enterprise),
+            "standalone" | "stand-alone" => Ok(CaMode::Standalone),
+            _ => Err(format!(
+                "unknown CA mode `{s}` (expected enterprise or standalone)"
+            )),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,8 +11,8 @@ use x509_cert::ext::Extension;
 use x509_cert::name::Name;
 use x509_cert::request::CertReq;
 
-use crate::keys::PublicKeyKind;
 use crate::protocol::{disposition_message, oid, HResult};
+use crate::public_key::PublicKeyKind;
 use crate::x509::{parse_san, SanEntry, TemplateV2};
 
 /// Larger submissions are refused before parsing.

@@ -561,7 +561,7 @@ mod tests {
     use super::*;
 
     fn unhex(s: &str) -> Vec<u8> {
-        crate::keys::unhex(s).unwrap()
+        crate::hex::unhex(s).unwrap()
     }
 
     /// MS-NLMP 4.2.4.1.1 test vector.

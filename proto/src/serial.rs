@@ -45,7 +45,7 @@ mod tests {
             0x1A,
         );
         assert_eq!(
-            crate::keys::hex(&s),
+            crate::hex::hex(&s),
             "1a0001161c06b5aad20904890d00020001161c"
         );
         assert_eq!(parse_adcs_serial(&s), Some((0x0001161C, 2)));

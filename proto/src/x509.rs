@@ -17,8 +17,13 @@ use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::Time;
 
 use crate::clock::UnixTime;
-use crate::keys::{to_der, SigningKey};
 use crate::protocol::oid;
+use crate::signer::Signer;
+
+/// Encodes `v` to DER; the types encoded here are built in-process and always encode.
+fn to_der<T: Encode>(v: &T) -> Vec<u8> {
+    v.to_der().expect("DER encoding of an in-memory value")
+}
 
 /// An X.509 time: UTCTime through 2049, GeneralizedTime after (RFC 5280).
 pub fn x509_time(t: UnixTime) -> Time {
@@ -107,7 +112,7 @@ struct Signed {
     signature: BitString,
 }
 
-fn sign_structure(tbs_der: &[u8], key: &SigningKey) -> Vec<u8> {
+fn sign_structure(tbs_der: &[u8], key: &dyn Signer) -> Vec<u8> {
     let signature = key.sign(tbs_der);
     assemble_signed(tbs_der, key.signature_algorithm(), &signature)
         .expect("a structure this crate just encoded")
@@ -163,7 +168,7 @@ pub fn tbs_certificate(
 }
 
 /// Signs a prepared TBS (certificate, CRL or request info) with `key`.
-pub fn sign_tbs(tbs_der: &[u8], key: &SigningKey) -> Vec<u8> {
+pub fn sign_tbs(tbs_der: &[u8], key: &dyn Signer) -> Vec<u8> {
     sign_structure(tbs_der, key)
 }
 
@@ -295,7 +300,7 @@ fn verify_outside_aws_lc(
 /// Builds and signs a certificate.
 pub fn build_certificate(
     spec: &CertificateSpec<'_>,
-    key: &SigningKey,
+    key: &dyn Signer,
 ) -> Result<Vec<u8>, der::Error> {
     let tbs = tbs_certificate(spec, key.signature_algorithm())?;
     Ok(sign_structure(&tbs, key))
@@ -304,7 +309,7 @@ pub fn build_certificate(
 /// Builds and signs a PKCS#10 request (used for the CA's own web-server request).
 pub fn build_request(
     subject: &Name,
-    key: &SigningKey,
+    key: &dyn Signer,
     extensions: Vec<Extension>,
 ) -> Result<Vec<u8>, der::Error> {
     use x509_cert::attr::Attribute;
@@ -344,7 +349,7 @@ pub struct CrlSpec<'a> {
 }
 
 /// Builds and signs a v2 CRL.
-pub fn build_crl(spec: &CrlSpec<'_>, key: &SigningKey) -> Result<Vec<u8>, der::Error> {
+pub fn build_crl(spec: &CrlSpec<'_>, key: &dyn Signer) -> Result<Vec<u8>, der::Error> {
     use x509_cert::crl::{RevokedCert, TbsCertList};
     let mut revoked: Vec<RevokedCert> = Vec::new();
     for e in spec.entries {

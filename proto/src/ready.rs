@@ -1,0 +1,30 @@
+//! The ready file: what `serve --ready-file` writes and what tests and the
+//! control client read back.
+
+/// What `serve --ready-file` writes once the server accepts connections:
+/// everything a test needs to reach it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReadyInfo {
+    pub certsrv_url: String,
+    pub control_url: String,
+    pub scheme: String,
+    pub host: String,
+    pub port: u16,
+    pub mode: crate::protocol::CaMode,
+    pub ca_name: String,
+    /// PEM file of the current CA certificate.
+    pub ca_cert: String,
+    /// PEM file of the root (the HTTPS trust anchor).
+    pub root_cert: String,
+    pub admin: ReadyAccount,
+    pub users: Vec<ReadyAccount>,
+    pub seed: u64,
+    pub pid: u32,
+}
+
+/// An account in the ready file.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReadyAccount {
+    pub user: String,
+    pub password: String,
+}
