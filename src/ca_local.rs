@@ -15,7 +15,7 @@ fn write_file(path: &Path, text: &str) -> Result<(), String> {
 }
 
 fn open(dir: &Path) -> Result<Ca, String> {
-    if !mock_ca::store::StateDir::exists(dir) {
+    if !mock_ca::state::StateDir::exists(dir) {
         return Err(format!(
             "{}: no CA here; create one with `adcs-harness ca --state-dir {} init`",
             dir.display(),
@@ -36,7 +36,7 @@ pub fn run(state_dir: &Path, action: CaAction) -> Result<ExitCode, String> {
             key,
             config,
         } => {
-            if mock_ca::store::StateDir::exists(&state_dir) {
+            if mock_ca::state::StateDir::exists(&state_dir) {
                 return Err(format!("{}: a CA already exists here", state_dir.display()));
             }
             let mut cfg = match config {

@@ -54,7 +54,7 @@ pub struct ServeArgs {
 /// Merges flags over the file and the defaults.
 pub fn config(args: &ServeArgs) -> Result<ServeConfig, String> {
     let mut c = match &args.config {
-        Some(p) => ServeConfig::load(p)?,
+        Some(p) => ServeConfig::load(p).map_err(|e| e.to_string())?,
         None => ServeConfig::default(),
     };
     if args.mode.is_some() {
@@ -96,7 +96,8 @@ pub fn config(args: &ServeArgs) -> Result<ServeConfig, String> {
 
 pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
     let config = config(&args)?;
-    let running = mock_ca::serve::start(config, args.ready_file.as_deref())?;
+    let running =
+        mock_ca::serve::start(config, args.ready_file.as_deref()).map_err(|e| e.to_string())?;
     let info = &running.info;
     let addr = running.server.addr();
     println!(

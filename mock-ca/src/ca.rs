@@ -9,12 +9,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use x509_cert::name::Name;
 
 use crate::authority::{self, Authority, AuthorityError, CaCertificate, Root, CLOCK_SKEW_SECS};
-use crate::config::{CaConfig, CaMode};
+use crate::config::{CaConfig, CaMode, ConfigError};
 use crate::db::{normalize_serial, Database, RequestRow, Requester, Revocation, RevocationReason};
 use crate::keys::{KeyAlgorithm, SigningKey};
 use crate::policy::{decide, Decision, IssuePlan};
-use crate::store::{
-    AuthorityFile, CrlRecord, Record, StateDir, StoreError, StoredCert, StoredKey, StoredRoot,
+use crate::state::{
+    AuthorityFile, CrlRecord, Record, StateDir, StateError, StoredCert, StoredKey, StoredRoot,
 };
 use crate::template::Template;
 use adcs_proto::clock::{Clock, UnixTime};
@@ -32,11 +32,11 @@ const DAY: i64 = 86_400;
 #[derive(Debug, thiserror::Error)]
 pub enum CaError {
     #[error("invalid CA configuration: {0}")]
-    Config(String),
+    Config(#[from] ConfigError),
     #[error(transparent)]
     Authority(#[from] AuthorityError),
     #[error("state directory: {0}")]
-    Store(#[from] StoreError),
+    State(#[from] StateError),
     /// An administrative call the CA refused, with the HRESULT it gives.
     #[error("{message} ({})", hresult.status_text())]
     Refused { hresult: HResult, message: String },
@@ -47,7 +47,7 @@ impl CaError {
     pub fn hresult(&self) -> HResult {
         match self {
             CaError::Refused { hresult, .. } => *hresult,
-            CaError::Store(_) => HResult::CA_OFFLINE,
+            CaError::State(_) => HResult::CA_OFFLINE,
             _ => HResult::INVALID_CA_CERTIFICATE,
         }
     }
@@ -194,12 +194,14 @@ fn authority_file(
 
 fn restore_authority(f: &AuthorityFile) -> Result<Authority, CaError> {
     let load = |k: &StoredKey| SigningKey::from_pkcs8(k.algorithm, &k.pkcs8).map(Arc::new);
-    let name = parse_dn(&f.config.ca_name).map_err(|e| CaError::Config(e.to_string()))?;
+    let name =
+        parse_dn(&f.config.ca_name).map_err(|e| ConfigError::new("ca_name", e.to_string()))?;
     let root = match &f.root {
         Some(r) => Some(Root {
             key: load(&r.key).map_err(AuthorityError::from)?,
             der: r.der.clone(),
-            name: parse_dn(&f.config.root_name).map_err(|e| CaError::Config(e.to_string()))?,
+            name: parse_dn(&f.config.root_name)
+                .map_err(|e| ConfigError::new("root_name", e.to_string()))?,
         }),
         None => None,
     };
@@ -215,10 +217,11 @@ fn restore_authority(f: &AuthorityFile) -> Result<Authority, CaError> {
             .map_err(AuthorityError::from)?;
         let v = cert.tbs_certificate().validity();
         if c.key_index as usize >= keys.len() {
-            return Err(CaError::Config(format!(
-                "CA certificate refers to missing key {}",
-                c.key_index
-            )));
+            return Err(ConfigError::new(
+                "certs",
+                format!("CA certificate refers to missing key {}", c.key_index),
+            )
+            .into());
         }
         certs.push(CaCertificate {
             der: c.der.clone(),
@@ -228,9 +231,7 @@ fn restore_authority(f: &AuthorityFile) -> Result<Authority, CaError> {
         });
     }
     if certs.is_empty() {
-        return Err(CaError::Config(
-            "the authority file lists no CA certificate".into(),
-        ));
+        return Err(ConfigError::new("certs", "the authority file lists no CA certificate").into());
     }
     Ok(Authority::restore(name, root, certs, keys))
 }
@@ -299,7 +300,7 @@ impl Ca {
         clock: Clock,
         dir: Option<&Path>,
     ) -> Result<Ca, CaError> {
-        config.validate().map_err(CaError::Config)?;
+        config.validate()?;
         let now = clock.now();
         let authority = Authority::create(&config, &seed, now)?;
         let initial = authority_file(seed, now, &config, &authority);
@@ -349,8 +350,8 @@ impl Ca {
                     .unwrap_or_else(|_| SanEntry::Dns(n.clone()))
             })
             .collect();
-        let subject =
-            parse_dn(&format!("CN={host}")).map_err(|e| CaError::Config(e.to_string()))?;
+        let subject = parse_dn(&format!("CN={host}"))
+            .map_err(|e| ConfigError::new("host_name", e.to_string()))?;
         let san_ext = extension(
             oid::SUBJECT_ALT_NAME,
             false,
@@ -1296,7 +1297,7 @@ fn commit_templates(st: &mut State, templates: Vec<Template>) -> Result<(), CaEr
     config.templates = templates;
     config
         .validate()
-        .map_err(|e| CaError::refused(HResult::E_INVALIDARG, e))?;
+        .map_err(|e| CaError::refused(HResult::E_INVALIDARG, e.to_string()))?;
     if let Some(store) = st.store.as_mut() {
         store.append(&Record::Templates {
             templates: config.templates.clone(),

@@ -98,66 +98,94 @@ impl CaConfig {
     }
 
     /// Checks what serde cannot: names parse, templates are unique and sane.
-    pub fn validate(&self) -> Result<(), String> {
-        adcs_proto::names::parse_dn(&self.ca_name).map_err(|e| format!("ca_name: {e}"))?;
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        adcs_proto::names::parse_dn(&self.ca_name)
+            .map_err(|e| ConfigError::new("ca_name", e.to_string()))?;
         if self.two_tier {
-            adcs_proto::names::parse_dn(&self.root_name).map_err(|e| format!("root_name: {e}"))?;
+            adcs_proto::names::parse_dn(&self.root_name)
+                .map_err(|e| ConfigError::new("root_name", e.to_string()))?;
         }
         for (i, t) in self.templates.iter().enumerate() {
             if t.name.trim().is_empty() {
-                return Err(format!("templates[{i}]: empty name"));
+                return Err(ConfigError::new(format!("templates[{i}]"), "empty name"));
             }
-            // `;` separates the fields of certrqxt's option values and `:`
-            // ends the attribute name in `CertificateTemplate:<name>`.
-            if let Some(c) = t
-                .name
-                .chars()
-                .find(|c| c.is_control() || matches!(c, ';' | ':' | '\\' | '"'))
-            {
-                return Err(format!(
-                    "templates[{i}] ({}): the name may not contain {c:?}",
-                    t.name
-                ));
-            }
-            if t.display_name.trim().is_empty() || t.display_name.chars().any(char::is_control) {
-                return Err(format!(
-                    "templates[{i}] ({}): the display name must be one line of text",
-                    t.name
-                ));
-            }
-            if t.min_key_size > 16384 {
-                return Err(format!(
-                    "templates[{i}] ({}): min_key_size {} is above 16384",
-                    t.name, t.min_key_size
+            if let Some(why) = template_problem(t) {
+                return Err(ConfigError::new(
+                    format!("templates[{i}] ({})", t.name),
+                    why,
                 ));
             }
             if self.templates[..i]
                 .iter()
                 .any(|o| o.name.eq_ignore_ascii_case(&t.name))
             {
-                return Err(format!(
-                    "templates[{i}]: duplicate template name `{}`",
-                    t.name
-                ));
-            }
-            for e in &t.ekus {
-                der::asn1::ObjectIdentifier::new(e)
-                    .map_err(|_| format!("templates[{i}] ({}): EKU `{e}` is not an OID", t.name))?;
-            }
-            if let Some(o) = &t.oid {
-                der::asn1::ObjectIdentifier::new(o)
-                    .map_err(|_| format!("templates[{i}] ({}): oid `{o}` is not an OID", t.name))?;
-            }
-            if t.validity_days == 0 {
-                return Err(format!(
-                    "templates[{i}] ({}): validity_days must be at least 1",
-                    t.name
+                return Err(ConfigError::new(
+                    format!("templates[{i}]"),
+                    format!("duplicate template name `{}`", t.name),
                 ));
             }
         }
         if self.crl_period_hours == 0 || self.delta_crl_period_hours == 0 {
-            return Err("CRL periods must be at least one hour".into());
+            return Err(ConfigError::new(
+                "crl_period_hours",
+                "CRL periods must be at least one hour",
+            ));
         }
         Ok(())
+    }
+}
+
+/// What is wrong with one template's own fields, if anything.
+fn template_problem(t: &Template) -> Option<String> {
+    // `;` separates the fields of certrqxt's option values and `:` ends the
+    // attribute name in `CertificateTemplate:<name>`.
+    if let Some(c) = t
+        .name
+        .chars()
+        .find(|c| c.is_control() || matches!(c, ';' | ':' | '\\' | '"'))
+    {
+        return Some(format!("the name may not contain {c:?}"));
+    }
+    if t.display_name.trim().is_empty() || t.display_name.chars().any(char::is_control) {
+        return Some("the display name must be one line of text".into());
+    }
+    if t.min_key_size > 16384 {
+        return Some(format!("min_key_size {} is above 16384", t.min_key_size));
+    }
+    if let Some(e) = t
+        .ekus
+        .iter()
+        .find(|e| der::asn1::ObjectIdentifier::new(e).is_err())
+    {
+        return Some(format!("EKU `{e}` is not an OID"));
+    }
+    if let Some(o) = t
+        .oid
+        .as_ref()
+        .filter(|o| der::asn1::ObjectIdentifier::new(o).is_err())
+    {
+        return Some(format!("oid `{o}` is not an OID"));
+    }
+    if t.validity_days == 0 {
+        return Some("validity_days must be at least 1".into());
+    }
+    None
+}
+
+/// A configuration value that cannot be used: where it is, and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct ConfigError {
+    /// The field or entry (`ca_name`, `templates[2] (WebServer)`, `fault `certfnsh.asp``).
+    pub field: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 }

@@ -321,12 +321,7 @@ fn write_cache_file(path: &std::path::Path, bytes: &[u8]) {
     if std::fs::create_dir_all(dir).is_err() {
         return;
     }
-    if let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir) {
-        use std::io::Write;
-        if tmp.write_all(bytes).is_ok() {
-            let _ = tmp.persist(path);
-        }
-    }
+    let _ = adcs_proto::atomic_file::write_atomic(path, bytes);
 }
 
 /// Encodes `v` to DER; the types encoded here are built in-process and always encode.

@@ -9,7 +9,7 @@ pub mod db;
 pub mod keys;
 pub mod policy;
 pub mod serve;
-pub mod store;
+pub mod state;
 pub mod template;
 pub mod web;
 

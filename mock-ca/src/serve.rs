@@ -8,9 +8,10 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::ca::Ca;
-use crate::config::{CaConfig, CaMode};
+use crate::config::{CaConfig, CaMode, ConfigError};
 use crate::web::directory::User;
 use crate::web::{Server, WebOptions};
+use adcs_proto::atomic_file::{write_atomic, WriteError};
 use adcs_proto::clock::{Clock, UnixTime};
 use adcs_proto::encoding::pem;
 use adcs_proto::ntlm::ChannelBindingPolicy;
@@ -66,8 +67,11 @@ impl Default for AuthConfig {
 
 impl ServeConfig {
     /// Reads a TOML file; errors name the file, line and column.
-    pub fn load(path: &Path) -> Result<ServeConfig, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<ServeConfig, ServeError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ServeError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         toml::from_str(&text).map_err(|e| {
             let place = e
                 .span()
@@ -78,9 +82,43 @@ impl ServeConfig {
                     format!("line {line}, column {col}: ")
                 })
                 .unwrap_or_default();
-            format!("{}: {place}{}", path.display(), e.message())
+            ServeError::Syntax {
+                path: path.to_path_buf(),
+                message: format!("{place}{}", e.message()),
+            }
         })
     }
+}
+
+/// Why `serve` could not start; each names the file, field or address.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A TOML or field error: `message` starts with the line and column.
+    #[error("{}: {message}", path.display())]
+    Syntax { path: PathBuf, message: String },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Ca(#[from] crate::ca::CaError),
+    #[error("no administrator among the users (set `admin = true` on one)")]
+    NoAdministrator,
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Write(#[from] WriteError),
 }
 
 /// A started `serve`: the server and what the ready file says.
@@ -93,7 +131,7 @@ pub struct Running {
 
 /// The CA and the server options a configuration describes (what `start`
 /// serves; the scenario runner serves the same world in-process).
-pub fn build(config: &ServeConfig) -> Result<(Arc<Ca>, WebOptions), String> {
+pub fn build(config: &ServeConfig) -> Result<(Arc<Ca>, WebOptions), ServeError> {
     let mut ca_config = config.ca.clone().unwrap_or_default();
     if let Some(mode) = config.mode {
         ca_config.mode = mode;
@@ -110,13 +148,12 @@ pub fn build(config: &ServeConfig) -> Result<(Arc<Ca>, WebOptions), String> {
     let ca = match &config.state_dir {
         Some(dir) => Ca::open(dir, ca_config, seed, clock),
         None => Ca::new(ca_config, seed, clock),
-    }
-    .map_err(|e| e.to_string())?;
+    }?;
     let ca = Arc::new(ca);
     // No users means the server's defaults, which include an administrator.
     let users = config.users.clone();
     if !users.is_empty() && !users.iter().any(|u| u.admin) {
-        return Err("no administrator among the users (set `admin = true` on one)".into());
+        return Err(ServeError::NoAdministrator);
     }
     let opts = WebOptions {
         listen: config
@@ -135,9 +172,11 @@ pub fn build(config: &ServeConfig) -> Result<(Arc<Ca>, WebOptions), String> {
 
 /// Builds the CA, starts the server, writes the certificate files and (last,
 /// atomically) the ready file.
-pub fn start(config: ServeConfig, ready_file: Option<&Path>) -> Result<Running, String> {
+pub fn start(config: ServeConfig, ready_file: Option<&Path>) -> Result<Running, ServeError> {
     let (ca, opts) = build(&config)?;
-    let server = Server::start(ca.clone(), opts).map_err(|e| format!("cannot listen: {e}"))?;
+    let addr = opts.listen;
+    let server =
+        Server::start(ca.clone(), opts).map_err(|source| ServeError::Listen { addr, source })?;
 
     let files_dir = match (ready_file, &config.state_dir) {
         (Some(r), _) => r
@@ -147,7 +186,10 @@ pub fn start(config: ServeConfig, ready_file: Option<&Path>) -> Result<Running, 
         (None, Some(d)) => d.clone(),
         (None, None) => std::env::temp_dir().join(format!("adcs-harness-{}", std::process::id())),
     };
-    std::fs::create_dir_all(&files_dir).map_err(|e| format!("{}: {e}", files_dir.display()))?;
+    std::fs::create_dir_all(&files_dir).map_err(|source| ServeError::Folder {
+        path: files_dir.clone(),
+        source,
+    })?;
     let stem = ready_file.and_then(|r| r.file_stem()).map_or_else(
         || "adcs-harness".to_string(),
         |s| s.to_string_lossy().into_owned(),
@@ -200,20 +242,6 @@ pub fn start(config: ServeConfig, ready_file: Option<&Path>) -> Result<Running, 
     })
 }
 
-/// Writes through a temporary file and a rename, so readers never see half a file.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp =
-        tempfile::NamedTempFile::new_in(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    std::io::Write::write_all(&mut tmp, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    tmp.persist(path)
-        .map_err(|e| format!("{}: {}", path.display(), e.error))?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,7 +251,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("serve.toml");
         std::fs::write(&p, "seed = 3\nhttp = true\nbogus = 1\n").unwrap();
-        let e = ServeConfig::load(&p).unwrap_err();
+        let e = ServeConfig::load(&p).unwrap_err().to_string();
         assert!(e.contains("serve.toml: line 3, column 1"), "{e}");
         std::fs::write(
             &p,
@@ -236,7 +264,7 @@ mod tests {
         assert!(c.users[0].admin && c.auth.basic);
         // A bad policy is refused at load, with its place in the file.
         std::fs::write(&p, "[auth]\nchannel_binding = \"sometimes\"\n").unwrap();
-        let e = ServeConfig::load(&p).unwrap_err();
+        let e = ServeConfig::load(&p).unwrap_err().to_string();
         assert!(
             e.contains("line 2, column") && e.contains("expected off, accept or require"),
             "{e}"

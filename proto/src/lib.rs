@@ -2,9 +2,12 @@
 //! protocol facts (endpoints, page markers, HRESULTs, OIDs, dispositions),
 //! AD-style names, AD CS serials, the seed and the virtual clock, PEM,
 //! PKCS#7 and PFX, PKCS#10 parsing, the X.509 codecs and signature checks,
-//! NTLM messages and the ready file. Both ends parse and build the same
-//! bytes from here, so the server cannot drift from what the client reads.
+//! NTLM messages, certsrv page reading and the ready file. Both ends parse
+//! and build the same bytes from here, so the server cannot drift from what
+//! the client reads. One exception to "no I/O": the atomic file write every
+//! writer in the project uses (`atomic_file`).
 
+pub mod atomic_file;
 pub mod clock;
 pub mod encoding;
 pub mod hex;

@@ -273,7 +273,7 @@ impl<'a> Runner<'a> {
         world.listen = None;
         // A scenario's CA lives for the run only.
         world.state_dir = None;
-        let (ca, opts) = mock_ca::serve::build(&world)?;
+        let (ca, opts) = mock_ca::serve::build(&world).map_err(|e| e.to_string())?;
         let server = Server::start(ca, opts).map_err(|e| format!("cannot listen: {e}"))?;
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let store = Store::open(&dir.path().join("store")).map_err(|e| e.to_string())?;
@@ -999,7 +999,7 @@ impl<'a> Runner<'a> {
                     Vec::new()
                 };
                 let n = rules.len();
-                self.server.set_faults(rules)?;
+                self.server.set_faults(rules).map_err(|e| e.to_string())?;
                 Observed {
                     summary: format!("{n} fault rule(s) in force"),
                     ..Observed::default()

@@ -2,6 +2,7 @@
 //! whether the account may use the control plane. Stands in for Active
 //! Directory: the requester identity decides template ACLs.
 
+use crate::config::ConfigError;
 use serde::{Deserialize, Serialize};
 
 use crate::db::Requester;
@@ -55,12 +56,13 @@ impl std::fmt::Debug for User {
 
 impl User {
     /// Parses the `--user 'DOMAIN\name:password'` form.
-    pub fn parse(spec: &str) -> Result<User, String> {
+    pub fn parse(spec: &str) -> Result<User, ConfigError> {
+        let invalid = |why: &str| ConfigError::new(format!("`{spec}`"), why);
         let (name, password) = spec
             .split_once(':')
-            .ok_or_else(|| format!("`{spec}`: expected DOMAIN\\name:password"))?;
+            .ok_or_else(|| invalid("expected DOMAIN\\name:password"))?;
         if name.trim().is_empty() || password.is_empty() {
-            return Err(format!("`{spec}`: empty name or password"));
+            return Err(invalid("empty name or password"));
         }
         Ok(User {
             name: name.trim().to_string(),

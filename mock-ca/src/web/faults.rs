@@ -9,6 +9,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::ConfigError;
 use adcs_proto::seed::Seed;
 
 /// One fault rule. `endpoint` selects the requests it counts; the schedule
@@ -73,45 +74,32 @@ pub struct FaultRule {
 }
 
 impl FaultRule {
+    /// A problem with this rule, named by its endpoint.
+    fn invalid(&self, reason: impl Into<String>) -> ConfigError {
+        ConfigError::new(format!("fault `{}`", self.endpoint), reason)
+    }
+
     /// Checks the rule; the message names what is wrong.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(p) = self.probability {
             if !(0.0..=1.0).contains(&p) {
-                return Err(format!(
-                    "fault `{}`: probability {p} is not between 0 and 1",
-                    self.endpoint
-                ));
+                return Err(self.invalid(format!("probability {p} is not between 0 and 1")));
             }
         }
         if self.every == Some(0) || self.nth == Some(0) {
-            return Err(format!(
-                "fault `{}`: nth and every count from 1",
-                self.endpoint
-            ));
+            return Err(self.invalid("nth and every count from 1"));
         }
         for h in [&self.hresult, &self.deny_hresult].into_iter().flatten() {
-            parse_hresult(h).ok_or_else(|| {
-                format!(
-                    "fault `{}`: hresult `{h}` is not 0x followed by hex",
-                    self.endpoint
-                )
-            })?;
+            parse_hresult(h)
+                .ok_or_else(|| self.invalid(format!("hresult `{h}` is not 0x followed by hex")))?;
         }
         match self.then.as_deref() {
             None | Some("issue") | Some("deny") => {}
-            Some(t) => {
-                return Err(format!(
-                    "fault `{}`: then `{t}` (issue or deny)",
-                    self.endpoint
-                ))
-            }
+            Some(t) => return Err(self.invalid(format!("then `{t}` (issue or deny)"))),
         }
         if let Some(s) = self.status {
             if !(100..=599).contains(&s) {
-                return Err(format!(
-                    "fault `{}`: status {s} is not an HTTP status",
-                    self.endpoint
-                ));
+                return Err(self.invalid(format!("status {s} is not an HTTP status")));
             }
         }
         let effects = [
@@ -126,10 +114,7 @@ impl FaultRule {
             self.pending_polls.is_some(),
         ];
         if !effects.iter().any(|e| *e) {
-            return Err(format!(
-                "fault `{}` does nothing: give status, delay_ms, truncate, garble, content_type, reset, hresult, deny_hresult or pending_polls",
-                self.endpoint
-            ));
+            return Err(self.invalid("does nothing: give status, delay_ms, truncate, garble, content_type, reset, hresult, deny_hresult or pending_polls"));
         }
         Ok(())
     }
@@ -343,10 +328,9 @@ mod tests {
 
     #[test]
     fn rules_are_checked() {
-        assert!(rule("endpoint = '*'")
-            .validate()
-            .unwrap_err()
-            .contains("does nothing"));
+        let e = rule("endpoint = '*'").validate().unwrap_err();
+        assert_eq!(e.field, "fault `*`");
+        assert!(e.reason.contains("does nothing"), "{e}");
         assert!(rule("endpoint = '*'\nprobability = 2.0\nstatus = 500")
             .validate()
             .is_err());

@@ -17,6 +17,7 @@ pub mod form;
 pub mod journal;
 pub mod pages;
 mod portal;
+mod replies;
 
 use std::io;
 use std::net::SocketAddr;
@@ -344,7 +345,10 @@ impl Server {
     }
 
     /// Replaces the fault rules (each is checked first; counts start again).
-    pub fn set_faults(&self, rules: Vec<faults::FaultRule>) -> Result<(), String> {
+    pub fn set_faults(
+        &self,
+        rules: Vec<faults::FaultRule>,
+    ) -> Result<(), crate::config::ConfigError> {
         for r in &rules {
             r.validate()?;
         }
@@ -720,7 +724,7 @@ async fn inject<F: std::future::Future<Output = Reply>>(
         } else {
             pages::ErrorContext::Fetch
         };
-        certsrv::error_page(context, endpoint::MODE_NEW, None, h, Some(h))
+        replies::error_page(context, endpoint::MODE_NEW, None, h, Some(h))
     } else if let Some((r, _)) = first(|r| r.deny_hresult.is_some()) {
         let h = r.deny_hresult.as_deref().and_then(faults::parse_hresult);
         serve(Some(crate::ca::PolicyOverride::Deny(HResult(

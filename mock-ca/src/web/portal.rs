@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use der::asn1::ObjectIdentifier;
 
-use super::certsrv::{error_page, pending_reply, refusal_page, ReqId};
 use super::form::{cert_attributes, Params};
 use super::pages::ErrorContext;
+use super::replies::{error_page, parse_req_id, pending_reply, refusal_page, ReqId};
 use super::{Reply, Request, Shared};
 use crate::keys::{KeyAlgorithm, SigningKey};
 use crate::web::directory::Identity;
@@ -260,7 +260,7 @@ pub(crate) fn fetch(shared: &Arc<Shared>, query: &Params, who: &Identity) -> Rep
     let fetch_error = |row: Option<&crate::db::RequestRow>, h: HResult, last: Option<HResult>| {
         error_page(ErrorContext::Fetch, "", row, h, last)
     };
-    let id = match super::certsrv::parse_req_id(query.get("ReqID")) {
+    let id = match parse_req_id(query.get("ReqID")) {
         ReqId::Id(id) => id,
         ReqId::Unknown => {
             return fetch_error(None, HResult::PROPERTY_EMPTY, Some(HResult::PROPERTY_EMPTY))

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use adcs_proto::atomic_file::{write_atomic, WriteError};
+
 use crate::config::CaConfig;
 use crate::db::{b64 as base64_bytes, RequestRow};
 use crate::keys::KeyAlgorithm;
@@ -98,7 +100,7 @@ pub enum Record {
 
 /// Why the state directory could not be used.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub enum StateError {
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -108,8 +110,17 @@ pub enum StoreError {
     Corrupt { path: PathBuf, reason: String },
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
+impl From<WriteError> for StateError {
+    fn from(e: WriteError) -> Self {
+        StateError::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
+    move |source| StateError::Io {
         path: path.to_path_buf(),
         source,
     }
@@ -122,31 +133,6 @@ pub struct StateDir {
     journal: File,
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder,
-/// flushed to disk, then renamed over the old one.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err(path))?;
-    tmp.write_all(bytes).map_err(io_err(path))?;
-    tmp.as_file().sync_all().map_err(io_err(path))?;
-    tmp.persist(path).map_err(|e| StoreError::Io {
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    sync_dir(dir);
-    Ok(())
-}
-
-/// Makes a rename durable where the OS needs the folder flushed too.
-fn sync_dir(dir: &Path) {
-    #[cfg(unix)]
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-}
-
 impl StateDir {
     /// True when `dir` already holds a CA.
     pub fn exists(dir: &Path) -> bool {
@@ -154,16 +140,16 @@ impl StateDir {
     }
 
     /// Creates a new state directory for a freshly made CA.
-    pub fn create(dir: &Path, authority: &AuthorityFile) -> Result<Self, StoreError> {
+    pub fn create(dir: &Path, authority: &AuthorityFile) -> Result<Self, StateError> {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         let journal_path = dir.join(JOURNAL_FILE);
-        write_atomically(&journal_path, b"")?;
+        write_atomic(&journal_path, b"")?;
         let state = Self::open_journal(dir)?;
         state.write_authority(authority)?;
         Ok(state)
     }
 
-    fn open_journal(dir: &Path) -> Result<Self, StoreError> {
+    fn open_journal(dir: &Path) -> Result<Self, StateError> {
         let path = dir.join(JOURNAL_FILE);
         let journal = OpenOptions::new()
             .read(true)
@@ -180,16 +166,16 @@ impl StateDir {
     /// Opens an existing directory: the authority, and every journal
     /// record handed to `each` in order (so that a large journal is never
     /// held whole).
-    pub fn open(dir: &Path, each: impl FnMut(Record)) -> Result<(Self, AuthorityFile), StoreError> {
+    pub fn open(dir: &Path, each: impl FnMut(Record)) -> Result<(Self, AuthorityFile), StateError> {
         let apath = dir.join(AUTHORITY_FILE);
         let text = std::fs::read_to_string(&apath).map_err(io_err(&apath))?;
         let authority: AuthorityFile =
-            serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+            serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
                 path: apath.clone(),
                 reason: e.to_string(),
             })?;
         if authority.format != FORMAT_VERSION {
-            return Err(StoreError::Corrupt {
+            return Err(StateError::Corrupt {
                 path: apath,
                 reason: format!(
                     "format {} is not supported (this build reads {FORMAT_VERSION})",
@@ -205,7 +191,7 @@ impl StateDir {
     /// Reads the journal line by line (a large journal is never held in
     /// memory whole). A last line without its newline was cut by a crash
     /// before it was acknowledged: it is dropped and the file truncated.
-    fn read_journal(&mut self, mut each: impl FnMut(Record)) -> Result<(), StoreError> {
+    fn read_journal(&mut self, mut each: impl FnMut(Record)) -> Result<(), StateError> {
         use std::io::BufRead;
         let path = self.dir.join(JOURNAL_FILE);
         self.journal
@@ -229,7 +215,7 @@ impl StateDir {
                 break;
             }
             let record = serde_json::from_slice::<Record>(&line[..n - 1]).map_err(|e| {
-                StoreError::Corrupt {
+                StateError::Corrupt {
                     path: path.clone(),
                     reason: format!("line {line_no}: {e}"),
                 }
@@ -241,9 +227,9 @@ impl StateDir {
     }
 
     /// Appends a record and waits until it is on disk.
-    pub fn append(&mut self, record: &Record) -> Result<(), StoreError> {
+    pub fn append(&mut self, record: &Record) -> Result<(), StateError> {
         let path = self.dir.join(JOURNAL_FILE);
-        let mut line = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt {
+        let mut line = serde_json::to_vec(record).map_err(|e| StateError::Corrupt {
             path: path.clone(),
             reason: e.to_string(),
         })?;
@@ -253,18 +239,18 @@ impl StateDir {
     }
 
     /// Replaces `authority.json`.
-    pub fn write_authority(&self, authority: &AuthorityFile) -> Result<(), StoreError> {
+    pub fn write_authority(&self, authority: &AuthorityFile) -> Result<(), StateError> {
         let path = self.dir.join(AUTHORITY_FILE);
-        let text = serde_json::to_vec_pretty(authority).map_err(|e| StoreError::Corrupt {
+        let text = serde_json::to_vec_pretty(authority).map_err(|e| StateError::Corrupt {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        write_atomically(&path, &text)
+        Ok(write_atomic(&path, &text)?)
     }
 
     /// Starts over: a new authority file and an empty journal.
-    pub fn reset(&mut self, authority: &AuthorityFile) -> Result<(), StoreError> {
-        write_atomically(&self.dir.join(JOURNAL_FILE), b"")?;
+    pub fn reset(&mut self, authority: &AuthorityFile) -> Result<(), StateError> {
+        write_atomic(&self.dir.join(JOURNAL_FILE), b"")?;
         self.write_authority(authority)?;
         *self = Self::open_journal(&self.dir.clone())?;
         Ok(())
