@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::form::Params;
 use super::{Reply, Request, Shared};
-use crate::ca::{CaError, CrlKind};
+use crate::ca::{Ca, CaError, CrlKind};
 use crate::db::{RequestRow, RevocationReason};
 use crate::web::directory::Identity;
 use adcs_proto::encoding::pem;
@@ -211,23 +211,7 @@ async fn run(
             }
         }
         (["requests", id, action @ ("issue" | "deny")], _, true) => {
-            let id: u32 = id
-                .parse()
-                .map_err(|_| bad_request("request ID must be a number"))?;
-            let issue = *action == "issue";
-            let c = ca.clone();
-            blocking(move || {
-                if issue {
-                    c.issue_pending(id, &officer)
-                } else {
-                    c.deny(id, &officer)
-                }
-            })
-            .await?;
-            let row = ca
-                .request(id)
-                .expect("row exists after a successful action");
-            ok(row_json(&row, true))
+            resolve(&ca, id, *action == "issue", officer).await
         }
         (["revoke"], _, true) => {
             let b: RevokeBody = body(req)?;
@@ -243,61 +227,19 @@ async fn run(
             let row = blocking(move || ca.unrevoke(&b.serial, &officer)).await?;
             ok(row_json(&row, false))
         }
-        (["crl"], _, true) => {
-            let b: CrlBody = body(req)?;
-            let kind = match b.kind.as_deref().map(str::to_ascii_lowercase).as_deref() {
-                None | Some("base") => CrlKind::Base,
-                Some("delta") => CrlKind::Delta,
-                Some(k) => return Err(bad_request(format!("unknown CRL kind `{k}`"))),
-            };
-            let crl = blocking(move || ca.publish_crl(kind)).await?;
-            ok(json!({ "crl": pem("X509 CRL", &crl) }))
-        }
+        (["crl"], _, true) => publish_crl(ca, body(req)?).await,
         (["clock"], true, _) => ok(json!({
             "now": ca.clock().now(),
             "frozen": ca.clock().is_frozen(),
         })),
-        (["clock"], _, true) => {
-            let b: ClockBody = body(req)?;
-            if let Some(t) = b.set {
-                ca.clock().set(t);
-            }
-            if let Some(s) = b.advance {
-                ca.clock().advance(s);
-            }
-            match b.freeze {
-                Some(true) => ca.clock().freeze(),
-                Some(false) => ca.clock().resume(),
-                None => {}
-            }
-            ok(json!({ "now": ca.clock().now(), "frozen": ca.clock().is_frozen() }))
-        }
+        (["clock"], _, true) => ok(set_clock(&ca, body(req)?)),
         (["renew"], _, true) => {
             let b: RenewBody = body(req)?;
             let c = ca.clone();
             let index = blocking(move || c.renew_ca(b.new_key)).await?;
             ok(json!({ "index": index, "n_renewals": ca.n_renewals() }))
         }
-        (["ca"], true, _) => {
-            let n = ca.n_renewals();
-            let certs: Vec<String> = (0..=n)
-                .filter_map(|i| ca.ca_certificate(i))
-                .map(|c| pem("CERTIFICATE", &c))
-                .collect();
-            let keys: Vec<String> = (0..=n)
-                .filter_map(|i| ca.ca_key_index(i))
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .filter_map(|k| ca.ca_private_key(k))
-                .map(|k| pem("PRIVATE KEY", &k))
-                .collect();
-            ok(json!({
-                "certificates": certs,
-                "chain": ca.ca_chain(n).unwrap_or_default().iter().map(|c| pem("CERTIFICATE", c)).collect::<Vec<_>>(),
-                "root": pem("CERTIFICATE", &ca.root_certificate()),
-                "keys": keys,
-            }))
-        }
+        (["ca"], true, _) => ok(ca_material(&ca)),
         (["reset"], _, true) => {
             blocking(move || ca.reset()).await?;
             shared.journal.clear();
@@ -330,4 +272,78 @@ async fn run(
             &json!({ "error": format!("no control route {} /control/{path}", req.method) }),
         )),
     }
+}
+
+/// Issue or deny pending request `id` as `officer`.
+async fn resolve(ca: &Arc<Ca>, id: &str, issue: bool, officer: String) -> Result<Reply, Reply> {
+    let id: u32 = id
+        .parse()
+        .map_err(|_| bad_request("request ID must be a number"))?;
+    let c = ca.clone();
+    blocking(move || {
+        if issue {
+            c.issue_pending(id, &officer)
+        } else {
+            c.deny(id, &officer)
+        }
+    })
+    .await?;
+    let row = ca
+        .request(id)
+        .expect("row exists after a successful action");
+    Ok(Reply::json(200, &row_json(&row, true)))
+}
+
+async fn publish_crl(ca: Arc<Ca>, b: CrlBody) -> Result<Reply, Reply> {
+    let kind = match b.kind.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("base") => CrlKind::Base,
+        Some("delta") => CrlKind::Delta,
+        Some(k) => return Err(bad_request(format!("unknown CRL kind `{k}`"))),
+    };
+    let crl = blocking(move || ca.publish_crl(kind)).await?;
+    Ok(Reply::json(200, &json!({ "crl": pem("X509 CRL", &crl) })))
+}
+
+fn set_clock(ca: &Ca, b: ClockBody) -> Value {
+    if let Some(t) = b.set {
+        ca.clock().set(t);
+    }
+    if let Some(s) = b.advance {
+        ca.clock().advance(s);
+    }
+    match b.freeze {
+        Some(true) => ca.clock().freeze(),
+        Some(false) => ca.clock().resume(),
+        None => {}
+    }
+    json!({ "now": ca.clock().now(), "frozen": ca.clock().is_frozen() })
+}
+
+/// Every CA certificate, the current chain, the root and the CA keys (a
+/// test CA's keys are exportable, as Pebble's are).
+fn ca_material(ca: &Ca) -> Value {
+    let n = ca.n_renewals();
+    let certs: Vec<String> = (0..=n)
+        .filter_map(|i| ca.ca_certificate(i))
+        .map(|c| pem("CERTIFICATE", &c))
+        .collect();
+    let keys: Vec<String> = (0..=n)
+        .filter_map(|i| ca.ca_key_index(i))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter_map(|k| ca.ca_private_key(k))
+        .map(|k| pem("PRIVATE KEY", &k))
+        .collect();
+    let chain: Vec<String> = ca
+        .ca_chain(n)
+        .unwrap_or_default()
+        .iter()
+        .map(|c| pem("CERTIFICATE", c))
+        .collect();
+    json!({
+        "certificates": certs,
+        "chain": chain,
+        "root": pem("CERTIFICATE", &ca.root_certificate()),
+        "keys": keys,
+    })
 }
