@@ -1,17 +1,14 @@
 //! `adcs-harness`: the one command-line tool. Every verb is a thin call into
 //! the libraries (`mock_ca`, `adcs_client`).
 
-mod ca_local;
-mod ca_remote;
-mod client_cli;
-mod scom_cli;
-mod serve;
+mod cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use mock_ca::{CaMode, Disposition, KeyAlgorithm, RevocationReason};
+use cli::{ca_cert, ca_local, ca_remote, req, scom, serve, store};
+use mock_ca::{Disposition, RevocationReason};
 
 #[derive(Parser)]
 #[command(
@@ -40,23 +37,23 @@ enum Command {
     /// certreq: make, submit, retrieve and accept certificate requests.
     Req {
         #[command(subcommand)]
-        action: client_cli::ReqAction,
+        action: req::ReqAction,
     },
     /// Download a CA certificate, chain or CRL from web enrollment.
     CaCert {
         #[command(subcommand)]
-        action: client_cli::CaCertAction,
+        action: ca_cert::CaCertAction,
     },
     /// The local certificate store: list, import, export (PFX), repair.
     Store {
         #[command(subcommand)]
-        action: client_cli::StoreAction,
+        action: store::StoreAction,
     },
     /// SCOM: import like MOMCertImport, check like the agent, renew, or run
     /// the whole certificate procedure.
     Scom {
         #[command(subcommand)]
-        action: scom_cli::ScomAction,
+        action: scom::ScomAction,
     },
     /// Measure issuance, start-up and the client flow (Markdown for
     /// BENCHMARKS.md). Build with --release for figures that mean something.
@@ -129,39 +126,9 @@ struct RemoteAuth {
 #[derive(Subcommand)]
 enum CaAction {
     /// Create a new CA in the state directory.
-    Init {
-        #[arg(long, default_value = "enterprise")]
-        mode: CaMode,
-        /// Seed for every random choice; printed when not given.
-        #[arg(long)]
-        seed: Option<u64>,
-        /// A root CA plus an issuing CA instead of one self-signed CA.
-        #[arg(long)]
-        two_tier: bool,
-        /// CA key: rsa2048, rsa3072, rsa4096, p256, p384, p521.
-        #[arg(long, default_value = "rsa2048")]
-        key: KeyAlgorithm,
-        /// Configuration (JSON) replacing the defaults.
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-    },
+    Init(ca_local::InitCmd),
     /// Submit a request file (PEM or DER) as a user; prints disposition and ID.
-    Submit {
-        request: PathBuf,
-        #[arg(long)]
-        template: Option<String>,
-        /// Extra request attribute `Name:Value` (repeatable).
-        #[arg(long = "attrib", value_name = "NAME:VALUE")]
-        attributes: Vec<String>,
-        #[arg(long, default_value = "CONTOSO\\Administrator")]
-        user: String,
-        /// Group memberships of the user (repeatable).
-        #[arg(long = "group")]
-        groups: Vec<String>,
-        /// Where to write the certificate (PEM) when issued.
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
+    Submit(ca_local::SubmitCmd),
     /// List requests, optionally one disposition.
     List {
         #[arg(long)]
@@ -275,10 +242,10 @@ fn main() -> ExitCode {
             Some(dir) => ca_local::run(dir, action),
             None => ca_remote::run(&target, &remote, action),
         },
-        Command::Req { action } => client_cli::run_req(action),
-        Command::CaCert { action } => client_cli::run_ca_cert(action),
-        Command::Store { action } => client_cli::run_store(action),
-        Command::Scom { action } => scom_cli::run(action),
+        Command::Req { action } => req::run_req(action),
+        Command::CaCert { action } => ca_cert::run_ca_cert(action),
+        Command::Store { action } => store::run_store(action),
+        Command::Scom { action } => scom::run(action),
         Command::Run { paths, seed, quiet } => run_scenarios(&paths, seed, quiet),
         Command::FuzzSeeds { dir } => adcs_harness::fuzzing::write_seeds(&dir).map(|n| {
             println!("{n} seed files under {}", dir.display());

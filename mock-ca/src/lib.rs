@@ -11,6 +11,7 @@ pub mod policy;
 pub mod serve;
 pub mod state;
 pub mod template;
+pub mod testing;
 pub mod web;
 
 pub use adcs_proto::{Clock, Disposition, HResult, Seed};

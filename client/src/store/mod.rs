@@ -7,14 +7,17 @@
 //! owner-only permissions where the OS has them, and every operation checks
 //! everything before it writes anything, so a failed step leaves the store as
 //! it was.
+//!
+//! `certs` reads certificates, `pfx` opens, installs and exports PFX files.
+
+mod certs;
+mod pfx;
 
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use der::{Decode, Encode};
 use serde::{Deserialize, Serialize};
-use x509_cert::Certificate;
 
 use crate::inf::RequestSpec;
 use crate::keys::RequestKey;
@@ -191,115 +194,9 @@ pub struct Accepted {
 /// A PFX format (AES-256 by default, or the legacy 3DES/SHA-1 one).
 pub use adcs_proto::encoding::PfxFormat;
 
-/// Upper-case hex.
-pub fn hex_upper(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
-}
-
-/// SHA-1 thumbprint of a certificate.
-pub fn thumbprint(der: &[u8]) -> String {
-    hex_upper(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, der).as_ref())
-}
-
-/// The certificates in a file as certreq -accept takes it: DER or PEM, a
-/// single certificate or a PKCS#7 chain.
-pub fn read_certificates(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    let text = std::str::from_utf8(bytes).ok();
-    let mut ders = Vec::new();
-    if let Some(text) = text.filter(|t| t.contains("-----BEGIN")) {
-        // certsrv labels its PKCS#7 downloads CERTIFICATE too.
-        for block in adcs_proto::encoding::pem_blocks(text, "CERTIFICATE") {
-            if Certificate::from_der(&block).is_ok() {
-                ders.push(block);
-            } else {
-                ders.extend(
-                    adcs_proto::encoding::pkcs7_certificates(&block).map_err(|e| {
-                        format!(
-                            "a CERTIFICATE block is neither a certificate nor a PKCS#7 chain ({e})"
-                        )
-                    })?,
-                );
-            }
-        }
-        for label in ["PKCS7", "CERTIFICATE CHAIN"] {
-            for p7 in adcs_proto::encoding::pem_blocks(text, label) {
-                ders.extend(adcs_proto::encoding::pkcs7_certificates(&p7).map_err(str::to_string)?);
-            }
-        }
-        if ders.is_empty() {
-            return Err("no CERTIFICATE or PKCS7 block in the PEM text".into());
-        }
-    } else if let Some(text) = text.filter(|t| {
-        let t = t.trim();
-        !t.is_empty()
-            && t.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"+/=\r\n ".contains(&b))
-    }) {
-        use base64::Engine;
-        let clean: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-        let der = base64::engine::general_purpose::STANDARD
-            .decode(clean)
-            .map_err(|e| format!("not base64: {e}"))?;
-        return read_certificates(&der);
-    } else if Certificate::from_der(bytes).is_ok() {
-        ders.push(bytes.to_vec());
-    } else {
-        ders.extend(
-            adcs_proto::encoding::pkcs7_certificates(bytes)
-                .map_err(|e| format!("neither a certificate nor a PKCS#7 chain ({e})"))?,
-        );
-    }
-    for d in &ders {
-        Certificate::from_der(d).map_err(|e| format!("a certificate does not parse: {e}"))?;
-    }
-    Ok(ders)
-}
-
-/// Whether a certificate names itself as issuer (a root).
-pub fn is_self_signed(der: &[u8]) -> bool {
-    cert_info(der).is_ok_and(|i| i.subject_der == i.issuer_der)
-}
-
-/// Parsed fields of a certificate.
-struct CertInfo {
-    subject: String,
-    issuer: String,
-    subject_der: Vec<u8>,
-    issuer_der: Vec<u8>,
-    serial: String,
-    not_before: i64,
-    not_after: i64,
-    spki: Vec<u8>,
-}
-
-fn cert_info(der: &[u8]) -> Result<CertInfo, String> {
-    let c = Certificate::from_der(der).map_err(|e| format!("certificate does not parse: {e}"))?;
-    let tbs = c.tbs_certificate();
-    Ok(CertInfo {
-        subject: adcs_proto::names::format_dn(tbs.subject()),
-        issuer: adcs_proto::names::format_dn(tbs.issuer()),
-        subject_der: tbs.subject().to_der().map_err(|e| e.to_string())?,
-        issuer_der: tbs.issuer().to_der().map_err(|e| e.to_string())?,
-        serial: hex_upper(tbs.serial_number().as_bytes()),
-        not_before: adcs_proto::x509::unix_time(&tbs.validity().not_before),
-        not_after: adcs_proto::x509::unix_time(&tbs.validity().not_after),
-        spki: tbs
-            .subject_public_key_info()
-            .to_der()
-            .map_err(|e| e.to_string())?,
-    })
-}
-
-/// The key container name for a public key: stable, so the same key always
-/// lands in the same container.
-pub fn container_name(spki_der: &[u8]) -> String {
-    let id = adcs_proto::x509::key_id(spki_der).unwrap_or_else(|_| {
-        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, spki_der)
-            .as_ref()
-            .to_vec()
-    });
-    format!("adcs-{}", adcs_proto::hex::hex(&id))
-}
+use certs::cert_info;
+pub use certs::{container_name, hex_upper, is_self_signed, read_certificates, thumbprint};
+pub use pfx::{read_pfx, Pfx};
 
 /// Writes `bytes` to `path` through a temporary file in the same folder.
 /// The temporary file is created owner-only on Unix, which the rename keeps.
@@ -723,68 +620,6 @@ impl Store {
         Ok(chain)
     }
 
-    /// Exports a `My` certificate with its key and chain as a PFX.
-    pub fn export_pfx(
-        &self,
-        selector: &str,
-        password: &str,
-        format: PfxFormat,
-    ) -> Result<Vec<u8>, StoreError> {
-        let entry = self.find(StoreName::My, selector)?;
-        let container = entry.properties.key_container.clone().ok_or_else(|| {
-            StoreError::NotFound(format!(
-                "`{}` has no private key linked (run `store repair {}` if the key is in the store)",
-                entry.subject, entry.thumbprint
-            ))
-        })?;
-        let key = self.load_key(&container)?.ok_or_else(|| {
-            StoreError::NotFound(format!(
-                "the key container {container} of `{}` is missing",
-                entry.subject
-            ))
-        })?;
-        let chain = self.chain(&entry.der)?;
-        let local_key_id =
-            adcs_proto::x509::key_id(key.spki_der()).map_err(|e| StoreError::Pfx(e.to_string()))?;
-        let alias = entry
-            .properties
-            .friendly_name
-            .clone()
-            .unwrap_or_else(|| entry.subject.clone());
-        adcs_proto::encoding::pfx(
-            key.pkcs8_der(),
-            local_key_id,
-            &chain,
-            &alias,
-            password,
-            format,
-        )
-        .map_err(StoreError::Pfx)
-    }
-
-    /// certutil -importpfx: the key into `Keys`, the certificate into `My`
-    /// linked to it, issuers into `CA` and self-signed roots into `Root`.
-    pub fn import_pfx(&self, bytes: &[u8], password: &str) -> Result<Entry, StoreError> {
-        self.install_pfx(&read_pfx(bytes, password)?)
-    }
-
-    /// Installs what [`read_pfx`] read (see [`Store::import_pfx`]).
-    pub fn install_pfx(&self, pfx: &Pfx) -> Result<Entry, StoreError> {
-        let container = self.write_key(&pfx.key)?;
-        let mut props = pfx.properties();
-        props.key_container = Some(container);
-        let entry = self.write_cert(StoreName::My, &pfx.leaf, &props)?;
-        for der in &pfx.issuers {
-            let store = if is_self_signed(der) {
-                StoreName::Root
-            } else {
-                StoreName::Ca
-            };
-            self.import_certificate(store, der)?;
-        }
-        Ok(entry)
-    }
-
     /// Removes a certificate from `store` (its key stays, as in Windows).
     pub fn delete(&self, store: StoreName, selector: &str) -> Result<Entry, StoreError> {
         let entry = self.find(store, selector)?;
@@ -800,73 +635,6 @@ impl Store {
         }
         Ok(entry)
     }
-}
-
-/// A PFX opened with its password: the key, the certificate it belongs to
-/// and the other certificates, nothing written yet.
-#[derive(Debug)]
-pub struct Pfx {
-    pub key: RequestKey,
-    pub leaf: Vec<u8>,
-    /// The other certificates (issuers), in PFX order.
-    pub issuers: Vec<Vec<u8>>,
-    /// The friendly name (alias), if any.
-    pub friendly_name: Option<String>,
-}
-
-impl Pfx {
-    /// The properties the certificate gets when installed: an RSA key goes
-    /// to the legacy CSP as AT_KEYEXCHANGE (what certutil -importpfx does),
-    /// an ECDSA key to the KSP; exportable, in the machine key set.
-    pub fn properties(&self) -> CertProperties {
-        use crate::inf::KeyChoice;
-        let (key_spec, provider) = match self.key.choice() {
-            KeyChoice::Ecdsa(_) => (0, crate::request::KSP_PROVIDER),
-            KeyChoice::Dsa(_) => (2, crate::request::DSS_PROVIDER),
-            KeyChoice::Rsa(_) => (1, crate::request::DEFAULT_RSA_PROVIDER),
-        };
-        CertProperties {
-            friendly_name: self.friendly_name.clone(),
-            key_container: Some(container_name(self.key.spki_der())),
-            provider: Some(provider.into()),
-            key_spec: Some(key_spec),
-            exportable: true,
-            machine_key_set: true,
-        }
-    }
-}
-
-/// Opens a PFX (wrong password: [`StoreError::WrongPassword`]).
-pub fn read_pfx(bytes: &[u8], password: &str) -> Result<Pfx, StoreError> {
-    use p12_keystore::{KeyStore, Pkcs12ImportPolicy};
-    let ks =
-        KeyStore::from_pkcs12(bytes, password, Pkcs12ImportPolicy::Relaxed).map_err(
-            |e| match e {
-                p12_keystore::error::Error::MacError(_) => StoreError::WrongPassword,
-                other => StoreError::Pfx(format!("not a readable PFX: {other}")),
-            },
-        )?;
-    let (alias, chain) = ks
-        .private_key_chain()
-        .ok_or_else(|| StoreError::Pfx("the PFX holds no private key".into()))?;
-    let key =
-        RequestKey::from_pkcs8(chain.key().as_der()).map_err(|e| StoreError::Pfx(e.to_string()))?;
-    let certs: Vec<Vec<u8>> = chain.certs().iter().map(|c| c.as_der().to_vec()).collect();
-    let leaf = certs
-        .iter()
-        .find(|c| cert_info(c).is_ok_and(|i| i.spki == key.spki_der()))
-        .cloned()
-        .ok_or_else(|| StoreError::Pfx("no certificate in the PFX matches its key".into()))?;
-    for der in &certs {
-        cert_info(der).map_err(StoreError::Input)?;
-    }
-    let issuers = certs.into_iter().filter(|c| *c != leaf).collect();
-    Ok(Pfx {
-        key,
-        leaf,
-        issuers,
-        friendly_name: (!alias.is_empty()).then(|| alias.to_string()),
-    })
 }
 
 /// Files with `ext` in `dir`, sorted by name (temporary files skipped).

@@ -3,10 +3,8 @@
 //! their handlers read, and the pending list, the PFX path and the CA
 //! certificate page work as the browser suite (tests/browser) walks them.
 
-mod common;
-
+use crate::support::{attr_values, call, form_body, start_http as start, ADMIN, ALICE, BOB};
 use adcs_proto::protocol::{content_type, endpoint, marker, portal};
-use common::{attr_values, call, form_body, start_http as start, ADMIN, ALICE, BOB};
 use mock_ca::web::Server;
 use mock_ca::CaConfig;
 
@@ -168,7 +166,7 @@ fn cookie_of(r: &adcs_client::http::HttpResponse) -> String {
 #[test]
 fn pending_requests_are_listed_viewed_installed_and_removed_by_cookie() {
     let s = start(CaConfig::standalone());
-    let csr = common::csr_pem("web01.contoso.test", mock_ca::KeyAlgorithm::Rsa2048);
+    let csr = crate::support::csr_pem("web01.contoso.test", mock_ca::KeyAlgorithm::Rsa2048);
     let r = call(
         &s,
         "POST",

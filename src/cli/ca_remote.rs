@@ -7,7 +7,7 @@ use adcs_client::control::ControlClient;
 use adcs_client::http::Trust;
 use serde_json::Value;
 
-use crate::ca_local::emit;
+use super::ca_local::emit;
 use crate::{CaAction, CaTarget, RemoteAuth};
 
 fn connect(target: &CaTarget, auth: &RemoteAuth) -> Result<ControlClient, String> {
@@ -55,7 +55,7 @@ pub fn run(target: &CaTarget, auth: &RemoteAuth, action: CaAction) -> Result<Exi
     let mut c = connect(target, auth)?;
     let e = |e: adcs_client::control::ControlError| e.to_string();
     match action {
-        CaAction::Init { .. } | CaAction::Submit { .. } | CaAction::Export { .. } => {
+        CaAction::Init(_) | CaAction::Submit(_) | CaAction::Export { .. } => {
             return Err("init, submit and export work on a --state-dir; a running server is reached through certsrv (submit) or `ca journal`/`ca list`".into());
         }
         CaAction::List { disposition } => {

@@ -4,11 +4,11 @@
 //! escaping, and that only administrators get any of it. The browser suite
 //! (tests/browser) walks the same pages in Chromium.
 
-mod common;
-
+use crate::support::{
+    attr_values, call, csr_pem, form_body, start_http as start, ADMIN, ALICE, BOB, T0,
+};
 use adcs_client::http::HttpResponse;
 use adcs_proto::protocol::{endpoint, marker};
-use common::{attr_values, call, csr_pem, form_body, start_http as start, ADMIN, ALICE, BOB, T0};
 use mock_ca::web::console::CSRF_FIELD;
 use mock_ca::web::Server;
 use mock_ca::{CaConfig, Disposition, HResult, KeyAlgorithm};

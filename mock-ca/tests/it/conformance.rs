@@ -2,12 +2,10 @@
 //! and real Windows-made requests (shared reference data) are parsed and
 //! issued or denied correctly.
 
-mod common;
-
 use std::process::Command;
 
+use crate::support::*;
 use adcs_proto::request::parse_request;
-use common::*;
 use mock_ca::template::{KeyFamily, SubjectSource};
 use mock_ca::{Ca, CaConfig, CrlKind, Disposition, HResult, Requester, RevocationReason, Seed};
 

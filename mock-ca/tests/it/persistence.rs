@@ -2,12 +2,10 @@
 //! dropped, corruption is reported, and a process killed during a burst of
 //! submissions loses nothing it acknowledged.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use common::*;
+use crate::support::*;
 use mock_ca::{Ca, CaConfig, CrlKind, Disposition, RevocationReason, Seed};
 
 #[test]
@@ -146,7 +144,7 @@ fn killed_during_a_burst_restarts_with_every_acknowledged_request() {
         let mut child = Command::new(&exe)
             .args([
                 "--exact",
-                "crash_child_burst",
+                "persistence::crash_child_burst",
                 "--nocapture",
                 "--test-threads=1",
             ])

@@ -2,13 +2,11 @@
 //! failure shapes, each auth path, and hostile input. The markers checked
 //! are the ones real clients match (shared/docs/certsrv-protocol.md §3).
 
-mod common;
-
+use crate::support::{csr_pem, ntlm_legs, start_with, ADMIN, ALICE, BOB};
 use adcs_client::http::{Connection, Credentials, HttpResponse, Session, Trust, Url};
 use adcs_proto::encoding::{pem, pem_blocks, pkcs7_certificates};
 use adcs_proto::ntlm::{self, ChannelBindingPolicy};
 use base64::Engine;
-use common::{csr_pem, ntlm_legs, start_with, ADMIN, ALICE, BOB};
 use mock_ca::keys::SigningKey;
 use mock_ca::web::{Server, WebOptions};
 use mock_ca::{CaConfig, KeyAlgorithm, Seed};

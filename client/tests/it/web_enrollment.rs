@@ -1,12 +1,10 @@
 //! The web enrollment client against the mock: every outcome, both modes,
 //! Basic and NTLM, and the CA downloads.
 
-mod common;
-
 use adcs_client::certsrv::{EnrollError, Outcome, WebEnrollment};
 use adcs_client::http::{Credentials, Trust};
 use adcs_proto::protocol::HResult;
-use common::{csr_pem, start_with};
+use mock_ca::testing::{csr_pem, start_with};
 use mock_ca::web::{Server, WebOptions};
 use mock_ca::{CaConfig, KeyAlgorithm};
 

@@ -2,21 +2,19 @@
 //! route needs a signed-in account and the control plane an administrator;
 //! template permissions hold however the request names the template;
 //! echoed values are escaped; bodies and headers are bounded; NTLM refuses
-//! replayed, altered and wrongly keyed messages over the wire; the server
-//! binds loopback unless told otherwise and warns when it is; and no
-//! password, PFX password or private key reaches the log or the journals.
-
-mod common;
+//! replayed, altered and wrongly keyed messages over the wire. (That
+//! `serve` binds loopback and keeps secrets out of its logs is tested on the
+//! process, in the root crate's tests.)
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use crate::support::{csr_pem, form_body, start_with, ADMIN, ALICE, BOB};
 use adcs_client::http::{Connection, Credentials, HttpResponse, Session, Trust, Url};
 use adcs_proto::ntlm;
 use adcs_proto::protocol::{endpoint, oid, portal};
 use base64::Engine;
-use common::{csr_pem, start_with, ADMIN, ALICE, BOB};
 use mock_ca::keys::SigningKey;
 use mock_ca::web::{control, Server, WebOptions};
 use mock_ca::{CaConfig, CaMode, KeyAlgorithm, Seed};
@@ -38,24 +36,16 @@ fn basic((user, password): (&str, &str)) -> Credentials {
     }
 }
 
-fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
-    let mut s = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        s.append_pair(k, v);
-    }
-    s.finish().into_bytes()
-}
-
 const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
 
 /// Every certsrv page as (method, path under /certsrv/, body).
 fn certsrv_routes(csr: &str) -> Vec<(&'static str, String, Vec<u8>)> {
-    let submit = form(&[
+    let submit = form_body(&[
         ("Mode", endpoint::MODE_NEW),
         ("CertRequest", csr),
         ("CertAttrib", "CertificateTemplate:WebServer"),
     ]);
-    let portal_form = form(&[
+    let portal_form = form_body(&[
         (portal::TEMPLATE, "WebServer"),
         ("CN", "www.contoso.test"),
         (portal::PASSWORD, "Pfx-Passw0rd"),
@@ -171,7 +161,7 @@ fn non_administrators_reach_no_control_route() {
         &mut alice,
         "POST",
         endpoint::SUBMIT,
-        &form(&[
+        &form_body(&[
             ("Mode", "newreq"),
             ("CertRequest", &csr),
             ("CertAttrib", "CertificateTemplate:WebServerApproval"),
@@ -258,7 +248,7 @@ fn template_permissions_hold_when_the_request_names_the_template_itself() {
     );
     let submit = |who, csr: &str, attrib: &str| {
         let mut sess = Session::new(&s.certsrv_url(), Trust::AnyCertificate, basic(who)).unwrap();
-        let body = form(&[
+        let body = form_body(&[
             ("Mode", "newreq"),
             ("CertRequest", csr),
             ("CertAttrib", attrib),
@@ -326,11 +316,15 @@ fn echoed_values_are_escaped_on_every_page() {
             let csr = csr_with(&format!("www{}.contoso.test", p.len()), vec![]);
             let enc = form_urlencoded::byte_serialize(p.as_bytes()).collect::<String>();
             for (method, path, body) in [
-                ("POST", endpoint::SUBMIT.to_string(), form(&[("Mode", p)])),
                 (
                     "POST",
                     endpoint::SUBMIT.to_string(),
-                    form(&[
+                    form_body(&[("Mode", p)]),
+                ),
+                (
+                    "POST",
+                    endpoint::SUBMIT.to_string(),
+                    form_body(&[
                         ("Mode", "newreq"),
                         ("CertRequest", &csr),
                         (
@@ -342,12 +336,12 @@ fn echoed_values_are_escaped_on_every_page() {
                 (
                     "POST",
                     endpoint::SUBMIT.to_string(),
-                    form(&[("Mode", "newreq"), ("CertRequest", p)]),
+                    form_body(&[("Mode", "newreq"), ("CertRequest", p)]),
                 ),
                 (
                     "POST",
                     endpoint::SUBMIT.to_string(),
-                    form(&[("Mode", "chkpnd"), ("ReqID", p)]),
+                    form_body(&[("Mode", "chkpnd"), ("ReqID", p)]),
                 ),
                 ("GET", format!("{}?ReqID={enc}", endpoint::CERT), vec![]),
                 (
@@ -360,7 +354,7 @@ fn echoed_values_are_escaped_on_every_page() {
                 (
                     "POST",
                     endpoint::CREATE_REQUEST.to_string(),
-                    form(&[
+                    form_body(&[
                         (portal::TEMPLATE, p),
                         ("CN", p),
                         (portal::FRIENDLY_NAME, p),
@@ -370,7 +364,7 @@ fn echoed_values_are_escaped_on_every_page() {
                 (
                     "POST",
                     endpoint::CREATE_REQUEST.to_string(),
-                    form(&[("CN", "x"), (portal::KEY_SIZE, p), (portal::PASSWORD, "pw")]),
+                    form_body(&[("CN", "x"), (portal::KEY_SIZE, p), (portal::PASSWORD, "pw")]),
                 ),
                 (
                     "GET",
@@ -583,176 +577,4 @@ fn ntlm_refuses_replayed_altered_and_wrongly_keyed_messages() {
         }
     }
     assert!(s.journal().iter().filter(|e| e.status == 200).count() == 2);
-}
-
-#[test]
-fn binds_loopback_by_default_and_warns_when_it_does_not() {
-    assert!(WebOptions::default().listen.ip().is_loopback());
-    let exe = env!("CARGO_BIN_EXE_adcs-harness");
-    let run = |extra: &[&str]| {
-        let dir = tempfile::tempdir().unwrap();
-        let ready = dir.path().join("ready.json");
-        let mut child = std::process::Command::new(exe)
-            .args(["serve", "--http", "--ready-file"])
-            .arg(&ready)
-            .args(extra)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let started = std::time::Instant::now();
-        while !ready.exists() && started.elapsed() < Duration::from_secs(60) {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let info: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&ready).unwrap()).unwrap();
-        std::thread::sleep(Duration::from_millis(100));
-        child.kill().unwrap();
-        let out = child.wait_with_output().unwrap();
-        (
-            info["host"].as_str().unwrap().to_string(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
-    let (host, stderr) = run(&[]);
-    assert_eq!(host, "127.0.0.1");
-    assert!(!stderr.contains("warning"), "{stderr}");
-    let (host, stderr) = run(&["--listen", "0.0.0.0:0"]);
-    assert_eq!(host, "0.0.0.0");
-    assert!(
-        stderr.contains("warning: listening on 0.0.0.0:") && stderr.contains("not loopback"),
-        "{stderr}"
-    );
-}
-
-#[test]
-fn no_secret_reaches_the_log_or_the_journals() {
-    const CAROL_PW: &str = "Carol-Secret-7781";
-    const BOSS_PW: &str = "Boss-Secret-4410";
-    const WRONG_PW: &str = "Guessed-Secret-2291";
-    const PFX_PW: &str = "Pfx-Secret-5523";
-    let exe = env!("CARGO_BIN_EXE_adcs-harness");
-    let dir = tempfile::tempdir().unwrap();
-    let ready = dir.path().join("ready.json");
-    let state = dir.path().join("state");
-    let log = dir.path().join("log");
-    let mut child = std::process::Command::new(exe)
-        .args(["serve", "--http", "--ready-file"])
-        .arg(&ready)
-        .arg("--state-dir")
-        .arg(&state)
-        .args(["--user", &format!("CONTOSO\\carol:{CAROL_PW}")])
-        .args(["--admin", &format!("CONTOSO\\boss:{BOSS_PW}")])
-        .stdout(std::fs::File::create(log.with_extension("out")).unwrap())
-        .stderr(std::fs::File::create(log.with_extension("err")).unwrap())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while !ready.exists() && started.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let info: serde_json::Value = serde_json::from_slice(&std::fs::read(&ready).unwrap()).unwrap();
-    let certsrv = info["certsrv_url"].as_str().unwrap().to_string();
-    let control = info["control_url"].as_str().unwrap().to_string();
-    let carol = ("CONTOSO\\carol", CAROL_PW);
-    let result = std::panic::catch_unwind(|| {
-        let mut pfx_key = Vec::new();
-        for creds in [
-            basic(carol),
-            Credentials::Ntlm {
-                user: carol.0.into(),
-                password: CAROL_PW.into(),
-                negotiate_label: true,
-            },
-        ] {
-            let mut sess = Session::new(&certsrv, Trust::AnyCertificate, creds).unwrap();
-            assert_eq!(sess.request("GET", "", None, b"").unwrap().status, 200);
-            let csr = csr_pem("www.contoso.test", KeyAlgorithm::Rsa2048);
-            let r = send(
-                &mut sess,
-                "POST",
-                endpoint::SUBMIT,
-                &form(&[
-                    ("Mode", "newreq"),
-                    ("CertRequest", &csr),
-                    ("CertAttrib", "CertificateTemplate:WebServer"),
-                ]),
-            );
-            assert!(r.text().contains("Certificate Issued"));
-            let r = send(
-                &mut sess,
-                "POST",
-                endpoint::CREATE_REQUEST,
-                &form(&[
-                    (portal::TEMPLATE, "WebServer"),
-                    ("CN", "portal.contoso.test"),
-                    (portal::PASSWORD, PFX_PW),
-                ]),
-            );
-            assert_eq!(r.header("Content-Type"), Some("application/x-pkcs12"));
-            let pfx = adcs_client::store::read_pfx(&r.body, PFX_PW).unwrap();
-            pfx_key = pfx.key.pkcs8_der().to_vec();
-        }
-        for creds in [
-            basic(("CONTOSO\\carol", WRONG_PW)),
-            basic(("CONTOSO\\boss", WRONG_PW)),
-        ] {
-            let mut sess = Session::new(&certsrv, Trust::AnyCertificate, creds).unwrap();
-            assert_eq!(sess.request("GET", "", None, b"").unwrap().status, 401);
-        }
-        let mut admin = Session::new(
-            &control,
-            Trust::AnyCertificate,
-            basic(("CONTOSO\\boss", BOSS_PW)),
-        )
-        .unwrap();
-        let journal = admin.request("GET", "journal", None, b"").unwrap();
-        assert_eq!(journal.status, 200);
-        let entries: serde_json::Value = serde_json::from_slice(&journal.body).unwrap();
-        assert!(entries.as_array().unwrap().len() >= 8, "{entries}");
-        (journal.text(), pfx_key)
-    });
-    let _ = child.kill();
-    let _ = child.wait();
-    let (http_journal, pfx_key) = result.unwrap();
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let key_b64 = b64.encode(&pfx_key);
-    let mut places = vec![
-        (
-            "stdout".to_string(),
-            std::fs::read_to_string(log.with_extension("out")).unwrap(),
-        ),
-        (
-            "stderr".to_string(),
-            std::fs::read_to_string(log.with_extension("err")).unwrap(),
-        ),
-        ("HTTP journal".to_string(), http_journal),
-    ];
-    for e in std::fs::read_dir(&state).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "jsonl") {
-            places.push((
-                p.display().to_string(),
-                std::fs::read_to_string(&p).unwrap(),
-            ));
-        }
-    }
-    assert!(places.len() >= 4, "the state journal is there: {places:?}");
-    assert!(places[0].1.contains("carol") && places[0].1.contains("password as configured"));
-    for (place, text) in &places {
-        for secret in [CAROL_PW, BOSS_PW, WRONG_PW, PFX_PW] {
-            assert!(!text.contains(secret), "{place} holds the secret {secret}");
-        }
-        for encoded in [
-            b64.encode(format!("CONTOSO\\carol:{CAROL_PW}")),
-            key_b64[..64].to_string(),
-        ] {
-            assert!(!text.contains(&encoded), "{place} holds {encoded}");
-        }
-        assert!(!text.contains("PRIVATE KEY"), "{place} holds a private key");
-    }
-    // Debug forms of accounts and credentials leave the password out.
-    let user = mock_ca::web::directory::User::parse(&format!("CONTOSO\\carol:{CAROL_PW}")).unwrap();
-    assert!(!format!("{user:?}").contains(CAROL_PW));
-    assert!(!format!("{:?}", basic(carol)).contains(CAROL_PW));
 }

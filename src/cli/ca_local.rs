@@ -1,12 +1,13 @@
 //! `ca --state-dir DIR …`: the CA engine on a state directory, in process.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use adcs_proto::encoding::pem;
-use mock_ca::{Ca, CaConfig, Clock, CrlKind, Disposition, Requester, Seed};
+use mock_ca::{Ca, CaConfig, CaMode, Clock, CrlKind, Disposition, KeyAlgorithm, Requester, Seed};
 
 use crate::CaAction;
+use clap::Args;
 
 const OFFICER: &str = "CONTOSO\\Administrator";
 
@@ -29,89 +30,8 @@ fn open(dir: &Path) -> Result<Ca, String> {
 pub fn run(state_dir: &Path, action: CaAction) -> Result<ExitCode, String> {
     let state_dir = state_dir.to_path_buf();
     match action {
-        CaAction::Init {
-            mode,
-            seed,
-            two_tier,
-            key,
-            config,
-        } => {
-            if mock_ca::state::StateDir::exists(&state_dir) {
-                return Err(format!("{}: a CA already exists here", state_dir.display()));
-            }
-            let mut cfg = match config {
-                Some(p) => {
-                    let text =
-                        std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-                    serde_json::from_str(&text).map_err(|e| {
-                        format!(
-                            "{}: line {}, column {}: {e}",
-                            p.display(),
-                            e.line(),
-                            e.column()
-                        )
-                    })?
-                }
-                None => CaConfig::default(),
-            };
-            cfg.mode = mode;
-            cfg.two_tier |= two_tier;
-            cfg.ca_key = key;
-            cfg.root_key = key;
-            let seed = seed.map(Seed).unwrap_or_else(Seed::random);
-            let ca = Ca::open(&state_dir, cfg, seed, Clock::real()).map_err(|e| e.to_string())?;
-            println!(
-                "created {:?} CA `{}` in {}",
-                ca.config().mode,
-                ca.config().ca_name,
-                state_dir.display()
-            );
-            println!("seed {}", ca.seed());
-        }
-        CaAction::Submit {
-            request,
-            template,
-            attributes,
-            user,
-            groups,
-            out,
-        } => {
-            let ca = open(&state_dir)?;
-            let bytes =
-                std::fs::read(&request).map_err(|e| format!("{}: {e}", request.display()))?;
-            let mut attrs = Vec::new();
-            if let Some(t) = template {
-                attrs.push(("CertificateTemplate".to_string(), t));
-            }
-            for a in attributes {
-                let (n, v) = a
-                    .split_once(':')
-                    .ok_or_else(|| format!("--attrib `{a}`: expected NAME:VALUE"))?;
-                attrs.push((n.trim().to_string(), v.trim().to_string()));
-            }
-            let mut requester = Requester::new(&user);
-            requester.groups = groups;
-            let s = ca
-                .submit(&bytes, &requester, &attrs)
-                .map_err(|e| e.to_string())?;
-            println!(
-                "request {}: {} ({}) {}",
-                s.id,
-                s.disposition.as_str(),
-                s.status.status_text(),
-                s.message
-            );
-            if let (Some(out), Some(cert)) = (out, &s.certificate) {
-                write_file(&out, &pem("CERTIFICATE", cert))?;
-                println!("certificate written to {}", out.display());
-            }
-            return Ok(ExitCode::from(match s.disposition {
-                Disposition::Issued => 0,
-                Disposition::Pending => 3,
-                Disposition::Denied | Disposition::Revoked => 4,
-                Disposition::Failed => 5,
-            }));
-        }
+        CaAction::Init(a) => init(&state_dir, a)?,
+        CaAction::Submit(a) => return submit(&state_dir, a),
         CaAction::List { .. } | CaAction::Pending => {
             let disposition = match action {
                 CaAction::List { disposition } => disposition,
@@ -208,4 +128,128 @@ pub(crate) fn emit(out: Option<&Path>, text: &str, what: &str) -> Result<(), Str
         None => print!("{text}"),
     }
     Ok(())
+}
+
+fn init(state_dir: &Path, a: InitCmd) -> Result<(), String> {
+    let InitCmd {
+        mode,
+        seed,
+        two_tier,
+        key,
+        config,
+    } = a;
+    if mock_ca::state::StateDir::exists(state_dir) {
+        return Err(format!("{}: a CA already exists here", state_dir.display()));
+    }
+    let mut cfg = match config {
+        Some(p) => {
+            let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            serde_json::from_str(&text).map_err(|e| {
+                format!(
+                    "{}: line {}, column {}: {e}",
+                    p.display(),
+                    e.line(),
+                    e.column()
+                )
+            })?
+        }
+        None => CaConfig::default(),
+    };
+    cfg.mode = mode;
+    cfg.two_tier |= two_tier;
+    cfg.ca_key = key;
+    cfg.root_key = key;
+    let seed = seed.map(Seed).unwrap_or_else(Seed::random);
+    let ca = Ca::open(state_dir, cfg, seed, Clock::real()).map_err(|e| e.to_string())?;
+    println!(
+        "created {:?} CA `{}` in {}",
+        ca.config().mode,
+        ca.config().ca_name,
+        state_dir.display()
+    );
+    println!("seed {}", ca.seed());
+    Ok(())
+}
+
+fn submit(state_dir: &Path, a: SubmitCmd) -> Result<ExitCode, String> {
+    let SubmitCmd {
+        request,
+        template,
+        attributes,
+        user,
+        groups,
+        out,
+    } = a;
+    let ca = open(state_dir)?;
+    let bytes = std::fs::read(&request).map_err(|e| format!("{}: {e}", request.display()))?;
+    let mut attrs = Vec::new();
+    if let Some(t) = template {
+        attrs.push(("CertificateTemplate".to_string(), t));
+    }
+    for a in attributes {
+        let (n, v) = a
+            .split_once(':')
+            .ok_or_else(|| format!("--attrib `{a}`: expected NAME:VALUE"))?;
+        attrs.push((n.trim().to_string(), v.trim().to_string()));
+    }
+    let mut requester = Requester::new(&user);
+    requester.groups = groups;
+    let s = ca
+        .submit(&bytes, &requester, &attrs)
+        .map_err(|e| e.to_string())?;
+    println!(
+        "request {}: {} ({}) {}",
+        s.id,
+        s.disposition.as_str(),
+        s.status.status_text(),
+        s.message
+    );
+    if let (Some(out), Some(cert)) = (out, &s.certificate) {
+        write_file(&out, &pem("CERTIFICATE", cert))?;
+        println!("certificate written to {}", out.display());
+    }
+    Ok(ExitCode::from(match s.disposition {
+        Disposition::Issued => 0,
+        Disposition::Pending => 3,
+        Disposition::Denied | Disposition::Revoked => 4,
+        Disposition::Failed => 5,
+    }))
+}
+
+/// `ca init`'s arguments.
+#[derive(Args)]
+pub(crate) struct InitCmd {
+    #[arg(long, default_value = "enterprise")]
+    pub(crate) mode: CaMode,
+    /// Seed for every random choice; printed when not given.
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+    /// A root CA plus an issuing CA instead of one self-signed CA.
+    #[arg(long)]
+    pub(crate) two_tier: bool,
+    /// CA key: rsa2048, rsa3072, rsa4096, p256, p384, p521.
+    #[arg(long, default_value = "rsa2048")]
+    pub(crate) key: KeyAlgorithm,
+    /// Configuration (JSON) replacing the defaults.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+}
+
+/// `ca submit`'s arguments.
+#[derive(Args)]
+pub(crate) struct SubmitCmd {
+    pub(crate) request: PathBuf,
+    #[arg(long)]
+    pub(crate) template: Option<String>,
+    /// Extra request attribute `Name:Value` (repeatable).
+    #[arg(long = "attrib", value_name = "NAME:VALUE")]
+    pub(crate) attributes: Vec<String>,
+    #[arg(long, default_value = "CONTOSO\\Administrator")]
+    pub(crate) user: String,
+    /// Group memberships of the user (repeatable).
+    #[arg(long = "group")]
+    pub(crate) groups: Vec<String>,
+    /// Where to write the certificate (PEM) when issued.
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
 }

@@ -1,11 +1,9 @@
 //! End-to-end tests of the CA engine through its library API.
 
-mod common;
-
+use crate::support::*;
 use adcs_proto::protocol::oid;
 use adcs_proto::serial::parse_adcs_serial;
 use adcs_proto::x509::{parse_san, verify_signed, SanEntry};
-use common::*;
 use mock_ca::template::{KeyFamily, SubjectSource};
 use mock_ca::{
     Ca, CaConfig, CrlKind, Disposition, HResult, KeyAlgorithm, Requester, RevocationReason, Seed,

@@ -1,0 +1,12 @@
+//! The CA engine and its front ends, tested through their public API and
+//! over HTTP with the client's session: one test binary, a module per
+//! feature, so a cold build links it once.
+
+mod certsrv;
+mod conformance;
+mod console;
+mod engine;
+mod persistence;
+mod security;
+mod support;
+mod web_pages;

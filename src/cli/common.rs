@@ -1,0 +1,193 @@
+//! What the client verb families (`req`, `ca-cert`, `store`, `scom`) share:
+//! the store and connection arguments, how a failure becomes an exit code,
+//! progress lines and how entries print.
+//!
+//! Exit codes: 0 done (issued), 1 error, 2 usage, 3 pending, 4 denied,
+//! 5 CA error page, 6 sign-in refused.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use adcs_client::certsrv::EnrollError;
+use adcs_client::flow::{self, CaEndpoint, FlowError, Progress};
+use adcs_client::http::Credentials;
+use adcs_client::store::{Entry, Store};
+use clap::{Args, ValueEnum};
+
+/// Exit code for a request still pending.
+pub const EXIT_PENDING: u8 = 3;
+
+/// Exit code for a denied request.
+pub const EXIT_DENIED: u8 = 4;
+
+/// Exit code for the CA's error page.
+pub const EXIT_CA_ERROR: u8 = 5;
+
+/// Exit code when the server refuses the credentials.
+pub const EXIT_UNAUTHORIZED: u8 = 6;
+
+/// Where the certificate store lives.
+#[derive(Args, Clone)]
+pub struct StoreArg {
+    /// Folder of the certificate store (My, Root, CA, REQUEST, Keys).
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "ADCS_HARNESS_STORE",
+        default_value = "adcs-store"
+    )]
+    store: PathBuf,
+}
+
+impl StoreArg {
+    pub fn open(&self) -> Result<Store, String> {
+        Store::open(&self.store).map_err(|e| e.to_string())
+    }
+
+    /// The store folder.
+    pub fn path(&self) -> &Path {
+        &self.store
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum AuthKind {
+    Basic,
+    Ntlm,
+    /// NTLM tokens under the `Negotiate` label (what browsers send to IIS).
+    Negotiate,
+}
+
+/// How to reach and sign in to the CA's web enrollment pages.
+#[derive(Args, Clone)]
+pub struct Connect {
+    /// The certsrv URL, e.g. `https://ca.contoso.com/certsrv/`.
+    #[arg(long, value_name = "URL")]
+    pub(super) server: String,
+    /// Account (`DOMAIN\user`, `user@domain` or `user`).
+    #[arg(long)]
+    pub(super) user: Option<String>,
+    /// Password; better given in ADCS_HARNESS_PASSWORD than on the command line.
+    #[arg(long, env = "ADCS_HARNESS_PASSWORD", hide_env_values = true)]
+    pub(super) password: Option<String>,
+    #[arg(long, value_enum, default_value = "ntlm")]
+    pub(super) auth: AuthKind,
+    /// PEM/DER file of root certificates to trust for HTTPS, besides the
+    /// store's Root.
+    #[arg(long, value_name = "FILE")]
+    pub(super) ca_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub(super) store: StoreArg,
+}
+
+impl Connect {
+    /// The store these flags name.
+    pub fn store_arg(&self) -> &StoreArg {
+        &self.store
+    }
+
+    pub fn endpoint(&self) -> Result<CaEndpoint, String> {
+        let credentials = match (&self.user, &self.password) {
+            (None, _) => Credentials::None,
+            (Some(_), None) => {
+                return Err(
+                    "--user needs a password: give --password or set ADCS_HARNESS_PASSWORD".into(),
+                )
+            }
+            (Some(u), Some(p)) => match self.auth {
+                AuthKind::Basic => Credentials::Basic {
+                    user: u.clone(),
+                    password: p.clone(),
+                },
+                AuthKind::Ntlm | AuthKind::Negotiate => Credentials::Ntlm {
+                    user: u.clone(),
+                    password: p.clone(),
+                    negotiate_label: matches!(self.auth, AuthKind::Negotiate),
+                },
+            },
+        };
+        let store = self.store.open()?;
+        let trust = flow::trust_from(&store, self.ca_file.as_deref()).map_err(|e| e.to_string())?;
+        Ok(CaEndpoint {
+            url: self.server.clone(),
+            trust,
+            credentials,
+        })
+    }
+}
+
+pub(super) fn fail(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// Exit code and message for a failed flow.
+pub fn flow_failure(e: FlowError) -> Result<ExitCode, String> {
+    match &e {
+        FlowError::Enroll(EnrollError::Unauthorized(_)) => {
+            eprintln!("adcs-harness: {e}");
+            Ok(ExitCode::from(EXIT_UNAUTHORIZED))
+        }
+        FlowError::StillPending { .. } => {
+            eprintln!("adcs-harness: {e}");
+            Ok(ExitCode::from(EXIT_PENDING))
+        }
+        FlowError::NotIssued { outcome, .. } => {
+            eprintln!("adcs-harness: {e}");
+            Ok(ExitCode::from(if outcome.contains("denied") {
+                EXIT_DENIED
+            } else {
+                EXIT_CA_ERROR
+            }))
+        }
+        _ => Err(e.to_string()),
+    }
+}
+
+/// One line of `enroll` progress.
+pub fn progress_line(p: &Progress) -> String {
+    match p {
+        Progress::Created { subject } => format!("Request created for {subject}"),
+        Progress::Submitted { id: Some(id) } => {
+            format!("Request {id} is pending approval by a certificate manager")
+        }
+        Progress::Submitted { id: None } => "Request submitted".into(),
+        Progress::Waiting { id, attempt } => {
+            format!("Waiting for request {id} (check {attempt})")
+        }
+        Progress::Issued { id } => format!("Request {id} issued"),
+    }
+}
+
+pub(super) fn parse_attributes(list: &[String]) -> Result<Vec<(String, String)>, String> {
+    flow::parse_attributes(list).map_err(|e| format!("--attrib: {e}"))
+}
+
+pub(super) fn print_warnings(warnings: &[adcs_client::inf::InfWarning]) {
+    for w in warnings {
+        eprintln!("{w}");
+    }
+}
+
+pub(super) fn entry_json(e: &Entry) -> serde_json::Value {
+    serde_json::to_value(e).expect("serialisable")
+}
+
+pub(super) fn print_entry(e: &Entry) {
+    println!("{} store: {}", e.store, e.thumbprint);
+    println!("  Serial Number: {}", e.serial);
+    println!("  Issuer: {}", e.issuer);
+    println!("  Subject: {}", e.subject);
+    println!(
+        "  NotBefore: {}  NotAfter: {}",
+        adcs_proto::x509::rfc3339(e.not_before),
+        adcs_proto::x509::rfc3339(e.not_after)
+    );
+    if let Some(f) = &e.properties.friendly_name {
+        println!("  Friendly name: {f}");
+    }
+    match (&e.properties.key_container, e.has_private_key) {
+        (Some(c), true) => println!("  Key Container = {c}\n  Private key is present"),
+        (Some(c), false) => println!("  Key Container = {c}\n  Missing stored keyset"),
+        (None, _) => println!("  No key provider information"),
+    }
+}
