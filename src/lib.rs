@@ -5,3 +5,8 @@ pub mod bench;
 pub mod fuzzing;
 pub mod load;
 pub mod scenario;
+
+/// The README's Rust example, compiled and run by `cargo test`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -112,43 +112,7 @@ fn every_reference_inf_is_read_or_refused_as_certreq_does() {
             }
             "msdocs_scom_obtain_certificate_2022.inf"
             | "msdocs_scom_obtain_certificate_2025.inf" => {
-                let s = got.unwrap();
-                assert_eq!(s.subject, "CN=server.contoso.com");
-                assert_eq!(
-                    (s.key, s.key_spec, s.key_usage, s.provider_type),
-                    (KeyChoice::Rsa(2048), 1, Some(0xf0), Some(12))
-                );
-                assert_eq!(
-                    s.provider_name.as_deref(),
-                    Some("Microsoft RSA SChannel Cryptographic Provider")
-                );
-                assert!(s.machine_key_set && !s.exportable);
-                assert_eq!(s.ekus, vec![SERVER_AUTH, CLIENT_AUTH]);
-                let exportable_warning = s
-                    .warnings
-                    .iter()
-                    .find(|w| w.message.contains("`Key Exportable`"))
-                    .expect("Key Exportable warning");
-                assert!(
-                    exportable_warning
-                        .to_string()
-                        .contains(&format!("{name}: line 3: warning:")),
-                    "{exportable_warning}"
-                );
-                let typographic = s
-                    .warnings
-                    .iter()
-                    .any(|w| w.message.contains("typographic quotes") && w.line == 2);
-                assert_eq!(typographic, name.contains("2022"), "{:?}", s.warnings);
-                if name.contains("2025") {
-                    assert_eq!(
-                        s.attributes,
-                        vec![(
-                            "CertificateTemplate".to_string(),
-                            "OperationsManager".to_string()
-                        )]
-                    );
-                }
+                check_scom_guide_inf(&name, &got.unwrap());
             }
             "tamemycerts_Computer_Online_DSA.inf" => {
                 let s = got.unwrap();
@@ -179,6 +143,47 @@ fn every_reference_inf_is_read_or_refused_as_certreq_does() {
         }
     }
     assert_eq!(seen, 12);
+}
+
+/// The SCOM guide's INF (2022 and 2025 editions): Microsoft's SChannel CSP
+/// key, and the warnings certreq's reader gives for its known slips.
+fn check_scom_guide_inf(name: &str, s: &RequestSpec) {
+    assert_eq!(s.subject, "CN=server.contoso.com");
+    assert_eq!(
+        (s.key, s.key_spec, s.key_usage, s.provider_type),
+        (KeyChoice::Rsa(2048), 1, Some(0xf0), Some(12))
+    );
+    assert_eq!(
+        s.provider_name.as_deref(),
+        Some("Microsoft RSA SChannel Cryptographic Provider")
+    );
+    assert!(s.machine_key_set && !s.exportable);
+    assert_eq!(s.ekus, vec![SERVER_AUTH, CLIENT_AUTH]);
+    let exportable_warning = s
+        .warnings
+        .iter()
+        .find(|w| w.message.contains("`Key Exportable`"))
+        .expect("Key Exportable warning");
+    assert!(
+        exportable_warning
+            .to_string()
+            .contains(&format!("{name}: line 3: warning:")),
+        "{exportable_warning}"
+    );
+    let typographic = s
+        .warnings
+        .iter()
+        .any(|w| w.message.contains("typographic quotes") && w.line == 2);
+    assert_eq!(typographic, name.contains("2022"), "{:?}", s.warnings);
+    if name.contains("2025") {
+        assert_eq!(
+            s.attributes,
+            vec![(
+                "CertificateTemplate".to_string(),
+                "OperationsManager".to_string()
+            )]
+        );
+    }
 }
 
 /// `openssl req -verify` on a PEM request; `None` (with a SKIPPED note)
