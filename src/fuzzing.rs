@@ -292,7 +292,7 @@ pub fn seeds() -> Result<Vec<Seed>, String> {
     add(
         "scenario",
         "small.toml",
-        b"name = \"small\"\n[world]\nseed = 3\n[[step]]\ndo = \"req.enroll\"\nsubject = \"CN=a.contoso.test\"\ntemplate = \"WebServer\"\n[step.expect]\ndisposition = \"issued\"\n".to_vec(),
+        b"name = \"small\"\n[world]\nseed = 3\n[[step]]\ndo = \"req.enroll\"\ninf = \"[NewRequest]\\nSubject = \\\"CN=a.contoso.test\\\"\\n\"\ntemplate = \"WebServer\"\n[step.expect]\ndisposition = \"issued\"\n".to_vec(),
     );
 
     // NTLM: the selector byte, then the message.

@@ -3,11 +3,13 @@
 //! (`adcs-harness run PATH…`).
 
 pub mod model;
+mod parse;
 mod run;
+mod written_step;
 
 use std::path::{Path, PathBuf};
 
-pub use model::{load, parse, Expect, Scenario, Step};
+pub use model::{load, parse, Action, Expect, Scenario, Step};
 pub use run::{run_scenario, RunOptions, ScenarioReport, StepResult};
 
 /// The scenario files `paths` name: files as given, folders' `*.toml` files

@@ -1,10 +1,16 @@
-//! The scenario file format (TOML): a world, then steps against both ends,
-//! each with what must hold after it. See scenarios/README.md.
+//! A scenario as typed values: a world, then steps against both ends, each
+//! an [`Action`] with the arguments it needs and what must hold after it.
+//! Reading TOML into these types (and refusing a wrong argument before
+//! anything runs) is `parse`'s job; see scenarios/README.md.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use mock_ca::serve::ServeConfig;
+use mock_ca::web::faults::FaultRule;
+use mock_ca::RevocationReason;
 use serde::Deserialize;
+
+pub use super::parse::{load, parse};
 
 /// Where the virtual clock starts unless the world says otherwise:
 /// 2026-01-01T00:00:00Z, so every run sees the same times.
@@ -13,45 +19,23 @@ pub const DEFAULT_START: i64 = 1_767_225_600;
 pub const DEFAULT_FQDN: &str = "scom01.contoso.test";
 
 /// One scenario file.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct Scenario {
     pub name: String,
-    #[serde(default)]
     pub description: String,
     /// The CA, its users, auth and clock: the `serve --config` format.
-    #[serde(default)]
     pub world: ServeConfig,
     /// The client computer's FQDN (subjects, SCOM name checks).
-    #[serde(default = "default_fqdn")]
     pub fqdn: String,
-    #[serde(rename = "step", default)]
     pub steps: Vec<Step>,
     /// The file it came from (set by [`load`]).
-    #[serde(skip)]
     pub path: PathBuf,
 }
 
-fn default_fqdn() -> String {
-    DEFAULT_FQDN.into()
-}
-
-/// A request ID as a step names it: a number, or `"last"` (the one the
-/// latest step produced).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
-pub enum IdRef {
-    Number(u32),
-    Word(String),
-}
-
-/// One step: `do` names the action, the other keys are its arguments
-/// (each action uses the ones it needs), `expect` what must hold after it.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One step: what it does, as whom, and what must hold after it.
+#[derive(Clone, Debug)]
 pub struct Step {
-    #[serde(rename = "do")]
-    pub action: String,
+    pub action: Action,
     /// Label of what the step makes (a request, a certificate, a PFX), for
     /// later steps to name.
     pub name: Option<String>,
@@ -59,55 +43,218 @@ pub struct Step {
     pub user: Option<String>,
     /// Overrides the account's password (wrong-password cases).
     pub password: Option<String>,
-    /// `ntlm` (default), `negotiate` or `basic`.
-    pub auth: Option<String>,
-    /// An INF, inline.
-    pub inf: Option<String>,
-    /// An INF file, relative to the scenario file.
-    pub inf_file: Option<PathBuf>,
-    /// The label of a request made earlier.
-    pub request: Option<String>,
-    /// The label of a certificate or PFX made earlier.
-    pub cert: Option<String>,
-    pub template: Option<String>,
-    /// Request attributes `NAME:VALUE`.
-    #[serde(default)]
-    pub attrib: Vec<String>,
-    pub id: Option<IdRef>,
-    /// A serial number (hex), or `"last"`.
-    pub serial: Option<String>,
-    /// Revocation reason (`key_compromise`, `certificate_hold`, …).
-    pub reason: Option<String>,
-    /// Certificate selector: subject name, serial or thumbprint (store and scom steps).
-    pub subject: Option<String>,
-    pub thumbprint: Option<String>,
-    #[serde(default)]
-    pub new_key: bool,
-    #[serde(default)]
-    pub delta: bool,
-    /// clock.advance: seconds (negative goes back).
-    pub seconds: Option<i64>,
-    /// clock.set: `2027-01-01T00:00:00Z` or Unix seconds.
-    pub time: Option<String>,
-    pub pfx_password: Option<String>,
-    #[serde(default)]
-    pub web_portal: bool,
-    #[serde(default)]
-    pub force: bool,
-    /// Seconds `req.enroll` waits for approval (0: report pending at once).
-    pub wait: Option<u64>,
-    /// http: method, path under /certsrv/ (or absolute), form body.
-    pub method: Option<String>,
-    pub path: Option<String>,
-    pub body: Option<String>,
-    /// fault.set: the rules (`[[step.faults]]`, as `[[world.faults]]`).
-    #[serde(default)]
-    pub faults: Vec<mock_ca::web::faults::FaultRule>,
-    #[serde(default)]
+    pub auth: Auth,
     pub expect: Expect,
-    /// Line of the step's `[[step]]` header (set by [`load`]).
-    #[serde(skip)]
+    /// Line of the step's `[[step]]` header, for messages.
     pub line: usize,
+}
+
+/// How a step signs in to certsrv.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Auth {
+    #[default]
+    Ntlm,
+    /// NTLM under the `Negotiate` label.
+    Negotiate,
+    Basic,
+}
+
+/// What a step does (`do = "…"`), with its arguments.
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// `req.new`: certreq -new (or a self-signed certificate for `RequestType = Cert`).
+    ReqNew { inf: InfSource },
+    /// `req.submit`: certreq -submit through certfnsh.asp.
+    ReqSubmit {
+        /// The label of a `req.new` step; the latest request by default.
+        request: Option<String>,
+        template: Option<String>,
+        attributes: Vec<(String, String)>,
+    },
+    /// `req.retrieve`: certnew.cer?ReqID=.
+    ReqRetrieve { id: RequestRef },
+    /// `req.accept`: certreq -accept into My.
+    ReqAccept {
+        /// A certificate's label; the latest certificate by default.
+        cert: Option<String>,
+    },
+    /// `req.enroll`: new, submit, wait and accept in one.
+    ReqEnroll { inf: InfSource, enroll: EnrollArgs },
+    /// `ca-cert.download`: the CA chain, pinned, into Root and CA.
+    CaCertDownload,
+    /// `store.export`: a My certificate and its key as a PFX.
+    StoreExport {
+        selector: CertSelector,
+        pfx_password: String,
+    },
+    /// `store.import`: a certificate or PFX made earlier, into My.
+    StoreImport {
+        cert: String,
+        pfx_password: Option<String>,
+    },
+    /// `store.delete`: remove from My.
+    StoreDelete { selector: CertSelector },
+    /// `store.repair`: certutil -repairstore.
+    StoreRepair { selector: CertSelector },
+    /// `scom.import`: MOMCertImport.
+    ScomImport { selector: CertSelector, force: bool },
+    /// `scom.check`: the agent's checks.
+    ScomCheck { target: ScomCheckTarget },
+    /// `scom.renew`: renew the configured (or selected) certificate and re-import it.
+    ScomRenew {
+        selector: Option<CertSelector>,
+        new_key: bool,
+        enroll: EnrollArgs,
+    },
+    /// `scom.enroll`: the SCOM guide's whole procedure.
+    ScomEnroll(ScomProcedure),
+    /// `scom.remove`: clear the configuration.
+    ScomRemove,
+    /// `ca.issue`: the certificate manager issues a pending request.
+    CaIssue { id: RequestRef },
+    /// `ca.deny`: the certificate manager denies a pending request.
+    CaDeny { id: RequestRef },
+    /// `ca.revoke`.
+    CaRevoke {
+        serial: SerialRef,
+        reason: RevocationReason,
+    },
+    /// `ca.unrevoke`.
+    CaUnrevoke { serial: SerialRef },
+    /// `ca.crl`: publish a base or delta CRL.
+    CaCrl { delta: bool },
+    /// `ca.renew`: renew the CA certificate.
+    CaRenew { new_key: bool },
+    /// `clock.advance`: seconds (negative goes back).
+    ClockAdvance { seconds: i64 },
+    /// `clock.set`: Unix seconds.
+    ClockSet { time: i64 },
+    /// `fault.set`: replace the server's fault rules.
+    FaultSet { rules: Vec<FaultRule> },
+    /// `fault.clear`: remove them.
+    FaultClear,
+    /// `http`: a raw request, signed in.
+    Http {
+        method: String,
+        /// Under /certsrv/ (or absolute).
+        path: String,
+        /// A form body (sent as `application/x-www-form-urlencoded`).
+        body: Option<String>,
+    },
+}
+
+impl Action {
+    /// The `do` word that names it.
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Action::ReqNew { .. } => "req.new",
+            Action::ReqSubmit { .. } => "req.submit",
+            Action::ReqRetrieve { .. } => "req.retrieve",
+            Action::ReqAccept { .. } => "req.accept",
+            Action::ReqEnroll { .. } => "req.enroll",
+            Action::CaCertDownload => "ca-cert.download",
+            Action::StoreExport { .. } => "store.export",
+            Action::StoreImport { .. } => "store.import",
+            Action::StoreDelete { .. } => "store.delete",
+            Action::StoreRepair { .. } => "store.repair",
+            Action::ScomImport { .. } => "scom.import",
+            Action::ScomCheck { .. } => "scom.check",
+            Action::ScomRenew { .. } => "scom.renew",
+            Action::ScomEnroll(_) => "scom.enroll",
+            Action::ScomRemove => "scom.remove",
+            Action::CaIssue { .. } => "ca.issue",
+            Action::CaDeny { .. } => "ca.deny",
+            Action::CaRevoke { .. } => "ca.revoke",
+            Action::CaUnrevoke { .. } => "ca.unrevoke",
+            Action::CaCrl { .. } => "ca.crl",
+            Action::CaRenew { .. } => "ca.renew",
+            Action::ClockAdvance { .. } => "clock.advance",
+            Action::ClockSet { .. } => "clock.set",
+            Action::FaultSet { .. } => "fault.set",
+            Action::FaultClear => "fault.clear",
+            Action::Http { .. } => "http",
+        }
+    }
+}
+
+/// Where a step's INF comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InfSource {
+    /// `inf = """…"""`.
+    Inline(String),
+    /// `inf_file`, relative to the scenario file.
+    File(PathBuf),
+}
+
+/// What an enrolment submits besides the request, and how long it waits.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EnrollArgs {
+    pub template: Option<String>,
+    /// Request attributes (`attrib = ["NAME:VALUE"]`).
+    pub attributes: Vec<(String, String)>,
+    /// Seconds to wait for approval (0: report pending at once).
+    pub wait: u64,
+}
+
+/// How `scom.enroll` runs the SCOM guide's procedure.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScomProcedure {
+    /// The guide's INF unless given (relative to the scenario file).
+    pub inf_file: Option<PathBuf>,
+    /// The CA makes the key (certrqma.asp) and answers with a PFX.
+    pub web_portal: bool,
+    /// Import even a certificate the agent would refuse.
+    pub force: bool,
+    /// A `pfx_password` was given: the key is made exportable.
+    pub exportable: bool,
+    pub enroll: EnrollArgs,
+}
+
+/// A request ID as a step names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestRef {
+    Number(u32),
+    /// `"last"`: the one the latest step produced.
+    Last,
+}
+
+/// A serial number as a CA step names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SerialRef {
+    /// Hex, lower case, without spaces or colons.
+    Hex(String),
+    /// `"last"` or none: the latest certificate's.
+    Latest,
+}
+
+/// Which certificate a store or SCOM step means.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CertSelector {
+    /// A My certificate by subject name.
+    Subject(String),
+    Thumbprint(String),
+    /// Hex, as written.
+    Serial(String),
+    /// A certificate or PFX an earlier step made (`cert`), with the PFX's
+    /// password.
+    Label {
+        label: String,
+        pfx_password: Option<String>,
+    },
+    /// The certificate the latest step produced.
+    Latest,
+}
+
+/// What `scom.check` looks at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScomCheckTarget {
+    /// An INF, before any request is made.
+    Inf(InfSource),
+    /// A request an earlier step made (its label).
+    Request(String),
+    Store(CertSelector),
+    /// The certificate the registry names (what the agent loads).
+    Configured,
 }
 
 /// What must hold after a step; every key is optional.
@@ -169,114 +316,4 @@ pub struct JournalExpect {
     pub disposition: Option<String>,
     /// Whether a fault was injected into it.
     pub fault: Option<bool>,
-}
-
-/// The actions a step may name.
-pub const ACTIONS: &[&str] = &[
-    "req.new",
-    "req.submit",
-    "req.retrieve",
-    "req.accept",
-    "req.enroll",
-    "ca-cert.download",
-    "store.export",
-    "store.import",
-    "store.delete",
-    "store.repair",
-    "scom.import",
-    "scom.check",
-    "scom.renew",
-    "scom.enroll",
-    "scom.remove",
-    "ca.issue",
-    "ca.deny",
-    "ca.revoke",
-    "ca.unrevoke",
-    "ca.crl",
-    "ca.renew",
-    "clock.advance",
-    "clock.set",
-    "fault.set",
-    "fault.clear",
-    "http",
-];
-
-/// 1-based line and column of byte `offset` in `text`.
-fn place(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-    (line, col)
-}
-
-/// Reads a scenario file; errors name the file, line and column.
-pub fn load(path: &Path) -> Result<Scenario, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    parse(path, &text)
-}
-
-/// Parses scenario text (`path` names it in errors).
-pub fn parse(path: &Path, text: &str) -> Result<Scenario, String> {
-    let mut s: Scenario = toml::from_str(text).map_err(|e| {
-        let at = e
-            .span()
-            .map(|sp| {
-                let (l, c) = place(text, sp.start);
-                format!("line {l}, column {c}: ")
-            })
-            .unwrap_or_default();
-        format!("{}: {at}{}", path.display(), e.message().trim_end())
-    })?;
-    s.path = path.to_path_buf();
-    // The line of each `[[step]]` header, for messages.
-    let headers: Vec<usize> = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| l.trim_start().starts_with("[[step]]"))
-        .map(|(i, _)| i + 1)
-        .collect();
-    for (i, step) in s.steps.iter_mut().enumerate() {
-        step.line = headers.get(i).copied().unwrap_or(0);
-        if !ACTIONS.contains(&step.action.as_str()) {
-            return Err(format!(
-                "{}: line {}: step {}: unknown action `{}` (one of {})",
-                path.display(),
-                step.line,
-                i + 1,
-                step.action,
-                ACTIONS.join(", ")
-            ));
-        }
-    }
-    Ok(s)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn errors_name_the_file_line_and_column() {
-        let p = Path::new("x.toml");
-        let e = parse(p, "name = \"x\"\n[[step]]\ndo = \"req.new\"\nbogus = 1\n").unwrap_err();
-        assert!(
-            e.starts_with("x.toml: line 4, column 1: unknown field `bogus`"),
-            "{e}"
-        );
-        let e = parse(p, "name = \"x\"\n\n[[step]]\ndo = \"req.neww\"\n").unwrap_err();
-        assert!(
-            e.contains("line 3: step 1: unknown action `req.neww`"),
-            "{e}"
-        );
-        let e = parse(
-            p,
-            "name = \"x\"\n[[step]]\ndo = \"ca.issue\"\n[step.expect]\ndisposition = 3\n",
-        )
-        .unwrap_err();
-        assert!(e.contains("line 5, column 15"), "{e}");
-        let s = parse(p, "name = \"x\"\n[world]\nseed = 4\nmode = \"standalone\"\n[[step]]\ndo = \"ca.issue\"\nid = \"last\"\n[[step]]\ndo = \"clock.advance\"\nseconds = 60\n").unwrap();
-        assert_eq!(s.world.seed, Some(4));
-        assert_eq!((s.steps[0].line, s.steps[1].line), (5, 8));
-        assert_eq!(s.steps[0].id, Some(IdRef::Word("last".into())));
-    }
 }

@@ -1,0 +1,41 @@
+//! The raw HTTP step (`http`): one signed-in request to the server, for
+//! what no client verb does (odd pages, forged forms, status codes).
+
+use adcs_client::http::Session;
+
+use super::observed::Observed;
+use super::world::Runner;
+use crate::scenario::model::Step;
+
+impl Runner<'_> {
+    /// `http`: sends `method path` (with a form `body`) as the step's user.
+    pub(super) fn http(
+        &mut self,
+        step: &Step,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<Observed, String> {
+        let mut session = Session::new(
+            &self.server.certsrv_url(),
+            self.trust(),
+            self.credentials(step)?,
+        )
+        .map_err(|e| e.to_string())?;
+        let content_type = body.map(|_| "application/x-www-form-urlencoded");
+        let r = session
+            .request(
+                method,
+                path,
+                content_type,
+                body.unwrap_or_default().as_bytes(),
+            )
+            .map_err(|e| e.to_string())?;
+        Ok(Observed {
+            summary: format!("{method} {path}: {} {}", r.status, r.reason),
+            status: Some(r.status),
+            body: Some(r.text()),
+            ..Observed::default()
+        })
+    }
+}
