@@ -68,3 +68,12 @@ pub fn csr_pem(cn: &str, alg: KeyAlgorithm) -> String {
     let der = adcs_proto::x509::build_request(&name, &key, vec![]).expect("a request");
     pem("CERTIFICATE REQUEST", &der)
 }
+
+/// An `application/x-www-form-urlencoded` body.
+pub fn form_body(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k, v);
+    }
+    s.finish().into_bytes()
+}

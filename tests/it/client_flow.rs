@@ -2,18 +2,16 @@
 //! → submit → (approval) → retrieve → accept → PFX, in both CA modes, and
 //! every failure leaving the store as it was.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support::{snapshot, start_with, ALICE, T0};
 use adcs_client::certsrv::{EnrollError, Outcome};
 use adcs_client::flow::{self, CaDownload, CaEndpoint, EnrollOptions, FlowError, NewOptions};
 use adcs_client::http::{Credentials, Trust};
 use adcs_client::request::Requester;
 use adcs_client::store::{PfxFormat, Store, StoreError, StoreName};
-use common::{snapshot, start_with, ALICE, T0};
 use mock_ca::web::{Server, WebOptions};
 use mock_ca::{CaConfig, CaMode, Seed};
 

@@ -4,12 +4,10 @@
 //! IDs without a gap, and every retrieve returns exactly the bytes that
 //! were issued. (`adcs-harness bench` runs the same at full size.)
 
-mod common;
-
 use std::sync::atomic::AtomicBool;
 
+use crate::support::{start_with, ADMIN, ALICE};
 use adcs_harness::load::{self, LoadOptions, Target};
-use common::{start_with, ADMIN, ALICE};
 use mock_ca::web::WebOptions;
 use mock_ca::CaConfig;
 

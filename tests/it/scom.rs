@@ -3,13 +3,12 @@
 //! certificate crafted for it, reversed serials, renewal both ways, and the
 //! guide's whole procedure against the mock in both CA modes.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support::{snapshot, start_with, ALICE, T0};
 use adcs_client::flow::{self, CaEndpoint, EnrollOptions, NewOptions};
 use adcs_client::http::{Credentials, Trust};
 use adcs_client::inf::{Inf, RequestSpec};
@@ -19,7 +18,6 @@ use adcs_client::scom::check::{registry_serial, CheckOptions, Report, Status};
 use adcs_client::scom::facts::{HASH_VALUE, MACHINE_SETTINGS_KEY, SERIAL_VALUE};
 use adcs_client::scom::{self, CheckTarget, ImportOptions, ScomError, Selector};
 use adcs_client::store::{thumbprint, Entry, PfxFormat, Store, StoreName};
-use common::{snapshot, start_with, ALICE, T0};
 use mock_ca::web::{Server, WebOptions};
 use mock_ca::{CaConfig, CaMode, Seed};
 

@@ -4,13 +4,10 @@
 
 use std::time::Duration;
 
-mod common;
-
 use adcs_client::http::{Credentials, HttpResponse, Session, Trust};
 use adcs_proto::protocol::{endpoint, portal};
 use base64::Engine;
-use common::form_body;
-use mock_ca::testing::csr_pem;
+use mock_ca::testing::{csr_pem, form_body};
 use mock_ca::web::WebOptions;
 use mock_ca::KeyAlgorithm;
 

@@ -168,15 +168,6 @@ pub fn call(
     c.send(method, path, &h, body).unwrap()
 }
 
-/// An `application/x-www-form-urlencoded` body.
-pub fn form_body(pairs: &[(&str, &str)]) -> Vec<u8> {
-    let mut s = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        s.append_pair(k, v);
-    }
-    s.finish().into_bytes()
-}
-
 /// The values of `attr="…"` in a page (HTML entities for `&` undone).
 pub fn attr_values(page: &str, attr: &str) -> Vec<String> {
     let key = format!("{attr}=\"");

@@ -1,0 +1,16 @@
+//! End-to-end tests across both ends: the CLI, the client flow and SCOM
+//! procedures against the mock CA, load, crash and property tests, the
+//! bench, and `serve` as a process. One test binary, a module per feature,
+//! so a cold build links it once.
+
+mod bench;
+mod cli;
+mod client_flow;
+mod crash;
+mod fuzz_regressions;
+mod load;
+mod properties;
+mod scenarios;
+mod scom;
+mod serve_process;
+mod support;
