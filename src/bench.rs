@@ -513,7 +513,7 @@ fn full_load(submissions: usize, clients: usize) -> Result<String, String> {
         ));
     }
     let t = Instant::now();
-    let v = load::verify(&target, &ack, true)?;
+    let v = load::verify(&target, &ack, true).map_err(|e| e.0)?;
     let verify_s = t.elapsed().as_secs_f64();
     let ids: Vec<u32> = v.ids.iter().copied().collect();
     let gapless = ids.windows(2).all(|w| w[1] == w[0] + 1);
@@ -555,6 +555,20 @@ fn machine() -> String {
 
 /// Runs every measurement and returns the report (Markdown).
 pub fn run(
+    opts: &BenchOptions,
+    exe: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<String, BenchError> {
+    report(opts, exe, progress).map_err(BenchError)
+}
+
+/// A measurement that could not be taken (a server that did not start, a
+/// failed submission), named.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BenchError(pub String);
+
+fn report(
     opts: &BenchOptions,
     exe: &Path,
     progress: &mut dyn FnMut(&str),

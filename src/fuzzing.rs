@@ -135,15 +135,28 @@ pub fn ntlm(data: &[u8]) {
     }
 }
 
+/// What replaying or writing a corpus found: a file that makes a target
+/// panic (named), or a seed or corpus file that could not be made, read or
+/// written.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FuzzError(pub String);
+
+impl From<String> for FuzzError {
+    fn from(s: String) -> Self {
+        FuzzError(s)
+    }
+}
+
 /// Runs every file under `dir/<target>/` through its target; the files
 /// run, by target.
-pub fn replay(dir: &Path) -> Result<Vec<(String, usize)>, String> {
+pub fn replay(dir: &Path) -> Result<Vec<(String, usize)>, FuzzError> {
     replay_with(dir, TARGETS)
 }
 
 /// [`replay`] with the given targets; an input that panics is an error
 /// naming its file.
-pub fn replay_with(dir: &Path, targets: &[Target]) -> Result<Vec<(String, usize)>, String> {
+pub fn replay_with(dir: &Path, targets: &[Target]) -> Result<Vec<(String, usize)>, FuzzError> {
     let mut out = Vec::new();
     for (name, target) in targets {
         let sub = dir.join(name);
@@ -159,7 +172,7 @@ pub fn replay_with(dir: &Path, targets: &[Target]) -> Result<Vec<(String, usize)
                 let data = std::fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?;
                 let run = std::panic::catch_unwind(|| target(&data));
                 if run.is_err() {
-                    return Err(format!("{name}: {} makes the target panic", f.display()));
+                    return Err(format!("{name}: {} makes the target panic", f.display()).into());
                 }
                 n += 1;
             }
@@ -175,7 +188,7 @@ pub type Seed = (&'static str, String, Vec<u8>);
 /// Starting inputs for each target, made here so that they follow the
 /// formats as this build writes them: (target, file name, bytes).
 /// `adcs-harness fuzz-seeds DIR` writes them as DIR/<target>/<name>.
-pub fn seeds() -> Result<Vec<Seed>, String> {
+pub fn seeds() -> Result<Vec<Seed>, FuzzError> {
     use adcs_proto::protocol::oid;
     use adcs_proto::x509::{self, SanEntry};
     use base64::Engine;
@@ -332,13 +345,14 @@ pub fn seeds() -> Result<Vec<Seed>, String> {
 }
 
 /// Writes [`seeds`] as `dir/<target>/<name>`.
-pub fn write_seeds(dir: &Path) -> Result<usize, String> {
+pub fn write_seeds(dir: &Path) -> Result<usize, FuzzError> {
     let seeds = seeds()?;
     for (target, name, bytes) in &seeds {
         let sub = dir.join(target);
-        std::fs::create_dir_all(&sub).map_err(|e| format!("{}: {e}", sub.display()))?;
+        std::fs::create_dir_all(&sub).map_err(|e| FuzzError(format!("{}: {e}", sub.display())))?;
         let path = sub.join(name);
-        std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        adcs_proto::atomic_file::write_atomic(&path, bytes)
+            .map_err(|e| FuzzError(e.to_string()))?;
     }
     Ok(seeds.len())
 }

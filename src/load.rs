@@ -28,16 +28,22 @@ pub struct Target {
     pub officer: (String, String),
 }
 
+/// What the load driver or its check found wrong (a failed call, or a
+/// request the server lost, duplicated or changed).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct LoadError(pub String);
+
 impl Target {
     /// The target a `serve --ready-file` describes: its first user, its
     /// administrator, and its root as the only trust anchor.
-    pub fn from_ready(info: &ReadyInfo) -> Result<Target, String> {
+    pub fn from_ready(info: &ReadyInfo) -> Result<Target, LoadError> {
         let root = std::fs::read_to_string(&info.root_cert)
-            .map_err(|e| format!("{}: {e}", info.root_cert))?;
+            .map_err(|e| LoadError(format!("{}: {e}", info.root_cert)))?;
         let user = info
             .users
             .first()
-            .ok_or("the ready file names no user account")?;
+            .ok_or_else(|| LoadError("the ready file names no user account".into()))?;
         Ok(Target {
             certsrv_url: info.certsrv_url.clone(),
             control_url: info.control_url.clone(),
@@ -308,7 +314,11 @@ pub struct Verified {
 /// `exact`: nothing happened that was not acknowledged (no crash), so
 /// nothing is revoked that the officer did not revoke and nothing pending
 /// is left.
-pub fn verify(target: &Target, ack: &Acknowledged, exact: bool) -> Result<Verified, String> {
+pub fn verify(target: &Target, ack: &Acknowledged, exact: bool) -> Result<Verified, LoadError> {
+    check(target, ack, exact).map_err(LoadError)
+}
+
+fn check(target: &Target, ack: &Acknowledged, exact: bool) -> Result<Verified, String> {
     let mut out = Verified::default();
     let mut handed: BTreeMap<u32, Option<&Vec<u8>>> = BTreeMap::new();
     for (id, cert) in &ack.submissions {

@@ -204,7 +204,8 @@ fn run_bench(
         load,
         ..adcs_harness::bench::BenchOptions::default()
     };
-    let report = adcs_harness::bench::run(&opts, &exe, &mut |p| eprintln!("bench: {p}"))?;
+    let report = adcs_harness::bench::run(&opts, &exe, &mut |p| eprintln!("bench: {p}"))
+        .map_err(|e| e.to_string())?;
     print!("{report}");
     if let Some(p) = out {
         adcs_client::flow::write_file(&p, report.as_bytes()).map_err(|e| e.to_string())?;
@@ -215,7 +216,7 @@ fn run_bench(
 /// `run`: every scenario's transcript, then the summary; exit 1 on any failure.
 fn run_scenarios(paths: &[PathBuf], seed: Option<u64>, quiet: bool) -> Result<ExitCode, String> {
     use adcs_harness::scenario;
-    let files = scenario::files(paths)?;
+    let files = scenario::files(paths).map_err(|e| e.to_string())?;
     let opts = scenario::RunOptions { seed };
     let summary = scenario::run_files(&files, &opts, &mut |r| match r {
         Ok(report) if !quiet || report.failed() > 0 => print!("{}", report.transcript()),
@@ -247,10 +248,12 @@ fn main() -> ExitCode {
         Command::Store { action } => store::run_store(action),
         Command::Scom { action } => scom::run(action),
         Command::Run { paths, seed, quiet } => run_scenarios(&paths, seed, quiet),
-        Command::FuzzSeeds { dir } => adcs_harness::fuzzing::write_seeds(&dir).map(|n| {
-            println!("{n} seed files under {}", dir.display());
-            ExitCode::SUCCESS
-        }),
+        Command::FuzzSeeds { dir } => adcs_harness::fuzzing::write_seeds(&dir)
+            .map(|n| {
+                println!("{n} seed files under {}", dir.display());
+                ExitCode::SUCCESS
+            })
+            .map_err(|e| e.to_string()),
         Command::Bench {
             seconds,
             clients,

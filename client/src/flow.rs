@@ -48,18 +48,10 @@ fn read(path: &Path) -> Result<Vec<u8>, FlowError> {
 /// Writes an output file through a temporary file, so a failure leaves no
 /// half-written file behind.
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), FlowError> {
-    let io = |source| FlowError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io)?;
-    std::io::Write::write_all(&mut tmp, bytes).map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    adcs_proto::atomic_file::write_atomic(path, bytes).map_err(|e| FlowError::Io {
+        path: e.path,
+        source: e.source,
+    })
 }
 
 /// How to reach the CA.
@@ -233,12 +225,12 @@ pub fn cert_attributes(
 }
 
 /// Request attributes given as `NAME:VALUE` (certreq -attrib), trimmed.
-pub fn parse_attributes(list: &[String]) -> Result<Vec<(String, String)>, String> {
+pub fn parse_attributes(list: &[String]) -> Result<Vec<(String, String)>, FlowError> {
     list.iter()
         .map(|a| {
             a.split_once(':')
                 .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-                .ok_or_else(|| format!("attribute `{a}` is not NAME:VALUE"))
+                .ok_or_else(|| FlowError::Input(format!("attribute `{a}` is not NAME:VALUE")))
         })
         .collect()
 }

@@ -73,7 +73,7 @@ fn template_attribute(attributes: &[(String, String)], parsed: &ParsedRequest) -
 }
 
 /// Parses a `SAN:` attribute value: `dns=a&dns=b&upn=u&email=e&ipaddress=1.2.3.4&url=...`.
-pub fn parse_san_attribute(value: &str) -> Result<Vec<SanEntry>, String> {
+fn parse_san_attribute(value: &str) -> Result<Vec<SanEntry>, String> {
     let mut out = Vec::new();
     for part in value.split('&').map(str::trim).filter(|p| !p.is_empty()) {
         let (k, v) = part

@@ -3,7 +3,8 @@
 //! flushed where the OS allows, so a crash leaves the old file or the new
 //! one, never half of either. The one piece of I/O in this crate, kept here
 //! so the CA's state, the client's store, the registry file and the ready
-//! file all have the same durability.
+//! file all have the same durability. The temporary file is owner-only on
+//! Unix (tempfile's default), and the rename keeps that: keys rely on it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

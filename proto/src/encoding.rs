@@ -122,8 +122,17 @@ fn count(mut set: &[u8]) -> Result<usize, &'static str> {
     Ok(n)
 }
 
+/// A PKCS#7 that could not be read: what was wrong with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Pkcs7Error(pub &'static str);
+
 /// Parses a certs-only PKCS#7 (DER or BER-ordered sets, as AD CS writes them).
-pub fn parse_pkcs7(p7: &[u8]) -> Result<Pkcs7, &'static str> {
+pub fn parse_pkcs7(p7: &[u8]) -> Result<Pkcs7, Pkcs7Error> {
+    read_pkcs7(p7).map_err(Pkcs7Error)
+}
+
+fn read_pkcs7(p7: &[u8]) -> Result<Pkcs7, &'static str> {
     let (tag, ci, rest) = read_tlv(p7)?;
     if tag != 0x30 || !rest.is_empty() {
         return Err("not a ContentInfo");
@@ -173,7 +182,7 @@ pub fn parse_pkcs7(p7: &[u8]) -> Result<Pkcs7, &'static str> {
 }
 
 /// The certificates of a certs-only PKCS#7 (DER), in order.
-pub fn pkcs7_certificates(p7: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
+pub fn pkcs7_certificates(p7: &[u8]) -> Result<Vec<Vec<u8>>, Pkcs7Error> {
     parse_pkcs7(p7).map(|p| p.certificates)
 }
 
@@ -186,6 +195,11 @@ pub enum PfxFormat {
     Legacy3Des,
 }
 
+/// A PFX that could not be built (a certificate or key p12-keystore refused).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PfxError(pub String);
+
 /// A PFX (PKCS#12) holding a private key (PKCS#8) with its certificate
 /// chain (leaf first), under `alias` as friendly name.
 pub fn pfx(
@@ -195,12 +209,12 @@ pub fn pfx(
     alias: &str,
     password: &str,
     format: PfxFormat,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, PfxError> {
     use p12_keystore::{
         Certificate, EncryptionAlgorithm, KeyStore, KeyStoreEntry, MacAlgorithm, PrivateKey,
         PrivateKeyChain,
     };
-    let err = |e: p12_keystore::error::Error| e.to_string();
+    let err = |e: p12_keystore::error::Error| PfxError(e.to_string());
     let certs = chain
         .iter()
         .map(|d| Certificate::from_der(d).map_err(err))

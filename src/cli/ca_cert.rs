@@ -66,7 +66,7 @@ pub fn run_ca_cert(action: CaCertAction) -> Result<ExitCode, String> {
             return Err("--import takes certificates, not CRLs".into());
         }
         let store = connect.store.open()?;
-        let certs = adcs_client::store::read_certificates(&der)?;
+        let certs = adcs_client::store::read_certificates(&der).map_err(|e| e.to_string())?;
         for c in certs {
             let name = if adcs_client::store::is_self_signed(&c) {
                 StoreName::Root

@@ -138,7 +138,10 @@ fn submit(a: SubmitCmd) -> Result<ExitCode, String> {
         out,
         json,
     } = a;
-    let attributes = flow::cert_attributes(template.as_deref(), &parse_attributes(&attributes)?);
+    let attributes = flow::cert_attributes(
+        template.as_deref(),
+        &parse_attributes(&attributes).map_err(|e| e.to_string())?,
+    );
     let mut web = connect.endpoint()?.connect().map_err(fail)?;
     match flow::submit_file(&mut web, &request, &attributes) {
         Ok(o) => report_outcome(&o, out.as_deref(), json),
@@ -209,7 +212,7 @@ fn enroll(a: EnrollCmd) -> Result<ExitCode, String> {
             ..NewOptions::default()
         },
         template,
-        attributes: parse_attributes(&attributes)?,
+        attributes: parse_attributes(&attributes).map_err(|e| e.to_string())?,
         poll_interval: Duration::from_secs_f64(poll_interval.max(0.0)),
         wait: Duration::from_secs_f64(wait.max(0.0)),
     };

@@ -10,28 +10,29 @@ mod written_step;
 use std::path::{Path, PathBuf};
 
 pub use model::{load, parse, Action, Expect, Scenario, Step};
+pub use parse::ScenarioError;
 pub use run::{run_scenario, RunOptions, ScenarioReport, StepResult};
 
 /// The scenario files `paths` name: files as given, folders' `*.toml` files
 /// (not descending), sorted.
-pub fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+pub fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
             let mut found: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|e| format!("{}: {e}", p.display()))?
+                .map_err(|e| not_usable(p, e.to_string()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|f| f.extension().is_some_and(|x| x == "toml"))
                 .collect();
             found.sort();
             if found.is_empty() {
-                return Err(format!("{}: no .toml scenario files", p.display()));
+                return Err(not_usable(p, "no .toml scenario files"));
             }
             out.extend(found);
         } else if p.exists() {
             out.push(p.clone());
         } else {
-            return Err(format!("{}: no such file or folder", p.display()));
+            return Err(not_usable(p, "no such file or folder"));
         }
     }
     Ok(out)
@@ -40,7 +41,7 @@ pub fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 /// The runs of several files: each file's report, or its parse error.
 pub struct Summary {
     pub reports: Vec<ScenarioReport>,
-    pub parse_errors: Vec<String>,
+    pub parse_errors: Vec<ScenarioError>,
 }
 
 impl Summary {
@@ -70,7 +71,7 @@ impl Summary {
 pub fn run_files(
     files: &[PathBuf],
     opts: &RunOptions,
-    each: &mut dyn FnMut(Result<&ScenarioReport, &str>),
+    each: &mut dyn FnMut(Result<&ScenarioReport, &ScenarioError>),
 ) -> Summary {
     let mut summary = Summary {
         reports: Vec::new(),
@@ -97,4 +98,12 @@ pub fn run_files(
 pub fn relative(path: &Path, base: &Path) -> PathBuf {
     path.strip_prefix(base)
         .map_or_else(|_| path.to_path_buf(), Path::to_path_buf)
+}
+
+fn not_usable(path: &Path, message: impl Into<String>) -> ScenarioError {
+    ScenarioError {
+        path: path.to_path_buf(),
+        place: None,
+        message: message.into(),
+    }
 }

@@ -4,7 +4,7 @@
 //! anything runs. Every error names the file, line and column.
 
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use mock_ca::serve::ServeConfig;
 use serde::Deserialize;
@@ -44,25 +44,37 @@ fn place(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// A scenario file that cannot be used: where, and why. Displays as
 /// `FILE: line L, column C: MESSAGE` (without the place when there is none).
-fn located(path: &Path, text: &str, at: Option<Range<usize>>, message: &str) -> String {
-    let place = at
-        .map(|sp| {
-            let (l, c) = place(text, sp.start);
-            format!("line {l}, column {c}: ")
-        })
-        .unwrap_or_default();
-    format!("{}: {place}{}", path.display(), message.trim_end())
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {}{message}", path.display(), place.map(|(l, c)| format!("line {l}, column {c}: ")).unwrap_or_default())]
+pub struct ScenarioError {
+    pub path: PathBuf,
+    /// 1-based line and column, when the error has a place in the text.
+    pub place: Option<(usize, usize)>,
+    pub message: String,
+}
+
+fn located(path: &Path, text: &str, at: Option<Range<usize>>, message: &str) -> ScenarioError {
+    ScenarioError {
+        path: path.to_path_buf(),
+        place: at.map(|sp| place(text, sp.start)),
+        message: message.trim_end().to_string(),
+    }
 }
 
 /// Reads a scenario file; errors name the file, line and column.
-pub fn load(path: &Path) -> Result<Scenario, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        path: path.to_path_buf(),
+        place: None,
+        message: e.to_string(),
+    })?;
     parse(path, &text)
 }
 
 /// Parses scenario text (`path` names it in errors).
-pub fn parse(path: &Path, text: &str) -> Result<Scenario, String> {
+pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     let file: ScenarioFile =
         toml::from_str(text).map_err(|e| located(path, text, e.span(), e.message()))?;
     let mut steps = Vec::with_capacity(file.steps.len());
@@ -86,7 +98,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, String> {
 }
 
 /// `FILE: line L, column C: step N (`do = "…"`): MESSAGE`.
-fn step_error(path: &Path, text: &str, n: usize, step: &WrittenStep, e: &StepError) -> String {
+fn step_error(
+    path: &Path,
+    text: &str,
+    n: usize,
+    step: &WrittenStep,
+    e: &StepError,
+) -> ScenarioError {
     let which = if e.unknown_action {
         format!("step {n}")
     } else {
@@ -108,7 +126,7 @@ mod tests {
     fn error(text: &str) -> String {
         match parse(Path::new("x.toml"), text) {
             Ok(s) => panic!("loaded, but should not have: {s:?}"),
-            Err(e) => e,
+            Err(e) => e.to_string(),
         }
     }
 

@@ -70,5 +70,5 @@ fn a_panicking_input_is_reported_by_name() {
     assert_eq!(ran, vec![("picky".to_string(), 1)]);
     std::fs::write(sub.join("crash-1234"), b"boom!").unwrap();
     let e = fuzzing::replay_with(dir.path(), &[("picky", picky)]).unwrap_err();
-    assert!(e.contains("crash-1234") && e.contains("picky"), "{e}");
+    assert!(e.0.contains("crash-1234") && e.0.contains("picky"), "{e}");
 }

@@ -85,7 +85,7 @@ fn the_check_fails_on_a_lost_or_altered_request() {
     lost.submissions.push((999, None));
     let e = load::verify(&target, &lost, true).unwrap_err();
     assert!(
-        e.contains("request 999 was acknowledged but is gone"),
+        e.0.contains("request 999 was acknowledged but is gone"),
         "{e}"
     );
 
@@ -97,19 +97,23 @@ fn the_check_fails_on_a_lost_or_altered_request() {
         .unwrap();
     handed[40] ^= 1;
     let e = load::verify(&target, &altered, true).unwrap_err();
-    assert!(e.contains("not the one handed over"), "{e}");
+    assert!(e.0.contains("not the one handed over"), "{e}");
 
     let mut twice = ack.clone();
     twice.submissions.push(twice.submissions[0].clone());
     assert!(load::verify(&target, &twice, true)
         .unwrap_err()
+        .0
         .contains("handed out twice"));
 
     let mut unrevoked = ack.clone();
     let revoked = *unrevoked.revoked.iter().next().unwrap();
     unrevoked.revoked.remove(&revoked);
     let e = load::verify(&target, &unrevoked, true).unwrap_err();
-    assert!(e.contains(&format!("request {revoked} is revoked")), "{e}");
+    assert!(
+        e.0.contains(&format!("request {revoked} is revoked")),
+        "{e}"
+    );
     // Without `exact`, an unacknowledged revocation is allowed (a crash
     // may have cut the officer's answer).
     load::verify(&target, &unrevoked, false).unwrap();

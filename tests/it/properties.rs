@@ -389,7 +389,7 @@ fn scenario_text_gives_a_scenario_or_an_error_naming_the_file() {
         |text| {
             for t in [format!("name = \"x\"\n[[step]]\n{text}"), text.clone()] {
                 if let Err(e) = adcs_harness::scenario::parse(Path::new("p.toml"), &t) {
-                    prop_assert!(e.starts_with("p.toml:"), "{}", e);
+                    prop_assert!(e.to_string().starts_with("p.toml:"), "{}", e);
                 }
             }
             Ok(())

@@ -2,6 +2,7 @@
 //! their text, so a change rewrites only the lines it touches and the rest
 //! (comments, encoding, line ends) comes back byte for byte.
 
+use adcs_proto::atomic_file::write_atomic;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -366,21 +367,12 @@ impl RegFile {
         }
     }
 
-    /// Replaces the file through a temporary file in the same folder.
+    /// Replaces the file atomically (`adcs_proto::atomic_file`).
     pub fn write(&self) -> Result<(), RegistryError> {
-        let io = |source| RegistryError::Io {
-            path: self.path.clone(),
-            source,
-        };
-        let dir = match self.path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io)?;
-        std::io::Write::write_all(&mut tmp, &self.to_bytes()).map_err(io)?;
-        tmp.as_file().sync_all().map_err(io)?;
-        tmp.persist(&self.path).map_err(|e| io(e.error))?;
-        Ok(())
+        write_atomic(&self.path, &self.to_bytes()).map_err(|e| RegistryError::Io {
+            path: e.path,
+            source: e.source,
+        })
     }
 }
 

@@ -206,7 +206,7 @@ pub fn certificate_facts(
     registry: RegistryState,
     source: &str,
 ) -> Result<Facts, ScomError> {
-    let mut f = Facts::of_certificate(der, source).map_err(ScomError::Input)?;
+    let mut f = Facts::of_certificate(der, source).map_err(|e| ScomError::Input(e.to_string()))?;
     let found;
     let entry = match (entry, pfx) {
         (Some(e), _) => Some(e),
@@ -262,7 +262,7 @@ pub fn certificate_facts(
     let extra: Vec<Vec<u8>> = pfx.map(|p| p.issuers.clone()).unwrap_or_default();
     let chain = store.chain_with(der, &extra)?;
     let top = chain.last().expect("the chain starts with the certificate");
-    let top_facts = Facts::of_certificate(top, "").map_err(ScomError::Input)?;
+    let top_facts = Facts::of_certificate(top, "").map_err(|e| ScomError::Input(e.to_string()))?;
     let top_name = top_facts.subject.clone();
     f.chain = if crate::store::is_self_signed(top) {
         let in_root = store
@@ -559,12 +559,13 @@ pub fn check(
             )?
         }
         CheckTarget::Request(path) => Facts::of_request(&read(path)?, &path.display().to_string())
-            .map_err(ScomError::Input)?,
+            .map_err(|e| ScomError::Input(e.to_string()))?,
         CheckTarget::Inf(path) => {
             let inf = crate::inf::Inf::read(path).map_err(|e| ScomError::Input(e.to_string()))?;
             let spec = crate::inf::RequestSpec::from_inf(&inf)
                 .map_err(|e| ScomError::Input(e.to_string()))?;
-            Facts::of_spec(&spec, &path.display().to_string()).map_err(ScomError::Input)?
+            Facts::of_spec(&spec, &path.display().to_string())
+                .map_err(|e| ScomError::Input(e.to_string()))?
         }
     };
     Ok(evaluate(&facts, opts))

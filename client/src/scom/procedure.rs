@@ -43,7 +43,8 @@ pub struct Renewed {
 /// The request that renews `old`: its subject, alternative names, key
 /// usage, EKUs, key kind and size, hash, provider and template.
 pub fn renewal_spec(old: &Entry, template: Option<&str>) -> Result<RequestSpec, ScomError> {
-    let f = Facts::of_certificate(&old.der, &old.thumbprint).map_err(ScomError::Input)?;
+    let f = Facts::of_certificate(&old.der, &old.thumbprint)
+        .map_err(|e| ScomError::Input(e.to_string()))?;
     let inf = Inf::parse("renewal", b"[NewRequest]\r\nRequestType = PKCS10\r\n")
         .map_err(|e| ScomError::Input(e.to_string()))?;
     let mut spec = RequestSpec::from_inf(&inf).map_err(|e| ScomError::Input(e.to_string()))?;

@@ -17,7 +17,16 @@ pub fn thumbprint(der: &[u8]) -> String {
 
 /// The certificates in a file as certreq -accept takes it: DER or PEM, a
 /// single certificate or a PKCS#7 chain.
-pub fn read_certificates(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+pub fn read_certificates(bytes: &[u8]) -> Result<Vec<Vec<u8>>, NotCertificates> {
+    certificates_in(bytes).map_err(NotCertificates)
+}
+
+/// Bytes that hold no certificate certreq -accept would take, and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotCertificates(pub String);
+
+fn certificates_in(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     let text = std::str::from_utf8(bytes).ok();
     let mut ders = Vec::new();
     if let Some(text) = text.filter(|t| t.contains("-----BEGIN")) {
@@ -37,7 +46,9 @@ pub fn read_certificates(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         }
         for label in ["PKCS7", "CERTIFICATE CHAIN"] {
             for p7 in adcs_proto::encoding::pem_blocks(text, label) {
-                ders.extend(adcs_proto::encoding::pkcs7_certificates(&p7).map_err(str::to_string)?);
+                ders.extend(
+                    adcs_proto::encoding::pkcs7_certificates(&p7).map_err(|e| e.to_string())?,
+                );
             }
         }
         if ders.is_empty() {
@@ -54,7 +65,7 @@ pub fn read_certificates(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         let der = base64::engine::general_purpose::STANDARD
             .decode(clean)
             .map_err(|e| format!("not base64: {e}"))?;
-        return read_certificates(&der);
+        return certificates_in(&der);
     } else if Certificate::from_der(bytes).is_ok() {
         ders.push(bytes.to_vec());
     } else {

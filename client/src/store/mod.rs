@@ -14,7 +14,6 @@ mod certs;
 mod pfx;
 
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -195,21 +194,18 @@ pub struct Accepted {
 pub use adcs_proto::encoding::PfxFormat;
 
 use certs::cert_info;
-pub use certs::{container_name, hex_upper, is_self_signed, read_certificates, thumbprint};
+pub use certs::{
+    container_name, hex_upper, is_self_signed, read_certificates, thumbprint, NotCertificates,
+};
 pub use pfx::{read_pfx, Pfx};
 
-/// Writes `bytes` to `path` through a temporary file in the same folder.
-/// The temporary file is created owner-only on Unix, which the rename keeps.
+/// Writes `bytes` to `path` atomically (`adcs_proto::atomic_file`); the
+/// file is owner-only on Unix, which keys need.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let dir = path.parent().expect("store paths have a parent");
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
-    tmp.write_all(bytes).map_err(io(path))?;
-    tmp.as_file().sync_all().map_err(io(path))?;
-    tmp.persist(path).map_err(|e| StoreError::Io {
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
+    adcs_proto::atomic_file::write_atomic(path, bytes).map_err(|e| StoreError::Io {
+        path: e.path,
+        source: e.source,
+    })
 }
 
 /// A certificate store rooted at a folder.
@@ -383,7 +379,7 @@ impl Store {
     /// certificates of a chain in `CA`, and drops the request. Without a
     /// matching key nothing is written.
     pub fn accept(&self, bytes: &[u8]) -> Result<Accepted, StoreError> {
-        let certs = read_certificates(bytes).map_err(StoreError::Input)?;
+        let certs = read_certificates(bytes).map_err(|e| StoreError::Input(e.to_string()))?;
         let pending = self.pending()?;
         let mut found = None;
         for der in &certs {

@@ -42,7 +42,7 @@ impl Store {
             password,
             format,
         )
-        .map_err(StoreError::Pfx)
+        .map_err(|e| StoreError::Pfx(e.to_string()))
     }
 
     /// certutil -importpfx: the key into `Keys`, the certificate into `My`

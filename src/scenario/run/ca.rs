@@ -110,7 +110,8 @@ impl Runner<'_> {
         let serials = crl_serials(&crl)?;
         let on = match &self.last_cert {
             Some(c) => Some(
-                Facts::of_certificate(c, "")?
+                Facts::of_certificate(c, "")
+                    .map_err(|e| e.to_string())?
                     .serial
                     .is_some_and(|s| serials.contains(&s)),
             ),

@@ -144,7 +144,7 @@ impl Runner<'_> {
         let p7 = flow::download_ca(&endpoint, flow::CaDownload::Chain, None, Some(&pin))
             .map_err(|e| e.to_string())?;
         let mut added = Vec::new();
-        for der in adcs_client::store::read_certificates(&p7)? {
+        for der in adcs_client::store::read_certificates(&p7).map_err(|e| e.to_string())? {
             let name = if adcs_client::store::is_self_signed(&der) {
                 StoreName::Root
             } else {
@@ -204,7 +204,9 @@ impl Runner<'_> {
                 .import_pfx(&bytes, pfx_password.unwrap_or_default())
                 .map_err(|e| e.to_string())?
         } else {
-            let der = adcs_client::store::read_certificates(&bytes)?.remove(0);
+            let der = adcs_client::store::read_certificates(&bytes)
+                .map_err(|e| e.to_string())?
+                .remove(0);
             self.store
                 .import_certificate(StoreName::My, &der)
                 .map_err(|e| e.to_string())?

@@ -146,7 +146,7 @@ impl Runner<'_> {
             match &o.certificate {
                 None => out.want("certificate", "one from this step".into(), "none".into()),
                 Some(der) => match Facts::of_certificate(der, "") {
-                    Err(err) => out.want("certificate", "a certificate".into(), err),
+                    Err(err) => out.want("certificate", "a certificate".into(), err.to_string()),
                     Ok(f) => self.check_certificate(e, &f, &mut out),
                 },
             }

@@ -265,7 +265,9 @@ impl<'a> Runner<'a> {
                     });
                 }
                 let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
-                let der = adcs_client::store::read_certificates(&bytes)?.remove(0);
+                let der = adcs_client::store::read_certificates(&bytes)
+                    .map_err(|e| e.to_string())?
+                    .remove(0);
                 Selector::Thumbprint(thumbprint(&der))
             }
             CertSelector::Latest => Selector::Thumbprint(thumbprint(&self.last_certificate()?)),
@@ -276,7 +278,8 @@ impl<'a> Runner<'a> {
     pub(super) fn serial(&self, serial: &SerialRef) -> Result<String, String> {
         match serial {
             SerialRef::Latest => {
-                let f = Facts::of_certificate(&self.last_certificate()?, "")?;
+                let f = Facts::of_certificate(&self.last_certificate()?, "")
+                    .map_err(|e| e.to_string())?;
                 Ok(adcs_proto::hex::hex(&f.serial.unwrap_or_default()))
             }
             SerialRef::Hex(s) => Ok(s.clone()),

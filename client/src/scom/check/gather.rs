@@ -81,12 +81,30 @@ fn ku_of(exts: &[x509_cert::ext::Extension]) -> Option<(u16, bool)> {
     ))
 }
 
+/// A certificate, request or INF the checker cannot read: which one
+/// (its file or thumbprint; empty for one held in memory), and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}{reason}", if origin.is_empty() { String::new() } else { format!("{origin}: ") })]
+pub struct FactsError {
+    pub origin: String,
+    pub reason: String,
+}
+
+impl FactsError {
+    fn new(source: &str, reason: String) -> Self {
+        FactsError {
+            origin: source.to_string(),
+            reason,
+        }
+    }
+}
+
 impl Facts {
     /// The facts a certificate itself carries; key, chain and registry
     /// states start as unknown / skipped for the caller to fill in.
-    pub fn of_certificate(der: &[u8], source: &str) -> Result<Facts, String> {
-        let cert =
-            Certificate::from_der(der).map_err(|e| format!("{source}: not a certificate: {e}"))?;
+    pub fn of_certificate(der: &[u8], source: &str) -> Result<Facts, FactsError> {
+        let cert = Certificate::from_der(der)
+            .map_err(|e| FactsError::new(source, format!("not a certificate: {e}")))?;
         let tbs = cert.tbs_certificate();
         let exts: Vec<x509_cert::ext::Extension> = tbs.extensions().cloned().unwrap_or_default();
         let san = exts
@@ -97,7 +115,7 @@ impl Facts {
         let spki = tbs
             .subject_public_key_info()
             .to_der()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| FactsError::new(source, format!("public key: {e}")))?;
         Ok(Facts {
             target: Target::Certificate,
             source: source.to_string(),
@@ -126,9 +144,9 @@ impl Facts {
     }
 
     /// The facts of a request file (PEM or DER PKCS#10, or a PKCS#7 renewal).
-    pub fn of_request(bytes: &[u8], source: &str) -> Result<Facts, String> {
+    pub fn of_request(bytes: &[u8], source: &str) -> Result<Facts, FactsError> {
         let parsed = adcs_proto::request::parse_request(bytes)
-            .map_err(|e| format!("{source}: not a certificate request: {e}"))?;
+            .map_err(|e| FactsError::new(source, format!("not a certificate request: {e}")))?;
         let sig = x509_cert::request::CertReq::from_der(&parsed.der)
             .ok()
             .map(|r| signature_name(&r.algorithm.oid));
@@ -162,9 +180,9 @@ impl Facts {
     }
 
     /// The facts of what an INF asks for.
-    pub fn of_spec(spec: &RequestSpec, source: &str) -> Result<Facts, String> {
+    pub fn of_spec(spec: &RequestSpec, source: &str) -> Result<Facts, FactsError> {
         let subject = adcs_proto::names::parse_dn(&spec.subject)
-            .map_err(|e| format!("{source}: Subject: {e}"))?;
+            .map_err(|e| FactsError::new(source, format!("Subject: {e}")))?;
         // certreq marks the key usage it writes critical.
         let ku = crate::request::effective_key_usage(spec).map(|bits| (bits, true));
         let (key_spec, provider) = crate::request::provider(spec);

@@ -9,6 +9,8 @@
 //! and runs the rules; `gather` collects the facts, `rules` judges them.
 
 mod gather;
+
+pub use gather::FactsError;
 mod rules;
 
 use adcs_proto::public_key::PublicKeyKind;
