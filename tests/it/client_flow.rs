@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::{snapshot, start_with, ALICE, T0};
+use crate::support::{fixture, snapshot, start_with, ALICE, T0};
 use adcs_client::certsrv::{EnrollError, Outcome};
 use adcs_client::flow::{self, CaDownload, CaEndpoint, EnrollOptions, FlowError, NewOptions};
 use adcs_client::http::{Credentials, Trust};
@@ -15,7 +15,6 @@ use adcs_client::store::{PfxFormat, Store, StoreError, StoreName};
 use mock_ca::web::{Server, WebOptions};
 use mock_ca::{CaConfig, CaMode, Seed};
 
-const WEB_INF: &str = "[NewRequest]\r\nSubject = \"CN=web01.contoso.test\"\r\nKeyLength = 2048\r\nKeySpec = 1\r\nKeyUsage = 0xa0\r\nExportable = TRUE\r\nMachineKeySet = TRUE\r\nFriendlyName = \"web01\"\r\n[EnhancedKeyUsageExtension]\r\nOID=1.3.6.1.5.5.7.3.1\r\n[Extensions]\r\n2.5.29.17 = \"{text}dns=web01.contoso.test&dns=web01\"\r\n";
 
 fn server(mode: CaMode) -> Server {
     let config = CaConfig {
@@ -71,7 +70,7 @@ fn enterprise_new_submit_retrieve_accept_export() {
     let s = server(CaMode::Enterprise);
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("store")).unwrap();
-    let inf = write_inf(dir.path(), "web.inf", WEB_INF);
+    let inf = write_inf(dir.path(), "web.inf", &fixture("inf/web01.inf"));
     let req_path = dir.path().join("web.req");
 
     let created = flow::new_from_inf(&inf, Some(&req_path), &store, &new_opts(1)).unwrap();
@@ -183,7 +182,7 @@ fn standalone_enroll_waits_for_approval_then_accepts() {
     let s = server(CaMode::Standalone);
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("store")).unwrap();
-    let inf = write_inf(dir.path(), "web.inf", WEB_INF);
+    let inf = write_inf(dir.path(), "web.inf", &fixture("inf/web01.inf"));
     let ca = std::sync::Arc::clone(s.ca());
     // A certificate manager approves from another thread once the request waits.
     let officer = std::thread::spawn(move || {
@@ -234,7 +233,7 @@ fn enroll_gives_up_waiting_but_keeps_the_request() {
     let s = server(CaMode::Standalone);
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("store")).unwrap();
-    let inf = write_inf(dir.path(), "web.inf", WEB_INF);
+    let inf = write_inf(dir.path(), "web.inf", &fixture("inf/web01.inf"));
     let opts = EnrollOptions {
         new: new_opts(3),
         poll_interval: Duration::from_millis(10),
@@ -260,7 +259,7 @@ fn failures_leave_the_store_unchanged() {
     let root = dir.path().join("store");
     let store = Store::open(&root).unwrap();
     // Something already in the store, to show it survives.
-    let inf = write_inf(dir.path(), "web.inf", WEB_INF);
+    let inf = write_inf(dir.path(), "web.inf", &fixture("inf/web01.inf"));
     let opts = EnrollOptions {
         new: new_opts(4),
         template: Some("WebServer".into()),
@@ -372,7 +371,7 @@ fn repair_relinks_a_certificate_imported_without_its_key() {
     let s = server(CaMode::Enterprise);
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("store")).unwrap();
-    let inf = write_inf(dir.path(), "web.inf", WEB_INF);
+    let inf = write_inf(dir.path(), "web.inf", &fixture("inf/web01.inf"));
     let opts = EnrollOptions {
         new: new_opts(7),
         template: Some("WebServer".into()),
@@ -405,7 +404,7 @@ fn cli_verbs_exit_codes_and_json() {
     )
     .unwrap();
     let store = dir.path().join("store");
-    let inf = write_inf(dir.path(), "web.inf", WEB_INF);
+    let inf = write_inf(dir.path(), "web.inf", &fixture("inf/web01.inf"));
     let run = |args: &[&str]| {
         Command::new(bin)
             .args(args)
@@ -502,7 +501,7 @@ fn self_signed_request_type_installs_in_my_with_an_owner_only_key() {
     let inf = write_inf(
         dir.path(),
         "root.inf",
-        "[NewRequest]\nSubject = \"CN=Test Root, O=Contoso\"\nRequestType = Cert\nKeyAlgorithm = ECDSA_P256\nKeyUsage = \"CERT_KEY_CERT_SIGN_KEY_USAGE | CERT_CRL_SIGN_KEY_USAGE\"\nValidityPeriod = Years\nValidityPeriodUnits = 5\n[BasicConstraintsExtension]\nPathLength = 1\nCritical = true\n",
+        &fixture("inf/self-signed-root-ecdsa.inf"),
     );
     let out = dir.path().join("root.cer");
     let created = flow::new_from_inf(&inf, Some(&out), &store, &new_opts(8)).unwrap();

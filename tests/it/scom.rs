@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::{snapshot, start_with, ALICE, T0};
+use crate::support::{fixture, snapshot, start_with, ALICE, T0};
 use adcs_client::flow::{self, CaEndpoint, EnrollOptions, NewOptions};
 use adcs_client::http::{Credentials, Trust};
 use adcs_client::inf::{Inf, RequestSpec};
@@ -27,27 +27,7 @@ const DAY: i64 = 86_400;
 /// A self-signed certificate the agent accepts, with its key, from the INF
 /// grammar (`RequestType = Cert`); each test changes one line of it.
 fn good_inf() -> String {
-    [
-        "[NewRequest]",
-        "Subject = \"CN=scom01.contoso.test\"",
-        "KeyLength = 2048",
-        "KeySpec = 1",
-        "KeyUsage = 0xa0",
-        "MachineKeySet = TRUE",
-        "Exportable = TRUE",
-        "ProviderName = \"Microsoft RSA SChannel Cryptographic Provider\"",
-        "ProviderType = 12",
-        "HashAlgorithm = SHA256",
-        "RequestType = Cert",
-        "ValidityPeriod = Days",
-        "ValidityPeriodUnits = 365",
-        "[RequestAttributes]",
-        "CertificateTemplate = OperationsManager",
-        "[EnhancedKeyUsageExtension]",
-        "OID = 1.3.6.1.5.5.7.3.1",
-        "OID = 1.3.6.1.5.5.7.3.2",
-    ]
-    .join("\r\n")
+    fixture("inf/scom-self-signed.inf")
 }
 
 fn with_line(inf: &str, key: &str, line: Option<&str>) -> String {
@@ -535,7 +515,7 @@ fn bad_input_is_refused_and_changes_nothing() {
     // A corrupt .reg file: named with its line, and left as it was.
     std::fs::write(
         w.registry.path(),
-        "Windows Registry Editor Version 5.00\r\n\r\n[HKEY_LOCAL_MACHINE\\SOFTWARE\r\n",
+        fixture("reg/unterminated-key.reg"),
     )
     .unwrap();
     let before = snapshot(&w.root);
@@ -591,20 +571,7 @@ fn bad_input_is_refused_and_changes_nothing() {
 fn the_reg_file_keeps_everything_else_byte_for_byte() {
     let mut w = world();
     let e = install(&w.store, &good_inf(), 20, true);
-    let original = concat!(
-        "Windows Registry Editor Version 5.00\r\n",
-        "\r\n",
-        "; exported from a test agent\r\n",
-        "[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Microsoft Operations Manager\\3.0\\Agent Management Groups\\MG1\\Parent Health Services\\0]\r\n",
-        "\"NetworkName\"=\"ms01.contoso.test\"\r\n",
-        "\"Port\"=dword:000016a3\r\n",
-        "\r\n",
-        "[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Microsoft Operations Manager\\3.0\\Machine Settings]\r\n",
-        "\"DefaultTLSVersion\"=\"1.2\"\r\n",
-        "\"Blob\"=hex:00,01,02,03,04,05,06,07,08,09,0a,0b,0c,0d,0e,0f,10,11,12,13,14,15,16,\\\r\n",
-        "  17,18,19\r\n",
-        "\r\n",
-    );
+    let original = fixture("reg/agent-export.reg");
     // UTF-16 LE with a byte-order mark, as regedit writes it.
     let bytes: Vec<u8> = [0xFF, 0xFE]
         .into_iter()

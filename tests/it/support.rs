@@ -1,5 +1,6 @@
 //! What the end-to-end tests share: the test server and accounts
-//! (`mock_ca::testing`) and a snapshot of a store folder.
+//! (`mock_ca::testing`), a snapshot of a store folder, and the files
+//! under `fixtures/`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,4 +23,12 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
         }
     }
     out
+}
+
+const FIXTURES: &str = "fixtures";
+
+/// A file of the project's own test inputs under `fixtures/`, as text.
+pub fn fixture(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURES).join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

@@ -2,7 +2,7 @@
 //! failure shapes, each auth path, and hostile input. The markers checked
 //! are the ones real clients match (shared/docs/certsrv-protocol.md §3).
 
-use crate::support::{csr_pem, ntlm_legs, start_with, ADMIN, ALICE, BOB};
+use crate::support::{csr_pem, fixture, ntlm_legs, start_with, ADMIN, ALICE, BOB};
 use adcs_client::http::{Connection, Credentials, HttpResponse, Session, Trust, Url};
 use adcs_proto::encoding::{pem, pem_blocks, pkcs7_certificates};
 use adcs_proto::ntlm::{self, ChannelBindingPolicy};
@@ -387,7 +387,11 @@ fn denials_carry_the_policy_module_texts() {
     let page = submit(&mut sess, &csr, "").text();
     assert!(page.contains("Denied by Policy Module  0x80094801, The request does not contain a certificate template extension or the CertificateTemplate request attribute."));
     // Garbage: Error Parsing Request, with an ID.
-    let page = submit(&mut sess, "-----BEGIN NEW CERTIFICATE REQUEST-----\nnot base64 at all\n-----END NEW CERTIFICATE REQUEST-----", "CertificateTemplate:WebServer").text();
+    let page = submit(
+        &mut sess,
+        &fixture("requests/not-base64.req"),
+        "CertificateTemplate:WebServer",
+    ).text();
     assert!(
         page.contains("The disposition message is \"Error Parsing Request"),
         "{page}"

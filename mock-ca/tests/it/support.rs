@@ -178,3 +178,12 @@ pub fn attr_values(page: &str, attr: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// The workspace's `fixtures/`, seen from this crate.
+const FIXTURES: &str = "../fixtures";
+
+/// A file of the project's own test inputs under `fixtures/`, as text.
+pub fn fixture(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURES).join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
