@@ -92,7 +92,7 @@ pub fn scenario(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let _ = crate::scenario::model::parse(Path::new("fuzz.toml"), text);
+    let _ = crate::scenario::parse(Path::new("fuzz.toml"), text);
 }
 
 /// NTLM as both ends read it: the first byte picks the message. The server

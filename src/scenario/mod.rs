@@ -9,8 +9,9 @@ mod written_step;
 
 use std::path::{Path, PathBuf};
 
-pub use model::{load, parse, Action, Expect, Scenario, Step};
+pub use model::{Action, Expect, Scenario, Step};
 pub use parse::ScenarioError;
+pub use parse::{load, parse};
 pub use run::{run_scenario, RunOptions, ScenarioReport, StepResult};
 
 /// The scenario files `paths` name: files as given, folders' `*.toml` files

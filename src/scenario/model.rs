@@ -10,8 +10,6 @@ use mock_ca::web::faults::FaultRule;
 use mock_ca::RevocationReason;
 use serde::Deserialize;
 
-pub use super::parse::{load, parse};
-
 /// Where the virtual clock starts unless the world says otherwise:
 /// 2026-01-01T00:00:00Z, so every run sees the same times.
 pub const DEFAULT_START: i64 = 1_767_225_600;
@@ -28,7 +26,7 @@ pub struct Scenario {
     /// The client computer's FQDN (subjects, SCOM name checks).
     pub fqdn: String,
     pub steps: Vec<Step>,
-    /// The file it came from (set by [`load`]).
+    /// The file it came from (set by `load`).
     pub path: PathBuf,
 }
 

@@ -15,7 +15,6 @@ use adcs_client::store::{PfxFormat, Store, StoreError, StoreName};
 use mock_ca::web::{Server, WebOptions};
 use mock_ca::{CaConfig, CaMode, Seed};
 
-
 fn server(mode: CaMode) -> Server {
     let config = CaConfig {
         mode,

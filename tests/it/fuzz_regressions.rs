@@ -27,11 +27,10 @@ fn seeds_cover_every_target_and_parse() {
             "request" => adcs_proto::request::parse_request(bytes).is_ok(),
             "inf" => adcs_client::inf::Inf::parse(name, bytes).is_ok(),
             "reg" => adcs_client::registry::RegFile::parse(Path::new(name), bytes).is_ok(),
-            "scenario" => adcs_harness::scenario::model::parse(
-                Path::new(name),
-                std::str::from_utf8(bytes).unwrap(),
-            )
-            .is_ok(),
+            "scenario" => {
+                adcs_harness::scenario::parse(Path::new(name), std::str::from_utf8(bytes).unwrap())
+                    .is_ok()
+            }
             _ => true,
         };
         assert!(valid, "seed {t}/{name} does not parse");

@@ -513,11 +513,7 @@ fn bad_input_is_refused_and_changes_nothing() {
     assert!(r.events().iter().any(|e| e.id == 20077), "{r:#?}");
 
     // A corrupt .reg file: named with its line, and left as it was.
-    std::fs::write(
-        w.registry.path(),
-        fixture("reg/unterminated-key.reg"),
-    )
-    .unwrap();
+    std::fs::write(w.registry.path(), fixture("reg/unterminated-key.reg")).unwrap();
     let before = snapshot(&w.root);
     let err = scom::import(
         &w.store,

@@ -29,6 +29,8 @@ const FIXTURES: &str = "fixtures";
 
 /// A file of the project's own test inputs under `fixtures/`, as text.
 pub fn fixture(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURES).join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(FIXTURES)
+        .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

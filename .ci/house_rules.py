@@ -1,0 +1,97 @@
+"""The layout rules CI holds the code to (clippy holds the rest):
+- no import cycle between sibling modules of a crate (a parent and the
+  children it is split into may refer to each other: `use super::*`);
+- no source file over 800 lines outside its `#[cfg(test)] mod tests`;
+- the client never names the mock server (`mock_ca::` under client/src).
+Prints what breaks a rule and exits 1, or one line per crate and exits 0."""
+import os
+import re
+import sys
+
+CRATES = ["proto/src", "mock-ca/src", "client/src", "src"]
+MAX_LINES = 800
+
+
+def rust_files(root):
+    return [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs if f.endswith(".rs")]
+
+
+def without_tests(text):
+    i = text.find("#[cfg(test)]\nmod tests")
+    return text if i < 0 else text[:i]
+
+
+def module_path(root, f):
+    parts = os.path.relpath(f, root)[:-3].split(os.sep)
+    return tuple(parts[:-1] if parts[-1] in ("mod", "lib", "main") else parts)
+
+
+def references(text, me):
+    """Module paths a file names: `crate::a::b`, `super::x`, `use crate::{a, b}`."""
+    out = set()
+    for m in re.finditer(r"\bcrate::((?:\w+::)*\w+)", text):
+        out.add(tuple(m.group(1).split("::")))
+    for m in re.finditer(r"\b((?:super::)+)((?:\w+::)*\w+)", text):
+        ups = m.group(1).count("super::")
+        out.add(tuple(list(me[: max(len(me) - ups, 0)]) + m.group(2).split("::")))
+    for m in re.finditer(r"use crate::\{([^;]*)\};", text):
+        for part in re.split(r"[,\s]+", m.group(1)):
+            part = part.strip("{} ")
+            if part:
+                out.add(tuple(part.split("::")))
+    return out
+
+
+def sibling_edges(root):
+    mods = {module_path(root, f): f for f in rust_files(root)}
+    edges = set()
+    for me, f in mods.items():
+        for r in references(without_tests(open(f, encoding="utf-8").read()), me):
+            target = max((m for m in mods if r[: len(m)] == m), key=len, default=())
+            i = 0
+            while i < min(len(me), len(target)) and me[i] == target[i]:
+                i += 1
+            if i < len(me) and i < len(target):
+                edges.add((me[: i + 1], target[: i + 1]))
+    return edges
+
+
+def on_a_cycle(edges):
+    graph = {}
+    for a, b in edges:
+        graph.setdefault(a, set()).add(b)
+
+    def reachable(start):
+        seen, todo = set(), [start]
+        while todo:
+            for n in graph.get(todo.pop(), ()):
+                if n not in seen:
+                    seen.add(n)
+                    todo.append(n)
+        return seen
+
+    return sorted(n for n in graph if n in reachable(n))
+
+
+def main():
+    broken = []
+    for root in CRATES:
+        edges = sibling_edges(root)
+        loops = on_a_cycle(edges)
+        for m in loops:
+            broken.append(f"{root}: module {'::'.join(m)} is on an import cycle")
+        for f in rust_files(root):
+            n = without_tests(open(f, encoding="utf-8").read()).count("\n")
+            if n > MAX_LINES:
+                broken.append(f"{f}: {n} lines outside its tests (at most {MAX_LINES})")
+        print(f"{root}: {len(edges)} imports between sibling modules, {len(loops)} on a cycle")
+    for f in rust_files("client/src"):
+        if "mock_ca::" in open(f, encoding="utf-8").read():
+            broken.append(f"{f}: names mock_ca (the client must not depend on the mock)")
+    for b in broken:
+        print(b)
+    return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
