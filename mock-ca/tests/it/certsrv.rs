@@ -2,7 +2,9 @@
 //! failure shapes, each auth path, and hostile input. The markers checked
 //! are the ones real clients match (shared/docs/certsrv-protocol.md §3).
 
-use crate::support::{csr_pem, fixture, ntlm_legs, start_with, ADMIN, ALICE, BOB};
+use crate::support::{
+    csr_pem, fixture, ntlm_legs, start_default as start, start_with, ADMIN, ALICE, BOB,
+};
 use adcs_client::http::{Connection, Credentials, HttpResponse, Session, Trust, Url};
 use adcs_proto::encoding::{pem, pem_blocks, pkcs7_certificates};
 use adcs_proto::ntlm::{self, ChannelBindingPolicy};
@@ -12,16 +14,6 @@ use mock_ca::web::{Server, WebOptions};
 use mock_ca::{CaConfig, KeyAlgorithm, Seed};
 
 const MOZILLA: &str = "Mozilla/5.0 certsrv (https://github.com/magnuswatn/certsrv)";
-
-fn start(tls: bool) -> Server {
-    start_with(
-        CaConfig::default(),
-        WebOptions {
-            tls,
-            ..Default::default()
-        },
-    )
-}
 
 fn trust(s: &Server) -> Trust {
     Trust::Roots(vec![s.ca().root_certificate()])
@@ -391,7 +383,8 @@ fn denials_carry_the_policy_module_texts() {
         &mut sess,
         &fixture("requests/not-base64.req"),
         "CertificateTemplate:WebServer",
-    ).text();
+    )
+    .text();
     assert!(
         page.contains("The disposition message is \"Error Parsing Request"),
         "{page}"

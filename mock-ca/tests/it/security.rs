@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::support::{csr_pem, form_body, start_with, ADMIN, ALICE, BOB};
+use crate::support::{csr_pem, form_body, start_default as start, start_with, ADMIN, ALICE, BOB};
 use adcs_client::http::{Connection, Credentials, HttpResponse, Session, Trust, Url};
 use adcs_proto::ntlm;
 use adcs_proto::protocol::{endpoint, oid, portal};
@@ -18,16 +18,6 @@ use base64::Engine;
 use mock_ca::keys::SigningKey;
 use mock_ca::web::{control, Server, WebOptions};
 use mock_ca::{CaConfig, CaMode, KeyAlgorithm, Seed};
-
-fn start(tls: bool) -> Server {
-    start_with(
-        CaConfig::default(),
-        WebOptions {
-            tls,
-            ..Default::default()
-        },
-    )
-}
 
 fn basic((user, password): (&str, &str)) -> Credentials {
     Credentials::Basic {

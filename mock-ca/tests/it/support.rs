@@ -184,6 +184,19 @@ const FIXTURES: &str = "../fixtures";
 
 /// A file of the project's own test inputs under `fixtures/`, as text.
 pub fn fixture(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURES).join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(FIXTURES)
+        .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The default enterprise CA with the test accounts, over HTTPS or HTTP.
+pub fn start_default(tls: bool) -> Server {
+    start_with(
+        CaConfig::default(),
+        mock_ca::web::WebOptions {
+            tls,
+            ..Default::default()
+        },
+    )
 }
