@@ -50,6 +50,11 @@ pub struct CaConfig {
     pub delta_crl_period_hours: u32,
     /// The HighSerial byte of AD CS serials; derived from the seed when absent.
     pub high_serial: Option<u8>,
+    /// Extensions (OIDs) left out of every certificate the CA issues, as
+    /// `certutil -setreg policy\DisableExtensionList +OID` does; e.g.
+    /// `1.3.6.1.4.1.311.25.2` drops the objectSid extension (KB5014754).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub disable_extensions: Vec<String>,
 }
 
 impl Default for CaConfig {
@@ -79,6 +84,7 @@ impl Default for CaConfig {
             crl_period_hours: 168,
             delta_crl_period_hours: 24,
             high_serial: None,
+            disable_extensions: Vec::new(),
         }
     }
 }
@@ -90,6 +96,13 @@ impl CaConfig {
             mode: CaMode::Standalone,
             ..CaConfig::default()
         }
+    }
+
+    /// True when `disable_extensions` lists `oid`.
+    pub fn extension_disabled(&self, oid: &der::asn1::ObjectIdentifier) -> bool {
+        self.disable_extensions
+            .iter()
+            .any(|o| der::asn1::ObjectIdentifier::new(o.trim()).is_ok_and(|d| d == *oid))
     }
 
     /// The template named by name or OID, if this CA knows it.
@@ -124,6 +137,17 @@ impl CaConfig {
                     format!("duplicate template name `{}`", t.name),
                 ));
             }
+        }
+        if let Some((i, o)) = self
+            .disable_extensions
+            .iter()
+            .enumerate()
+            .find(|(_, o)| der::asn1::ObjectIdentifier::new(o.trim()).is_err())
+        {
+            return Err(ConfigError::new(
+                format!("disable_extensions[{i}]"),
+                format!("`{o}` is not an OID"),
+            ));
         }
         if self.crl_period_hours == 0 || self.delta_crl_period_hours == 0 {
             return Err(ConfigError::new(

@@ -19,6 +19,11 @@ pub struct Requester {
     pub email: Option<String>,
     /// For computer accounts: the DNS host name.
     pub dns_name: Option<String>,
+    /// The account's objectSid (`S-1-5-21-…`) as the directory knows it.
+    /// When absent (a requester made in code), the CA derives it from its
+    /// seed and the account name by [`sid::of`], as the directory does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 impl Requester {
@@ -39,6 +44,102 @@ impl Requester {
     /// The part after `DOMAIN\`.
     pub fn short_name(&self) -> &str {
         self.account.rsplit('\\').next().unwrap_or(&self.account)
+    }
+}
+
+/// Security identifiers (objectSid) of the directory's accounts and groups.
+///
+/// The domain SID is `S-1-5-21-X-Y-Z`, its three sub-authorities the first
+/// twelve bytes of `seed.derive("sid/domain")` (little-endian `u32`s). A
+/// name with a well-known RID gets it (Administrator 500, Guest 501, krbtgt
+/// 502, Domain Admins 512, Domain Users 513, Domain Guests 514, Domain
+/// Computers 515, Domain Controllers 516, Cert Publishers 517, Schema Admins
+/// 518, Enterprise Admins 519, Group Policy Creator Owners 520); any other
+/// account or group gets `1100 + n mod 1 000 000`, `n` from
+/// `seed.derive("sid/rid/<lowercase name>")`. The RID thus depends on the
+/// seed and the name only, not on the order of the configured accounts, so
+/// the CA engine (which sees just `DOMAIN\name`) and the directory agree.
+/// Two names may in principle share a derived RID (about one chance in
+/// 2 000 000 per pair); a `sid` in the configuration settles such a case.
+/// Everyone (`S-1-1-0`) and Authenticated Users (`S-1-5-11`) keep their
+/// fixed SIDs outside the domain.
+pub mod sid {
+    use adcs_proto::seed::Seed;
+
+    /// Domain-relative IDs Windows gives its built-in accounts and groups.
+    pub const WELL_KNOWN_RIDS: [(&str, u32); 12] = [
+        ("Administrator", 500),
+        ("Guest", 501),
+        ("krbtgt", 502),
+        ("Domain Admins", 512),
+        ("Domain Users", 513),
+        ("Domain Guests", 514),
+        ("Domain Computers", 515),
+        ("Domain Controllers", 516),
+        ("Cert Publishers", 517),
+        ("Schema Admins", 518),
+        ("Enterprise Admins", 519),
+        ("Group Policy Creator Owners", 520),
+    ];
+
+    /// The first RID of accounts and groups without a well-known one.
+    pub const FIRST_RID: u32 = 1100;
+
+    /// The domain's SID, `S-1-5-21-X-Y-Z`.
+    pub fn domain(seed: &Seed) -> String {
+        let d = seed.derive("sid/domain");
+        let sub = |i: usize| u32::from_le_bytes([d[i], d[i + 1], d[i + 2], d[i + 3]]);
+        format!("S-1-5-21-{}-{}-{}", sub(0), sub(4), sub(8))
+    }
+
+    /// The RID of an account or group (`DOMAIN\name` or `name`).
+    pub fn rid(seed: &Seed, name: &str) -> u32 {
+        let short = name.rsplit('\\').next().unwrap_or(name).trim();
+        if let Some((_, r)) = WELL_KNOWN_RIDS
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(short))
+        {
+            return *r;
+        }
+        let d = seed.derive(&format!("sid/rid/{}", short.to_lowercase()));
+        FIRST_RID + u32::from_le_bytes([d[0], d[1], d[2], d[3]]) % 1_000_000
+    }
+
+    /// The SID of an account or group (`DOMAIN\name` or `name`).
+    pub fn of(seed: &Seed, name: &str) -> String {
+        let short = name.rsplit('\\').next().unwrap_or(name).trim();
+        if short.eq_ignore_ascii_case("Everyone") {
+            return "S-1-1-0".into();
+        }
+        if short.eq_ignore_ascii_case("Authenticated Users") {
+            return "S-1-5-11".into();
+        }
+        format!("{}-{}", domain(seed), rid(seed, name))
+    }
+
+    /// Checks the text form of a SID: `S-1-<authority>-<sub>…` with one to
+    /// fifteen sub-authorities, each a decimal `u32` (the authority below
+    /// 2^48), as ConvertStringSidToSid reads it.
+    pub fn validate(text: &str) -> Result<(), String> {
+        let bad = |why: &str| Err(format!("`{text}` is not a SID ({why})"));
+        let Some(rest) = text.strip_prefix("S-1-") else {
+            return bad("it must start with S-1-");
+        };
+        let parts: Vec<&str> = rest.split('-').collect();
+        let decimal = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+        if !parts.iter().all(|p| decimal(p)) {
+            return bad("its parts must be decimal numbers");
+        }
+        if parts[0].parse::<u64>().map_or(true, |a| a >= 1 << 48) {
+            return bad("the identifier authority is above 2^48");
+        }
+        if !(2..=16).contains(&parts.len()) {
+            return bad("it needs one to fifteen sub-authorities");
+        }
+        if parts[1..].iter().any(|p| p.parse::<u32>().is_err()) {
+            return bad("a sub-authority is above 2^32");
+        }
+        Ok(())
     }
 }
 

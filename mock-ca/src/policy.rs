@@ -330,6 +330,15 @@ fn enterprise_plan(
             ));
         }
     }
+    // KB5014754: a subject built from AD carries the requester's objectSid
+    // (the CA fills `requester.sid`; a bare policy call without one adds none).
+    if let (true, Some(sid)) = (template.subject.from_directory(), &requester.sid) {
+        body.push(extension(
+            oid::NTDS_CA_SECURITY_EXT,
+            false,
+            x509::sid_extension_value(sid).map_err(|_| bad_subject())?,
+        ));
+    }
     Ok(IssuePlan {
         template: Some(template.name.clone()),
         subject,

@@ -41,6 +41,8 @@ pub struct ServeConfig {
     pub users: Vec<User>,
     /// Faults to inject (`[[faults]]`).
     pub faults: Vec<crate::web::faults::FaultRule>,
+    /// HTTP.sys's connection limits (`[limits]`).
+    pub limits: crate::web::limits::Limits,
 }
 
 /// Authentication settings of the config file.
@@ -140,6 +142,10 @@ pub fn build(config: &ServeConfig) -> Result<(Arc<Ca>, WebOptions), ServeError> 
     for f in &config.faults {
         f.validate()?;
     }
+    for (i, u) in config.users.iter().enumerate() {
+        u.validate(i)?;
+    }
+    config.limits.validate()?;
     let seed = Seed(config.seed.unwrap_or(DEFAULT_SEED));
     let clock = match config.start_time {
         Some(t) => Clock::frozen_at(t),
@@ -166,6 +172,7 @@ pub fn build(config: &ServeConfig) -> Result<(Arc<Ca>, WebOptions), ServeError> 
         channel_binding: config.auth.channel_binding,
         max_body_bytes: config.auth.max_body_bytes,
         faults: config.faults.clone(),
+        limits: config.limits.clone(),
     };
     Ok((ca, opts))
 }

@@ -5,7 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use adcs_proto::protocol::oid;
 
-/// Where the issued certificate's subject comes from.
+/// Where the issued certificate's subject comes from. A subject built from
+/// Active Directory also brings the requester's objectSid extension
+/// (szOID_NTDS_CA_SECURITY_EXT, as CAs do since KB5014754); a subject
+/// supplied in the request (CT_FLAG_ENROLLEE_SUPPLIES_SUBJECT) does not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SubjectSource {
@@ -15,6 +18,14 @@ pub enum SubjectSource {
     RequesterUser,
     /// "Build from Active Directory information", computer style: CN=host FQDN; DNS name in the SAN.
     RequesterMachine,
+}
+
+impl SubjectSource {
+    /// "Build from Active Directory information" (the CA then adds the
+    /// requester's objectSid extension).
+    pub fn from_directory(self) -> bool {
+        self != SubjectSource::Request
+    }
 }
 
 /// Public key families a template allows.

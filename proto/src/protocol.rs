@@ -39,6 +39,15 @@ pub mod oid {
     pub const TEMPLATE_OID_ROOT: &str = "1.3.6.1.4.1.311.21.8";
     /// User principal name inside an otherName SAN.
     pub const UPN: Oid = Oid::new_unwrap("1.3.6.1.4.1.311.20.2.3");
+    /// szOID_NTDS_CA_SECURITY_EXT (MS-WCCE 2.2.2.7.7.4, KB5014754): the
+    /// requester's objectSid, which an enterprise CA adds to certificates
+    /// whose subject it builds from Active Directory. Its value is a
+    /// GeneralNames holding one [`NTDS_OBJECTSID`] otherName.
+    pub const NTDS_CA_SECURITY_EXT: Oid = Oid::new_unwrap("1.3.6.1.4.1.311.25.2");
+    /// szOID_NTDS_OBJECTSID: the otherName type inside
+    /// [`NTDS_CA_SECURITY_EXT`]; its value is `[0] EXPLICIT OCTET STRING`
+    /// holding the SID's text (`S-1-5-21-…`) in ASCII, not its binary form.
+    pub const NTDS_OBJECTSID: Oid = Oid::new_unwrap("1.3.6.1.4.1.311.25.2.1");
 
     pub const SUBJECT_KEY_IDENTIFIER: Oid = Oid::new_unwrap("2.5.29.14");
     pub const KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.15");
@@ -206,6 +215,7 @@ hresults! {
     SUBJECT_EMAIL_REQUIRED = 0x8009_4812, Plain, "CERTSRV_E_SUBJECT_EMAIL_REQUIRED", "The EMail name is unavailable and cannot be added to the Subject or Subject Alternate name.";
     NTE_BAD_SIGNATURE = 0x8009_0006, Plain, "NTE_BAD_SIGNATURE", "Invalid Signature.";
     NTE_BAD_ALGID = 0x8009_0008, Plain, "NTE_BAD_ALGID", "Invalid algorithm specified.";
+    NTE_BAD_KEY_STATE = 0x8009_000B, Plain, "NTE_BAD_KEY_STATE", "Key not valid for use in specified state.";
     CRYPT_E_NOT_FOUND = 0x8009_2004, Plain, "CRYPT_E_NOT_FOUND", "Cannot find object or property.";
     CRYPT_E_REVOCATION_OFFLINE = 0x8009_2013, Plain, "CRYPT_E_REVOCATION_OFFLINE", "The revocation function was unable to check revocation because the revocation server was offline.";
     ASN1_EOD = 0x8009_3102, Asn(258), "CRYPT_E_ASN1_EOD", "ASN1 unexpected end of data.";
@@ -303,6 +313,10 @@ mod tests {
         assert_eq!(
             HResult::E_INVALIDARG.status_text(),
             "The parameter is incorrect. 0x80070057 (WIN32: 87 ERROR_INVALID_PARAMETER)"
+        );
+        assert_eq!(
+            HResult::NTE_BAD_KEY_STATE.status_text(),
+            "Key not valid for use in specified state. 0x8009000b (-2146893813 NTE_BAD_KEY_STATE)"
         );
         assert_eq!(HResult::PROPERTY_EMPTY.0 as i32, -2146877436);
     }

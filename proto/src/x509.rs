@@ -586,6 +586,44 @@ pub fn parse_san(value: &[u8]) -> Result<Vec<SanEntry>, der::Error> {
     Ok(out)
 }
 
+/// The szOID_NTDS_CA_SECURITY_EXT value an enterprise CA writes for the
+/// requester's objectSid (MS-WCCE 2.2.2.7.7.4): a GeneralNames (as a
+/// SubjectAltName value) with one otherName whose type is
+/// szOID_NTDS_OBJECTSID and whose value is `[0] EXPLICIT OCTET STRING`
+/// holding the SID's text in ASCII (`S-1-5-21-…`), not the binary SID:
+///
+/// ```text
+/// 30 L  a0 L  06 0a 2b06010401823719 0201  a0 L  04 L "S-1-5-21-…"
+/// ```
+///
+/// The SID text is the last thing in the value, which is what Certipy's
+/// reader relies on (it takes the bytes from `S-1-5` to the end).
+pub fn sid_extension_value(sid: &str) -> Result<Vec<u8>, der::Error> {
+    if !sid.is_ascii() {
+        return Err(der::Tag::OctetString.value_error().into());
+    }
+    let names = vec![GeneralName::OtherName(OtherName {
+        type_id: oid::NTDS_OBJECTSID,
+        value: Any::encode_from(&OctetString::new(sid.as_bytes())?)?,
+    })];
+    names.to_der()
+}
+
+/// The SID of a szOID_NTDS_CA_SECURITY_EXT value ([`sid_extension_value`]);
+/// `None` when it holds no szOID_NTDS_OBJECTSID otherName with ASCII text.
+pub fn parse_sid_extension(value: &[u8]) -> Result<Option<String>, der::Error> {
+    let names = Vec::<GeneralName>::from_der(value)?;
+    Ok(names.into_iter().find_map(|n| match n {
+        GeneralName::OtherName(o) if o.type_id == oid::NTDS_OBJECTSID => o
+            .value
+            .decode_as::<OctetString>()
+            .ok()
+            .and_then(|s| String::from_utf8(s.as_bytes().to_vec()).ok())
+            .filter(|s| s.is_ascii()),
+        _ => None,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -638,5 +676,25 @@ mod tests {
         assert!(matches!(x509_time(2_524_607_999), Time::UtcTime(_)));
         assert!(matches!(x509_time(2_524_608_000), Time::GeneralTime(_)));
         assert_eq!(unix_time(&x509_time(1_700_000_000)), 1_700_000_000);
+    }
+
+    #[test]
+    fn sid_extension_matches_a_windows_ca_and_round_trips() {
+        // The layout `openssl asn1parse` shows for a certificate a patched
+        // Windows CA issued: SEQUENCE(64) { [0](62) { OID(10) 1.3.6.1.4.1.311.25.2.1,
+        // [0](48) { OCTET STRING(46) "S-1-5-21-…-1113" } } }.
+        let sid = "S-1-5-21-1954401763-2568157779-1971089446-1113";
+        let v = sid_extension_value(sid).unwrap();
+        let mut expected = vec![0x30, 0x40, 0xa0, 0x3e, 0x06, 0x0a];
+        expected.extend_from_slice(&[0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x19, 0x02, 0x01]);
+        expected.extend_from_slice(&[0xa0, 0x30, 0x04, 0x2e]);
+        expected.extend_from_slice(sid.as_bytes());
+        assert_eq!(v, expected);
+        assert_eq!(parse_sid_extension(&v).unwrap().as_deref(), Some(sid));
+        // A UPN otherName is not a SID; a SAN value without one reads as None.
+        let upn = san_value(&[SanEntry::Upn("a@b".into())]).unwrap();
+        assert_eq!(parse_sid_extension(&upn).unwrap(), None);
+        assert!(parse_sid_extension(b"\x04\x01x").is_err());
+        assert!(sid_extension_value("S-1-5-21-\u{e9}").is_err());
     }
 }

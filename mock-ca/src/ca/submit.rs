@@ -81,7 +81,8 @@ impl Ca {
                 row.resolved_at = Some(now);
             }
             Ok(p) => {
-                let decision = decide(&st.config, &p, requester, attributes, false);
+                let who = self.with_sid(requester);
+                let decision = decide(&st.config, &p, &who, attributes, false);
                 let template = match &decision {
                     Decision::Issue(plan) => plan.template.clone(),
                     Decision::Pending { template } | Decision::Deny { template, .. } => {
@@ -198,6 +199,17 @@ impl Ca {
         Ok(submission)
     }
 
+    /// `requester` with its objectSid: the directory's, or when it has none
+    /// (a requester made in code) the one this CA's seed gives the account
+    /// name, as the directory derives it ([`crate::db::sid::of`]).
+    fn with_sid(&self, requester: &Requester) -> Requester {
+        let mut who = requester.clone();
+        if who.sid.is_none() {
+            who.sid = Some(crate::db::sid::of(&self.seed, &who.account));
+        }
+        who
+    }
+
     /// Signs the certificate of `plan` into `row` (under the lock).
     pub(super) fn issue_into(
         &self,
@@ -276,6 +288,7 @@ impl Ca {
             x509::aia_value(&[aia]).map_err(der_err)?,
         ));
         extensions.extend(plan.body.iter().cloned());
+        extensions.retain(|e| !st.config.extension_disabled(&e.extn_id));
         let spec = CertificateSpec {
             serial: &serial,
             issuer: &auth.name,
@@ -323,7 +336,8 @@ impl Ca {
         let now = self.clock.now();
         match parse_request(&row.request) {
             Ok(p) => {
-                let decision = decide(&st.config, &p, &row.requester, &row.attributes, true);
+                let who = self.with_sid(&row.requester);
+                let decision = decide(&st.config, &p, &who, &row.attributes, true);
                 if let Decision::Issue(plan) = &decision {
                     // Another officer may resolve it while this one signs.
                     let still_pending = |st: &State| Self::pending_row(st, id).map(drop);

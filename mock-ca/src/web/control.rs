@@ -188,6 +188,7 @@ async fn run(
             "now": ca.clock().now(),
             "clock_frozen": ca.clock().is_frozen(),
             "seed": ca.seed().0,
+            "connections": shared.connections.counts(),
         })),
         (["requests"], true, _) => {
             let filter = match query.get("disposition") {

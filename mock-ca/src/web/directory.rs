@@ -3,6 +3,7 @@
 //! Directory: the requester identity decides template ACLs.
 
 use crate::config::ConfigError;
+use adcs_proto::seed::Seed;
 use serde::{Deserialize, Serialize};
 
 use crate::db::Requester;
@@ -26,6 +27,10 @@ pub struct User {
     /// dNSHostName, for computer accounts (Machine template).
     #[serde(default)]
     pub dns_name: Option<String>,
+    /// objectSid (`S-1-5-21-…`); derived from the seed and the name when
+    /// absent ([`crate::db::sid`]).
+    #[serde(default)]
+    pub sid: Option<String>,
 }
 
 /// True for a built-in account with its documented password (README): the
@@ -50,6 +55,7 @@ impl std::fmt::Debug for User {
             .field("upn", &self.upn)
             .field("email", &self.email)
             .field("dns_name", &self.dns_name)
+            .field("sid", &self.sid)
             .finish()
     }
 }
@@ -72,7 +78,27 @@ impl User {
             upn: None,
             email: None,
             dns_name: None,
+            sid: None,
         })
+    }
+
+    /// Checks what serde cannot; `index` is the account's place in
+    /// `[[users]]`, named in the error with the field.
+    pub fn validate(&self, index: usize) -> Result<(), ConfigError> {
+        if let Some(sid) = &self.sid {
+            crate::db::sid::validate(sid).map_err(|why| {
+                ConfigError::new(format!("users[{index}] ({}).sid", self.name), why)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The account's objectSid: the configured `sid`, or the one the CA's
+    /// `seed` gives its name.
+    pub fn object_sid(&self, seed: &Seed) -> String {
+        self.sid
+            .clone()
+            .unwrap_or_else(|| crate::db::sid::of(seed, &self.name))
     }
 }
 
@@ -162,6 +188,8 @@ impl Directory {
             ),
             email: u.email.clone(),
             dns_name: u.dns_name.clone(),
+            // A configured objectSid; the CA derives the others from its seed.
+            sid: u.sid.clone(),
         };
         Identity {
             account: u.name.clone(),

@@ -9,12 +9,14 @@
 
 pub mod auth;
 mod certsrv;
+mod connections;
 pub mod console;
 pub mod control;
 pub mod directory;
 pub mod faults;
 pub mod form;
 pub mod journal;
+pub mod limits;
 pub mod pages;
 mod portal;
 mod replies;
@@ -27,8 +29,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::ca::Ca;
 use adcs_proto::ntlm::{self, ChannelBindingPolicy, ServerNames};
@@ -39,6 +39,8 @@ use journal::{Journal, JournalEntry};
 
 /// ASP's default `maxRequestEntityAllowed`: larger form posts are refused.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 200_000;
+/// Connections the OS queues before the server accepts them.
+const LISTEN_BACKLOG: u32 = 4096;
 /// Request line plus headers; IIS refuses more with 400/431.
 const MAX_HEADER_BYTES: usize = 64 * 1024;
 
@@ -58,6 +60,8 @@ pub struct WebOptions {
     pub max_body_bytes: usize,
     /// Faults to inject into certsrv pages ([`faults::FaultRule`]).
     pub faults: Vec<faults::FaultRule>,
+    /// HTTP.sys's connection limits and timeouts.
+    pub limits: limits::Limits,
 }
 
 impl Default for WebOptions {
@@ -71,6 +75,7 @@ impl Default for WebOptions {
             channel_binding: ChannelBindingPolicy::Off,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             faults: Vec::new(),
+            limits: limits::Limits::default(),
         }
     }
 }
@@ -110,6 +115,8 @@ pub(crate) struct Shared {
     held: faults::HeldRequests,
     /// Anti-forgery tokens of the console's forms.
     csrf: console::Csrf,
+    limits: limits::Limits,
+    connections: Arc<limits::ConnectionStats>,
 }
 
 /// One HTTP request, body read.
@@ -266,7 +273,7 @@ impl Server {
                 return Err(io::Error::other("the CA has no web server certificate"));
             };
             let binding = ntlm::channel_binding_hash(leaf);
-            (Some(tls_acceptor(chain, key)?), Some(binding))
+            (Some(connections::tls_acceptor(chain, key)?), Some(binding))
         } else {
             (None, None)
         };
@@ -281,25 +288,37 @@ impl Server {
             faults: faults::Faults::new(opts.faults.clone()),
             held: faults::HeldRequests::default(),
             csrf: console::Csrf::new(),
+            limits: opts.limits.clone(),
+            connections: Arc::default(),
         });
-        let std_listener = std::net::TcpListener::bind(opts.listen)?;
-        std_listener.set_nonblocking(true)?;
-        let addr = std_listener.local_addr()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .thread_name("certsrv")
             .build()?;
+        // A deep accept queue, as HTTP.sys keeps: a burst of connections
+        // waits to be accepted instead of being dropped and retried.
         let listener = {
             let _guard = runtime.enter();
-            tokio::net::TcpListener::from_std(std_listener)?
+            let socket = if opts.listen.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()?
+            } else {
+                tokio::net::TcpSocket::new_v6()?
+            };
+            // As std's listeners do on Unix: a restarted server may take its
+            // port back while old connections linger in TIME_WAIT.
+            #[cfg(unix)]
+            socket.set_reuseaddr(true)?;
+            socket.bind(opts.listen)?;
+            socket.listen(LISTEN_BACKLOG)?
         };
+        let addr = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name("certsrv-accept".into())
             .spawn(move || {
-                runtime.block_on(accept_loop(listener, s, acceptor, stopped));
+                runtime.block_on(connections::accept_loop(listener, s, acceptor, stopped));
                 runtime.shutdown_background();
             })?;
         Ok(Server {
@@ -356,6 +375,11 @@ impl Server {
         Ok(())
     }
 
+    /// Connections open now and closed so far, by reason.
+    pub fn connection_counts(&self) -> limits::ConnectionCounts {
+        self.shared.connections.counts()
+    }
+
     /// All accounts (with passwords: this is a test server).
     pub fn users(&self) -> &[User] {
         self.shared.directory.users()
@@ -392,68 +416,6 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop_now();
     }
-}
-
-fn tls_acceptor(chain: Vec<Vec<u8>>, key: Vec<u8>) -> io::Result<tokio_rustls::TlsAcceptor> {
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let certs = chain.into_iter().map(CertificateDer::from).collect();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key));
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(io::Error::other)?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(io::Error::other)?;
-    // HTTP/1.1 only, as IIS certsrv clients expect.
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
-}
-
-async fn accept_loop(
-    listener: tokio::net::TcpListener,
-    shared: Arc<Shared>,
-    acceptor: Option<tokio_rustls::TlsAcceptor>,
-    mut stopped: tokio::sync::oneshot::Receiver<()>,
-) {
-    loop {
-        tokio::select! {
-            _ = &mut stopped => break,
-            accepted = listener.accept() => {
-                let Ok((stream, _peer)) = accepted else { continue };
-                let _ = stream.set_nodelay(true);
-                let shared = shared.clone();
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    match acceptor {
-                        Some(a) => {
-                            if let Ok(tls) = a.accept(stream).await {
-                                serve_connection(tls, shared, true).await;
-                            }
-                        }
-                        None => serve_connection(stream, shared, false).await,
-                    }
-                });
-            }
-        }
-    }
-}
-
-async fn serve_connection<I>(io: I, shared: Arc<Shared>, tls: bool)
-where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let conn = Arc::new(Mutex::new(ConnAuth::default()));
-    let service = hyper::service::service_fn(move |req| {
-        let shared = shared.clone();
-        let conn = conn.clone();
-        async move { handle(shared, conn, req, tls).await }
-    });
-    let _ = hyper::server::conn::http1::Builder::new()
-        .keep_alive(true)
-        .max_header_size(MAX_HEADER_BYTES)
-        .serve_connection(TokioIo::new(io), service)
-        .await;
 }
 
 /// Percent-decodes a path (lossy; a `%` that starts no escape stays), for
@@ -507,19 +469,26 @@ async fn handle(
     let reply = if declared.is_some_and(|n| n > shared.max_body as u64) {
         too_large(shared.max_body)
     } else {
-        match Limited::new(body, shared.max_body).collect().await {
-            Err(e)
+        let body = Limited::new(body, shared.max_body).collect();
+        match tokio::time::timeout(shared.limits.entity_body(), body).await {
+            Err(_) => {
+                shared.connections.closed(limits::Closed::EntityBody);
+                let mut r = Reply::status(408, "Request Timeout");
+                r.close = true;
+                r
+            }
+            Ok(Err(e))
                 if e.downcast_ref::<http_body_util::LengthLimitError>()
                     .is_some() =>
             {
                 too_large(shared.max_body)
             }
-            Err(_) => {
+            Ok(Err(_)) => {
                 let mut r = Reply::status(400, "Bad Request");
                 r.close = true;
                 r
             }
-            Ok(collected) => {
+            Ok(Ok(collected)) => {
                 let request = Request {
                     method: parts.method.clone(),
                     query: parts.uri.query().unwrap_or("").to_string(),
