@@ -134,6 +134,7 @@ fn throughput(server: &Server, ntlm: bool, clients: usize, seconds: f64) -> Resu
         url: server.certsrv_url(),
         trust: Trust::Roots(vec![server.ca().root_certificate()]),
         credentials: credentials(ntlm),
+        timeout: adcs_client::http::DEFAULT_TIMEOUT,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let issued = Arc::new(AtomicU64::new(0));
@@ -236,6 +237,7 @@ fn client_flow(server: &Server, runs: usize) -> Result<(f64, f64, f64, f64), Str
         url: server.certsrv_url(),
         trust: Trust::Roots(vec![server.ca().root_certificate()]),
         credentials: credentials(false),
+        timeout: adcs_client::http::DEFAULT_TIMEOUT,
     };
     let inf = adcs_client::inf::Inf::parse(
         "bench.inf",

@@ -121,6 +121,10 @@ struct RemoteAuth {
     /// server certificate is not checked.
     #[arg(long, value_name = "FILE")]
     root_cert: Option<PathBuf>,
+    /// Seconds to wait for each of connect, TLS handshake and response
+    /// (a timeout exits with code 8).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    timeout: f64,
 }
 
 #[derive(Subcommand)]

@@ -66,6 +66,13 @@ pub enum EnrollError {
     Unexpected { what: String, detail: String },
 }
 
+impl EnrollError {
+    /// True when a wait ran out.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, EnrollError::Http(e) if e.is_timeout())
+    }
+}
+
 /// What the error page of a download (certnew.cer, certnew.pfx) says of
 /// request `id`: still pending, denied or revoked, or an error.
 fn fetch_outcome(id: u32, page: &str) -> Outcome {
@@ -107,6 +114,11 @@ impl WebEnrollment {
             env!("CARGO_PKG_VERSION")
         ));
         Ok(WebEnrollment { session })
+    }
+
+    /// Bounds each wait (connect, TLS handshake, response) by `timeout`.
+    pub fn set_timeout(&mut self, timeout: std::time::Duration) {
+        self.session.timeout = timeout;
     }
 
     fn call(

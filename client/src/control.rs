@@ -20,6 +20,13 @@ pub enum ControlError {
     Refused { status: u16, message: String },
 }
 
+impl ControlError {
+    /// True when a wait for the server ran out.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, ControlError::Http(e) if e.is_timeout())
+    }
+}
+
 /// A signed-in administrator session on `/control/`.
 pub struct ControlClient {
     session: Session,
@@ -48,6 +55,11 @@ impl ControlClient {
                 },
             )?,
         })
+    }
+
+    /// Bounds each wait (connect, TLS handshake, response) by `timeout`.
+    pub fn set_timeout(&mut self, timeout: std::time::Duration) {
+        self.session.timeout = timeout;
     }
 
     /// Reads a `serve --ready-file` and connects with its admin account,

@@ -38,6 +38,13 @@ pub enum FlowError {
     StillPending { id: u32, waited: Duration },
 }
 
+impl FlowError {
+    /// True when a wait for the CA ran out.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, FlowError::Enroll(e) if e.is_timeout())
+    }
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, FlowError> {
     std::fs::read(path).map_err(|source| FlowError::Io {
         path: path.to_path_buf(),
@@ -61,15 +68,15 @@ pub struct CaEndpoint {
     pub url: String,
     pub trust: Trust,
     pub credentials: Credentials,
+    /// The bound on each network wait ([`crate::http::DEFAULT_TIMEOUT`]).
+    pub timeout: Duration,
 }
 
 impl CaEndpoint {
     pub fn connect(&self) -> Result<WebEnrollment, FlowError> {
-        Ok(WebEnrollment::new(
-            &self.url,
-            self.trust.clone(),
-            self.credentials.clone(),
-        )?)
+        let mut web = WebEnrollment::new(&self.url, self.trust.clone(), self.credentials.clone())?;
+        web.set_timeout(self.timeout);
+        Ok(web)
     }
 }
 

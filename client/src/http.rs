@@ -2,8 +2,16 @@
 //! NTLM needs (its three legs must share a socket; a pooled client does not
 //! promise that). Basic or NTLM credentials, TLS with chosen roots, and the
 //! server certificate for channel bindings.
+//!
+//! Every wait is bounded: connecting, the TLS handshake and the wait for a
+//! response each give up after the session's timeout. A request is sent
+//! again only when it provably never left (the kept-alive connection was
+//! found closed before the write) or when it is a GET or HEAD, which change
+//! nothing; a POST whose bytes were written is never re-sent, because the CA
+//! may already hold it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use adcs_proto::ntlm;
 use base64::Engine;
@@ -25,6 +33,81 @@ pub enum HttpError {
     Http(String),
     #[error("authentication failed: {0}")]
     Auth(String),
+    /// Nothing came back in time. After a POST was written the request may
+    /// have reached the CA, and the message says how to find out.
+    #[error("{url}: no answer within {} s while {phase}{}", seconds.as_secs_f64(), if *sent_post { "; the request may have reached the CA: check the pending list or the request ID before submitting it again" } else { "" })]
+    Timeout {
+        url: String,
+        phase: Phase,
+        seconds: Duration,
+        sent_post: bool,
+    },
+    /// The connection broke after a POST was written: never sent again.
+    #[error("{url}: the connection broke after the request was sent ({detail}); the request may have reached the CA: check the pending list or the request ID before submitting it again")]
+    MaybeSent { url: String, detail: String },
+}
+
+impl HttpError {
+    /// True when a wait ran out (the CLI's own exit code).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, HttpError::Timeout { .. })
+    }
+}
+
+/// How long a client waits for each step of a request, unless told
+/// otherwise: 60 s, as Certipy and impacket do.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Which wait ran out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Connect,
+    TlsHandshake,
+    Response,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Phase::Connect => "connecting",
+            Phase::TlsHandshake => "in the TLS handshake",
+            Phase::Response => "waiting for the response",
+        })
+    }
+}
+
+/// Why a request on an open connection failed: whether it may have reached
+/// the server decides whether it may be sent again.
+enum SendFailure {
+    /// The connection was closed before anything was written.
+    NotSent(HttpError),
+    /// Written, or possibly written.
+    Sent(HttpError),
+}
+
+impl SendFailure {
+    fn into_error(self) -> HttpError {
+        match self {
+            SendFailure::NotSent(e) | SendFailure::Sent(e) => e,
+        }
+    }
+}
+
+/// Runs `fut`, or gives up after `limit` with a timeout naming `phase`.
+async fn within<T>(
+    limit: Duration,
+    url: &str,
+    phase: Phase,
+    fut: impl std::future::Future<Output = Result<T, HttpError>>,
+) -> Result<T, HttpError> {
+    tokio::time::timeout(limit, fut).await.unwrap_or_else(|_| {
+        Err(HttpError::Timeout {
+            url: url.to_string(),
+            phase,
+            seconds: limit,
+            sent_post: false,
+        })
+    })
 }
 
 /// A parsed `http(s)://host[:port]/path` URL.
@@ -239,40 +322,58 @@ pub struct Connection {
     rt: tokio::runtime::Runtime,
     sender: SendRequest<Full<Bytes>>,
     host_header: String,
+    origin: String,
+    timeout: Duration,
     /// The server's TLS certificate (DER), for channel bindings.
     pub server_certificate: Option<Vec<u8>>,
 }
 
 impl Connection {
+    /// Opens a connection, each step bounded by [`DEFAULT_TIMEOUT`].
     pub fn open(url: &Url, trust: &Trust) -> Result<Connection, HttpError> {
+        Self::open_within(url, trust, DEFAULT_TIMEOUT)
+    }
+
+    /// Opens a connection, giving up on each step after `timeout`.
+    pub fn open_within(
+        url: &Url,
+        trust: &Trust,
+        timeout: Duration,
+    ) -> Result<Connection, HttpError> {
+        let origin = url.origin();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| HttpError::Connect(url.origin(), e))?;
+            .map_err(|e| HttpError::Connect(origin.clone(), e))?;
         let addr = format!("{}:{}", url.host, url.port);
         let (sender, server_certificate) = rt.block_on(async {
-            let tcp = tokio::net::TcpStream::connect(&addr)
-                .await
-                .map_err(|e| HttpError::Connect(url.origin(), e))?;
+            let tcp = within(timeout, &origin, Phase::Connect, async {
+                tokio::net::TcpStream::connect(&addr)
+                    .await
+                    .map_err(|e| HttpError::Connect(origin.clone(), e))
+            })
+            .await?;
             let _ = tcp.set_nodelay(true);
-            if url.tls {
-                let config = tls_config(trust).map_err(|e| HttpError::Tls(url.origin(), e))?;
+            if !url.tls {
+                return Ok((handshake(tcp).await?, None));
+            }
+            let tls = within(timeout, &origin, Phase::TlsHandshake, async {
+                let config = tls_config(trust).map_err(|e| HttpError::Tls(origin.clone(), e))?;
                 let name = rustls::pki_types::ServerName::try_from(url.host.clone())
-                    .map_err(|e| HttpError::Tls(url.origin(), e.to_string()))?;
-                let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+                    .map_err(|e| HttpError::Tls(origin.clone(), e.to_string()))?;
+                tokio_rustls::TlsConnector::from(Arc::new(config))
                     .connect(name, tcp)
                     .await
-                    .map_err(|e| HttpError::Tls(url.origin(), e.to_string()))?;
-                let cert = tls
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(|c| c.first())
-                    .map(|c| c.to_vec());
-                Ok((handshake(tls).await?, cert))
-            } else {
-                Ok((handshake(tcp).await?, None))
-            }
+                    .map_err(|e| HttpError::Tls(origin.clone(), e.to_string()))
+            })
+            .await?;
+            let cert = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| c.to_vec());
+            Ok((handshake(tls).await?, cert))
         })?;
         let host_header = if url.port == if url.tls { 443 } else { 80 } {
             url.host.clone()
@@ -283,6 +384,8 @@ impl Connection {
             rt,
             sender,
             host_header,
+            origin,
+            timeout,
             server_certificate,
         })
     }
@@ -295,6 +398,18 @@ impl Connection {
         headers: &[(&str, String)],
         body: &[u8],
     ) -> Result<HttpResponse, HttpError> {
+        self.exchange(method, path, headers, body)
+            .map_err(SendFailure::into_error)
+    }
+
+    /// [`Connection::send`], saying whether a failed request may have left.
+    fn exchange(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: &[u8],
+    ) -> Result<HttpResponse, SendFailure> {
         let mut b = hyper::Request::builder()
             .method(method)
             .uri(path)
@@ -307,48 +422,91 @@ impl Connection {
         }
         let req = b
             .body(Full::new(Bytes::copy_from_slice(body)))
-            .map_err(|e| HttpError::Http(e.to_string()))?;
+            .map_err(|e| SendFailure::NotSent(HttpError::Http(e.to_string())))?;
+        let url = format!("{}{path}", self.origin);
+        let post = method == "POST";
+        let limit = self.timeout;
         let sender = &mut self.sender;
-        self.rt.block_on(async {
-            sender
-                .ready()
-                .await
-                .map_err(|e| HttpError::Http(format!("connection closed: {e}")))?;
-            let resp = sender
-                .send_request(req)
-                .await
-                .map_err(|e| HttpError::Http(e.to_string()))?;
-            let status = resp.status().as_u16();
-            let reason = resp
-                .extensions()
-                .get::<hyper::ext::ReasonPhrase>()
-                .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
-                .unwrap_or_else(|| resp.status().canonical_reason().unwrap_or("").to_string());
-            let headers = resp
-                .headers()
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.to_string(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect();
-            let body = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| HttpError::Http(e.to_string()))?
-                .to_bytes()
-                .to_vec();
-            Ok(HttpResponse {
-                status,
-                reason,
-                headers,
-                body,
-            })
-        })
+        let exchange = async {
+            // Let the connection task see a close the server sent while the
+            // connection sat idle, so a stale connection is found closed
+            // before the write (and the request may go on a new one).
+            tokio::task::yield_now().await;
+            tokio::task::yield_now().await;
+            if let Err(e) = sender.ready().await {
+                return Err(SendFailure::NotSent(HttpError::Http(format!(
+                    "connection closed: {e}"
+                ))));
+            }
+            let resp = match sender.try_send_request(req).await {
+                Ok(r) => r,
+                Err(e) if e.message().is_some() => {
+                    return Err(SendFailure::NotSent(HttpError::Http(
+                        e.into_error().to_string(),
+                    )))
+                }
+                Err(e) if post => {
+                    return Err(SendFailure::Sent(HttpError::MaybeSent {
+                        url: url.clone(),
+                        detail: e.into_error().to_string(),
+                    }))
+                }
+                Err(e) => {
+                    return Err(SendFailure::Sent(HttpError::Http(
+                        e.into_error().to_string(),
+                    )))
+                }
+            };
+            read_response(resp).await.map_err(SendFailure::Sent)
+        };
+        match self
+            .rt
+            .block_on(async move { tokio::time::timeout(limit, exchange).await })
+        {
+            Ok(result) => result,
+            Err(_) => Err(SendFailure::Sent(HttpError::Timeout {
+                url,
+                phase: Phase::Response,
+                seconds: limit,
+                sent_post: post,
+            })),
+        }
     }
+}
+
+/// The status, reason, headers and whole body of a response.
+async fn read_response(
+    resp: hyper::Response<hyper::body::Incoming>,
+) -> Result<HttpResponse, HttpError> {
+    let status = resp.status().as_u16();
+    let reason = resp
+        .extensions()
+        .get::<hyper::ext::ReasonPhrase>()
+        .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
+        .unwrap_or_else(|| resp.status().canonical_reason().unwrap_or("").to_string());
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| HttpError::Http(e.to_string()))?
+        .to_bytes()
+        .to_vec();
+    Ok(HttpResponse {
+        status,
+        reason,
+        headers,
+        body,
+    })
 }
 
 async fn handshake<I>(io: I) -> Result<SendRequest<Full<Bytes>>, HttpError>
@@ -373,6 +531,8 @@ pub struct Session {
     credentials: Credentials,
     conn: Option<Connection>,
     pub user_agent: Option<String>,
+    /// The bound on each wait (connect, TLS handshake, response).
+    pub timeout: Duration,
 }
 
 impl Session {
@@ -383,6 +543,7 @@ impl Session {
             credentials,
             conn: None,
             user_agent: None,
+            timeout: DEFAULT_TIMEOUT,
         })
     }
 
@@ -397,9 +558,25 @@ impl Session {
 
     fn connection(&mut self) -> Result<&mut Connection, HttpError> {
         if self.conn.is_none() {
-            self.conn = Some(Connection::open(&self.url, &self.trust)?);
+            self.conn = Some(Connection::open_within(
+                &self.url,
+                &self.trust,
+                self.timeout,
+            )?);
         }
         Ok(self.conn.as_mut().expect("just opened"))
+    }
+
+    /// The same request on a fresh connection.
+    fn retry(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: &[u8],
+    ) -> Result<HttpResponse, HttpError> {
+        self.conn = None;
+        self.connection()?.send(method, path, headers, body)
     }
 
     /// Sends a request to `path` (absolute, or relative to the session URL).
@@ -423,14 +600,19 @@ impl Session {
                 base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
             headers.push(("Authorization", format!("Basic {token}")));
         }
-        let first = match self.connection()?.send(method, &path, &headers, body) {
+        let first = match self.connection()?.exchange(method, &path, &headers, body) {
             Ok(r) => r,
-            // A kept-alive connection the server closed: one fresh try.
-            Err(HttpError::Http(_)) => {
-                self.conn = None;
-                self.connection()?.send(method, &path, &headers, body)?
+            // A kept-alive connection the server had closed: the request
+            // never left, so one fresh connection may carry it. A GET or
+            // HEAD may go again whatever happened; a POST that left may not.
+            Err(SendFailure::NotSent(_)) => self.retry(method, &path, &headers, body)?,
+            Err(SendFailure::Sent(HttpError::Http(_))) if matches!(method, "GET" | "HEAD") => {
+                self.retry(method, &path, &headers, body)?
             }
-            Err(e) => return Err(e),
+            Err(failure) => {
+                self.conn = None;
+                return Err(failure.into_error());
+            }
         };
         if first.status != 401 {
             return Ok(first);

@@ -3,14 +3,21 @@
 
 use std::process::ExitCode;
 
-use adcs_client::control::ControlClient;
+use adcs_client::control::{ControlClient, ControlError};
 use adcs_client::http::Trust;
 use serde_json::Value;
 
 use super::ca_local::emit;
+use super::common::{timeout_arg, EXIT_TIMEOUT};
 use crate::{CaAction, CaTarget, RemoteAuth};
 
 fn connect(target: &CaTarget, auth: &RemoteAuth) -> Result<ControlClient, String> {
+    let mut client = open(target, auth)?;
+    client.set_timeout(timeout_arg(auth.timeout)?);
+    Ok(client)
+}
+
+fn open(target: &CaTarget, auth: &RemoteAuth) -> Result<ControlClient, String> {
     if let Some(r) = &target.ready_file {
         return ControlClient::from_ready_file(r).map_err(|e| e.to_string());
     }
@@ -50,24 +57,54 @@ fn print_row(r: &Value) {
     );
 }
 
+/// Why a remote verb failed: the server (a timeout has its own exit
+/// code), or anything else.
+enum RemoteError {
+    Control(ControlError),
+    Other(String),
+}
+
+impl From<ControlError> for RemoteError {
+    fn from(e: ControlError) -> Self {
+        RemoteError::Control(e)
+    }
+}
+
+impl From<String> for RemoteError {
+    fn from(e: String) -> Self {
+        RemoteError::Other(e)
+    }
+}
+
 /// Runs `action` on the server named by `target`.
 pub fn run(target: &CaTarget, auth: &RemoteAuth, action: CaAction) -> Result<ExitCode, String> {
     let mut c = connect(target, auth)?;
-    let e = |e: adcs_client::control::ControlError| e.to_string();
+    match act(&mut c, action) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(RemoteError::Control(e)) if e.is_timeout() => {
+            eprintln!("adcs-harness: {e}");
+            Ok(ExitCode::from(EXIT_TIMEOUT))
+        }
+        Err(RemoteError::Control(e)) => Err(e.to_string()),
+        Err(RemoteError::Other(e)) => Err(e),
+    }
+}
+
+fn act(c: &mut ControlClient, action: CaAction) -> Result<(), RemoteError> {
     match action {
         CaAction::Init(_) | CaAction::Submit(_) | CaAction::Export { .. } => {
-            return Err("init, submit and export work on a --state-dir; a running server is reached through certsrv (submit) or `ca journal`/`ca list`".into());
+            return Err(RemoteError::Other("init, submit and export work on a --state-dir; a running server is reached through certsrv (submit) or `ca journal`/`ca list`".into()));
         }
         CaAction::List { disposition } => {
-            let rows = c.requests(disposition.map(|d| d.as_str())).map_err(e)?;
+            let rows = c.requests(disposition.map(|d| d.as_str()))?;
             rows.as_array().into_iter().flatten().for_each(print_row);
         }
         CaAction::Pending => {
-            let rows = c.requests(Some("pending")).map_err(e)?;
+            let rows = c.requests(Some("pending"))?;
             rows.as_array().into_iter().flatten().for_each(print_row);
         }
         CaAction::Issue { id } => {
-            let r = c.issue(id).map_err(e)?;
+            let r = c.issue(id)?;
             println!(
                 "request {id}: {} {}",
                 text(&r, "disposition"),
@@ -75,7 +112,7 @@ pub fn run(target: &CaTarget, auth: &RemoteAuth, action: CaAction) -> Result<Exi
             );
         }
         CaAction::Deny { id } => {
-            let r = c.deny(id).map_err(e)?;
+            let r = c.deny(id)?;
             println!(
                 "request {id}: {} {}",
                 text(&r, "disposition"),
@@ -84,7 +121,7 @@ pub fn run(target: &CaTarget, auth: &RemoteAuth, action: CaAction) -> Result<Exi
         }
         CaAction::Revoke { serial, reason } => {
             let reason = serde_json::to_value(reason).map_err(|x| x.to_string())?;
-            let r = c.revoke(&serial, reason.as_str()).map_err(e)?;
+            let r = c.revoke(&serial, reason.as_str())?;
             println!(
                 "request {}: revoked ({})",
                 text(&r, "id"),
@@ -92,15 +129,15 @@ pub fn run(target: &CaTarget, auth: &RemoteAuth, action: CaAction) -> Result<Exi
             );
         }
         CaAction::Unrevoke { serial } => {
-            let r = c.unrevoke(&serial).map_err(e)?;
+            let r = c.unrevoke(&serial)?;
             println!("request {}: {}", text(&r, "id"), text(&r, "disposition"));
         }
         CaAction::Crl { delta, out } => {
-            let r = c.publish_crl(delta).map_err(e)?;
+            let r = c.publish_crl(delta)?;
             emit(out.as_deref(), &text(&r, "crl"), "CRL")?;
         }
         CaAction::Renew { new_key } => {
-            let r = c.renew_ca(new_key).map_err(e)?;
+            let r = c.renew_ca(new_key)?;
             println!(
                 "CA certificate {} issued (nRenewals={})",
                 text(&r, "index"),
@@ -121,20 +158,20 @@ pub fn run(target: &CaTarget, auth: &RemoteAuth, action: CaAction) -> Result<Exi
                 None
             };
             let r = if set.is_none() && advance.is_none() && freeze.is_none() {
-                c.clock().map_err(e)?
+                c.clock()?
             } else {
-                c.move_clock(set, advance, freeze).map_err(e)?
+                c.move_clock(set, advance, freeze)?
             };
             println!("now {} (frozen: {})", text(&r, "now"), text(&r, "frozen"));
         }
         CaAction::Reset => {
-            c.reset().map_err(e)?;
+            c.reset()?;
             println!("CA reset to its initial state");
         }
         CaAction::Journal { since } => {
-            let r = c.journal(since).map_err(e)?;
+            let r = c.journal(since)?;
             println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

@@ -3,10 +3,11 @@
 //! progress lines and how entries print.
 //!
 //! Exit codes: 0 done (issued), 1 error, 2 usage, 3 pending, 4 denied,
-//! 5 CA error page, 6 sign-in refused.
+//! 5 CA error page, 6 sign-in refused, (7 SCOM checks failed), 8 timed out.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use adcs_client::certsrv::EnrollError;
 use adcs_client::flow::{self, CaEndpoint, FlowError, Progress};
@@ -25,6 +26,17 @@ pub const EXIT_CA_ERROR: u8 = 5;
 
 /// Exit code when the server refuses the credentials.
 pub const EXIT_UNAUTHORIZED: u8 = 6;
+
+/// Exit code when the server did not answer in time.
+pub const EXIT_TIMEOUT: u8 = 8;
+
+/// `--timeout SECONDS`: the bound on each network wait.
+pub fn timeout_arg(seconds: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("--timeout {seconds}: give a number of seconds above 0"))
+}
 
 /// Where the certificate store lives.
 #[derive(Args, Clone)]
@@ -76,6 +88,10 @@ pub struct Connect {
     /// store's Root.
     #[arg(long, value_name = "FILE")]
     pub(super) ca_file: Option<PathBuf>,
+    /// Seconds to wait for each of connect, TLS handshake and response
+    /// (a timeout exits with code 8).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    pub(super) timeout: f64,
     #[command(flatten)]
     pub(super) store: StoreArg,
 }
@@ -112,6 +128,7 @@ impl Connect {
             url: self.server.clone(),
             trust,
             credentials,
+            timeout: timeout_arg(self.timeout)?,
         })
     }
 }
@@ -123,6 +140,10 @@ pub(super) fn fail(e: impl std::fmt::Display) -> String {
 /// Exit code and message for a failed flow.
 pub fn flow_failure(e: FlowError) -> Result<ExitCode, String> {
     match &e {
+        e if e.is_timeout() => {
+            eprintln!("adcs-harness: {e}");
+            Ok(ExitCode::from(EXIT_TIMEOUT))
+        }
         FlowError::Enroll(EnrollError::Unauthorized(_)) => {
             eprintln!("adcs-harness: {e}");
             Ok(ExitCode::from(EXIT_UNAUTHORIZED))
@@ -189,5 +210,17 @@ pub(super) fn print_entry(e: &Entry) {
         (Some(c), true) => println!("  Key Container = {c}\n  Private key is present"),
         (Some(c), false) => println!("  Key Container = {c}\n  Missing stored keyset"),
         (None, _) => println!("  No key provider information"),
+    }
+    if e.properties.key_container.is_some() {
+        println!("  {}", exportable_line(e.properties.exportable));
+    }
+}
+
+/// Whether a key may be exported, in certutil's words for the refusal.
+pub(super) fn exportable_line(exportable: bool) -> &'static str {
+    if exportable {
+        "Private key is exportable"
+    } else {
+        "Private key is NOT exportable"
     }
 }

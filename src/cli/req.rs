@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use adcs_client::certsrv::Outcome;
 use adcs_client::flow::{self, EnrollOptions, NewOptions, Progress};
+use adcs_client::inf::{Inf, RequestSpec};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
@@ -79,12 +80,21 @@ pub fn run_req(action: ReqAction) -> Result<ExitCode, String> {
     }
 }
 
+/// The request an INF asks for; `--exportable` makes its key exportable
+/// whatever the INF says.
+fn read_spec(inf: &Path, exportable: bool) -> Result<RequestSpec, String> {
+    let mut spec = RequestSpec::from_inf(&Inf::read(inf).map_err(fail)?).map_err(fail)?;
+    spec.exportable |= exportable;
+    Ok(spec)
+}
+
 fn new(a: NewCmd) -> Result<ExitCode, String> {
     let NewCmd {
         inf,
         out,
         store,
         seed,
+        exportable,
         json,
     } = a;
     let store = store.open()?;
@@ -92,7 +102,10 @@ fn new(a: NewCmd) -> Result<ExitCode, String> {
         seed: seed.map(adcs_proto::seed::Seed),
         ..NewOptions::default()
     };
-    let created = flow::new_from_inf(&inf, out.as_deref(), &store, &opts).map_err(fail)?;
+    let spec = read_spec(&inf, exportable)?;
+    let source = inf.display().to_string();
+    let created =
+        flow::new_from_spec(&source, spec, out.as_deref(), &store, &opts).map_err(fail)?;
     print_warnings(&created.warnings);
     if json {
         println!(
@@ -202,6 +215,7 @@ fn enroll(a: EnrollCmd) -> Result<ExitCode, String> {
         wait,
         request_out,
         seed,
+        exportable,
         json,
     } = a;
     let endpoint = connect.endpoint()?;
@@ -217,7 +231,9 @@ fn enroll(a: EnrollCmd) -> Result<ExitCode, String> {
         wait: Duration::from_secs_f64(wait.max(0.0)),
     };
     let mut progress = |p: Progress| eprintln!("{}", progress_line(&p));
-    match flow::enroll(&endpoint, &inf, &store, &opts, &mut progress) {
+    let spec = read_spec(&inf, exportable)?;
+    let source = inf.display().to_string();
+    match flow::enroll_spec(&endpoint, &source, spec, None, &store, &opts, &mut progress) {
         Ok(done) => {
             print_warnings(&done.warnings);
             if let Some(p) = &request_out {
@@ -253,6 +269,9 @@ pub struct NewCmd {
     /// Seed for the key, for reproducible runs.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Make the key exportable whatever the INF says (`Exportable = TRUE`).
+    #[arg(long)]
+    pub exportable: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -316,6 +335,9 @@ pub struct EnrollCmd {
     pub request_out: Option<PathBuf>,
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Make the key exportable whatever the INF says (`Exportable = TRUE`).
+    #[arg(long)]
+    pub exportable: bool,
     #[arg(long)]
     pub json: bool,
 }

@@ -82,6 +82,7 @@ impl CheckArgs {
                 .now
                 .unwrap_or_else(|| adcs_proto::clock::Clock::real().now()),
             expiry_warning_days: self.expiry_days,
+            for_export: false,
         }
     }
 }
@@ -333,6 +334,7 @@ fn check(a: CheckCmd) -> Result<ExitCode, String> {
         request,
         inf,
         no_registry,
+        for_export,
         check,
         store,
         registry,
@@ -373,7 +375,11 @@ fn check(a: CheckCmd) -> Result<ExitCode, String> {
     let st = store.open()?;
     let reg = registry.open(&store)?;
     let reg_ref: Option<&dyn Registry> = (!no_registry).then_some(reg.as_ref());
-    let report = scom::check(&st, reg_ref, &target, &check.options()).map_err(|e| e.to_string())?;
+    let opts = CheckOptions {
+        for_export,
+        ..check.options()
+    };
+    let report = scom::check(&st, reg_ref, &target, &opts).map_err(|e| e.to_string())?;
     if json {
         println!(
             "{}",
@@ -635,6 +641,10 @@ pub struct CheckCmd {
     /// Leave out the registry rules (a certificate not imported yet).
     #[arg(long)]
     pub no_registry: bool,
+    /// The certificate is for another machine (to be exported as a PFX):
+    /// warn when its key is not exportable.
+    #[arg(long)]
+    pub for_export: bool,
     #[command(flatten)]
     pub check: CheckArgs,
     #[command(flatten)]

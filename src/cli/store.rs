@@ -16,7 +16,8 @@ pub enum StoreAction {
     List(ListCmd),
     /// Import a certificate (into --name) or a PFX (into My, with its key).
     Import(ImportCmd),
-    /// Export a My certificate with its key and chain as a PFX.
+    /// Export a My certificate with its key and chain as a PFX (an
+    /// exportable key only: else NTE_BAD_KEY_STATE, exit 1, nothing written).
     Export(ExportCmd),
     /// certutil -repairstore: re-link a My certificate to its private key.
     Repair(RepairCmd),
@@ -80,6 +81,7 @@ fn list(a: ListCmd) -> Result<ExitCode, String> {
             if let Some(t) = &p.template {
                 println!("  Template: {t}");
             }
+            println!("  {}", exportable_line(p.exportable));
         }
         println!(
             "{} certificate(s), {} pending request(s)",
@@ -96,6 +98,7 @@ fn import(a: ImportCmd) -> Result<ExitCode, String> {
         name,
         file,
         password,
+        no_export,
         json,
     } = a;
     let store = store.open()?;
@@ -106,9 +109,15 @@ fn import(a: ImportCmd) -> Result<ExitCode, String> {
     let entries = if is_pfx {
         let password = password.ok_or("a PFX needs --password (or ADCS_HARNESS_PFX_PASSWORD)")?;
         vec![store
-            .import_pfx(&bytes, &password)
+            .import_pfx_exportable(&bytes, &password, !no_export)
             .map_err(|e| format!("{}: {e}", file.display()))?]
     } else {
+        if no_export {
+            return Err(format!(
+                "{}: --no-export applies to a PFX (its key); a certificate file has no key",
+                file.display()
+            ));
+        }
         let certs = adcs_client::store::read_certificates(&bytes)
             .map_err(|e| format!("{}: {e}", file.display()))?;
         let mut out = Vec::new();
@@ -204,6 +213,10 @@ pub struct ImportCmd {
     /// PFX password (or ADCS_HARNESS_PFX_PASSWORD).
     #[arg(long, env = "ADCS_HARNESS_PFX_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
+    /// Import the PFX's key as not exportable (certutil -importpfx's
+    /// `NoExport`); by default it stays exportable.
+    #[arg(long)]
+    pub no_export: bool,
     #[arg(long)]
     pub json: bool,
 }

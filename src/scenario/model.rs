@@ -42,6 +42,8 @@ pub struct Step {
     /// Overrides the account's password (wrong-password cases).
     pub password: Option<String>,
     pub auth: Auth,
+    /// The bound on each network wait (`timeout`, seconds; 60 by default).
+    pub timeout: std::time::Duration,
     pub expect: Expect,
     /// Line of the step's `[[step]]` header, for messages.
     pub line: usize,

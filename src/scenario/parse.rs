@@ -209,6 +209,23 @@ mod tests {
     }
 
     #[test]
+    fn a_step_timeout_bounds_its_network_waits() {
+        let s = parse(
+            Path::new("x.toml"),
+            "name = \"x\"\n[[step]]\ndo = \"ca-cert.download\"\ntimeout = 5\n[[step]]\ndo = \"scom.remove\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.steps[0].timeout, std::time::Duration::from_secs(5));
+        assert_eq!(s.steps[1].timeout, adcs_client::http::DEFAULT_TIMEOUT);
+        let e = error("name = \"x\"\n[[step]]\ndo = \"ca-cert.download\"\ntimeout = 0\n");
+        assert!(e.starts_with("x.toml: line 4, column 11: "), "{e}");
+        assert!(
+            e.contains("timeout: give a number of seconds above 0"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn an_unknown_action_is_refused_with_the_known_ones() {
         let e = error("name = \"x\"\n\n[[step]]\ndo = \"req.neww\"\n");
         assert!(

@@ -16,7 +16,7 @@ use super::model::{
 };
 
 /// The keys each action takes besides `do`, `name`, `user`, `password`,
-/// `auth` and `expect`, which every step may have.
+/// `auth`, `timeout` and `expect`, which every step may have.
 const ACTION_KEYS: &[(&str, &[&str])] = &[
     ("req.new", &["inf", "inf_file"]),
     ("req.submit", &["request", "template", "attrib"]),
@@ -140,6 +140,8 @@ pub struct WrittenStep {
     user: Option<String>,
     password: Option<String>,
     auth: Option<Spanned<String>>,
+    /// Seconds each network wait of the step may take (60 by default).
+    timeout: Option<Spanned<u64>>,
     inf: Option<Spanned<String>>,
     inf_file: Option<Spanned<PathBuf>>,
     request: Option<Spanned<String>>,
@@ -205,6 +207,7 @@ impl WrittenStep {
             user: self.user.clone(),
             password: self.password.clone(),
             auth: cx.auth()?,
+            timeout: cx.timeout()?,
             expect: self.expect.clone(),
             line,
         })
@@ -252,6 +255,17 @@ struct Converting<'a> {
 impl Converting<'_> {
     fn missing(&self, what: &str) -> StepError {
         StepError::new(self.header.clone(), format!("missing {what}"))
+    }
+
+    fn timeout(&self) -> Result<std::time::Duration, StepError> {
+        match &self.step.timeout {
+            None => Ok(adcs_client::http::DEFAULT_TIMEOUT),
+            Some(t) if *t.get_ref() == 0 => Err(StepError::new(
+                t.span(),
+                "timeout: give a number of seconds above 0",
+            )),
+            Some(t) => Ok(std::time::Duration::from_secs(*t.get_ref())),
+        }
     }
 
     fn auth(&self) -> Result<Auth, StepError> {

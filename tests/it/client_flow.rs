@@ -32,6 +32,7 @@ fn endpoint(s: &Server, password: &str) -> CaEndpoint {
             password: password.into(),
             negotiate_label: false,
         },
+        timeout: adcs_client::http::DEFAULT_TIMEOUT,
     }
 }
 
@@ -525,4 +526,279 @@ fn self_signed_request_type_installs_in_my_with_an_owner_only_key() {
         let mode = std::fs::metadata(key).unwrap().permissions().mode();
         assert_eq!(mode & 0o077, 0, "key file mode {mode:o}");
     }
+}
+
+/// certutil's refusal of a key that was not created exportable.
+const NTE_BAD_KEY_STATE: &str =
+    "Key not valid for use in specified state. 0x8009000b (-2146893813 NTE_BAD_KEY_STATE)";
+
+/// Runs the harness binary with `--store DIR` (no store from the environment).
+fn harness_in(store: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_adcs-harness"))
+        .args(args)
+        .arg("--store")
+        .arg(store)
+        .env_remove("ADCS_HARNESS_STORE")
+        .env_remove("ADCS_HARNESS_PFX_PASSWORD")
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// `store export` of `selector` into `out`: refused with certutil's
+/// message and exit code 1, nothing written (no PFX, no temporary file,
+/// the store unchanged).
+fn assert_export_refused(store: &Path, selector: &str, out: &Path) {
+    let before = snapshot(store);
+    let files_before: Vec<_> = std::fs::read_dir(out.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    let (code, stdout, stderr) = harness_in(
+        store,
+        &[
+            "store",
+            "export",
+            selector,
+            out.to_str().unwrap(),
+            "--password",
+            "Pfx-Passw0rd",
+        ],
+    );
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.starts_with(&format!("adcs-harness: {NTE_BAD_KEY_STATE}: ")),
+        "{stderr}"
+    );
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(!out.exists());
+    let files_after: Vec<_> = std::fs::read_dir(out.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(files_after, files_before, "nothing written beside the PFX");
+    assert_eq!(snapshot(store), before);
+}
+
+/// `store list --json`: each My certificate's `exportable`.
+fn listed_exportable(store: &Path) -> Vec<bool> {
+    let (code, stdout, stderr) = harness_in(store, &["store", "list", "--name", "My", "--json"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    v["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["exportable"].as_bool().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_key_not_created_exportable_does_not_leave_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let inf = write_inf(
+        dir.path(),
+        "scom.inf",
+        &fixture("inf/scom-guide-key-exportable.inf"),
+    );
+    let inf = inf.to_str().unwrap();
+
+    // Microsoft's SCOM INF: `Key Exportable` is no certreq key, so the key
+    // is not exportable, and reading the INF says so.
+    let plain = dir.path().join("plain");
+    let (code, _, stderr) = harness_in(&plain, &["req", "new", inf, "--seed", "1"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("`Key Exportable`")
+            && stderr.contains("the key will NOT be exportable")
+            && stderr.contains("write `Exportable = TRUE`"),
+        "{stderr}"
+    );
+    let (_, listed, _) = harness_in(&plain, &["store", "list"]);
+    assert!(
+        listed.contains("  Private key is NOT exportable\n"),
+        "{listed}"
+    );
+    assert_eq!(listed_exportable(&plain), [false]);
+    assert_export_refused(&plain, "scom01", &dir.path().join("plain.pfx"));
+
+    // The library refuses with the typed error and its HRESULT.
+    let store = Store::open(&plain).unwrap();
+    let err = store
+        .export_pfx("scom01", "Pfx-Passw0rd", PfxFormat::Aes256)
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::NotExportable { hresult, .. }
+            if *hresult == adcs_proto::protocol::HResult::NTE_BAD_KEY_STATE),
+        "{err:?}"
+    );
+    assert_eq!(err.hresult(), Some(0x8009_000B));
+    assert!(err.to_string().starts_with(NTE_BAD_KEY_STATE), "{err}");
+
+    // `--exportable` overrides the INF: the key leaves the store as a PFX.
+    let marked = dir.path().join("marked");
+    let (code, _, stderr) =
+        harness_in(&marked, &["req", "new", inf, "--seed", "1", "--exportable"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (_, listed, _) = harness_in(&marked, &["store", "list"]);
+    assert!(listed.contains("  Private key is exportable\n"), "{listed}");
+    assert_eq!(listed_exportable(&marked), [true]);
+    let pfx = dir.path().join("marked.pfx");
+    let (code, stdout, stderr) = harness_in(
+        &marked,
+        &[
+            "store",
+            "export",
+            "scom01",
+            pfx.to_str().unwrap(),
+            "--password",
+            "Pfx-Passw0rd",
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("PFX written to"), "{stdout}");
+    let opened = adcs_client::store::read_pfx(&std::fs::read(&pfx).unwrap(), "Pfx-Passw0rd");
+    assert!(opened.is_ok());
+}
+
+#[test]
+fn a_pfx_imports_exportable_unless_no_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = adcs_client::inf::RequestSpec::from_inf(
+        &adcs_client::inf::Inf::parse(
+            "scom.inf",
+            fixture("inf/scom-guide-key-exportable.inf").as_bytes(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    spec.exportable = true;
+    let source = Store::open(&dir.path().join("source")).unwrap();
+    flow::new_from_spec("scom.inf", spec, None, &source, &new_opts(3)).unwrap();
+    let pfx = source
+        .export_pfx("scom01", "Pfx-Passw0rd", PfxFormat::Aes256)
+        .unwrap();
+    let pfx_path = dir.path().join("scom.pfx");
+    std::fs::write(&pfx_path, &pfx).unwrap();
+    let pfx_arg = pfx_path.to_str().unwrap();
+
+    // certutil -importpfx: exportable by default.
+    let default = dir.path().join("default");
+    let (code, stdout, stderr) = harness_in(
+        &default,
+        &["store", "import", pfx_arg, "--password", "Pfx-Passw0rd"],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("Private key is exportable"), "{stdout}");
+    assert_eq!(listed_exportable(&default), [true]);
+    let again = Store::open(&default).unwrap();
+    assert!(again.export_pfx("scom01", "x", PfxFormat::Aes256).is_ok());
+
+    // NoExport: the key is in the store, usable, and stays there.
+    let no_export = dir.path().join("no-export");
+    let (code, stdout, stderr) = harness_in(
+        &no_export,
+        &[
+            "store",
+            "import",
+            pfx_arg,
+            "--password",
+            "Pfx-Passw0rd",
+            "--no-export",
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("Private key is NOT exportable"), "{stdout}");
+    assert_eq!(listed_exportable(&no_export), [false]);
+    assert!(
+        Store::open(&no_export)
+            .unwrap()
+            .list(StoreName::My)
+            .unwrap()[0]
+            .has_private_key
+    );
+    assert_export_refused(&no_export, "scom01", &dir.path().join("again.pfx"));
+    // The library's NoExport, and `--no-export` on a certificate file is refused.
+    let lib = Store::open(&dir.path().join("lib")).unwrap();
+    lib.import_pfx_exportable(&pfx, "Pfx-Passw0rd", false)
+        .unwrap();
+    assert!(matches!(
+        lib.export_pfx("scom01", "x", PfxFormat::Aes256),
+        Err(StoreError::NotExportable { .. })
+    ));
+    let cer = dir.path().join("scom.cer");
+    std::fs::write(&cer, &lib.list(StoreName::My).unwrap()[0].der).unwrap();
+    let (code, _, stderr) = harness_in(
+        &no_export,
+        &["store", "import", cer.to_str().unwrap(), "--no-export"],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+}
+
+/// A store written before keys kept their own export policy (no
+/// `Keys/<container>.json`) still loads: a key goes by the `exportable` its
+/// certificate's properties recorded, and a properties file without the
+/// field means not exportable (Windows' default).
+#[test]
+fn a_store_from_before_key_properties_goes_by_the_certificate_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let store = Store::open(&root).unwrap();
+    let inf = write_inf(
+        dir.path(),
+        "scom.inf",
+        &fixture("inf/scom-guide-key-exportable.inf"),
+    );
+    let made = flow::new_from_inf(&inf, None, &store, &new_opts(4)).unwrap();
+    let entry = made.installed.unwrap();
+    let container = entry.properties.key_container.clone().unwrap();
+    std::fs::remove_file(root.join("Keys").join(format!("{container}.json"))).unwrap();
+    assert_eq!(store.key_exportable(&container).unwrap(), None);
+    let props_path = root.join("My").join(format!("{}.json", entry.thumbprint));
+    let edit = |f: &dyn Fn(&mut serde_json::Map<String, serde_json::Value>)| {
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&props_path).unwrap()).unwrap();
+        f(v.as_object_mut().unwrap());
+        std::fs::write(&props_path, serde_json::to_vec(&v).unwrap()).unwrap();
+    };
+    // As recorded: not exportable.
+    assert!(
+        !store
+            .find(StoreName::My, "scom01")
+            .unwrap()
+            .properties
+            .exportable
+    );
+    assert!(matches!(
+        store.export_pfx("scom01", "x", PfxFormat::Aes256),
+        Err(StoreError::NotExportable { .. })
+    ));
+    // An old store whose INF said `Exportable = TRUE` recorded it so.
+    edit(&|m| {
+        m.insert("exportable".into(), true.into());
+    });
+    assert!(
+        store
+            .find(StoreName::My, "scom01")
+            .unwrap()
+            .properties
+            .exportable
+    );
+    assert!(store.export_pfx("scom01", "x", PfxFormat::Aes256).is_ok());
+    // No `exportable` at all: not exportable.
+    edit(&|m| {
+        m.remove("exportable");
+    });
+    assert!(
+        !store
+            .find(StoreName::My, "scom01")
+            .unwrap()
+            .properties
+            .exportable
+    );
+    assert!(store.export_pfx("scom01", "x", PfxFormat::Aes256).is_err());
 }

@@ -14,3 +14,4 @@ mod scenarios;
 mod scom;
 mod serve_process;
 mod support;
+mod timeouts;

@@ -799,6 +799,7 @@ fn endpoint(s: &Server) -> CaEndpoint {
             password: ALICE.1.into(),
             negotiate_label: false,
         },
+        timeout: adcs_client::http::DEFAULT_TIMEOUT,
     }
 }
 
@@ -1198,4 +1199,86 @@ fn the_web_portal_path_where_the_ca_makes_the_key() {
             adcs_client::store::read_pfx(&std::fs::read(&pfx).unwrap(), "Pfx-Passw0rd").unwrap();
         assert_eq!(again.leaf, entry.der);
     }
+}
+
+/// `scom check` warns about a key that is not exportable only when the
+/// certificate is meant for another machine (`for_export`, `--for-export`):
+/// the agent itself does not care, the PFX export would fail.
+#[test]
+fn a_key_not_exportable_is_a_warning_for_a_certificate_meant_for_another_machine() {
+    use adcs_client::scom::check::Severity;
+    let mut w = world();
+    let fixed = with_line(&good_inf(), "Exportable", None);
+    let e = install(&w.store, &fixed, 90, true);
+    assert!(!e.properties.exportable);
+    scom::import(
+        &w.store,
+        &mut w.registry,
+        &Selector::Thumbprint(e.thumbprint.clone()),
+        &ImportOptions {
+            check: opts_at(T0 + DAY),
+            force: false,
+        },
+    )
+    .unwrap();
+    // Not for export: no `exportable` finding at all.
+    let plain = configured(&w, T0 + DAY);
+    assert!(plain.findings.iter().all(|f| f.rule != "exportable"));
+    let for_export = CheckOptions {
+        for_export: true,
+        ..opts_at(T0 + DAY)
+    };
+    let finding = |r: &Report| {
+        r.findings
+            .iter()
+            .find(|f| f.rule == "exportable")
+            .cloned()
+            .expect("an exportable finding")
+    };
+    let r = scom::check(
+        &w.store,
+        reg(&w.registry),
+        &CheckTarget::Configured,
+        &for_export,
+    )
+    .unwrap();
+    let f = finding(&r);
+    assert_eq!((f.status, f.severity), (Status::Fail, Severity::Warning));
+    assert!(f.message.contains("NTE_BAD_KEY_STATE"), "{}", f.message);
+    assert!(r.ok(), "a warning, not an error: {r:#?}");
+    // An exportable key passes.
+    let exportable = install(&w.store, &good_inf(), 91, true);
+    let r = scom::check(
+        &w.store,
+        None,
+        &CheckTarget::Store(Selector::Thumbprint(exportable.thumbprint.clone())),
+        &for_export,
+    )
+    .unwrap();
+    assert_eq!(finding(&r).status, Status::Pass);
+    // Before the request: Microsoft's INF with its `Key Exportable` slip.
+    let inf = w.root.join("scom-guide.inf");
+    std::fs::write(&inf, fixture("inf/scom-guide-key-exportable.inf")).unwrap();
+    let r = scom::check(&w.store, None, &CheckTarget::Inf(inf), &for_export).unwrap();
+    let f = finding(&r);
+    assert_eq!((f.status, f.severity), (Status::Fail, Severity::Warning));
+    assert!(f.message.contains("`Exportable = TRUE`"), "{}", f.message);
+    // From the shell: WARN, and the configured certificate still loads (exit 0).
+    let o = Command::new(env!("CARGO_BIN_EXE_adcs-harness"))
+        .args(["scom", "check", "--for-export", "--fqdn", FQDN, "--now"])
+        .arg((T0 + DAY).to_string())
+        .arg("--store")
+        .arg(w.store.path())
+        .arg("--registry")
+        .arg(w.registry.path())
+        .env_remove("ADCS_HARNESS_STORE")
+        .env_remove("ADCS_HARNESS_REGISTRY")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("[WARN] exportable: The private key is not exportable"),
+        "{out}"
+    );
 }

@@ -248,7 +248,12 @@ impl<'a> NewRequest<'a> {
                             .to_ascii_lowercase()
                             .ends_with(&k.to_ascii_lowercase())
                     })
-                    .map(|k| format!(" (did you mean `{k}`? it was not applied)"))
+                    .map(|k| match *k {
+                        "Exportable" | "ExportableEncrypted" if !self.exportable_given() => {
+                            format!(": the key will NOT be exportable (so `store export` and a PFX for another machine will fail); write `{k} = TRUE` to make it exportable")
+                        }
+                        _ => format!(" (did you mean `{k}`? it was not applied)"),
+                    })
                     .unwrap_or_default();
                 self.inf.warn(
                     warnings,
@@ -260,6 +265,13 @@ impl<'a> NewRequest<'a> {
                 );
             }
         }
+    }
+
+    /// Whether `Exportable` or `ExportableEncrypted` is set TRUE.
+    fn exportable_given(&self) -> bool {
+        ["Exportable", "ExportableEncrypted"]
+            .iter()
+            .any(|k| self.get(k).and_then(|e| parse_bool(&e.value)) == Some(true))
     }
 
     /// Everything [NewRequest] says; the other sections are read after.
@@ -281,7 +293,9 @@ impl<'a> NewRequest<'a> {
             key_spec,
             key_usage,
             key_usage_property: self.flags("KeyUsageProperty", KEY_USAGE_PROPERTY_NAMES)?,
-            exportable: self.boolean("Exportable", false)?,
+            // ExportableEncrypted: exportable, with the PFX's password.
+            exportable: self.boolean("Exportable", false)?
+                | self.boolean("ExportableEncrypted", false)?,
             machine_key_set: self.boolean("MachineKeySet", false)?,
             provider_name,
             provider_type: self.number("ProviderType")?.map(|n| n.0),
@@ -592,7 +606,18 @@ mod tests {
             .starts_with("t.inf: line 2: warning: typographic quotes"));
         assert!(
             s.warnings[1].message.contains("`Key Exportable`")
-                && s.warnings[1].message.contains("did you mean `Exportable`?")
+                && s.warnings[1]
+                    .message
+                    .contains("the key will NOT be exportable")
+                && s.warnings[1].message.contains("write `Exportable = TRUE`"),
+            "{}",
+            s.warnings[1]
         );
+        // With `Exportable = TRUE` beside it, the slip changes nothing.
+        let s = spec("[NewRequest]\nKey Exportable = TRUE\nExportable = TRUE\n").unwrap();
+        assert!(s.exportable);
+        assert!(s.warnings[0].message.contains("did you mean `Exportable`?"));
+        let s = spec("[NewRequest]\nExportableEncrypted = TRUE\n").unwrap();
+        assert!(s.exportable && s.warnings.is_empty());
     }
 }

@@ -57,13 +57,16 @@ pub enum Selector {
     Serial(String),
     /// A SHA-1 thumbprint.
     Thumbprint(String),
-    /// `MOMCertImport FILE.pfx /Password PWD`: imported into the store first.
+    /// `MOMCertImport FILE.pfx /Password PWD`: imported into the store
+    /// first, its key exportable (as certutil -importpfx leaves it).
     Pfx { path: PathBuf, password: String },
-    /// A PFX in hand (`source` names it in messages).
+    /// A PFX in hand (`source` names it in messages), imported with its key
+    /// `exportable` or not (the web portal's "Mark keys as exportable").
     PfxData {
         bytes: Vec<u8>,
         password: String,
         source: String,
+        exportable: bool,
     },
 }
 
@@ -257,6 +260,7 @@ pub fn certificate_facts(
             f.key_spec = p.key_spec;
             f.provider = p.provider.clone();
             f.machine_key_set = Some(p.machine_key_set);
+            f.exportable = Some(p.exportable);
         }
     }
     let extra: Vec<Vec<u8>> = pfx.map(|p| p.issuers.clone()).unwrap_or_default();
@@ -339,24 +343,26 @@ pub fn import(
 ) -> Result<Imported, ScomError> {
     // A corrupt registry fails here, before anything is written.
     let before = registry_state(registry)?;
-    let open_pfx = |bytes: &[u8], password: &str, source: String| {
-        let pfx = read_pfx(bytes, password).map_err(|e| match e {
+    let open_pfx = |bytes: &[u8], password: &str, source: String, exportable: bool| {
+        let mut pfx = read_pfx(bytes, password).map_err(|e| match e {
             StoreError::WrongPassword | StoreError::Pfx(_) => {
                 ScomError::Input(format!("{source}: {e}"))
             }
             other => other.into(),
         })?;
+        pfx.exportable = exportable;
         Ok::<_, ScomError>((pfx.leaf.clone(), None, Some(pfx), 1, source))
     };
     let (der, entry, pfx, matched, source) = match selector {
         Selector::Pfx { path, password } => {
-            open_pfx(&read(path)?, password, path.display().to_string())?
+            open_pfx(&read(path)?, password, path.display().to_string(), true)?
         }
         Selector::PfxData {
             bytes,
             password,
             source,
-        } => open_pfx(bytes, password, source.clone())?,
+            exportable,
+        } => open_pfx(bytes, password, source.clone(), *exportable)?,
         other => {
             let (e, n) = select(store, other, opts.check.now)?;
             let source = format!("My\\{}", e.thumbprint);

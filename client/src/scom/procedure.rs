@@ -196,7 +196,10 @@ pub struct ScomEnrollOptions {
     /// The template the built-in INF names (none for a stand-alone CA is
     /// fine: it ignores templates).
     pub template: Option<String>,
-    /// Make the key exportable (the certificate is for another machine).
+    /// Make the key exportable (the certificate is for another machine):
+    /// the built-in INF says `Exportable = TRUE`, an own INF is overridden
+    /// to it (as `req new --exportable`), the web portal's "Mark keys as
+    /// exportable" is ticked. Asking for `export` implies it.
     pub exportable: bool,
     /// The guide's web-portal path: the CA makes the key ("Create and
     /// submit a request to this CA") and answers with a PFX, which is then
@@ -209,7 +212,8 @@ pub struct ScomEnrollOptions {
     pub check: CheckOptions,
     /// Configure SCOM even if the agent would refuse the certificate.
     pub force: bool,
-    /// Also export the certificate with its key as a PFX (for another machine).
+    /// Also export the certificate with its key as a PFX (for another
+    /// machine); the key is then made exportable whatever `exportable` says.
     pub export: Option<(PathBuf, String, PfxFormat)>,
 }
 
@@ -251,6 +255,16 @@ pub fn enroll(
 ) -> Result<ScomEnrolled, ScomError> {
     // A corrupt registry stops the procedure before it starts.
     registry_state(registry)?;
+    // Asking for a PFX at enrollment makes the key exportable, as a person
+    // following the guide would mark it; the checks then look at that too.
+    let opts = &ScomEnrollOptions {
+        exportable: opts.exportable || opts.export.is_some(),
+        check: CheckOptions {
+            for_export: opts.check.for_export || opts.export.is_some(),
+            ..opts.check.clone()
+        },
+        ..opts.clone()
+    };
     let (trust, endpoint) = trust_root(endpoint, store, opts.ca_thumbprint.as_deref())?;
     let import_opts = ImportOptions {
         check: opts.check.clone(),
@@ -265,6 +279,7 @@ pub fn enroll(
                 bytes: pfx.clone(),
                 password: password.clone(),
                 source: format!("the PFX from {}", endpoint.url),
+                exportable: opts.exportable,
             },
             &import_opts,
         )?;
@@ -287,7 +302,8 @@ pub fn enroll(
                 )
             }
         };
-        let spec = RequestSpec::from_inf(&inf).map_err(|e| ScomError::Input(e.to_string()))?;
+        let mut spec = RequestSpec::from_inf(&inf).map_err(|e| ScomError::Input(e.to_string()))?;
+        spec.exportable |= opts.exportable;
         let mut enroll_opts = opts.enroll.clone();
         if enroll_opts.template.is_none() {
             enroll_opts.template = crate::request::template_attribute(&spec).map(str::to_string);

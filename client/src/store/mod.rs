@@ -3,6 +3,13 @@
 //! `REQUEST` (requests waiting for their certificate), plus `Keys` for the
 //! private keys.
 //!
+//! As on Windows, whether a key may leave the store (its export policy) is
+//! the key's own: `Keys/<container>.json` ([`KeyProperties`]) beside
+//! `Keys/<container>.p8`. A key stored before that file existed takes the
+//! `exportable` its certificate's properties (or waiting request) recorded
+//! when it was made, which every version of the store has written; see
+//! [`Store::key_exportable`].
+//!
 //! Every file is written to a temporary name and renamed, keys with
 //! owner-only permissions where the OS has them, and every operation checks
 //! everything before it writes anything, so a failed step leaves the store as
@@ -17,6 +24,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use adcs_proto::protocol::HResult;
 
 use crate::inf::RequestSpec;
 use crate::keys::RequestKey;
@@ -84,6 +93,15 @@ pub enum StoreError {
     WrongPassword,
     #[error("PFX: {0}")]
     Pfx(String),
+    /// The key was not created exportable, so it does not leave the store
+    /// (certutil -exportPFX fails the same way on Windows); nothing is
+    /// written. `hresult` is [`HResult::NTE_BAD_KEY_STATE`].
+    #[error("{}: the private key of `{subject}` (thumbprint {thumbprint}) is not exportable; only a key created with `Exportable = TRUE` in the INF (or `--exportable`), or imported from a PFX without `--no-export`, can be exported", hresult.status_text())]
+    NotExportable {
+        hresult: HResult,
+        subject: String,
+        thumbprint: String,
+    },
 }
 
 impl StoreError {
@@ -92,6 +110,7 @@ impl StoreError {
         match self {
             StoreError::NotFound(_) => Some(0x8009_2004),
             StoreError::WrongPassword => Some(0x8007_0056),
+            StoreError::NotExportable { hresult, .. } => Some(hresult.0),
             _ => None,
         }
     }
@@ -116,6 +135,11 @@ pub struct CertProperties {
     pub provider: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_spec: Option<u32>,
+    /// Whether the linked key may be exported. In an [`Entry`] this is the
+    /// key's own policy ([`Store::key_exportable`]); the certificate's
+    /// properties file keeps the copy made when the key was created, which
+    /// is what a key stored without [`KeyProperties`] goes by. Missing from
+    /// a properties file: not exportable (Windows' default).
     #[serde(default)]
     pub exportable: bool,
     /// Whether the key belongs to the machine (MachineKeySet = TRUE) rather
@@ -139,6 +163,19 @@ impl Default for CertProperties {
 
 fn yes() -> bool {
     true
+}
+
+/// What the store keeps beside a private key (`Keys/<container>.json`):
+/// Windows keeps a key's export policy with the key, so it holds whichever
+/// certificate is linked to it (after `store repair`, a renewal with the
+/// same key, …).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyProperties {
+    /// The key may leave the store as a PFX (CRYPT_EXPORTABLE /
+    /// NCRYPT_ALLOW_EXPORT_FLAG): `Exportable = TRUE` or
+    /// `ExportableEncrypted = TRUE` in the INF, `--exportable`, or a PFX
+    /// imported without `NoExport`.
+    pub exportable: bool,
 }
 
 /// A request waiting in `REQUEST` for its certificate.
@@ -241,6 +278,10 @@ impl Store {
         self.root.join(KEYS).join(format!("{container}.p8"))
     }
 
+    fn key_props_path(&self, container: &str) -> PathBuf {
+        self.root.join(KEYS).join(format!("{container}.json"))
+    }
+
     fn cert_path(&self, store: StoreName, thumb: &str) -> PathBuf {
         self.root.join(store.folder()).join(format!("{thumb}.cer"))
     }
@@ -253,10 +294,32 @@ impl Store {
         self.root.join(REQUEST).join(format!("{container}.json"))
     }
 
-    fn write_key(&self, key: &RequestKey) -> Result<String, StoreError> {
+    /// Writes `key` and its export policy into `Keys` (a key stored again,
+    /// say from a PFX, takes the new policy).
+    fn write_key(&self, key: &RequestKey, exportable: bool) -> Result<String, StoreError> {
         let container = container_name(key.spki_der());
+        let props = serde_json::to_vec_pretty(&KeyProperties { exportable }).expect("serialisable");
         write_atomic(&self.key_path(&container), key.pkcs8_der())?;
+        write_atomic(&self.key_props_path(&container), &props)?;
         Ok(container)
+    }
+
+    /// The export policy kept with the key in `container`, or `None` when
+    /// the store holds none: a key stored before the store kept it, which
+    /// goes by the `exportable` its certificate (or waiting request)
+    /// recorded when it was made.
+    pub fn key_exportable(&self, container: &str) -> Result<Option<bool>, StoreError> {
+        let path = self.key_props_path(container);
+        match std::fs::read(&path) {
+            Ok(b) => serde_json::from_slice::<KeyProperties>(&b)
+                .map(|p| Some(p.exportable))
+                .map_err(|e| StoreError::Corrupt {
+                    path,
+                    message: e.to_string(),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
     }
 
     /// The private key in `container`, if present.
@@ -298,7 +361,7 @@ impl Store {
             request: base64::engine::general_purpose::STANDARD.encode(&new.der),
         };
         let json = serde_json::to_vec_pretty(&pending).expect("serialisable");
-        self.write_key(&new.key)?;
+        self.write_key(&new.key, spec.exportable)?;
         write_atomic(&self.pending_path(&pending.key_container), &json)?;
         Ok(pending)
     }
@@ -330,6 +393,7 @@ impl Store {
         let mut paths = vec![self.pending_path(container)];
         if !in_use {
             paths.push(self.key_path(container));
+            paths.push(self.key_props_path(container));
         }
         for p in paths {
             match std::fs::remove_file(&p) {
@@ -357,7 +421,7 @@ impl Store {
             exportable: spec.exportable,
             machine_key_set: spec.machine_key_set,
         };
-        self.write_key(&new.key)?;
+        self.write_key(&new.key, spec.exportable)?;
         self.write_cert(StoreName::My, &new.der, &props)
     }
 
@@ -487,7 +551,12 @@ impl Store {
             path: path.clone(),
             message,
         })?;
-        let properties = self.properties(store, thumb)?.unwrap_or_default();
+        let mut properties = self.properties(store, thumb)?.unwrap_or_default();
+        if let Some(c) = &properties.key_container {
+            if let Some(exportable) = self.key_exportable(c)? {
+                properties.exportable = exportable;
+            }
+        }
         let has_private_key = properties
             .key_container
             .as_deref()
@@ -576,6 +645,11 @@ impl Store {
             });
         }
         let mut props = entry.properties.clone();
+        // The key's own export policy, when the store keeps one; else the
+        // certificate's record stands.
+        if let Some(exportable) = self.key_exportable(&container)? {
+            props.exportable = exportable;
+        }
         props.key_container = Some(container);
         self.write_cert(StoreName::My, &entry.der, &props)
     }

@@ -1,12 +1,16 @@
 //! PFX (PKCS#12) files: opened with their password, installed into the
-//! store as certutil -importpfx does, and exported with key and chain.
+//! store as certutil -importpfx does, and exported with key and chain when
+//! the key is exportable (else refused as Windows refuses it).
 
 use super::certs::{cert_info, container_name, is_self_signed};
 use super::{CertProperties, Entry, PfxFormat, Store, StoreError, StoreName};
 use crate::keys::RequestKey;
 
 impl Store {
-    /// Exports a `My` certificate with its key and chain as a PFX.
+    /// Exports a `My` certificate with its key and chain as a PFX. A key
+    /// that was not created exportable is refused with
+    /// [`StoreError::NotExportable`] (NTE_BAD_KEY_STATE), as certutil
+    /// -exportPFX refuses it.
     pub fn export_pfx(
         &self,
         selector: &str,
@@ -26,6 +30,14 @@ impl Store {
                 entry.subject
             ))
         })?;
+        // `entry` carries the key's own policy (see `Store::key_exportable`).
+        if !entry.properties.exportable {
+            return Err(StoreError::NotExportable {
+                hresult: adcs_proto::protocol::HResult::NTE_BAD_KEY_STATE,
+                subject: entry.subject,
+                thumbprint: entry.thumbprint,
+            });
+        }
         let chain = self.chain(&entry.der)?;
         let local_key_id =
             adcs_proto::x509::key_id(key.spki_der()).map_err(|e| StoreError::Pfx(e.to_string()))?;
@@ -45,15 +57,30 @@ impl Store {
         .map_err(|e| StoreError::Pfx(e.to_string()))
     }
 
-    /// certutil -importpfx: the key into `Keys`, the certificate into `My`
-    /// linked to it, issuers into `CA` and self-signed roots into `Root`.
+    /// certutil -importpfx: the key into `Keys` (exportable, certutil's
+    /// default), the certificate into `My` linked to it, issuers into `CA`
+    /// and self-signed roots into `Root`.
     pub fn import_pfx(&self, bytes: &[u8], password: &str) -> Result<Entry, StoreError> {
-        self.install_pfx(&read_pfx(bytes, password)?)
+        self.import_pfx_exportable(bytes, password, true)
     }
 
-    /// Installs what [`read_pfx`] read (see [`Store::import_pfx`]).
+    /// [`Store::import_pfx`] with the key's export policy given:
+    /// `exportable = false` is certutil -importpfx's `NoExport` modifier.
+    pub fn import_pfx_exportable(
+        &self,
+        bytes: &[u8],
+        password: &str,
+        exportable: bool,
+    ) -> Result<Entry, StoreError> {
+        let mut pfx = read_pfx(bytes, password)?;
+        pfx.exportable = exportable;
+        self.install_pfx(&pfx)
+    }
+
+    /// Installs what [`read_pfx`] read (see [`Store::import_pfx`]); the key
+    /// is exportable as [`Pfx::exportable`] says.
     pub fn install_pfx(&self, pfx: &Pfx) -> Result<Entry, StoreError> {
-        let container = self.write_key(&pfx.key)?;
+        let container = self.write_key(&pfx.key, pfx.exportable)?;
         let mut props = pfx.properties();
         props.key_container = Some(container);
         let entry = self.write_cert(StoreName::My, &pfx.leaf, &props)?;
@@ -79,12 +106,16 @@ pub struct Pfx {
     pub issuers: Vec<Vec<u8>>,
     /// The friendly name (alias), if any.
     pub friendly_name: Option<String>,
+    /// Whether the key stays exportable once installed: `true` from
+    /// [`read_pfx`] (certutil -importpfx's default), `false` for `NoExport`.
+    pub exportable: bool,
 }
 
 impl Pfx {
     /// The properties the certificate gets when installed: an RSA key goes
     /// to the legacy CSP as AT_KEYEXCHANGE (what certutil -importpfx does),
-    /// an ECDSA key to the KSP; exportable, in the machine key set.
+    /// an ECDSA key to the KSP; exportable as [`Pfx::exportable`] says, in
+    /// the machine key set.
     pub fn properties(&self) -> CertProperties {
         use crate::inf::KeyChoice;
         let (key_spec, provider) = match self.key.choice() {
@@ -97,7 +128,7 @@ impl Pfx {
             key_container: Some(container_name(self.key.spki_der())),
             provider: Some(provider.into()),
             key_spec: Some(key_spec),
-            exportable: true,
+            exportable: self.exportable,
             machine_key_set: true,
         }
     }
@@ -133,5 +164,6 @@ pub fn read_pfx(bytes: &[u8], password: &str) -> Result<Pfx, StoreError> {
         leaf,
         issuers,
         friendly_name: (!alias.is_empty()).then(|| alias.to_string()),
+        exportable: true,
     })
 }

@@ -22,6 +22,7 @@ impl Runner<'_> {
             self.credentials(step)?,
         )
         .map_err(|e| e.to_string())?;
+        session.timeout = step.timeout;
         let content_type = body.map(|_| "application/x-www-form-urlencoded");
         let r = session
             .request(

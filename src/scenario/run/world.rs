@@ -146,6 +146,7 @@ impl<'a> Runner<'a> {
             url: self.server.certsrv_url(),
             trust: self.trust(),
             credentials: self.credentials(step)?,
+            timeout: step.timeout,
         })
     }
 

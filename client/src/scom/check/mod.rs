@@ -232,6 +232,10 @@ pub struct Facts {
     pub key_spec: Option<u32>,
     pub provider: Option<String>,
     pub machine_key_set: Option<bool>,
+    /// Whether the key may be exported (the store's record for a store
+    /// certificate, `true` for a PFX, the INF's `Exportable`); `None` when
+    /// not knowable (a request, a bare certificate file).
+    pub exportable: Option<bool>,
     pub chain: ChainState,
     pub registry: RegistryState,
     pub thumbprint: Option<String>,
@@ -250,6 +254,13 @@ pub struct CheckOptions {
     pub now: i64,
     /// 21020 is reported this many days before expiry.
     pub expiry_warning_days: u32,
+    /// The certificate is meant for another machine: it is to leave this
+    /// store as a PFX (the guide's path for an agent that cannot enroll
+    /// itself; `scom enroll --export-pfx`, `scom check --for-export`).
+    /// Only then is a key that is not exportable reported (rule
+    /// `exportable`, a warning: the agent itself does not care); otherwise
+    /// the rule adds nothing to the report.
+    pub for_export: bool,
 }
 
 impl CheckOptions {
@@ -258,6 +269,7 @@ impl CheckOptions {
             fqdn: fqdn.to_string(),
             now,
             expiry_warning_days: facts::DEFAULT_EXPIRY_WARNING_DAYS,
+            for_export: false,
         }
     }
 }

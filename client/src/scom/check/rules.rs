@@ -93,6 +93,7 @@ pub(super) const RULES: &[Rule] = &[
     key_size,
     signature_hash,
     template,
+    exportable,
 ];
 
 /// What reading the INF warned about, each as a warning.
@@ -612,6 +613,51 @@ fn template(cx: &Context, out: &mut Findings) {
             Warning,
             None,
             "No template is named; an enterprise CA will refuse the request without one (a stand-alone CA does not need it)".into(),
+        ),
+    }
+}
+
+/// Warning, only when the certificate is meant for another machine
+/// ([`CheckOptions::for_export`]): its key must be exportable to leave this
+/// store as a PFX, else the export fails with NTE_BAD_KEY_STATE. The agent
+/// itself does not care, so without `for_export` this rule reports nothing.
+fn exportable(cx: &Context, out: &mut Findings) {
+    if !cx.opts.for_export {
+        return;
+    }
+    let is_inf = cx.facts.target == Target::Inf;
+    match cx.facts.exportable {
+        Some(true) => out.push(
+            "exportable",
+            Pass,
+            Warning,
+            None,
+            if is_inf {
+                "Exportable = TRUE: the key can be moved to another machine as a PFX".into()
+            } else {
+                "The private key is exportable, so the certificate can be moved to another machine as a PFX".into()
+            },
+        ),
+        Some(false) => out.push(
+            "exportable",
+            Fail,
+            Warning,
+            None,
+            if is_inf {
+                "Exportable is not TRUE: the key will not be exportable, so the certificate cannot be moved to another machine as a PFX; write `Exportable = TRUE`".into()
+            } else {
+                format!(
+                    "The private key is not exportable, so the certificate cannot be moved to another machine as a PFX (export fails: {}); request it again with `Exportable = TRUE` (or `--exportable`)",
+                    adcs_proto::protocol::HResult::NTE_BAD_KEY_STATE.status_text()
+                )
+            },
+        ),
+        None => out.push(
+            "exportable",
+            Skip,
+            Warning,
+            None,
+            "Whether the key is exportable is not known here".into(),
         ),
     }
 }
