@@ -15,9 +15,10 @@ enum Mode {
     Frozen(UnixTime),
 }
 
-/// A shared clock handle; clones see the same time.
+/// A shared clock handle; clones see the same time. It remembers how it
+/// started, so [`Clock::reset`] can put it back.
 #[derive(Clone, Debug)]
-pub struct Clock(Arc<Mutex<Mode>>);
+pub struct Clock(Arc<Mutex<(Mode, Mode)>>);
 
 impl Default for Clock {
     fn default() -> Self {
@@ -35,21 +36,32 @@ fn system_now() -> UnixTime {
 impl Clock {
     /// A clock that follows the system clock.
     pub fn real() -> Self {
-        Clock(Arc::new(Mutex::new(Mode::Running { offset: 0 })))
+        Self::starting(Mode::Running { offset: 0 })
     }
 
     /// A clock frozen at `t`.
     pub fn frozen_at(t: UnixTime) -> Self {
-        Clock(Arc::new(Mutex::new(Mode::Frozen(t))))
+        Self::starting(Mode::Frozen(t))
     }
 
-    fn mode(&self) -> std::sync::MutexGuard<'_, Mode> {
+    fn starting(mode: Mode) -> Self {
+        Clock(Arc::new(Mutex::new((mode, mode))))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Mode, Mode)> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Puts the clock back as it started: following real time, or frozen
+    /// at its start.
+    pub fn reset(&self) {
+        let mut s = self.lock();
+        s.0 = s.1;
     }
 
     /// The current time.
     pub fn now(&self) -> UnixTime {
-        match *self.mode() {
+        match self.lock().0 {
             Mode::Running { offset } => system_now() + offset,
             Mode::Frozen(t) => t,
         }
@@ -57,12 +69,12 @@ impl Clock {
 
     /// True when the clock stands still.
     pub fn is_frozen(&self) -> bool {
-        matches!(*self.mode(), Mode::Frozen(_))
+        matches!(self.lock().0, Mode::Frozen(_))
     }
 
     /// Freezes the clock at `t`.
     pub fn set(&self, t: UnixTime) {
-        *self.mode() = Mode::Frozen(t);
+        self.lock().0 = Mode::Frozen(t);
     }
 
     /// Freezes the clock at its current reading.
@@ -74,15 +86,15 @@ impl Clock {
     /// Lets a frozen clock run again from its current reading.
     pub fn resume(&self) {
         let now = self.now();
-        *self.mode() = Mode::Running {
+        self.lock().0 = Mode::Running {
             offset: now - system_now(),
         };
     }
 
     /// Moves the clock forward (or back, for negative `secs`).
     pub fn advance(&self, secs: i64) {
-        let mut mode = self.mode();
-        *mode = match *mode {
+        let mut s = self.lock();
+        s.0 = match s.0 {
             Mode::Running { offset } => Mode::Running {
                 offset: offset + secs,
             },
@@ -94,6 +106,19 @@ impl Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reset_puts_the_clock_back_as_it_started() {
+        let frozen = Clock::frozen_at(1_000);
+        frozen.advance(86_400);
+        frozen.resume();
+        frozen.reset();
+        assert_eq!((frozen.now(), frozen.is_frozen()), (1_000, true));
+        let real = Clock::real();
+        real.advance(-86_400 * 365);
+        real.reset();
+        assert!((real.now() - system_now()).abs() <= 1 && !real.is_frozen());
+    }
 
     #[test]
     fn frozen_clock_moves_only_when_told() {

@@ -352,8 +352,9 @@ impl Ca {
         &self.clock
     }
 
-    /// Back to the initial state: original CA certificate, empty database
-    /// (then request 1 again), no CRLs.
+    /// Back to the initial state: original CA certificate and templates,
+    /// empty database (then request 1 again), no CRLs, the clock as it
+    /// started.
     pub fn reset(&self) -> Result<(), CaError> {
         {
             let mut st = self.lock();
@@ -368,6 +369,7 @@ impl Ca {
                 dir.reset(&initial)?;
             }
         }
+        self.clock.reset();
         self.issue_web_server_certificate()
     }
 }

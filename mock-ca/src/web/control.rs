@@ -244,6 +244,8 @@ async fn run(
         (["reset"], _, true) => {
             blocking(move || ca.reset()).await?;
             shared.journal.clear();
+            shared.faults.reset();
+            shared.held.clear();
             ok(json!({ "reset": true }))
         }
         (["faults"], true, _) => {

@@ -199,11 +199,14 @@ pub fn parse_hresult(text: &str) -> Option<u32> {
 #[derive(Debug, Default)]
 pub struct Faults {
     state: Mutex<Vec<(FaultRule, u64)>>,
+    /// The rules the server was started with (`reset` restores them).
+    configured: Vec<FaultRule>,
 }
 
 impl Faults {
     pub fn new(rules: Vec<FaultRule>) -> Faults {
         Faults {
+            configured: rules.clone(),
             state: Mutex::new(rules.into_iter().map(|r| (r, 0)).collect()),
         }
     }
@@ -211,6 +214,11 @@ impl Faults {
     /// Replaces the rules (their counts start again).
     pub fn set(&self, rules: Vec<FaultRule>) {
         *self.lock() = rules.into_iter().map(|r| (r, 0)).collect();
+    }
+
+    /// Back to the configured rules, their counts from zero.
+    pub fn reset(&self) {
+        self.set(self.configured.clone());
     }
 
     pub fn rules(&self) -> Vec<FaultRule> {
@@ -243,6 +251,11 @@ impl Faults {
 pub struct HeldRequests(Mutex<std::collections::HashMap<u32, (u32, bool)>>);
 
 impl HeldRequests {
+    /// Forgets every held request (their rows are gone after a reset).
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
     /// Holds `id` for `polls` polls, unless it is held already (its polls
     /// go through the same page and must not start the count again).
     pub fn hold(&self, id: u32, polls: u32, issue: bool) {

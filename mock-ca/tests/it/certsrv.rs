@@ -770,8 +770,22 @@ fn control_plane_is_for_administrators_only() {
     ));
     let ca = admin.ca().unwrap();
     assert_eq!(ca["keys"].as_array().unwrap().len(), 1);
+    // A fault rule and a moved clock do not outlive a reset.
+    let mut raw = Session::new(&s.control_url(), trust(&s), basic(ADMIN)).unwrap();
+    let rule = br#"[{"endpoint": "certfnsh.asp", "status": 503}]"#;
+    let set = raw
+        .request("POST", "faults", Some("application/json"), rule)
+        .unwrap();
+    assert_eq!(set.status, 200, "{}", set.text());
     admin.reset().unwrap();
-    assert_eq!(admin.status().unwrap()["next_request_id"], 2);
+    let status = admin.status().unwrap();
+    assert_eq!(status["next_request_id"], 2);
+    assert_eq!(
+        status["now"].as_i64().unwrap(),
+        before,
+        "the clock as it started"
+    );
+    assert_eq!(get(&mut raw, "faults").text().trim(), "[]");
 }
 
 /// Our `certnew.p7b` has the shape of real AD CS downloads
