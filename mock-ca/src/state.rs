@@ -250,10 +250,12 @@ impl StateDir {
 
     /// Starts over: a new authority file and an empty journal.
     pub fn reset(&mut self, authority: &AuthorityFile) -> Result<(), StateError> {
-        write_atomic(&self.dir.join(JOURNAL_FILE), b"")?;
-        self.write_authority(authority)?;
-        *self = Self::open_journal(&self.dir.clone())?;
-        Ok(())
+        // Emptied in place: Windows refuses to rename over a file that is
+        // open, as the journal is. Appends start again at its beginning.
+        let path = self.dir.join(JOURNAL_FILE);
+        self.journal.set_len(0).map_err(io_err(&path))?;
+        self.journal.sync_all().map_err(io_err(&path))?;
+        self.write_authority(authority)
     }
 
     /// The folder.
