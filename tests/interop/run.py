@@ -83,6 +83,23 @@ def log(msg):
 # --------------------------------------------------------------------------
 
 
+def command(binary):
+    """How to run `binary`: directly, or under Wine for a Windows build
+    (`.exe`) on another OS."""
+    if binary.lower().endswith(".exe") and os.name != "nt":
+        return ["wine", binary]
+    return [binary]
+
+
+def local_path(path):
+    """A path from the ready file as this OS names it: a Windows build under
+    Wine writes `Z:\\...` paths, which `winepath -u` turns back."""
+    if os.name == "nt" or not re.match(r"^[A-Za-z]:[\\/]", path):
+        return path
+    out = subprocess.run(["winepath", "-u", path], capture_output=True, text=True, timeout=60)
+    return out.stdout.strip() or path
+
+
 class Server:
     """One `adcs-harness serve` process and its ready-file facts."""
 
@@ -99,7 +116,7 @@ class Server:
     # -- lifecycle --------------------------------------------------------
 
     def start(self):
-        cmd = [self.binary, "serve", "--mode", self.mode, "--listen", "127.0.0.1:0"]
+        cmd = command(self.binary) + ["serve", "--mode", self.mode, "--listen", "127.0.0.1:0"]
         if self.transport == "http":
             cmd.append("--http")
         cmd += ["--seed", "7", "--ready-file", self.ready_file]
@@ -138,6 +155,8 @@ class Server:
         for key in ("certsrv_url", "scheme", "host", "port", "mode", "ca_cert", "root_cert"):
             if key not in self.info:
                 raise RuntimeError("ready file lacks %r: %r" % (key, self.info))
+        for key in ("ca_cert", "root_cert"):
+            self.info[key] = local_path(self.info[key])
         if self.info["scheme"] != self.transport or self.info["mode"] != self.mode:
             raise RuntimeError(
                 "ready file says %s/%s, expected %s/%s"
@@ -200,7 +219,7 @@ class Server:
     # -- CA officer actions through the CLI ---------------------------------
 
     def ca(self, *args):
-        cmd = [self.binary, "ca", "--ready-file", self.ready_file] + [str(a) for a in args]
+        cmd = command(self.binary) + ["ca", "--ready-file", self.ready_file] + [str(a) for a in args]
         log("officer: %s" % " ".join(cmd))
         return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
 
