@@ -14,4 +14,5 @@ mod scenarios;
 mod scom;
 mod serve_process;
 mod support;
+mod system_store;
 mod timeouts;

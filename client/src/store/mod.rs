@@ -19,6 +19,7 @@
 
 mod certs;
 mod pfx;
+pub mod system;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
