@@ -9,6 +9,7 @@ use adcs_proto::encoding::pem;
 
 use crate::keys::SigningKey;
 use crate::web::directory::User;
+use crate::web::limits::Limits;
 use crate::web::{Server, WebOptions};
 use crate::{Ca, CaConfig, Clock, KeyAlgorithm, Seed};
 
@@ -49,10 +50,16 @@ pub fn start_with(config: CaConfig, opts: WebOptions) -> Server {
 
 /// [`start_with`] over plain HTTP, as the page tests use it.
 pub fn start_http(config: CaConfig) -> Server {
+    start_http_limited(config, Limits::default())
+}
+
+/// [`start_http`] with HTTP.sys's connection limits set (short timeouts).
+pub fn start_http_limited(config: CaConfig, limits: Limits) -> Server {
     start_with(
         config,
         WebOptions {
             tls: false,
+            limits,
             ..Default::default()
         },
     )

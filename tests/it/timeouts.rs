@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use adcs_client::certsrv::{EnrollError, Outcome, WebEnrollment};
 use adcs_client::http::{Credentials, HttpError, Phase, Session, Trust};
 use mock_ca::web::limits::Limits;
-use mock_ca::web::{Server, WebOptions};
+use mock_ca::web::Server;
 use mock_ca::{CaConfig, KeyAlgorithm};
 
-use crate::support::{csr_pem, start_with, ALICE};
+use crate::support::{csr_pem, start_http_limited, ALICE};
 
 fn basic() -> Credentials {
     Credentials::Basic {
@@ -189,14 +189,7 @@ fn dropping_proxy(upstream: SocketAddr) -> (SocketAddr, Arc<AtomicUsize>) {
 }
 
 fn http_server(limits: Limits) -> Server {
-    start_with(
-        CaConfig::default(),
-        WebOptions {
-            tls: false,
-            limits,
-            ..Default::default()
-        },
-    )
+    start_http_limited(CaConfig::default(), limits)
 }
 
 #[test]

@@ -9,20 +9,13 @@ use std::time::{Duration, Instant};
 use adcs_client::certsrv::{Outcome, WebEnrollment};
 use adcs_client::http::{Credentials, Trust};
 use mock_ca::web::limits::{ConnectionCounts, Limits};
-use mock_ca::web::{Server, WebOptions};
+use mock_ca::web::Server;
 use mock_ca::{CaConfig, KeyAlgorithm};
 
-use crate::support::{csr_pem, start_with, ALICE};
+use crate::support::{csr_pem, start_http_limited, ALICE};
 
 fn start(limits: Limits) -> Server {
-    start_with(
-        CaConfig::default(),
-        WebOptions {
-            tls: false,
-            limits,
-            ..Default::default()
-        },
-    )
+    start_http_limited(CaConfig::default(), limits)
 }
 
 fn alice(s: &Server) -> WebEnrollment {
