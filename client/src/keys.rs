@@ -64,6 +64,19 @@ pub fn key_rng(seed: Option<&adcs_proto::seed::Seed>, label: &str) -> ChaCha20Rn
     }
 }
 
+/// The modulus length of an RSA SubjectPublicKeyInfo, `None` for other keys.
+pub fn rsa_bits(spki_der: &[u8]) -> Option<usize> {
+    let spki = spki::SubjectPublicKeyInfoRef::from_der(spki_der).ok()?;
+    if spki.algorithm.oid != oid::RSA_ENCRYPTION {
+        return None;
+    }
+    let key =
+        pkcs1::RsaPublicKey::<der::asn1::UintRef>::from_der(spki.subject_public_key.as_bytes()?)
+            .ok()?;
+    let n = key.modulus.as_bytes();
+    Some(n.len() * 8 - n.first().map_or(0, |b| b.leading_zeros() as usize))
+}
+
 /// Human name of a key choice (`RSA 2048`, `ECDSA P-256`).
 pub fn describe(choice: KeyChoice) -> String {
     match choice {

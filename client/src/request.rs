@@ -328,6 +328,36 @@ pub fn build_self_signed(
     )?)
 }
 
+/// The stand-in certificate certreq keeps in the Windows `REQUEST` store
+/// while a request waits: self-signed by the request's key, with the
+/// request's subject, valid a year from `now`, so the key has a
+/// certificate to hang on until the real one is accepted.
+pub fn placeholder_certificate(
+    pkcs10: &[u8],
+    key: &RequestKey,
+    now: UnixTime,
+) -> Result<Vec<u8>, BuildError> {
+    use crate::inf::HashChoice;
+    let request = x509_cert::request::CertReq::from_der(pkcs10)?;
+    let name = &request.info.subject;
+    let mut serial = x509::key_id(key.spki_der())?;
+    serial.truncate(16);
+    serial[0] = (serial[0] & 0x7f) | 0x40;
+    let cert = CertificateSpec {
+        serial: &serial,
+        issuer: name,
+        subject: name,
+        not_before: now,
+        not_after: now + 365 * 86_400,
+        spki_der: key.spki_der(),
+        extensions: Vec::new(),
+    };
+    let algorithm = key.signature_algorithm(HashChoice::Sha256);
+    let tbs = x509::tbs_certificate(&cert, algorithm.clone())?;
+    let signature = key.sign(HashChoice::Sha256, &tbs)?;
+    Ok(x509::assemble_signed(&tbs, algorithm, &signature)?)
+}
+
 /// What `certreq -new` wrote.
 #[derive(Debug)]
 pub struct NewRequest {

@@ -12,6 +12,7 @@ use std::time::Duration;
 use adcs_client::certsrv::EnrollError;
 use adcs_client::flow::{self, CaEndpoint, FlowError, Progress};
 use adcs_client::http::Credentials;
+use adcs_client::store::system::Location;
 use adcs_client::store::{Entry, Store};
 use clap::{Args, ValueEnum};
 
@@ -49,11 +50,27 @@ pub struct StoreArg {
         default_value = "adcs-store"
     )]
     store: PathBuf,
+    /// The Windows certificate store of the local machine (CryptoAPI
+    /// system stores, keys in the provider the INF names) instead of the
+    /// folder (Windows only).
+    #[arg(long, conflicts_with = "user_store")]
+    system_store: bool,
+    /// The current user's Windows certificate store (Windows only).
+    #[arg(long)]
+    user_store: bool,
 }
 
 impl StoreArg {
+    /// The store these flags name: the folder, or Windows' own.
     pub fn open(&self) -> Result<Store, String> {
-        Store::open(&self.store).map_err(|e| e.to_string())
+        let opened = if self.system_store {
+            Store::open_system(Location::LocalMachine)
+        } else if self.user_store {
+            Store::open_system(Location::CurrentUser)
+        } else {
+            Store::open(&self.store)
+        };
+        opened.map_err(|e| e.to_string())
     }
 
     /// The store folder.

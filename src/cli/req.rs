@@ -125,7 +125,7 @@ fn new(a: NewCmd) -> Result<ExitCode, String> {
                 "Request created: {} ({}); the key waits in {} as {}",
                 p.subject,
                 p.key_algorithm,
-                store.path().join("REQUEST").display(),
+                store.place("REQUEST"),
                 p.key_container
             );
         }

@@ -2,11 +2,10 @@
 //! delete), thin over `adcs_client::store`.
 
 use super::common::*;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use adcs_client::flow::{self};
-use adcs_client::store::system::{Location, SystemStore};
 use adcs_client::store::{PfxFormat, StoreName};
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -37,15 +36,7 @@ pub fn run_store(action: StoreAction) -> Result<ExitCode, String> {
 }
 
 fn list(a: ListCmd) -> Result<ExitCode, String> {
-    let ListCmd {
-        store,
-        system,
-        name,
-        json,
-    } = a;
-    if let Some(location) = system.location() {
-        return list_system(location, name.as_deref(), json);
-    }
+    let ListCmd { store, name, json } = a;
     let store = store.open()?;
     let wants = |n: &str| name.as_deref().is_none_or(|w| w.eq_ignore_ascii_case(n));
     let mut entries = Vec::new();
@@ -104,16 +95,12 @@ fn list(a: ListCmd) -> Result<ExitCode, String> {
 fn import(a: ImportCmd) -> Result<ExitCode, String> {
     let ImportCmd {
         store,
-        system,
         name,
         file,
         password,
         no_export,
         json,
     } = a;
-    if let Some(location) = system.location() {
-        return import_system(location, name, &file, json);
-    }
     let store = store.open()?;
     let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
     let is_pfx = file
@@ -208,8 +195,6 @@ fn delete(a: DeleteCmd) -> Result<ExitCode, String> {
 pub struct ListCmd {
     #[command(flatten)]
     pub store: StoreArg,
-    #[command(flatten)]
-    pub system: SystemStoreArg,
     /// My, Root, CA or REQUEST; all stores when omitted.
     #[arg(long)]
     pub name: Option<String>,
@@ -222,8 +207,6 @@ pub struct ListCmd {
 pub struct ImportCmd {
     #[command(flatten)]
     pub store: StoreArg,
-    #[command(flatten)]
-    pub system: SystemStoreArg,
     #[arg(long, default_value = "My")]
     pub name: StoreName,
     pub file: PathBuf,
@@ -271,105 +254,4 @@ pub struct DeleteCmd {
     #[arg(long, default_value = "My")]
     pub name: StoreName,
     pub selector: String,
-}
-
-/// `--system-store` / `--user-store`: the Windows certificate store itself.
-#[derive(Args, Clone, Copy)]
-pub struct SystemStoreArg {
-    /// The Windows certificate store of the local machine (CryptoAPI), not
-    /// the folder; certificates only (Windows only).
-    #[arg(long, conflicts_with = "user_store")]
-    system_store: bool,
-    /// The current user's Windows certificate store (Windows only).
-    #[arg(long)]
-    user_store: bool,
-}
-
-impl SystemStoreArg {
-    fn location(self) -> Option<Location> {
-        if self.system_store {
-            Some(Location::LocalMachine)
-        } else if self.user_store {
-            Some(Location::CurrentUser)
-        } else {
-            None
-        }
-    }
-}
-
-/// The subject of a certificate, for listings.
-fn subject_of(der: &[u8]) -> String {
-    use der::Decode;
-    x509_cert::Certificate::from_der(der)
-        .map(|c| adcs_proto::names::format_dn(c.tbs_certificate().subject()))
-        .unwrap_or_else(|_| "(unreadable certificate)".into())
-}
-
-fn system_names(name: Option<&str>) -> Result<Vec<StoreName>, String> {
-    match name {
-        None => Ok(StoreName::ALL.to_vec()),
-        Some(n) => StoreName::ALL
-            .into_iter()
-            .find(|s| s.folder().eq_ignore_ascii_case(n))
-            .map(|s| vec![s])
-            .ok_or_else(|| format!("unknown system store `{n}` (My, Root or CA)")),
-    }
-}
-
-fn list_system(location: Location, name: Option<&str>, json: bool) -> Result<ExitCode, String> {
-    let system = SystemStore::open(location).map_err(fail)?;
-    let mut rows = Vec::new();
-    for n in system_names(name)? {
-        for der in system.certificates(n).map_err(fail)? {
-            rows.push((n, adcs_client::store::thumbprint(&der), subject_of(&der)));
-        }
-    }
-    if json {
-        let list: Vec<_> = rows
-            .iter()
-            .map(|(n, t, s)| json!({ "store": n.folder(), "thumbprint": t, "subject": s }))
-            .collect();
-        println!(
-            "{}",
-            json!({ "location": format!("{location:?}"), "certificates": list })
-        );
-    } else {
-        for (n, t, s) in &rows {
-            println!("{n:?} store ({location:?}): {t}\n  Subject: {s}");
-        }
-        println!("{} certificate(s)", rows.len());
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn import_system(
-    location: Location,
-    name: StoreName,
-    file: &Path,
-    json: bool,
-) -> Result<ExitCode, String> {
-    let system = SystemStore::open(location).map_err(fail)?;
-    let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let certs = adcs_client::store::read_certificates(&bytes).map_err(|e| {
-        format!(
-            "{}: {e} (the Windows store takes certificate files here; a PFX goes into the folder store)",
-            file.display()
-        )
-    })?;
-    let mut added = Vec::new();
-    for der in certs {
-        system.add_certificate(name, &der).map_err(fail)?;
-        added.push(adcs_client::store::thumbprint(&der));
-    }
-    if json {
-        println!(
-            "{}",
-            json!({ "store": name.folder(), "location": format!("{location:?}"), "added": added })
-        );
-    } else {
-        for t in &added {
-            println!("Added to {} ({location:?}): {t}", name.folder());
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }

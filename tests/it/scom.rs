@@ -247,7 +247,14 @@ fn time_key_and_chain_failures() {
     assert_eq!(failing(&r), BTreeSet::from(["private-key"]));
     assert!(r.events().iter().any(|e| e.id == 20077));
     let container = e.properties.key_container.clone().unwrap();
-    std::fs::remove_file(w.store.path().join("Keys").join(format!("{container}.p8"))).unwrap();
+    std::fs::remove_file(
+        w.store
+            .folder()
+            .unwrap()
+            .join("Keys")
+            .join(format!("{container}.p8")),
+    )
+    .unwrap();
     let r = check_entry(&w.store, None, &e, T0 + DAY);
     assert_eq!(failing(&r), BTreeSet::from(["private-key"]));
     assert!(r.events().iter().any(|e| e.id == 20068));
@@ -1020,7 +1027,7 @@ fn scom_verbs_report_and_exit_like_the_tools() {
         let o = Command::new(bin)
             .args(args)
             .arg("--store")
-            .arg(w.store.path())
+            .arg(w.store.folder().unwrap())
             .arg("--registry")
             .arg(w.registry.path())
             .env_remove("ADCS_HARNESS_STORE")
@@ -1108,7 +1115,7 @@ fn scom_verbs_report_and_exit_like_the_tools() {
     {
         let (code, _, err) = Command::new(bin)
             .args(["scom", "remove", "--system-registry", "--store"])
-            .arg(w.store.path())
+            .arg(w.store.folder().unwrap())
             .output()
             .map(|o| {
                 (
@@ -1268,7 +1275,7 @@ fn a_key_not_exportable_is_a_warning_for_a_certificate_meant_for_another_machine
         .args(["scom", "check", "--for-export", "--fqdn", FQDN, "--now"])
         .arg((T0 + DAY).to_string())
         .arg("--store")
-        .arg(w.store.path())
+        .arg(w.store.folder().unwrap())
         .arg("--registry")
         .arg(w.registry.path())
         .env_remove("ADCS_HARNESS_STORE")

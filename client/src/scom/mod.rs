@@ -136,7 +136,7 @@ pub fn select(store: &Store, selector: &Selector, now: i64) -> Result<(Entry, us
         Some(e) => Ok((e, count)),
         None => Err(StoreError::NotFound(format!(
             "no certificate in {} matches {}",
-            store.path().join(StoreName::My.folder()).display(),
+            store.place(StoreName::My.folder()),
             describe_selector(selector)
         ))
         .into()),
@@ -243,8 +243,8 @@ pub fn certificate_facts(
         (None, _) => KeyState::Unknown,
         (Some(props), _) => match &props.key_container {
             None => KeyState::NotLinked,
-            Some(c) => match store.load_key(c) {
-                Ok(Some(k)) if k.spki_der() == spki.as_slice() => KeyState::Present,
+            Some(c) => match store.key_public(c) {
+                Ok(Some(k)) if k == spki => KeyState::Present,
                 Ok(Some(_)) => KeyState::Mismatch {
                     container: c.clone(),
                 },
@@ -515,7 +515,7 @@ pub fn check(
                             s.reverse();
                             crate::store::hex_upper(&s)
                         },
-                        store.path().join(StoreName::My.folder()).display()
+                        store.place(StoreName::My.folder())
                     ),
                 ));
             };

@@ -14,7 +14,7 @@ use crate::flow::{self, CaDownload, CaEndpoint, EnrollOptions, Enrolled, Progres
 use crate::http::Trust;
 use crate::inf::{HashChoice, Inf, KeyChoice, RequestSpec};
 use crate::registry::Registry;
-use crate::store::{Entry, PfxFormat, Store, StoreName};
+use crate::store::{Entry, PfxFormat, Store, StoreError, StoreName};
 
 /// Options of [`renew`].
 #[derive(Clone, Debug)]
@@ -126,7 +126,16 @@ pub fn renew(
                 old.subject
             ))
         })?;
-        Some(store.load_key(&container)?.ok_or_else(|| {
+        let loaded = match store.load_key(&container) {
+            Err(StoreError::NotExportable { .. }) => {
+                return Err(ScomError::Input(format!(
+                    "the key of `{}` stays in its provider (it is not exportable), so the renewal cannot be signed with it here; renew it with a new key (--new-key)",
+                    old.subject
+                )))
+            }
+            other => other?,
+        };
+        Some(loaded.ok_or_else(|| {
             ScomError::Input(format!(
                 "the key of `{}` (container {container}) is not in the store; renew it with a new key",
                 old.subject

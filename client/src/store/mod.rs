@@ -1,28 +1,35 @@
-//! A file-based machine certificate store, laid out like Windows'
-//! LocalMachine stores: `My` (personal, with keys), `Root`, `CA` and
-//! `REQUEST` (requests waiting for their certificate), plus `Keys` for the
-//! private keys.
+//! The machine certificate store, laid out like Windows' LocalMachine
+//! stores: `My` (personal, with keys), `Root`, `CA` and `REQUEST` (requests
+//! waiting for their certificate), and the private keys. It lives either in
+//! a folder (`folder`, on every system) or in Windows itself (`system`:
+//! CryptoAPI system stores, keys in the CSP the INF names); [`Store`] does
+//! what certreq and certutil do the same way on both.
 //!
 //! As on Windows, whether a key may leave the store (its export policy) is
-//! the key's own: `Keys/<container>.json` ([`KeyProperties`]) beside
-//! `Keys/<container>.p8`. A key stored before that file existed takes the
-//! `exportable` its certificate's properties (or waiting request) recorded
-//! when it was made, which every version of the store has written; see
-//! [`Store::key_exportable`].
+//! the key's own: in the folder store `Keys/<container>.json`
+//! ([`KeyProperties`]) beside `Keys/<container>.p8`, in Windows the key's
+//! CRYPT_EXPORT permission. A folder key stored before that file existed
+//! takes the `exportable` its certificate's properties (or waiting request)
+//! recorded when it was made; see [`Store::key_exportable`].
 //!
-//! Every file is written to a temporary name and renamed, keys with
-//! owner-only permissions where the OS has them, and every operation checks
-//! everything before it writes anything, so a failed step leaves the store as
-//! it was.
+//! Every operation checks everything before it writes anything, so a failed
+//! step leaves the store as it was; folder files are written to a temporary
+//! name and renamed, keys owner-only where the OS has that.
 //!
-//! `certs` reads certificates, `pfx` opens, installs and exports PFX files.
+//! `certs` reads certificates, `pfx` opens, installs and exports PFX files,
+//! `capi_blob` converts keys to and from CryptoAPI's blobs.
 
+mod backend;
+pub mod capi_blob;
 mod certs;
+mod folder;
 mod pfx;
 pub mod system;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+use backend::{Backend, KeyPlacement};
 
 use serde::{Deserialize, Serialize};
 
@@ -70,8 +77,8 @@ impl std::str::FromStr for StoreName {
     }
 }
 
-const REQUEST: &str = "REQUEST";
-const KEYS: &str = "Keys";
+pub(crate) const REQUEST: &str = "REQUEST";
+pub(crate) const KEYS: &str = "Keys";
 
 /// Why a store operation failed. Windows' code and text are given where a
 /// Windows tool reports the same situation.
@@ -94,6 +101,8 @@ pub enum StoreError {
     WrongPassword,
     #[error("PFX: {0}")]
     Pfx(String),
+    #[error(transparent)]
+    System(#[from] system::SystemStoreError),
     /// The key was not created exportable, so it does not leave the store
     /// (certutil -exportPFX fails the same way on Windows); nothing is
     /// written. `hresult` is [`HResult::NTE_BAD_KEY_STATE`].
@@ -114,13 +123,6 @@ impl StoreError {
             StoreError::NotExportable { hresult, .. } => Some(hresult.0),
             _ => None,
         }
-    }
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.to_path_buf(),
-        source,
     }
 }
 
@@ -237,171 +239,139 @@ pub use certs::{
 };
 pub use pfx::{read_pfx, Pfx};
 
-/// Writes `bytes` to `path` atomically (`adcs_proto::atomic_file`); the
-/// file is owner-only on Unix, which keys need.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    adcs_proto::atomic_file::write_atomic(path, bytes).map_err(|e| StoreError::Io {
-        path: e.path,
-        source: e.source,
+/// The store's entry for a certificate and its properties.
+fn entry_from(
+    store: StoreName,
+    der: Vec<u8>,
+    properties: CertProperties,
+    has_private_key: bool,
+) -> Result<Entry, String> {
+    let info = cert_info(&der)?;
+    Ok(Entry {
+        store,
+        thumbprint: thumbprint(&der),
+        serial: info.serial,
+        subject: info.subject,
+        issuer: info.issuer,
+        not_before: info.not_before,
+        not_after: info.not_after,
+        properties,
+        has_private_key,
+        der,
     })
 }
 
-/// A certificate store rooted at a folder.
+/// A certificate store: a folder, or Windows' own.
 #[derive(Clone, Debug)]
 pub struct Store {
-    root: PathBuf,
+    kind: Kind,
+}
+
+#[derive(Clone, Debug)]
+enum Kind {
+    Folder(folder::Folder),
+    System(system::SystemStore),
 }
 
 impl Store {
-    /// Opens (creating when needed) the store at `root`.
+    /// Opens (creating when needed) the folder store at `root`.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
-        for sub in [
-            StoreName::My.folder(),
-            StoreName::Root.folder(),
-            StoreName::Ca.folder(),
-            REQUEST,
-            KEYS,
-        ] {
-            let p = root.join(sub);
-            std::fs::create_dir_all(&p).map_err(io(&p))?;
-        }
         Ok(Store {
-            root: root.to_path_buf(),
+            kind: Kind::Folder(folder::Folder::open(root)?),
         })
     }
 
-    /// The store's folder.
-    pub fn path(&self) -> &Path {
-        &self.root
+    /// The Windows certificate store of `location` (an error elsewhere).
+    pub fn open_system(location: system::Location) -> Result<Store, StoreError> {
+        Ok(Store {
+            kind: Kind::System(system::SystemStore::open(location)?),
+        })
     }
 
-    fn key_path(&self, container: &str) -> PathBuf {
-        self.root.join(KEYS).join(format!("{container}.p8"))
+    /// The store's folder; `None` for the Windows store.
+    pub fn folder(&self) -> Option<&Path> {
+        match &self.kind {
+            Kind::Folder(f) => Some(f.root()),
+            Kind::System(_) => None,
+        }
     }
 
-    fn key_props_path(&self, container: &str) -> PathBuf {
-        self.root.join(KEYS).join(format!("{container}.json"))
+    /// Where `sub` (`My`, `REQUEST`, `Keys`…) is, for messages: a folder, or
+    /// `LocalMachine\My`.
+    pub fn place(&self, sub: &str) -> String {
+        self.backend().place(sub)
     }
 
-    fn cert_path(&self, store: StoreName, thumb: &str) -> PathBuf {
-        self.root.join(store.folder()).join(format!("{thumb}.cer"))
-    }
-
-    fn props_path(&self, store: StoreName, thumb: &str) -> PathBuf {
-        self.root.join(store.folder()).join(format!("{thumb}.json"))
-    }
-
-    fn pending_path(&self, container: &str) -> PathBuf {
-        self.root.join(REQUEST).join(format!("{container}.json"))
-    }
-
-    /// Writes `key` and its export policy into `Keys` (a key stored again,
-    /// say from a PFX, takes the new policy).
-    fn write_key(&self, key: &RequestKey, exportable: bool) -> Result<String, StoreError> {
-        let container = container_name(key.spki_der());
-        let props = serde_json::to_vec_pretty(&KeyProperties { exportable }).expect("serialisable");
-        write_atomic(&self.key_path(&container), key.pkcs8_der())?;
-        write_atomic(&self.key_props_path(&container), &props)?;
-        Ok(container)
+    fn backend(&self) -> &dyn Backend {
+        match &self.kind {
+            Kind::Folder(f) => f,
+            Kind::System(s) => s,
+        }
     }
 
     /// The export policy kept with the key in `container`, or `None` when
-    /// the store holds none: a key stored before the store kept it, which
-    /// goes by the `exportable` its certificate (or waiting request)
+    /// the store holds none: a folder key stored before the store kept it,
+    /// which goes by the `exportable` its certificate (or waiting request)
     /// recorded when it was made.
     pub fn key_exportable(&self, container: &str) -> Result<Option<bool>, StoreError> {
-        let path = self.key_props_path(container);
-        match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice::<KeyProperties>(&b)
-                .map(|p| Some(p.exportable))
-                .map_err(|e| StoreError::Corrupt {
-                    path,
-                    message: e.to_string(),
-                }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io(&path)(e)),
-        }
+        self.backend().key_exportable(container)
     }
 
-    /// The private key in `container`, if present.
+    /// The private key in `container`, if present (a Windows provider
+    /// gives out an exportable key only).
     pub fn load_key(&self, container: &str) -> Result<Option<RequestKey>, StoreError> {
-        let path = self.key_path(container);
-        match std::fs::read(&path) {
-            Ok(bytes) => {
-                RequestKey::from_pkcs8(&bytes)
-                    .map(Some)
-                    .map_err(|e| StoreError::Corrupt {
-                        path,
-                        message: e.to_string(),
-                    })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io(&path)(e)),
-        }
+        self.backend().private_key(container)
     }
 
-    /// Keeps the key of a new request in `Keys` and the request in `REQUEST`
-    /// until its certificate is accepted (what certreq -new does).
+    /// The public key (SPKI DER) of the key in `container`, if present.
+    pub fn key_public(&self, container: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.backend().find_key(container)?.map(|k| k.spki))
+    }
+
+    /// Keeps the key of a new request and the request in `REQUEST` until
+    /// its certificate is accepted (what certreq -new does).
     pub fn add_pending(
         &self,
         new: &NewRequest,
         spec: &RequestSpec,
     ) -> Result<PendingRequest, StoreError> {
         use base64::Engine;
-        let (key_spec, provider) = crate::request::provider(spec);
+        let placement = placement(spec);
         let pending = PendingRequest {
             key_container: container_name(new.key.spki_der()),
             subject: spec.subject.clone(),
             template: template_attribute(spec).map(str::to_string),
             key_algorithm: crate::keys::describe(new.key.choice()),
-            provider,
-            key_spec,
+            provider: placement.provider.clone(),
+            key_spec: placement.key_spec,
             exportable: spec.exportable,
             machine_key_set: spec.machine_key_set,
             friendly_name: spec.friendly_name.clone(),
             request: base64::engine::general_purpose::STANDARD.encode(&new.der),
         };
-        let json = serde_json::to_vec_pretty(&pending).expect("serialisable");
-        self.write_key(&new.key, spec.exportable)?;
-        write_atomic(&self.pending_path(&pending.key_container), &json)?;
+        self.backend().put_key(&new.key, &placement)?;
+        if let Err(e) = self.backend().put_pending(&pending, new) {
+            let _ = self.backend().remove_key(&pending.key_container);
+            return Err(e);
+        }
         Ok(pending)
     }
 
     /// Requests waiting in `REQUEST`.
     pub fn pending(&self) -> Result<Vec<PendingRequest>, StoreError> {
-        let dir = self.root.join(REQUEST);
-        let mut out = Vec::new();
-        for path in sorted_files(&dir, "json")? {
-            let bytes = std::fs::read(&path).map_err(io(&path))?;
-            out.push(
-                serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                    path: path.clone(),
-                    message: e.to_string(),
-                })?,
-            );
-        }
-        Ok(out)
+        self.backend().pending()
     }
 
     /// Drops a waiting request and its key (the request was never sent, or
-    /// the CA refused it).
-    /// A key that a `My` certificate links to stays.
+    /// the CA refused it). A key that a `My` certificate links to stays.
     pub fn forget_pending(&self, container: &str) -> Result<(), StoreError> {
         let in_use = self
             .list(StoreName::My)?
             .iter()
             .any(|e| e.properties.key_container.as_deref() == Some(container));
-        let mut paths = vec![self.pending_path(container)];
+        self.backend().remove_pending(container)?;
         if !in_use {
-            paths.push(self.key_path(container));
-            paths.push(self.key_props_path(container));
-        }
-        for p in paths {
-            match std::fs::remove_file(&p) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io(&p)(e)),
-            }
+            self.backend().remove_key(container)?;
         }
         Ok(())
     }
@@ -413,16 +383,16 @@ impl Store {
         new: &NewRequest,
         spec: &RequestSpec,
     ) -> Result<Entry, StoreError> {
-        let (key_spec, provider) = crate::request::provider(spec);
+        let placement = placement(spec);
         let props = CertProperties {
             friendly_name: spec.friendly_name.clone(),
             key_container: Some(container_name(new.key.spki_der())),
-            provider: Some(provider),
-            key_spec: Some(key_spec),
+            provider: Some(placement.provider.clone()),
+            key_spec: Some(placement.key_spec),
             exportable: spec.exportable,
             machine_key_set: spec.machine_key_set,
         };
-        self.write_key(&new.key, spec.exportable)?;
+        self.backend().put_key(&new.key, &placement)?;
         self.write_cert(StoreName::My, &new.der, &props)
     }
 
@@ -432,11 +402,17 @@ impl Store {
         der: &[u8],
         props: &CertProperties,
     ) -> Result<Entry, StoreError> {
-        let thumb = thumbprint(der);
-        let json = serde_json::to_vec_pretty(props).expect("serialisable");
-        write_atomic(&self.props_path(store, &thumb), &json)?;
-        write_atomic(&self.cert_path(store, &thumb), der)?;
-        self.entry(store, &thumb)
+        self.backend().put_certificate(store, der, props)?;
+        self.entry(store, &thumbprint(der))
+    }
+
+    fn entry(&self, store: StoreName, thumb: &str) -> Result<Entry, StoreError> {
+        self.list(store)?
+            .into_iter()
+            .find(|e| e.thumbprint == thumb)
+            .ok_or_else(|| {
+                StoreError::NotFound(format!("{thumb} is not in {}", self.place(store.folder())))
+            })
     }
 
     /// certreq -accept: finds the waiting key whose public key is the
@@ -459,23 +435,26 @@ impl Store {
             let first = cert_info(&certs[0]).map_err(StoreError::Input)?;
             return Err(StoreError::NotFound(format!(
                 "no request waiting in {} holds the private key of `{}` (serial {}); was the request made with this store?",
-                self.root.join(REQUEST).display(),
+                self.place(REQUEST),
                 first.subject,
                 first.serial
             )));
         };
-        let key = self.load_key(&request.key_container)?.ok_or_else(|| {
-            StoreError::NotFound(format!(
-                "the key container {} of the waiting request is missing from {}",
-                request.key_container,
-                self.root.join(KEYS).display()
-            ))
-        })?;
-        if key.spki_der() != info.spki.as_slice() {
-            return Err(StoreError::Corrupt {
-                path: self.key_path(&request.key_container),
-                message: "the stored key does not match its container name".into(),
-            });
+        let key = self
+            .backend()
+            .find_key(&request.key_container)?
+            .ok_or_else(|| {
+                StoreError::NotFound(format!(
+                    "the key container {} of the waiting request is missing from {}",
+                    request.key_container,
+                    self.place(KEYS)
+                ))
+            })?;
+        if key.spki != info.spki {
+            return Err(StoreError::Input(format!(
+                "the key in container {} does not match `{}`",
+                request.key_container, info.subject
+            )));
         }
         let props = CertProperties {
             friendly_name: request.friendly_name.clone(),
@@ -495,8 +474,7 @@ impl Store {
             }
         }
         let untrusted_root = self.untrusted_root(&leaf)?;
-        let path = self.pending_path(&request.key_container);
-        std::fs::remove_file(&path).map_err(io(&path))?;
+        self.backend().remove_pending(&request.key_container)?;
         Ok(Accepted {
             entry,
             intermediates,
@@ -513,7 +491,11 @@ impl Store {
         if info.subject_der != info.issuer_der {
             return Ok(Some(info.issuer));
         }
-        let trusted = self.cert_path(StoreName::Root, &thumbprint(top)).exists();
+        let thumb = thumbprint(top);
+        let trusted = self
+            .list(StoreName::Root)?
+            .iter()
+            .any(|e| e.thumbprint == thumb);
         Ok((!trusted).then_some(info.subject))
     }
 
@@ -523,69 +505,20 @@ impl Store {
     pub fn import_certificate(&self, store: StoreName, der: &[u8]) -> Result<Entry, StoreError> {
         cert_info(der).map_err(StoreError::Input)?;
         let thumb = thumbprint(der);
-        let props = self.properties(store, &thumb)?.unwrap_or_default();
+        let props = match self
+            .list(store)?
+            .into_iter()
+            .find(|e| e.thumbprint == thumb)
+        {
+            Some(existing) => return Ok(existing),
+            None => CertProperties::default(),
+        };
         self.write_cert(store, der, &props)
-    }
-
-    fn properties(
-        &self,
-        store: StoreName,
-        thumb: &str,
-    ) -> Result<Option<CertProperties>, StoreError> {
-        let path = self.props_path(store, thumb);
-        match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt {
-                    path,
-                    message: e.to_string(),
-                }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io(&path)(e)),
-        }
-    }
-
-    fn entry(&self, store: StoreName, thumb: &str) -> Result<Entry, StoreError> {
-        let path = self.cert_path(store, thumb);
-        let der = std::fs::read(&path).map_err(io(&path))?;
-        let info = cert_info(&der).map_err(|message| StoreError::Corrupt {
-            path: path.clone(),
-            message,
-        })?;
-        let mut properties = self.properties(store, thumb)?.unwrap_or_default();
-        if let Some(c) = &properties.key_container {
-            if let Some(exportable) = self.key_exportable(c)? {
-                properties.exportable = exportable;
-            }
-        }
-        let has_private_key = properties
-            .key_container
-            .as_deref()
-            .is_some_and(|c| self.key_path(c).exists());
-        Ok(Entry {
-            store,
-            thumbprint: thumbprint(&der),
-            serial: info.serial,
-            subject: info.subject,
-            issuer: info.issuer,
-            not_before: info.not_before,
-            not_after: info.not_after,
-            properties,
-            has_private_key,
-            der,
-        })
     }
 
     /// The certificates in `store`, by thumbprint.
     pub fn list(&self, store: StoreName) -> Result<Vec<Entry>, StoreError> {
-        let dir = self.root.join(store.folder());
-        sorted_files(&dir, "cer")?
-            .iter()
-            .map(|p| {
-                let thumb = p.file_stem().unwrap_or_default().to_string_lossy();
-                self.entry(store, &thumb)
-            })
-            .collect()
+        self.backend().list(store)
     }
 
     /// The one certificate in `store` that `selector` names: a thumbprint, a
@@ -625,31 +558,38 @@ impl Store {
         }
     }
 
-    /// certutil -repairstore: links a `My` certificate to the key in `Keys`
-    /// whose public key matches it.
+    /// certutil -repairstore: links a `My` certificate to the key whose
+    /// public key matches it (the key in the container named after it).
     pub fn repair(&self, selector: &str) -> Result<Entry, StoreError> {
         let entry = self.find(StoreName::My, selector)?;
         let info = cert_info(&entry.der).map_err(StoreError::Input)?;
         let container = container_name(&info.spki);
-        let key = self.load_key(&container)?.ok_or_else(|| {
-            StoreError::NotFound(format!(
-                "no private key in {} matches `{}` (thumbprint {})",
-                self.root.join(KEYS).display(),
-                entry.subject,
-                entry.thumbprint
-            ))
-        })?;
-        if key.spki_der() != info.spki.as_slice() {
-            return Err(StoreError::Corrupt {
-                path: self.key_path(&container),
-                message: "the stored key does not match its container name".into(),
-            });
-        }
+        let key = self
+            .backend()
+            .find_key(&container)?
+            .filter(|k| k.spki == info.spki)
+            .ok_or_else(|| {
+                StoreError::NotFound(format!(
+                    "no private key in {} matches `{}` (thumbprint {})",
+                    self.place(KEYS),
+                    entry.subject,
+                    entry.thumbprint
+                ))
+            })?;
         let mut props = entry.properties.clone();
         // The key's own export policy, when the store keeps one; else the
         // certificate's record stands.
         if let Some(exportable) = self.key_exportable(&container)? {
             props.exportable = exportable;
+        }
+        if props.provider.is_none() {
+            props.provider = key.provider;
+        }
+        if props.key_spec.is_none() {
+            props.key_spec = key.key_spec;
+        }
+        if let Some(machine) = key.machine_key_set {
+            props.machine_key_set = machine;
         }
         props.key_container = Some(container);
         self.write_cert(StoreName::My, &entry.der, &props)
@@ -694,29 +634,18 @@ impl Store {
     /// Removes a certificate from `store` (its key stays, as in Windows).
     pub fn delete(&self, store: StoreName, selector: &str) -> Result<Entry, StoreError> {
         let entry = self.find(store, selector)?;
-        for p in [
-            self.cert_path(store, &entry.thumbprint),
-            self.props_path(store, &entry.thumbprint),
-        ] {
-            match std::fs::remove_file(&p) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io(&p)(e)),
-            }
-        }
+        self.backend().remove_certificate(store, &entry)?;
         Ok(entry)
     }
 }
 
-/// Files with `ext` in `dir`, sorted by name (temporary files skipped).
-fn sorted_files(dir: &Path, ext: &str) -> Result<Vec<PathBuf>, StoreError> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).map_err(io(dir))? {
-        let p = e.map_err(io(dir))?.path();
-        if p.extension().is_some_and(|x| x == ext) {
-            out.push(p);
-        }
+/// Where the key of a request made from `spec` goes.
+fn placement(spec: &RequestSpec) -> KeyPlacement {
+    let (key_spec, provider) = crate::request::provider(spec);
+    KeyPlacement {
+        provider,
+        key_spec,
+        exportable: spec.exportable,
+        machine_key_set: spec.machine_key_set,
     }
-    out.sort();
-    Ok(out)
 }

@@ -2,6 +2,7 @@
 //! store as certutil -importpfx does, and exported with key and chain when
 //! the key is exportable (else refused as Windows refuses it).
 
+use super::backend::KeyPlacement;
 use super::certs::{cert_info, container_name, is_self_signed};
 use super::{CertProperties, Entry, PfxFormat, Store, StoreError, StoreName};
 use crate::keys::RequestKey;
@@ -24,20 +25,31 @@ impl Store {
                 entry.subject, entry.thumbprint
             ))
         })?;
-        let key = self.load_key(&container)?.ok_or_else(|| {
+        let missing = || {
             StoreError::NotFound(format!(
                 "the key container {container} of `{}` is missing",
                 entry.subject
             ))
-        })?;
-        // `entry` carries the key's own policy (see `Store::key_exportable`).
-        if !entry.properties.exportable {
-            return Err(StoreError::NotExportable {
-                hresult: adcs_proto::protocol::HResult::NTE_BAD_KEY_STATE,
-                subject: entry.subject,
-                thumbprint: entry.thumbprint,
-            });
+        };
+        if !entry.has_private_key {
+            return Err(missing());
         }
+        let refused = || StoreError::NotExportable {
+            hresult: adcs_proto::protocol::HResult::NTE_BAD_KEY_STATE,
+            subject: entry.subject.clone(),
+            thumbprint: entry.thumbprint.clone(),
+        };
+        // `entry` carries the key's own policy (see `Store::key_exportable`);
+        // a Windows provider also refuses a non-exportable key itself.
+        if !entry.properties.exportable {
+            return Err(refused());
+        }
+        let key = match self.backend().private_key(&container) {
+            Ok(Some(key)) => key,
+            Ok(None) => return Err(missing()),
+            Err(StoreError::NotExportable { .. }) => return Err(refused()),
+            Err(e) => return Err(e),
+        };
         let chain = self.chain(&entry.der)?;
         let local_key_id =
             adcs_proto::x509::key_id(key.spki_der()).map_err(|e| StoreError::Pfx(e.to_string()))?;
@@ -80,8 +92,16 @@ impl Store {
     /// Installs what [`read_pfx`] read (see [`Store::import_pfx`]); the key
     /// is exportable as [`Pfx::exportable`] says.
     pub fn install_pfx(&self, pfx: &Pfx) -> Result<Entry, StoreError> {
-        let container = self.write_key(&pfx.key, pfx.exportable)?;
         let mut props = pfx.properties();
+        let container = self.backend().put_key(
+            &pfx.key,
+            &KeyPlacement {
+                provider: props.provider.clone().unwrap_or_default(),
+                key_spec: props.key_spec.unwrap_or(1),
+                exportable: pfx.exportable,
+                machine_key_set: props.machine_key_set,
+            },
+        )?;
         props.key_container = Some(container);
         let entry = self.write_cert(StoreName::My, &pfx.leaf, &props)?;
         for der in &pfx.issuers {
