@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The SCOM procedure as a Windows machine runs it: the Windows-built client
-# under Wine enrolls against the Linux-built server, imports for SCOM into
-# Wine's real registry (--system-registry), and the values are read back
-# with `wine reg query`; then `scom check` reads them again. Exits non-zero
-# on any difference.
+# under Wine enrolls against the Linux-built server into Wine's certificate
+# store (--system-store: LocalMachine\My, the key in the SChannel CSP),
+# imports for SCOM into Wine's real registry (--system-registry), and the
+# values are read back with `wine reg query`; then `scom check` reads the
+# store and registry again, and the key (not exportable) is refused by
+# `store export` with NTE_BAD_KEY_STATE. Exits non-zero on any difference.
 #
 #   WINEPREFIX=DIR .ci/wine/scom.sh LINUX_BINARY WINDOWS_EXE
 set -euo pipefail
@@ -28,7 +30,7 @@ key='HKLM\SOFTWARE\Microsoft\Microsoft Operations Manager\3.0\Machine Settings'
 wine reg delete "$key" /f >/dev/null 2>&1 || true
 
 ADCS_HARNESS_PASSWORD="$password" wine "$windows_exe" scom enroll --server "$url" --user "$user" \
-    --ca-thumbprint "$pin" --fqdn scom01.contoso.test --store "$work/store" --system-registry --json \
+    --ca-thumbprint "$pin" --fqdn scom01.contoso.test --system-store --system-registry --json \
     >"$work/enroll.json"
 thumbprint=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['imported']['thumbprint'])" "$work/enroll.json")
 serial=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['imported']['serial'])" "$work/enroll.json")
@@ -42,7 +44,17 @@ reversed=$(python3 -c "import sys; b=bytes.fromhex(sys.argv[1]); print(b[::-1].h
 echo "$query" | grep -qi "ChannelCertificateSerialNumber[[:space:]]*REG_BINARY[[:space:]]*$reversed" \
     || { echo "scom under wine: ChannelCertificateSerialNumber is not $reversed" >&2; exit 1; }
 
-wine "$windows_exe" scom check --fqdn scom01.contoso.test --store "$work/store" --system-registry >"$work/check.txt" \
+wine "$windows_exe" scom check --fqdn scom01.contoso.test --system-store --system-registry >"$work/check.txt" \
     || { cat "$work/check.txt"; echo "scom under wine: scom check failed" >&2; exit 1; }
 grep -q "20053" "$work/check.txt" || { cat "$work/check.txt"; echo "scom under wine: no 20053 from scom check" >&2; exit 1; }
-echo "scom under wine: enrolled $thumbprint, registry read back, scom check ends with 20053"
+grep -q "KeySpec is 1 (AT_KEYEXCHANGE) in \`Microsoft RSA SChannel Cryptographic Provider\`" "$work/check.txt" \
+    || { cat "$work/check.txt"; echo "scom under wine: the key is not read from the SChannel CSP" >&2; exit 1; }
+
+set +e
+wine "$windows_exe" store export --system-store "$thumbprint" 'C:\scom.pfx' --password x >"$work/export.out" 2>&1
+code=$?
+set -e
+grep -q "0x8009000b (-2146893813 NTE_BAD_KEY_STATE)" "$work/export.out" && [ "$code" = 1 ] \
+    || { cat "$work/export.out"; echo "scom under wine: export of the non-exportable key was not refused (exit $code)" >&2; exit 1; }
+wine "$windows_exe" store delete --system-store "$thumbprint" >/dev/null
+echo "scom under wine: enrolled $thumbprint into the system store, registry read back, scom check ends with 20053, export refused with NTE_BAD_KEY_STATE"
