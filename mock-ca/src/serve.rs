@@ -43,6 +43,8 @@ pub struct ServeConfig {
     pub faults: Vec<crate::web::faults::FaultRule>,
     /// HTTP.sys's connection limits (`[limits]`).
     pub limits: crate::web::limits::Limits,
+    /// NDES (`[ndes]`; absent: no NDES).
+    pub ndes: Option<crate::ndes::NdesConfig>,
 }
 
 /// Authentication settings of the config file.
@@ -146,6 +148,9 @@ pub fn build(config: &ServeConfig) -> Result<(Arc<Ca>, WebOptions), ServeError> 
         u.validate(i)?;
     }
     config.limits.validate()?;
+    if let Some(n) = &config.ndes {
+        n.validate()?;
+    }
     let seed = Seed(config.seed.unwrap_or(DEFAULT_SEED));
     let clock = match config.start_time {
         Some(t) => Clock::frozen_at(t),
@@ -173,6 +178,7 @@ pub fn build(config: &ServeConfig) -> Result<(Arc<Ca>, WebOptions), ServeError> 
         max_body_bytes: config.auth.max_body_bytes,
         faults: config.faults.clone(),
         limits: config.limits.clone(),
+        ndes: config.ndes.clone(),
     };
     Ok((ca, opts))
 }
@@ -237,6 +243,8 @@ pub fn start(config: ServeConfig, ready_file: Option<&Path>) -> Result<Running, 
         users,
         seed: ca.seed().0,
         pid: std::process::id(),
+        ndes_url: server.ndes_url(),
+        ndes_admin_url: server.ndes_admin_url(),
     };
     if let Some(r) = ready_file {
         let json = serde_json::to_vec_pretty(&info).expect("ready info serialises");

@@ -18,6 +18,7 @@ pub mod protocol;
 pub mod public_key;
 pub mod ready;
 pub mod request;
+pub mod scep;
 pub mod seed;
 pub mod serial;
 pub mod signer;

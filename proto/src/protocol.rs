@@ -16,6 +16,8 @@ pub mod oid {
     /// szOID_ENROLLMENT_NAME_VALUE_PAIR ([RequestAttributes] pairs).
     pub const ENROLLMENT_NAME_VALUE_PAIR: Oid = Oid::new_unwrap("1.3.6.1.4.1.311.13.2.1");
     /// szOID_ENROLLMENT_CSP_PROVIDER.
+    /// PKCS#9 challengePassword (SCEP's one-time password).
+    pub const CHALLENGE_PASSWORD: Oid = Oid::new_unwrap("1.2.840.113549.1.9.7");
     pub const ENROLLMENT_CSP_PROVIDER: Oid = Oid::new_unwrap("1.3.6.1.4.1.311.13.2.2");
     /// szOID_OS_VERSION.
     pub const OS_VERSION: Oid = Oid::new_unwrap("1.3.6.1.4.1.311.13.2.3");
@@ -68,6 +70,8 @@ pub mod oid {
     pub const EKU_EMAIL_PROTECTION: &str = "1.3.6.1.5.5.7.3.4";
     pub const EKU_EFS: &str = "1.3.6.1.4.1.311.10.3.4";
     pub const EKU_IPSEC_IKE_INTERMEDIATE: &str = "1.3.6.1.5.5.8.2.2";
+    /// Certificate Request Agent (NDES's RA certificates).
+    pub const EKU_CERTIFICATE_REQUEST_AGENT: &str = "1.3.6.1.4.1.311.20.2.1";
     /// The names the Certificate Templates console gives these EKUs.
     pub const EKU_NAMES: [(&str, &str); 5] = [
         (EKU_SERVER_AUTH, "Server Authentication"),

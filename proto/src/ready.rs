@@ -20,6 +20,12 @@ pub struct ReadyInfo {
     pub users: Vec<ReadyAccount>,
     pub seed: u64,
     pub pid: u32,
+    /// NDES's SCEP URL (`…/certsrv/mscep/mscep.dll`), when it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ndes_url: Option<String>,
+    /// NDES's challenge-password page, when it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ndes_admin_url: Option<String>,
 }
 
 /// An account in the ready file.

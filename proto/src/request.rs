@@ -85,6 +85,8 @@ pub struct ParsedRequest {
     pub os_version: Option<String>,
     pub csp: Option<CspInfo>,
     pub client_info: Option<ClientInfo>,
+    /// The PKCS#9 challengePassword (what NDES checks).
+    pub challenge_password: Option<String>,
 }
 
 impl ParsedRequest {
@@ -322,6 +324,7 @@ pub fn parse_request(input: &[u8]) -> Result<ParsedRequest, RequestError> {
     let mut os_version = None;
     let mut csp = None;
     let mut client_info = None;
+    let mut challenge_password = None;
     for attr in info.attributes.iter() {
         let values = attr.values.iter();
         if attr.oid == oid::EXTENSION_REQUEST || attr.oid == oid::MS_CERT_EXTENSIONS {
@@ -354,6 +357,8 @@ pub fn parse_request(input: &[u8]) -> Result<ParsedRequest, RequestError> {
                 });
         } else if attr.oid == oid::REQUEST_CLIENT_INFO {
             client_info = attr.values.iter().next().and_then(decode_client_info);
+        } else if attr.oid == oid::CHALLENGE_PASSWORD {
+            challenge_password = attr.values.iter().next().and_then(directory_string);
         }
     }
 
@@ -398,7 +403,28 @@ pub fn parse_request(input: &[u8]) -> Result<ParsedRequest, RequestError> {
         os_version,
         csp,
         client_info,
+        challenge_password,
     })
+}
+
+/// A DirectoryString (Printable, UTF-8, IA5, Teletex as Latin-1, or BMP) as text.
+fn directory_string(v: &Any) -> Option<String> {
+    use der::Tagged;
+    let bytes = v.value();
+    match v.tag() {
+        der::Tag::PrintableString | der::Tag::Utf8String | der::Tag::Ia5String => {
+            String::from_utf8(bytes.to_vec()).ok()
+        }
+        der::Tag::TeletexString => Some(bytes.iter().map(|b| char::from(*b)).collect()),
+        der::Tag::BmpString => {
+            let units: Vec<u16> = bytes
+                .chunks(2)
+                .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))
+                .collect();
+            String::from_utf16(&units).ok()
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]

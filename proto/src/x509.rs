@@ -183,82 +183,89 @@ struct SignedRef<'a> {
 /// SubjectPublicKeyInfo. RSA PKCS#1 v1.5 with SHA-1/256/384/512 (from 1024
 /// bits: key size is policy, not parsing) and ECDSA on P-256/384/521.
 pub fn verify_signed(signed_der: &[u8], spki_der: &[u8]) -> bool {
-    use aws_lc_rs::signature as sig;
     let Ok(signed) = SignedRef::from_der(signed_der) else {
         return false;
     };
-    let Ok(spki) = spki::SubjectPublicKeyInfoRef::from_der(spki_der) else {
+    let Ok(tbs) = signed.tbs.to_der() else {
         return false;
     };
-    let Ok(tbs) = signed.tbs.to_der() else {
+    let Some(sig_bytes) = signed.signature.as_bytes() else {
+        return false;
+    };
+    verify_signature(&signed.algorithm.oid, spki_der, &tbs, sig_bytes)
+}
+
+/// Verifies `signature` over `message` made with the algorithm `sig_oid`
+/// (the algorithms [`verify_signed`] takes) by the key in `spki_der`.
+pub fn verify_signature(
+    sig_oid: &ObjectIdentifier,
+    spki_der: &[u8],
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
+    use aws_lc_rs::signature as sig;
+    let Ok(spki) = spki::SubjectPublicKeyInfoRef::from_der(spki_der) else {
         return false;
     };
     let curve = spki
         .algorithm
         .parameters
         .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
-    let sig_bytes = signed.signature.as_bytes().unwrap_or_default();
-    if let Some(ok) = verify_outside_aws_lc(&signed.algorithm.oid, curve, spki_der, &tbs, sig_bytes)
-    {
+    if let Some(ok) = verify_outside_aws_lc(sig_oid, curve, spki_der, message, signature) {
         return ok;
     }
-    let alg: &dyn sig::VerificationAlgorithm =
-        match (signed.algorithm.oid.to_string().as_str(), curve) {
-            ("1.2.840.113549.1.1.5", _) => &sig::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
-            ("1.2.840.113549.1.1.11", _) => &sig::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
-            ("1.2.840.113549.1.1.12", _) => &sig::RSA_PKCS1_2048_8192_SHA384,
-            ("1.2.840.113549.1.1.13", _) => &sig::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
-            (ecdsa, Some(c)) => {
-                let by_curve =
-                    |p256, p384, p521| -> Option<&'static sig::EcdsaVerificationAlgorithm> {
-                        if c == oid::SECP256R1 {
-                            Some(p256)
-                        } else if c == oid::SECP384R1 {
-                            Some(p384)
-                        } else if c == oid::SECP521R1 {
-                            Some(p521)
-                        } else {
-                            None
-                        }
-                    };
-                let found = match ecdsa {
-                    "1.2.840.10045.4.1" if c != oid::SECP384R1 => by_curve(
-                        &sig::ECDSA_P256_SHA1_ASN1,
-                        &sig::ECDSA_P256_SHA1_ASN1,
-                        &sig::ECDSA_P521_SHA1_ASN1,
-                    ),
-                    "1.2.840.10045.4.3.2" => by_curve(
-                        &sig::ECDSA_P256_SHA256_ASN1,
-                        &sig::ECDSA_P384_SHA256_ASN1,
-                        &sig::ECDSA_P521_SHA256_ASN1,
-                    ),
-                    "1.2.840.10045.4.3.3" => by_curve(
-                        &sig::ECDSA_P256_SHA384_ASN1,
-                        &sig::ECDSA_P384_SHA384_ASN1,
-                        &sig::ECDSA_P521_SHA384_ASN1,
-                    ),
-                    "1.2.840.10045.4.3.4" => by_curve(
-                        &sig::ECDSA_P256_SHA512_ASN1,
-                        &sig::ECDSA_P384_SHA512_ASN1,
-                        &sig::ECDSA_P521_SHA512_ASN1,
-                    ),
-                    _ => None,
-                };
-                match found {
-                    Some(a) => a,
-                    None => return false,
+    let alg: &dyn sig::VerificationAlgorithm = match (sig_oid.to_string().as_str(), curve) {
+        ("1.2.840.113549.1.1.5", _) => &sig::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+        ("1.2.840.113549.1.1.11", _) => &sig::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+        ("1.2.840.113549.1.1.12", _) => &sig::RSA_PKCS1_2048_8192_SHA384,
+        ("1.2.840.113549.1.1.13", _) => &sig::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
+        (ecdsa, Some(c)) => {
+            let by_curve = |p256, p384, p521| -> Option<&'static sig::EcdsaVerificationAlgorithm> {
+                if c == oid::SECP256R1 {
+                    Some(p256)
+                } else if c == oid::SECP384R1 {
+                    Some(p384)
+                } else if c == oid::SECP521R1 {
+                    Some(p521)
+                } else {
+                    None
                 }
+            };
+            let found = match ecdsa {
+                "1.2.840.10045.4.1" if c != oid::SECP384R1 => by_curve(
+                    &sig::ECDSA_P256_SHA1_ASN1,
+                    &sig::ECDSA_P256_SHA1_ASN1,
+                    &sig::ECDSA_P521_SHA1_ASN1,
+                ),
+                "1.2.840.10045.4.3.2" => by_curve(
+                    &sig::ECDSA_P256_SHA256_ASN1,
+                    &sig::ECDSA_P384_SHA256_ASN1,
+                    &sig::ECDSA_P521_SHA256_ASN1,
+                ),
+                "1.2.840.10045.4.3.3" => by_curve(
+                    &sig::ECDSA_P256_SHA384_ASN1,
+                    &sig::ECDSA_P384_SHA384_ASN1,
+                    &sig::ECDSA_P521_SHA384_ASN1,
+                ),
+                "1.2.840.10045.4.3.4" => by_curve(
+                    &sig::ECDSA_P256_SHA512_ASN1,
+                    &sig::ECDSA_P384_SHA512_ASN1,
+                    &sig::ECDSA_P521_SHA512_ASN1,
+                ),
+                _ => None,
+            };
+            match found {
+                Some(a) => a,
+                None => return false,
             }
-            _ => return false,
-        };
-    let Some(sig_bytes) = signed.signature.as_bytes() else {
-        return false;
+        }
+        _ => return false,
     };
     let Some(key) = spki.subject_public_key.as_bytes() else {
         return false;
     };
     sig::UnparsedPublicKey::new(alg, key)
-        .verify(&tbs, sig_bytes)
+        .verify(message, signature)
         .is_ok()
 }
 
@@ -312,9 +319,30 @@ pub fn build_request(
     key: &dyn Signer,
     extensions: Vec<Extension>,
 ) -> Result<Vec<u8>, der::Error> {
+    build_request_with_challenge(subject, key, extensions, None)
+}
+
+/// [`build_request`] with a PKCS#9 challengePassword (a SCEP enrollment's
+/// one-time password), as a PrintableString when it fits, else UTF-8.
+pub fn build_request_with_challenge(
+    subject: &Name,
+    key: &dyn Signer,
+    extensions: Vec<Extension>,
+    challenge: Option<&str>,
+) -> Result<Vec<u8>, der::Error> {
     use x509_cert::attr::Attribute;
     use x509_cert::request::{CertReqInfo, Version};
     let mut attributes = der::asn1::SetOfVec::new();
+    if let Some(password) = challenge {
+        let value = match der::asn1::PrintableStringRef::new(password) {
+            Ok(p) => Any::encode_from(&p)?,
+            Err(_) => Any::encode_from(&der::asn1::Utf8StringRef::new(password)?)?,
+        };
+        attributes.insert(Attribute {
+            oid: oid::CHALLENGE_PASSWORD,
+            values: der::asn1::SetOfVec::try_from(vec![value])?,
+        })?;
+    }
     if !extensions.is_empty() {
         let value = Any::from_der(&extensions.to_der()?)?;
         attributes.insert(Attribute {

@@ -49,6 +49,10 @@ pub struct ServeArgs {
     /// Do not offer NTLM/Negotiate.
     #[arg(long)]
     no_ntlm: bool,
+    /// Run NDES too: SCEP at /certsrv/mscep/mscep.dll, challenge passwords
+    /// at /certsrv/mscep_admin/ (`[ndes]` in the config file sets it up).
+    #[arg(long)]
+    ndes: bool,
 }
 
 /// Merges flags over the file and the defaults.
@@ -75,6 +79,9 @@ pub fn config(args: &ServeArgs) -> Result<ServeConfig, String> {
     }
     c.auth.basic &= !args.no_basic;
     c.auth.ntlm &= !args.no_ntlm;
+    if args.ndes && c.ndes.is_none() {
+        c.ndes = Some(mock_ca::ndes::NdesConfig::default());
+    }
     for spec in &args.users {
         c.users
             .push(User::parse(spec).map_err(|e| format!("--user {e}"))?);
@@ -112,6 +119,10 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
         }
     );
     println!("certsrv   {}", info.certsrv_url);
+    if let (Some(scep), Some(admin)) = (&info.ndes_url, &info.ndes_admin_url) {
+        println!("ndes      {scep}");
+        println!("ndes pw   {admin}  (one-time challenge passwords)");
+    }
     println!("control   {}", info.control_url);
     println!(
         "console   {}{}/  (CA console in a browser, as the admin)",

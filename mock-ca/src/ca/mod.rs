@@ -29,10 +29,12 @@ use adcs_proto::x509::{self, extension, CertificateSpec, CrlEntry, SanEntry};
 mod admin;
 mod restore;
 mod revocation;
+mod service;
 mod submit;
 
 pub use admin::Publication;
 use restore::{authority_file, restore_authority};
+pub use service::RaCertificates;
 use submit::new_row;
 
 const DAY: i64 = 86_400;
@@ -234,74 +236,6 @@ impl Ca {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Request 1 of every fresh CA: the certsrv site's own TLS certificate
-    /// (the "HTTPS binding"), so ID 1 always exists and is retrievable.
-    fn issue_web_server_certificate(&self) -> Result<(), CaError> {
-        let mut st = self.lock();
-        let host = st.config.host_name.clone();
-        let names = st.config.server_names.clone();
-        let san: Vec<SanEntry> = names
-            .iter()
-            .map(|n| {
-                n.parse()
-                    .map(SanEntry::Ip)
-                    .unwrap_or_else(|_| SanEntry::Dns(n.clone()))
-            })
-            .collect();
-        let subject = parse_dn(&format!("CN={host}"))
-            .map_err(|e| ConfigError::new("host_name", e.to_string()))?;
-        let san_ext = extension(
-            oid::SUBJECT_ALT_NAME,
-            false,
-            x509::san_value(&san).map_err(AuthorityError::from)?,
-        );
-        let ku = extension(oid::KEY_USAGE, true, x509::key_usage_value(0x80));
-        let request = x509::build_request(&subject, &st.tls_key, vec![san_ext.clone(), ku.clone()])
-            .map_err(AuthorityError::from)?;
-        let enterprise = st.config.mode == CaMode::Enterprise;
-        let mut body = Vec::new();
-        if enterprise {
-            body.push(extension(
-                oid::TEMPLATE_NAME,
-                false,
-                x509::template_name_value("WebServer"),
-            ));
-        }
-        body.push(ku);
-        body.push(extension(
-            oid::EXTENDED_KEY_USAGE,
-            false,
-            x509::eku_value(&[der::asn1::ObjectIdentifier::new_unwrap(
-                oid::EKU_SERVER_AUTH,
-            )]),
-        ));
-        let plan = IssuePlan {
-            template: enterprise.then(|| "WebServer".to_string()),
-            subject,
-            validity_days: 730,
-            san: Some(san_ext),
-            body,
-        };
-        let requester = Requester::new(&format!(
-            "{}\\{}$",
-            st.config.netbios_domain,
-            host.split('.').next().unwrap_or(&host).to_ascii_uppercase()
-        ));
-        let spki = st.tls_key.spki_der().to_vec();
-        let id = st.db.allocate_id();
-        let now = self.clock.now();
-        let mut row = new_row(id, request, requester, Vec::new(), now);
-        self.issue_into(
-            &st,
-            &mut row,
-            &plan,
-            &spki,
-            now,
-            disposition_message::ISSUED,
-        )?;
-        commit(&mut st, row)
     }
 
     /// The web server's TLS certificate chain (leaf first) and PKCS#8 key.

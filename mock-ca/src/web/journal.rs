@@ -23,6 +23,10 @@ pub struct JournalEntry {
     pub status: u16,
     pub request_id: Option<u32>,
     pub disposition: Option<String>,
+    /// More about the answer: for SCEP, the operation or message type,
+    /// transaction ID, pkiStatus and failInfo (and why, in words).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     /// The fault injected into the answer, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault: Option<String>,

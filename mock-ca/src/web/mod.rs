@@ -17,6 +17,7 @@ pub mod faults;
 pub mod form;
 pub mod journal;
 pub mod limits;
+mod ndes;
 pub mod pages;
 mod portal;
 mod replies;
@@ -62,6 +63,8 @@ pub struct WebOptions {
     pub faults: Vec<faults::FaultRule>,
     /// HTTP.sys's connection limits and timeouts.
     pub limits: limits::Limits,
+    /// NDES (SCEP at `/certsrv/mscep/`, passwords at `/certsrv/mscep_admin/`).
+    pub ndes: Option<crate::ndes::NdesConfig>,
 }
 
 impl Default for WebOptions {
@@ -76,6 +79,7 @@ impl Default for WebOptions {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             faults: Vec::new(),
             limits: limits::Limits::default(),
+            ndes: None,
         }
     }
 }
@@ -117,6 +121,7 @@ pub(crate) struct Shared {
     csrf: console::Csrf,
     limits: limits::Limits,
     connections: Arc<limits::ConnectionStats>,
+    ndes: Option<crate::ndes::Ndes>,
 }
 
 /// One HTTP request, body read.
@@ -142,6 +147,9 @@ pub(crate) struct Reply {
     request_id: Option<u32>,
     disposition: Option<Disposition>,
     close: bool,
+    /// What the journal says of the answer beyond status and disposition
+    /// (SCEP: operation, transaction ID, pkiStatus, failInfo).
+    detail: Option<String>,
     /// What an injected fault did to this answer (boxed: it is rare).
     fault: Option<Box<Injected>>,
 }
@@ -167,6 +175,7 @@ impl Reply {
             request_id: None,
             disposition: None,
             close: false,
+            detail: None,
             fault: None,
         }
     }
@@ -277,6 +286,10 @@ impl Server {
         } else {
             (None, None)
         };
+        let ndes = match opts.ndes.clone() {
+            Some(c) => Some(crate::ndes::Ndes::start(&ca, c).map_err(io::Error::other)?),
+            None => None,
+        };
         let shared = Arc::new(Shared {
             ca,
             directory,
@@ -290,6 +303,7 @@ impl Server {
             csrf: console::Csrf::new(),
             limits: opts.limits.clone(),
             connections: Arc::default(),
+            ndes,
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -352,6 +366,29 @@ impl Server {
     /// `…/control/`
     pub fn control_url(&self) -> String {
         format!("{}{}", self.base_url(), endpoint::CONTROL)
+    }
+
+    /// `…/certsrv/mscep/mscep.dll` when NDES runs.
+    pub fn ndes_url(&self) -> Option<String> {
+        let path = adcs_proto::scep::endpoint::MSCEP;
+        self.shared
+            .ndes
+            .as_ref()
+            .map(|_| format!("{}{path}", self.base_url()))
+    }
+
+    /// `…/certsrv/mscep_admin/` when NDES runs.
+    pub fn ndes_admin_url(&self) -> Option<String> {
+        let path = adcs_proto::scep::endpoint::MSCEP_ADMIN;
+        self.shared
+            .ndes
+            .as_ref()
+            .map(|_| format!("{}{path}", self.base_url()))
+    }
+
+    /// NDES, when it runs.
+    pub fn ndes(&self) -> Option<&crate::ndes::Ndes> {
+        self.shared.ndes.as_ref()
     }
 
     /// The CA behind the server: the in-process admin handle.
@@ -463,6 +500,7 @@ async fn handle(
         status: 0,
         request_id: None,
         disposition: None,
+        detail: None,
         fault: None,
     };
     let declared = header("Content-Length").and_then(|v| v.trim().parse::<u64>().ok());
@@ -517,6 +555,7 @@ async fn handle(
     entry.request_id = reply.request_id;
     entry.disposition = reply.disposition.map(|d| d.as_str().to_string());
     entry.fault = reply.fault.as_ref().map(|f| f.description.clone());
+    entry.detail = reply.detail.clone();
     shared.journal.record(entry);
     if reply.fault.as_ref().is_some_and(|f| f.reset) {
         return Err(InjectedReset);
@@ -556,6 +595,11 @@ async fn route(
     if let Some(file) = lower.strip_prefix("/certenroll/") {
         return certsrv::cert_enroll(shared, &path[path.len() - file.len()..]);
     }
+    // SCEP is anonymous, as NDES's IIS application is.
+    if lower.starts_with("/certsrv/mscep/") {
+        return ndes::scep(shared, req).await;
+    }
+    let ndes_admin = lower == "/certsrv/mscep_admin" || lower.starts_with("/certsrv/mscep_admin/");
     let certsrv = lower == "/certsrv" || lower.starts_with(endpoint::CERTSRV);
     let control = lower == "/control" || lower.starts_with(endpoint::CONTROL);
     if !certsrv && !control {
@@ -604,6 +648,9 @@ async fn route(
             return r;
         }
     };
+    if ndes_admin {
+        return ndes::admin(shared, &who);
+    }
     if certsrv {
         let page = lower
             .strip_prefix(endpoint::CERTSRV)

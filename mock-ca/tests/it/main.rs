@@ -7,6 +7,7 @@ mod conformance;
 mod console;
 mod engine;
 mod limits;
+mod ndes;
 mod persistence;
 mod security;
 mod sid;

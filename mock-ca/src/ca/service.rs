@@ -1,0 +1,170 @@
+//! Certificates the CA issues to its own services when they are set up:
+//! the certsrv site's TLS certificate (request 1 of every fresh CA) and the
+//! two registration-authority certificates NDES enrolls for at install
+//! (Exchange Enrollment Agent (Offline request) to sign SCEP replies, CEP
+//! Encryption to receive SCEP requests).
+
+use super::*;
+
+/// What one service certificate holds.
+struct ServiceCert<'a> {
+    subject: String,
+    key: &'a SigningKey,
+    san: Option<x509_cert::ext::Extension>,
+    key_usage: u16,
+    ekus: &'a [&'a str],
+    template: &'a str,
+    validity_days: u32,
+}
+
+/// NDES's RA certificates (DER), issued by the current CA.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RaCertificates {
+    /// Signs CertRep messages (digitalSignature).
+    pub signing: Vec<u8>,
+    /// Requests are encrypted to it (keyEncipherment).
+    pub encryption: Vec<u8>,
+}
+
+/// Template names of the RA certificates (what NDES setup enrolls for).
+const RA_SIGNING_TEMPLATE: &str = "EnrollmentAgentOffline";
+const RA_ENCRYPTION_TEMPLATE: &str = "CEPEncryption";
+
+impl Ca {
+    /// Request 1 of every fresh CA: the certsrv site's own TLS certificate
+    /// (the "HTTPS binding"), so ID 1 always exists and is retrievable.
+    pub(super) fn issue_web_server_certificate(&self) -> Result<(), CaError> {
+        let mut st = self.lock();
+        let host = st.config.host_name.clone();
+        let san: Vec<SanEntry> = st
+            .config
+            .server_names
+            .iter()
+            .map(|n| {
+                n.parse()
+                    .map(SanEntry::Ip)
+                    .unwrap_or_else(|_| SanEntry::Dns(n.clone()))
+            })
+            .collect();
+        let san_ext = extension(
+            oid::SUBJECT_ALT_NAME,
+            false,
+            x509::san_value(&san).map_err(AuthorityError::from)?,
+        );
+        let key = st.tls_key.clone();
+        let spec = ServiceCert {
+            subject: format!("CN={host}"),
+            key: &key,
+            san: Some(san_ext),
+            key_usage: 0x80,
+            ekus: &[oid::EKU_SERVER_AUTH],
+            template: "WebServer",
+            validity_days: 730,
+        };
+        self.issue_service(&mut st, &spec).map(|_| ())
+    }
+
+    /// NDES's RA certificates for these keys: the ones issued before (a
+    /// restarted server keeps them), else two new requests.
+    pub fn ra_certificates(
+        &self,
+        signing: &SigningKey,
+        encryption: &SigningKey,
+    ) -> Result<RaCertificates, CaError> {
+        let mut st = self.lock();
+        let host = st.config.host_name.clone();
+        let computer = host.split('.').next().unwrap_or(&host).to_ascii_uppercase();
+        let mut get = |key: &SigningKey, template: &str, key_usage: u16| {
+            if let Some(der) = find_issued(&st, template, key.spki_der()) {
+                return Ok(der);
+            }
+            let spec = ServiceCert {
+                subject: format!("CN={computer}-MSCEP-RA, C=US"),
+                key,
+                san: None,
+                key_usage,
+                ekus: &[oid::EKU_CERTIFICATE_REQUEST_AGENT],
+                template,
+                validity_days: 730,
+            };
+            let id = self.issue_service(&mut st, &spec)?;
+            Ok::<_, CaError>(
+                st.db
+                    .get(id)
+                    .and_then(|r| r.certificate.clone())
+                    .unwrap_or_default(),
+            )
+        };
+        Ok(RaCertificates {
+            signing: get(signing, RA_SIGNING_TEMPLATE, 0x80)?,
+            encryption: get(encryption, RA_ENCRYPTION_TEMPLATE, 0x20)?,
+        })
+    }
+
+    /// Issues `spec` as a new request from the CA host's computer account.
+    fn issue_service(&self, st: &mut State, spec: &ServiceCert<'_>) -> Result<u32, CaError> {
+        let host = st.config.host_name.clone();
+        let subject =
+            parse_dn(&spec.subject).map_err(|e| ConfigError::new("host_name", e.to_string()))?;
+        let ku = extension(oid::KEY_USAGE, true, x509::key_usage_value(spec.key_usage));
+        let mut requested: Vec<_> = spec.san.iter().cloned().collect();
+        requested.push(ku.clone());
+        let request =
+            x509::build_request(&subject, spec.key, requested).map_err(AuthorityError::from)?;
+        let enterprise = st.config.mode == CaMode::Enterprise;
+        let mut body = Vec::new();
+        if enterprise {
+            body.push(extension(
+                oid::TEMPLATE_NAME,
+                false,
+                x509::template_name_value(spec.template),
+            ));
+        }
+        body.push(ku);
+        let ekus: Vec<_> = spec
+            .ekus
+            .iter()
+            .map(|e| der::asn1::ObjectIdentifier::new_unwrap(e))
+            .collect();
+        body.push(extension(
+            oid::EXTENDED_KEY_USAGE,
+            false,
+            x509::eku_value(&ekus),
+        ));
+        let plan = IssuePlan {
+            template: enterprise.then(|| spec.template.to_string()),
+            subject,
+            validity_days: spec.validity_days,
+            san: spec.san.clone(),
+            body,
+        };
+        let requester = Requester::new(&format!(
+            "{}\\{}$",
+            st.config.netbios_domain,
+            host.split('.').next().unwrap_or(&host).to_ascii_uppercase()
+        ));
+        let spki = spec.key.spki_der().to_vec();
+        let id = st.db.allocate_id();
+        let now = self.clock.now();
+        let mut row = new_row(id, request, requester, Vec::new(), now);
+        self.issue_into(st, &mut row, &plan, &spki, now, disposition_message::ISSUED)?;
+        commit(st, row)?;
+        Ok(id)
+    }
+}
+
+/// An issued, unrevoked certificate of `template` for the key `spki`.
+fn find_issued(st: &State, template: &str, spki: &[u8]) -> Option<Vec<u8>> {
+    use x509_cert::der::{Decode, Encode};
+    st.db
+        .list(Some(Disposition::Issued))
+        .into_iter()
+        .filter(|r| r.template.as_deref() == Some(template) || r.template.is_none())
+        .filter_map(|r| r.certificate.clone())
+        .find(|der| {
+            x509_cert::Certificate::from_der(der)
+                .ok()
+                .and_then(|c| c.tbs_certificate().subject_public_key_info().to_der().ok())
+                .is_some_and(|k| k == spki)
+        })
+}
