@@ -19,6 +19,7 @@ pub const TARGETS: &[Target] = &[
     ("reg", reg),
     ("scenario", scenario),
     ("ntlm", ntlm),
+    ("scep", scep),
 ];
 
 /// A certsrv form post and its CertAttrib, and a Cookie header, as the
@@ -133,6 +134,81 @@ pub fn ntlm(data: &[u8]) {
             let _ = ntlm::client_authenticate(&negotiate, msg, "alice", "CONTOSO", "pw", &opts);
         }
     }
+}
+
+/// The NDES every `scep` input goes to: a CA (seed 1, frozen clock)
+/// with NDES running and no challenge required, made once.
+fn fuzz_ndes() -> &'static (mock_ca::Ca, mock_ca::ndes::Ndes) {
+    static NDES: std::sync::OnceLock<(mock_ca::Ca, mock_ca::ndes::Ndes)> =
+        std::sync::OnceLock::new();
+    NDES.get_or_init(|| {
+        let ca = mock_ca::Ca::new(
+            mock_ca::CaConfig::default(),
+            mock_ca::Seed(1),
+            mock_ca::Clock::frozen_at(1_767_225_600),
+        )
+        .expect("the fuzz CA");
+        let config = mock_ca::ndes::NdesConfig {
+            enforce_password: false,
+            ..Default::default()
+        };
+        let ndes = mock_ca::ndes::Ndes::start(&ca, config).expect("the fuzz NDES");
+        (ca, ndes)
+    })
+}
+
+/// A SCEP PKIOperation as NDES reads it: the PKIMessage (signature
+/// checked), its envelope opened with the RA key, the request inside
+/// submitted; and the same bytes as a bare envelope.
+pub fn scep(data: &[u8]) {
+    let (ca, ndes) = fuzz_ndes();
+    let _ = ndes.pki_operation(ca, data, None);
+    if let Ok(m) = adcs_proto::scep::PkiMessage::parse(data) {
+        let _ = (m.status, m.fail_info, m.recipient_nonce);
+    }
+}
+
+/// A SCEP request to the fuzz NDES: a device key, its self-signed
+/// certificate, a PKCS#10 with a challenge, sealed to the RA encryption
+/// certificate with `cipher` and signed: (PKCSReq, its envelope).
+fn scep_request(cipher: adcs_proto::scep::Cipher) -> Result<(Vec<u8>, Vec<u8>), String> {
+    use adcs_proto::scep::{envelope, MessageType, Outgoing};
+    use adcs_proto::x509;
+    let (_, ndes) = fuzz_ndes();
+    let key = mock_ca::keys::SigningKey::generate(
+        mock_ca::KeyAlgorithm::Rsa2048,
+        &mock_ca::Seed(1),
+        "fuzz/scep-device",
+    )
+    .map_err(|e| e.to_string())?;
+    let dn = adcs_proto::names::parse_dn("CN=router01").map_err(|e| e.to_string())?;
+    let spec = x509::CertificateSpec {
+        serial: &[0x11],
+        issuer: &dn,
+        subject: &dn,
+        not_before: 1_767_225_600,
+        not_after: 1_767_225_600 + 86_400,
+        spki_der: key.spki_der(),
+        extensions: Vec::new(),
+    };
+    let cert = x509::build_certificate(&spec, &key).map_err(|e| e.to_string())?;
+    let csr = x509::build_request_with_challenge(&dn, &key, vec![], Some("0123456789ABCDEF"))
+        .map_err(|e| e.to_string())?;
+    let mut rng = mock_ca::Seed(1).rng("fuzz/scep");
+    let ra = &ndes.ra_certificates().encryption;
+    let env = envelope::seal(&csr, &[ra], cipher, &mut rng).map_err(|e| e.to_string())?;
+    let msg = Outgoing {
+        message_type: MessageType::PkcsReq,
+        transaction_id: "FUZZ-1".into(),
+        sender_nonce: vec![5; 16],
+        recipient_nonce: None,
+        status: None,
+        fail_info: None,
+        envelope: Some(env.clone()),
+    }
+    .sign(&cert, &key, &[])
+    .map_err(|e| e.to_string())?;
+    Ok((msg, env))
 }
 
 /// What replaying or writing a corpus found: a file that makes a target
@@ -341,6 +417,13 @@ pub fn seeds() -> Result<Vec<Seed>, FuzzError> {
         );
     }
     add("ntlm", "challenge.bin", tagged(2, &state.challenge));
+
+    // SCEP: PKCSReqs to the fuzz NDES with 3DES and AES, and a bare envelope.
+    use adcs_proto::scep::Cipher;
+    let (des3, envelope) = scep_request(Cipher::TripleDes)?;
+    add("scep", "pkcsreq-3des.der", des3);
+    add("scep", "pkcsreq-aes.der", scep_request(Cipher::Aes128)?.0);
+    add("scep", "envelope.der", envelope);
     Ok(out)
 }
 

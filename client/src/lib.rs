@@ -10,6 +10,7 @@ pub mod inf;
 pub mod keys;
 pub mod registry;
 pub mod request;
+pub mod scep;
 pub mod scom;
 pub mod store;
 

@@ -6,6 +6,7 @@ pub mod ca_local;
 pub mod ca_remote;
 pub mod common;
 pub mod req;
+pub mod scep;
 pub mod scom;
 pub mod serve;
 pub mod store;

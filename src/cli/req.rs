@@ -24,6 +24,8 @@ pub enum ReqAction {
     Accept(AcceptCmd),
     /// new + submit + wait for approval + retrieve + accept, in one go.
     Enroll(EnrollCmd),
+    /// A device's SCEP enrollment (NDES): new key, challenge, PKCSReq, polls.
+    Scep(super::scep::ScepCmd),
 }
 
 /// The outcome of a submit/retrieve: exit code, printed lines, certificate written.
@@ -77,6 +79,7 @@ pub fn run_req(action: ReqAction) -> Result<ExitCode, String> {
         ReqAction::Retrieve(a) => retrieve(a),
         ReqAction::Accept(a) => accept(a),
         ReqAction::Enroll(a) => enroll(a),
+        ReqAction::Scep(a) => super::scep::run(a),
     }
 }
 

@@ -11,6 +11,7 @@ mod fuzz_regressions;
 mod load;
 mod properties;
 mod scenarios;
+mod scep;
 mod scom;
 mod serve_process;
 mod support;
