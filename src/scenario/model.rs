@@ -133,6 +133,15 @@ pub enum Action {
     FaultSet { rules: Vec<FaultRule> },
     /// `fault.clear`: remove them.
     FaultClear,
+    /// `scep.enroll`: a device's SCEP enrollment through NDES (the world
+    /// needs `[world.ndes]`).
+    ScepEnroll {
+        /// The requested subject.
+        subject: String,
+        challenge: ScepChallenge,
+        /// Seconds to poll a pending request (0: report pending at once).
+        wait: u64,
+    },
     /// `http`: a raw request, signed in.
     Http {
         method: String,
@@ -172,9 +181,21 @@ impl Action {
             Action::ClockSet { .. } => "clock.set",
             Action::FaultSet { .. } => "fault.set",
             Action::FaultClear => "fault.clear",
+            Action::ScepEnroll { .. } => "scep.enroll",
             Action::Http { .. } => "http",
         }
     }
+}
+
+/// Where a `scep.enroll` step's challenge password comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScepChallenge {
+    /// From `mscep_admin`, signed in as the step's user (the default).
+    Admin,
+    /// `challenge = "none"`: no password.
+    None,
+    /// Any other text: sent as the password.
+    Given(String),
 }
 
 /// Where a step's INF comes from.
@@ -296,6 +317,8 @@ pub struct Expect {
     pub body_contains: Option<String>,
     /// The CA's renewal count (certcarc.asp's nRenewals).
     pub n_renewals: Option<u16>,
+    /// scep.enroll: the failInfo of a FAILURE (`badRequest`, …).
+    pub fail_info: Option<String>,
     /// Entries the server's journal must have recorded during the step.
     pub journal: Option<Vec<JournalExpect>>,
 }
@@ -316,4 +339,7 @@ pub struct JournalExpect {
     pub disposition: Option<String>,
     /// Whether a fault was injected into it.
     pub fault: Option<bool>,
+    /// Part of what the journal says beyond the status (SCEP: operation,
+    /// transaction ID, pkiStatus, failInfo).
+    pub detail: Option<String>,
 }

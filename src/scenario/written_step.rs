@@ -11,8 +11,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::model::{
-    Action, Auth, CertSelector, EnrollArgs, Expect, InfSource, RequestRef, ScomCheckTarget,
-    ScomProcedure, SerialRef, Step,
+    Action, Auth, CertSelector, EnrollArgs, Expect, InfSource, RequestRef, ScepChallenge,
+    ScomCheckTarget, ScomProcedure, SerialRef, Step,
 };
 
 /// The keys each action takes besides `do`, `name`, `user`, `password`,
@@ -94,6 +94,7 @@ const ACTION_KEYS: &[(&str, &[&str])] = &[
     ("fault.set", &["faults"]),
     ("fault.clear", &[]),
     ("http", &["method", "path", "body"]),
+    ("scep.enroll", &["subject", "challenge", "wait"]),
 ];
 
 /// The actions a step may name, in the README's order.
@@ -165,6 +166,7 @@ pub struct WrittenStep {
     path: Option<Spanned<String>>,
     body: Option<Spanned<String>>,
     faults: Option<Spanned<Vec<FaultRule>>>,
+    challenge: Option<Spanned<String>>,
     #[serde(default)]
     expect: Expect,
 }
@@ -239,6 +241,7 @@ impl WrittenStep {
             ("path", span_of(&self.path)),
             ("body", span_of(&self.body)),
             ("faults", span_of(&self.faults)),
+            ("challenge", span_of(&self.challenge)),
         ]
         .into_iter()
         .filter_map(|(key, span)| span.map(|s| (key, s)))
@@ -420,6 +423,16 @@ impl Converting<'_> {
                 rules: value(&s.faults).unwrap_or_default(),
             },
             "fault.clear" => Action::FaultClear,
+            "scep.enroll" => Action::ScepEnroll {
+                subject: value(&s.subject)
+                    .ok_or_else(|| self.missing("`subject` (e.g. \"CN=router01.contoso.test\")"))?,
+                challenge: match value(&s.challenge).as_deref() {
+                    None | Some("admin") => ScepChallenge::Admin,
+                    Some("none") => ScepChallenge::None,
+                    Some(p) => ScepChallenge::Given(p.to_string()),
+                },
+                wait: value(&s.wait).unwrap_or(0),
+            },
             "http" => Action::Http {
                 method: value(&s.method).unwrap_or_else(|| "GET".into()),
                 path: value(&s.path)

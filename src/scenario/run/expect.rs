@@ -119,6 +119,13 @@ fn check_verdicts(e: &Expect, o: &Observed, out: &mut Failures) {
             or_nothing(o.status.map(|s| s.to_string())),
         );
     }
+    if let Some(f) = &e.fail_info {
+        out.want(
+            "failInfo",
+            f.clone(),
+            or_nothing(o.fail_info.map(str::to_string)),
+        );
+    }
     if let Some(piece) = &e.body_contains {
         let has = o
             .body
@@ -267,6 +274,9 @@ fn journal_matches(w: &JournalExpect, e: &JournalEntry) -> bool {
             .as_deref()
             .is_none_or(|d| e.disposition.as_deref() == Some(d))
         && w.fault.is_none_or(|f| e.fault.is_some() == f)
+        && w.detail
+            .as_deref()
+            .is_none_or(|d| e.detail.as_deref().is_some_and(|x| x.contains(d)))
 }
 
 /// The wanted journal entries that no entry of the step matches.
@@ -276,13 +286,17 @@ pub(super) fn journal_failures(wanted: &[JournalExpect], recorded: &[JournalEntr
             .iter()
             .map(|e| {
                 format!(
-                    "{} {} {}{}{}",
+                    "{} {} {}{}{}{}",
                     e.method,
                     e.path,
                     e.status,
                     e.user
                         .as_deref()
                         .map(|u| format!(" {u}"))
+                        .unwrap_or_default(),
+                    e.detail
+                        .as_deref()
+                        .map(|d| format!(" [{d}]"))
                         .unwrap_or_default(),
                     if e.fault.is_some() { " (fault)" } else { "" }
                 )

@@ -9,6 +9,7 @@ mod client;
 mod expect;
 mod http;
 mod observed;
+mod scep;
 mod scom;
 mod world;
 
@@ -206,6 +207,11 @@ impl Runner<'_> {
             Action::FaultSet { rules } => self.set_faults(rules.clone()),
             Action::FaultClear => self.set_faults(Vec::new()),
             Action::Http { method, path, body } => self.http(step, method, path, body.as_deref()),
+            Action::ScepEnroll {
+                subject,
+                challenge,
+                wait,
+            } => self.scep_enroll(step, subject, challenge, *wait),
         }
     }
 }

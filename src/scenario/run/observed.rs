@@ -21,6 +21,8 @@ pub(super) struct Observed {
     pub(super) on_crl: Option<bool>,
     pub(super) status: Option<u16>,
     pub(super) body: Option<String>,
+    /// scep.enroll: a FAILURE's failInfo.
+    pub(super) fail_info: Option<&'static str>,
 }
 
 impl Observed {
