@@ -359,3 +359,104 @@ fn without_ndes_there_is_no_mscep() {
     );
     assert_eq!(s.ndes_url(), None);
 }
+
+/// Its certificate from a first enrollment: (certificate, device).
+fn enrolled(s: &Server, name: &str, ra_enc: &[u8]) -> (Vec<u8>, Device) {
+    let d = device(name);
+    let pw = admin_page_as(s, ALICE).unwrap();
+    let (rep, cert) = operate(
+        s,
+        &d,
+        &pkcs_req(&d, name, Some(&pw), ra_enc, &format!("T-{name}")),
+    );
+    assert_eq!(rep.status, Some(PkiStatus::Success));
+    (cert.unwrap(), d)
+}
+
+#[test]
+fn a_renewal_signed_by_the_current_certificate_needs_no_password() {
+    let s = start(CaConfig::default(), NdesConfig::default());
+    let (_, _, ra_enc) = ca_ra(&s);
+    let (current, old) = enrolled(&s, "router1", &ra_enc);
+    // The new key's request, signed with the old key under the issued
+    // certificate: RenewalReq (RFC 8894) and the older PKCSReq form.
+    let new = device("router1-next");
+    for kind in [MessageType::RenewalReq, MessageType::PkcsReq] {
+        let dn = parse_dn("CN=router1").unwrap();
+        let csr = x509::build_request(&dn, &new.key, vec![]).unwrap();
+        let mut rng = Seed(5).rng(kind.name());
+        let env = envelope::seal(&csr, &[&ra_enc], Cipher::Aes128, &mut rng).unwrap();
+        let signer = Device {
+            key: SigningKey::generate(KeyAlgorithm::Rsa2048, &Seed(3), "router1").unwrap(),
+            cert: current.clone(),
+        };
+        let msg = message(&signer, kind, kind.name(), env);
+        let r = call(
+            &s,
+            "POST",
+            &format!("{SCEP}?operation=PKIOperation"),
+            None,
+            &[],
+            &msg,
+        );
+        let rep = PkiMessage::parse(&r.body).unwrap();
+        assert_eq!(rep.status, Some(PkiStatus::Success), "{kind:?}");
+        // The reply is sealed to the certificate that signed the request.
+        let private = {
+            use rsa::pkcs8::DecodePrivateKey;
+            rsa::PrivateKey::from_pkcs8_der(old.key.pkcs8_der()).unwrap()
+        };
+        let (p7, _) = envelope::open(rep.envelope.as_ref().unwrap(), &current, &private).unwrap();
+        let issued = pkcs7_certificates(&p7).unwrap().remove(0);
+        assert_eq!(spki(&issued), new.key.spki_der());
+    }
+    // A self-signed signer still needs a password.
+    let (rep, _) = operate(
+        &s,
+        &new,
+        &pkcs_req(&new, "router1", None, &ra_enc, "T-nopw"),
+    );
+    assert_eq!(rep.fail_info, Some(FailInfo::BadRequest));
+}
+
+#[test]
+fn faults_apply_to_pkioperation_and_are_journaled() {
+    use mock_ca::web::faults::FaultRule;
+    let s = start(
+        CaConfig::default(),
+        NdesConfig {
+            enforce_password: false,
+            ..Default::default()
+        },
+    );
+    let (_, _, ra_enc) = ca_ra(&s);
+    let rule = |toml: &str| -> FaultRule { toml::from_str(toml).unwrap() };
+    s.set_faults(vec![rule(
+        "endpoint = 'mscep/mscep.dll'\nnth = 1\ndeny_hresult = '0x80094012'",
+    )])
+    .unwrap();
+    let d = device("router1");
+    let (rep, _) = operate(&s, &d, &pkcs_req(&d, "r1", None, &ra_enc, "T-deny"));
+    assert_eq!(rep.fail_info, Some(FailInfo::BadRequest));
+    let last = s.journal().pop().unwrap();
+    assert!(
+        last.fault.is_some() && last.disposition.as_deref() == Some("denied"),
+        "{last:?}"
+    );
+    s.set_faults(vec![rule(
+        "endpoint = 'mscep/mscep.dll'\nnth = 1\nstatus = 503",
+    )])
+    .unwrap();
+    let msg = pkcs_req(&d, "r1", None, &ra_enc, "T-503");
+    let r = call(
+        &s,
+        "POST",
+        &format!("{SCEP}?operation=PKIOperation"),
+        None,
+        &[],
+        &msg,
+    );
+    assert_eq!(r.status, 503);
+    // The next message goes through.
+    assert_eq!(operate(&s, &d, &msg).0.status, Some(PkiStatus::Success));
+}
