@@ -6,6 +6,7 @@ pub mod authority;
 pub mod ca;
 pub mod config;
 pub mod db;
+pub mod kdc;
 pub mod keys;
 pub mod ndes;
 pub mod policy;

@@ -6,6 +6,7 @@ mod certsrv;
 mod conformance;
 mod console;
 mod engine;
+mod kdc;
 mod limits;
 mod ndes;
 mod persistence;

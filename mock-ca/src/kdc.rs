@@ -1,0 +1,305 @@
+//! A real MIT Kerberos KDC for the CA's realm, as a component the harness
+//! starts and stops: a private folder with the database (`kdb5_util`), a
+//! principal per directory user with their password and the site's
+//! `HTTP/<name>` service principals (`kadmin.local`), the service keytab,
+//! a `krb5.conf` clients can use through `KRB5_CONFIG` (no DNS, no reverse
+//! DNS), and `krb5kdc` listening on loopback until the [`Kdc`] is dropped.
+//! Debian's `krb5-kdc` and `krb5-admin-server` provide the programs.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long `krb5kdc` may take to accept connections.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the KDC holds and where it lives.
+#[derive(Clone, Debug)]
+pub struct KdcOptions {
+    /// `CONTOSO.TEST`.
+    pub realm: String,
+    /// The private folder (database, stash, logs, keytab, krb5.conf).
+    pub dir: PathBuf,
+    /// The port; `None`: 88 when it may be bound, else a free one.
+    pub port: Option<u16>,
+    /// User principals (`alice`) and their passwords.
+    pub users: Vec<(String, String)>,
+    /// Host names the site answers to; each gets `HTTP/<name>` in the keytab.
+    pub service_hosts: Vec<String>,
+}
+
+/// Why the KDC could not be set up or started; each names what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum KdcError {
+    #[error("`{program}` is not installed: the Kerberos KDC needs Debian's krb5-kdc and krb5-admin-server (apt-get install krb5-kdc krb5-admin-server)")]
+    Missing { program: String },
+    #[error("`{program}` failed ({status}): {output}")]
+    Command {
+        program: String,
+        status: String,
+        output: String,
+    },
+    #[error("the KDC cannot listen on 127.0.0.1:{port}: {reason} (set `kdc_port` to a free port)")]
+    Port { port: u16, reason: String },
+    #[error(
+        "a password for `{0}` contains a double quote or a line break, which kadmin cannot take"
+    )]
+    Password(String),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the KDC did not accept connections within {} s; its log: {log}", READY_TIMEOUT.as_secs())]
+    NotReady { log: String },
+    #[error("the MIT Kerberos KDC runs on Linux; --kerberos is not available on this system")]
+    Unsupported,
+}
+
+/// A running KDC; dropping it stops `krb5kdc` and waits for it.
+#[derive(Debug)]
+pub struct Kdc {
+    child: Child,
+    pub realm: String,
+    pub addr: SocketAddr,
+    /// The client configuration (`KRB5_CONFIG`).
+    pub krb5_conf: PathBuf,
+    /// The `HTTP/<name>` keys the web server accepts tickets with.
+    pub keytab: PathBuf,
+    pub service_principals: Vec<String>,
+    dir: PathBuf,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KdcError + '_ {
+    move |source| KdcError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl Kdc {
+    /// Makes the realm in `opts.dir` and starts `krb5kdc` on loopback.
+    pub fn start(opts: &KdcOptions) -> Result<Kdc, KdcError> {
+        if cfg!(windows) {
+            return Err(KdcError::Unsupported);
+        }
+        std::fs::create_dir_all(&opts.dir).map_err(io(&opts.dir))?;
+        let port = choose_port(opts.port)?;
+        let files = Files::new(&opts.dir);
+        write_configs(opts, &files, port)?;
+        let env = files.env();
+        let master = adcs_proto::hex::hex(&adcs_proto::Seed::random().derive("kdc/master"));
+        run(
+            "kdb5_util",
+            &["create", "-s", "-r", &opts.realm, "-P", &master],
+            &env,
+        )?;
+        for (user, password) in &opts.users {
+            if password.contains(['"', '\n', '\r']) {
+                return Err(KdcError::Password(user.clone()));
+            }
+            kadmin(opts, &env, &format!("addprinc -pw \"{password}\" {user}"))?;
+        }
+        let mut services = Vec::new();
+        for host in &opts.service_hosts {
+            let principal = format!("HTTP/{}", host.to_ascii_lowercase());
+            if services.contains(&principal) {
+                continue;
+            }
+            kadmin(opts, &env, &format!("addprinc -randkey {principal}"))?;
+            let keytab = files.keytab.display().to_string();
+            kadmin(opts, &env, &format!("ktadd -k {keytab} {principal}"))?;
+            services.push(principal);
+        }
+        let child = spawn_kdc(opts, &files, &env)?;
+        let mut kdc = Kdc {
+            child,
+            realm: opts.realm.clone(),
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            krb5_conf: files.krb5_conf.clone(),
+            keytab: files.keytab.clone(),
+            service_principals: services,
+            dir: opts.dir.clone(),
+        };
+        kdc.wait_ready(&files.log)?;
+        Ok(kdc)
+    }
+
+    /// Polls the TCP port until it answers, the KDC exits, or time runs out.
+    fn wait_ready(&mut self, log: &Path) -> Result<(), KdcError> {
+        let started = Instant::now();
+        while started.elapsed() < READY_TIMEOUT {
+            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let log = std::fs::read_to_string(log).unwrap_or_default();
+        Err(KdcError::NotReady {
+            log: log.lines().rev().take(5).collect::<Vec<_>>().join(" | "),
+        })
+    }
+
+    /// The folder the realm lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Kdc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where the realm's files go.
+struct Files {
+    kdc_conf: PathBuf,
+    krb5_conf: PathBuf,
+    keytab: PathBuf,
+    log: PathBuf,
+    dir: PathBuf,
+}
+
+impl Files {
+    fn new(dir: &Path) -> Files {
+        Files {
+            kdc_conf: dir.join("kdc.conf"),
+            krb5_conf: dir.join("krb5.conf"),
+            keytab: dir.join("http.keytab"),
+            log: dir.join("kdc.log"),
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// The environment every krb5 program runs with: these files only.
+    fn env(&self) -> Vec<(&'static str, PathBuf)> {
+        vec![
+            ("KRB5_CONFIG", self.krb5_conf.clone()),
+            ("KRB5_KDC_PROFILE", self.kdc_conf.clone()),
+        ]
+    }
+}
+
+/// 88 when it is free to bind (root), else the one asked for, else a port
+/// free for both TCP and UDP.
+fn choose_port(wanted: Option<u16>) -> Result<u16, KdcError> {
+    let free = |p: u16| -> Result<u16, String> {
+        let tcp = TcpListener::bind(("127.0.0.1", p)).map_err(|e| e.to_string())?;
+        let port = tcp.local_addr().map_err(|e| e.to_string())?.port();
+        UdpSocket::bind(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+        Ok(port)
+    };
+    match wanted {
+        Some(p) => free(p).map_err(|reason| KdcError::Port { port: p, reason }),
+        None => free(88)
+            .or_else(|_| (0..5).find_map(|_| free(0).ok()).ok_or_else(String::new))
+            .map_err(|reason| KdcError::Port { port: 0, reason }),
+    }
+}
+
+fn write_configs(opts: &KdcOptions, f: &Files, port: u16) -> Result<(), KdcError> {
+    let realm = &opts.realm;
+    let dir = f.dir.display();
+    let listen = format!("127.0.0.1:{port}");
+    let kdc_conf = format!(
+        "[kdcdefaults]\n kdc_listen = {listen}\n kdc_tcp_listen = {listen}\n\n[realms]\n {realm} = {{\n  database_name = {dir}/principal\n  key_stash_file = {dir}/stash\n  acl_file = {dir}/kadm5.acl\n  kdc_listen = {listen}\n  kdc_tcp_listen = {listen}\n  max_life = 10h 0m 0s\n  max_renewable_life = 7d 0h 0m 0s\n }}\n\n[logging]\n kdc = FILE:{}\n",
+        f.log.display()
+    );
+    let domain = realm.to_ascii_lowercase();
+    let krb5_conf = format!(
+        "[libdefaults]\n default_realm = {realm}\n dns_lookup_kdc = false\n dns_lookup_realm = false\n rdns = false\n dns_canonicalize_hostname = false\n\n[realms]\n {realm} = {{\n  kdc = {listen}\n }}\n\n[domain_realm]\n .{domain} = {realm}\n {domain} = {realm}\n localhost = {realm}\n 127.0.0.1 = {realm}\n"
+    );
+    for (path, text) in [(&f.kdc_conf, kdc_conf), (&f.krb5_conf, krb5_conf)] {
+        std::fs::write(path, text).map_err(io(path))?;
+    }
+    let acl = f.dir.join("kadm5.acl");
+    std::fs::write(&acl, "").map_err(io(&acl))
+}
+
+/// Runs a krb5 admin program to completion; its output goes into the error.
+fn run(program: &str, args: &[&str], env: &[(&str, PathBuf)]) -> Result<(), KdcError> {
+    let out = command(program, env)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|_| KdcError::Missing {
+            program: program.into(),
+        })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(KdcError::Command {
+        program: program.into(),
+        status: out.status.to_string(),
+        output: String::from_utf8_lossy(&[out.stdout, out.stderr].concat())
+            .trim()
+            .to_string(),
+    })
+}
+
+/// One `kadmin.local` query (given on stdin, so it is not in `ps`).
+fn kadmin(opts: &KdcOptions, env: &[(&str, PathBuf)], query: &str) -> Result<(), KdcError> {
+    let program = "kadmin.local";
+    let mut child = command(program, env)
+        .args(["-r", &opts.realm])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|_| KdcError::Missing {
+            program: program.into(),
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = writeln!(stdin, "{query}");
+    }
+    let out = child.wait_with_output().map_err(io(Path::new(program)))?;
+    let text = String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).into_owned();
+    // kadmin.local exits 0 even when a query fails; its messages say so.
+    let failed = !out.status.success()
+        || text.contains("while creating")
+        || text.contains("while adding")
+        || text.contains("not found");
+    if failed {
+        return Err(KdcError::Command {
+            program: program.into(),
+            status: out.status.to_string(),
+            output: text.trim().to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// The program from the system's sbin or PATH, with the realm's environment.
+fn command(program: &str, env: &[(&str, PathBuf)]) -> Command {
+    let path = ["/usr/sbin", "/usr/bin", "/sbin", "/usr/local/sbin"]
+        .iter()
+        .map(|d| Path::new(d).join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(program));
+    let mut c = Command::new(path);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
+}
+
+fn spawn_kdc(opts: &KdcOptions, f: &Files, env: &[(&str, PathBuf)]) -> Result<Child, KdcError> {
+    let out = std::fs::File::create(f.dir.join("krb5kdc.out")).map_err(io(&f.dir))?;
+    let err = out.try_clone().map_err(io(&f.dir))?;
+    command("krb5kdc", env)
+        .args(["-n", "-r", &opts.realm])
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|_| KdcError::Missing {
+            program: "krb5kdc".into(),
+        })
+}
