@@ -198,15 +198,20 @@ pub enum Credentials {
     Ntlm {
         user: String,
         password: String,
-        /// Send the tokens under `Negotiate` instead of `NTLM`.
+        /// Send the tokens under `Negotiate` instead of `NTLM`; then
+        /// Kerberos comes first when the realm is configured
+        /// ([`crate::negotiate`]).
         negotiate_label: bool,
     },
+    /// Kerberos under `Negotiate` from the ticket cache (after kinit).
+    Kerberos,
 }
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Credentials::None => f.write_str("None"),
+            Credentials::Kerberos => f.write_str("Kerberos"),
             Credentials::Basic { user, .. } => f
                 .debug_struct("Basic")
                 .field("user", user)
@@ -617,6 +622,29 @@ impl Session {
         if first.status != 401 {
             return Ok(first);
         }
+        let offers_negotiate = first
+            .header_all("WWW-Authenticate")
+            .iter()
+            .any(|v| v.split(' ').next() == Some("Negotiate"));
+        match &self.credentials {
+            Credentials::Kerberos => {
+                return Ok(self
+                    .kerberos(method, &path, &headers, body, None)?
+                    .unwrap_or(first))
+            }
+            Credentials::Ntlm {
+                user,
+                password,
+                negotiate_label: true,
+            } if offers_negotiate && crate::negotiate::realm_configured() => {
+                let (user, password) = (user.clone(), password.clone());
+                let account = Some((user.as_str(), password.as_str()));
+                if let Some(r) = self.kerberos(method, &path, &headers, body, account)? {
+                    return Ok(r);
+                }
+            }
+            _ => {}
+        }
         let Credentials::Ntlm {
             user,
             password,
@@ -667,6 +695,44 @@ impl Session {
         let mut leg = headers;
         leg.push(("Authorization", format!("{label} {}", b64.encode(&auth))));
         conn.send(method, &path, &leg, body)
+    }
+
+    /// One Kerberos leg under `Negotiate`, the server's proof checked.
+    /// `None` when no ticket could be had for a password account, so the
+    /// caller falls back to NTLM; from the ticket cache that is an error.
+    fn kerberos(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: &[u8],
+        account: Option<(&str, &str)>,
+    ) -> Result<Option<HttpResponse>, HttpError> {
+        let host = self.url.host.clone();
+        let conn = self.connection()?;
+        let binding = conn
+            .server_certificate
+            .as_deref()
+            .map(crate::negotiate::binding_of);
+        let (mut ctx, token) = match crate::negotiate::start(&host, account, binding.as_deref()) {
+            Ok(started) => started,
+            Err(_) if account.is_some() => return Ok(None),
+            Err(e) => return Err(HttpError::Auth(format!("Kerberos: {e}"))),
+        };
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut leg = headers.to_vec();
+        leg.push(("Authorization", format!("Negotiate {}", b64.encode(token))));
+        let r = conn.send(method, path, &leg, body)?;
+        if r.status == 401 {
+            return Ok(Some(r));
+        }
+        let proof = r.header_all("WWW-Authenticate").into_iter().find_map(|v| {
+            let (scheme, t) = v.split_once(' ')?;
+            (scheme == "Negotiate").then(|| b64.decode(t.trim()).ok())?
+        });
+        crate::negotiate::finish(&mut ctx, proof.as_deref())
+            .map_err(|e| HttpError::Auth(format!("Kerberos: {e}")))?;
+        Ok(Some(r))
     }
 }
 

@@ -8,6 +8,7 @@ pub mod flow;
 pub mod http;
 pub mod inf;
 pub mod keys;
+pub mod negotiate;
 pub mod registry;
 pub mod request;
 pub mod scep;

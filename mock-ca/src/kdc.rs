@@ -86,6 +86,10 @@ impl Kdc {
             return Err(KdcError::Unsupported);
         }
         std::fs::create_dir_all(&opts.dir).map_err(io(&opts.dir))?;
+        // One start at a time in this process: a port found free stays
+        // free until its KDC has bound it.
+        static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = STARTING.lock().unwrap_or_else(|p| p.into_inner());
         let port = choose_port(opts.port)?;
         let files = Files::new(&opts.dir);
         write_configs(opts, &files, port)?;
@@ -152,8 +156,9 @@ impl Kdc {
 }
 
 impl Drop for Kdc {
+    /// Closing the guard's stdin stops `krb5kdc`; the guard then exits.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        drop(self.child.stdin.take());
         let _ = self.child.wait();
     }
 }
@@ -290,16 +295,34 @@ fn command(program: &str, env: &[(&str, PathBuf)]) -> Command {
     c
 }
 
+/// Starts `krb5kdc` under a small shell guard that kills it when our end
+/// of its stdin pipe closes: when the [`Kdc`] is dropped, and also when
+/// this process dies without running destructors (a `serve` ended by a
+/// signal), so no KDC is left behind either way.
 fn spawn_kdc(opts: &KdcOptions, f: &Files, env: &[(&str, PathBuf)]) -> Result<Child, KdcError> {
     let out = std::fs::File::create(f.dir.join("krb5kdc.out")).map_err(io(&f.dir))?;
     let err = out.try_clone().map_err(io(&f.dir))?;
-    command("krb5kdc", env)
+    let krb5kdc = command("krb5kdc", env).get_program().to_owned();
+    if !Path::new(&krb5kdc).is_file() {
+        return Err(KdcError::Missing {
+            program: "krb5kdc".into(),
+        });
+    }
+    const GUARD: &str =
+        "exec 3<&0; \"$0\" \"$@\" </dev/null & k=$!; (read _ <&3; kill $k 2>/dev/null) & wait $k";
+    let mut sh = Command::new("/bin/sh");
+    for (k, v) in env {
+        sh.env(k, v);
+    }
+    sh.arg("-c")
+        .arg(GUARD)
+        .arg(&krb5kdc)
         .args(["-n", "-r", &opts.realm])
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(out)
         .stderr(err)
         .spawn()
         .map_err(|_| KdcError::Missing {
-            program: "krb5kdc".into(),
+            program: "/bin/sh".into(),
         })
 }

@@ -7,6 +7,7 @@ pub mod ca;
 pub mod config;
 pub mod db;
 pub mod kdc;
+pub mod kerberos;
 pub mod keys;
 pub mod ndes;
 pub mod policy;

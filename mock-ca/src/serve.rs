@@ -15,7 +15,7 @@ use adcs_proto::atomic_file::{write_atomic, WriteError};
 use adcs_proto::clock::{Clock, UnixTime};
 use adcs_proto::encoding::pem;
 use adcs_proto::ntlm::ChannelBindingPolicy;
-use adcs_proto::ready::{ReadyAccount, ReadyInfo};
+use adcs_proto::ready::{ReadyAccount, ReadyInfo, ReadyKerberos};
 use adcs_proto::seed::Seed;
 
 /// The seed `serve` uses when none is given: fixed, so a plain `serve`
@@ -45,6 +45,8 @@ pub struct ServeConfig {
     pub limits: crate::web::limits::Limits,
     /// NDES (`[ndes]`; absent: no NDES).
     pub ndes: Option<crate::ndes::NdesConfig>,
+    /// A Kerberos realm for the site (`[kerberos]`; absent: NTLM only).
+    pub kerberos: Option<crate::kerberos::KerberosConfig>,
 }
 
 /// Authentication settings of the config file.
@@ -179,6 +181,12 @@ pub fn build(config: &ServeConfig) -> Result<(Arc<Ca>, WebOptions), ServeError> 
         faults: config.faults.clone(),
         limits: config.limits.clone(),
         ndes: config.ndes.clone(),
+        kerberos: config.kerberos.clone().map(|mut k| {
+            if k.dir.is_none() {
+                k.dir = config.state_dir.as_ref().map(|d| d.join("kerberos"));
+            }
+            k
+        }),
     };
     Ok((ca, opts))
 }
@@ -245,6 +253,21 @@ pub fn start(config: ServeConfig, ready_file: Option<&Path>) -> Result<Running, 
         pid: std::process::id(),
         ndes_url: server.ndes_url(),
         ndes_admin_url: server.ndes_admin_url(),
+        kerberos: server.kerberos().map(|k| ReadyKerberos {
+            realm: k.kdc.realm.clone(),
+            kdc: k.kdc.addr.to_string(),
+            krb5_conf: abs(k.kdc.krb5_conf.clone()).display().to_string(),
+            service_principal: format!(
+                "{}@{}",
+                k.kdc
+                    .service_principals
+                    .first()
+                    .cloned()
+                    .unwrap_or_default(),
+                k.kdc.realm
+            ),
+            users: k.user_principals.clone(),
+        }),
     };
     if let Some(r) = ready_file {
         let json = serde_json::to_vec_pretty(&info).expect("ready info serialises");

@@ -176,9 +176,7 @@ fn rc4(key: &[u8], data: &[u8]) -> Vec<u8> {
 /// `tls-server-end-point:<hash of the server certificate>` (RFC 5929), as
 /// clients put it in MsvAvChannelBindings.
 pub fn channel_binding_hash(server_cert_der: &[u8]) -> [u8; 16] {
-    let cert_hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, server_cert_der);
-    let mut app = b"tls-server-end-point:".to_vec();
-    app.extend_from_slice(cert_hash.as_ref());
+    let app = crate::gss::tls_server_end_point(server_cert_der);
     let mut s = vec![0u8; 16];
     s.extend((app.len() as u32).to_le_bytes());
     s.extend(app);

@@ -26,6 +26,25 @@ pub struct ReadyInfo {
     /// NDES's challenge-password page, when it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ndes_admin_url: Option<String>,
+    /// The site's Kerberos realm, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kerberos: Option<ReadyKerberos>,
+}
+
+/// What a Kerberos client needs: `KRB5_CONFIG=<krb5_conf> kinit <user>`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReadyKerberos {
+    /// `CONTOSO.TEST`.
+    pub realm: String,
+    /// The KDC, `127.0.0.1:88`.
+    pub kdc: String,
+    /// A krb5.conf naming the KDC, for `KRB5_CONFIG`.
+    pub krb5_conf: String,
+    /// `HTTP/<host name>@REALM`; the keytab also has `HTTP/localhost` and
+    /// `HTTP/127.0.0.1`.
+    pub service_principal: String,
+    /// Every user's principal, `alice@CONTOSO.TEST`.
+    pub users: Vec<String>,
 }
 
 /// An account in the ready file.

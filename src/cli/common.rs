@@ -83,7 +83,9 @@ impl StoreArg {
 pub enum AuthKind {
     Basic,
     Ntlm,
-    /// NTLM tokens under the `Negotiate` label (what browsers send to IIS).
+    /// `Negotiate` as Windows sends it to IIS: Kerberos when the realm is
+    /// configured (`KRB5_CONFIG` or a ticket cache in `KRB5CCNAME`; without
+    /// --user the ticket cache alone), else NTLM tokens under `Negotiate`.
     Negotiate,
 }
 
@@ -121,6 +123,7 @@ impl Connect {
 
     pub fn endpoint(&self) -> Result<CaEndpoint, String> {
         let credentials = match (&self.user, &self.password) {
+            (None, _) if matches!(self.auth, AuthKind::Negotiate) => Credentials::Kerberos,
             (None, _) => Credentials::None,
             (Some(_), None) => {
                 return Err(

@@ -53,6 +53,12 @@ pub struct ServeArgs {
     /// at /certsrv/mscep_admin/ (`[ndes]` in the config file sets it up).
     #[arg(long)]
     ndes: bool,
+    /// Give the site a Kerberos realm: a real MIT KDC on loopback with a
+    /// principal per user and HTTP/<host>, and Kerberos under Negotiate
+    /// (`[kerberos]` in the config file sets it up; Linux, needs Debian's
+    /// krb5-kdc and krb5-admin-server).
+    #[arg(long)]
+    kerberos: bool,
 }
 
 /// Merges flags over the file and the defaults.
@@ -81,6 +87,9 @@ pub fn config(args: &ServeArgs) -> Result<ServeConfig, String> {
     c.auth.ntlm &= !args.no_ntlm;
     if args.ndes && c.ndes.is_none() {
         c.ndes = Some(mock_ca::ndes::NdesConfig::default());
+    }
+    if args.kerberos && c.kerberos.is_none() {
+        c.kerberos = Some(mock_ca::kerberos::KerberosConfig::default());
     }
     for spec in &args.users {
         c.users
@@ -122,6 +131,16 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
     if let (Some(scep), Some(admin)) = (&info.ndes_url, &info.ndes_admin_url) {
         println!("ndes      {scep}");
         println!("ndes pw   {admin}  (one-time challenge passwords)");
+    }
+    if let Some(k) = &info.kerberos {
+        println!(
+            "kerberos  realm {} at {} ({})",
+            k.realm, k.kdc, k.service_principal
+        );
+        println!(
+            "krb5.conf {}  (KRB5_CONFIG for kinit, curl --negotiate)",
+            k.krb5_conf
+        );
     }
     println!("control   {}", info.control_url);
     println!(

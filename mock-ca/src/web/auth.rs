@@ -1,11 +1,14 @@
 //! Who is asking: Basic per request, NTLM (raw under `NTLM` or `Negotiate`)
-//! per connection, as IIS with kernel-mode Windows Authentication behaves
-//! (certsrv-protocol.md §5). After a successful AUTHENTICATE the identity
-//! stays on the keep-alive connection for requests without a header.
+//! and Kerberos (SPNEGO or raw under `Negotiate`, when the site has a
+//! realm) per connection, as IIS with kernel-mode Windows Authentication
+//! behaves (certsrv-protocol.md §5). After a successful handshake the
+//! identity stays on the keep-alive connection for requests without a
+//! header.
 
 use base64::Engine;
 
 use super::directory::{Directory, Identity};
+use adcs_proto::gss::{AcceptContext, Accepted, Acceptor};
 use adcs_proto::ntlm::{self, ChallengeState, ChannelBindingPolicy, ServerNames};
 
 /// What the server offers and requires.
@@ -17,6 +20,24 @@ pub struct AuthSettings {
     /// `Basic realm="…"`.
     pub realm: String,
     pub names: ServerNames,
+    /// Kerberos under `Negotiate`, when the site has a realm.
+    pub kerberos: Option<KerberosAuth>,
+}
+
+/// The site's keytab acceptor and the realm whose users it maps.
+#[derive(Clone, Debug)]
+pub struct KerberosAuth {
+    pub acceptor: Acceptor,
+    pub realm: String,
+}
+
+/// The TLS channel a request came on, as both protocols bind to it.
+#[derive(Clone, Debug)]
+pub struct Binding {
+    /// NTLM's MD5 of the channel bindings.
+    pub ntlm: [u8; 16],
+    /// GSS-API's application data, `tls-server-end-point:<hash>`.
+    pub gss: Vec<u8>,
 }
 
 /// Authentication state of one TCP (or TLS) connection.
@@ -24,7 +45,9 @@ pub struct AuthSettings {
 pub struct ConnAuth {
     /// A CHALLENGE sent on this connection, waiting for its AUTHENTICATE.
     pending: Option<ChallengeState>,
-    /// The account an NTLM handshake on this connection proved.
+    /// A Kerberos context that needs another token (SPNEGO renegotiation).
+    gss: Option<AcceptContext>,
+    /// The account a handshake on this connection proved.
     identity: Option<Identity>,
 }
 
@@ -33,8 +56,11 @@ pub struct ConnAuth {
 pub enum Outcome {
     Authenticated {
         identity: Identity,
-        /// `basic`, `ntlm`, `negotiate` or `connection`.
+        /// `basic`, `ntlm`, `negotiate`, `kerberos` or `connection`.
         method: &'static str,
+        /// Kerberos's mutual-authentication token, for the final
+        /// `WWW-Authenticate: Negotiate <token>`.
+        reply: Option<Vec<u8>>,
     },
     /// Answer 401 with `WWW-Authenticate: <label> <base64 token>`.
     Challenge { label: &'static str, token: Vec<u8> },
@@ -48,14 +74,14 @@ fn denied(reason: impl Into<String>) -> Outcome {
     }
 }
 
-/// Decides a request. `binding` is this TLS connection's channel-binding
-/// hash (`None` over plain HTTP); `now_filetime` goes in the CHALLENGE.
+/// Decides a request. `binding` is this TLS connection's channel
+/// binding (`None` over plain HTTP); `now_filetime` goes in the CHALLENGE.
 pub fn authenticate(
     settings: &AuthSettings,
     directory: &Directory,
     conn: &mut ConnAuth,
     authorization: Option<&str>,
-    binding: Option<[u8; 16]>,
+    binding: Option<&Binding>,
     now_filetime: u64,
 ) -> Outcome {
     let Some(header) = authorization.map(str::trim).filter(|h| !h.is_empty()) else {
@@ -63,6 +89,7 @@ pub fn authenticate(
             Some(identity) => Outcome::Authenticated {
                 identity: identity.clone(),
                 method: "connection",
+                reply: None,
             },
             None => denied("no credentials"),
         };
@@ -84,17 +111,27 @@ pub fn authenticate(
                     Outcome::Authenticated {
                         identity: directory.identity(u),
                         method: "basic",
+                        reply: None,
                     }
                 }
                 Some(_) => denied(format!("Basic: wrong password for {name}")),
                 None => denied(format!("Basic: unknown user {name}")),
             }
         }
-        s @ ("ntlm" | "negotiate") if settings.ntlm => {
+        s @ ("ntlm" | "negotiate")
+            if settings.ntlm || (s == "negotiate" && settings.kerberos.is_some()) =>
+        {
             let label = if s == "ntlm" { "NTLM" } else { "Negotiate" };
             let Ok(msg) = b64.decode(token) else {
                 return denied("NTLM: bad base64");
             };
+            if let (None, "negotiate", Some(k)) = (ntlm::message_type(&msg), s, &settings.kerberos)
+            {
+                return kerberos(k, settings.channel_binding, directory, conn, &msg, binding);
+            }
+            if !settings.ntlm {
+                return denied("NTLM is not offered");
+            }
             match ntlm::message_type(&msg) {
                 Some(1) => {
                     let mut server_challenge = [0u8; 8];
@@ -132,7 +169,7 @@ pub fn authenticate(
                         &auth,
                         &user.password,
                         settings.channel_binding,
-                        binding,
+                        binding.map(|b| b.ntlm),
                     ) {
                         Ok(()) => {
                             let identity = directory.identity(user);
@@ -140,6 +177,7 @@ pub fn authenticate(
                             Outcome::Authenticated {
                                 identity,
                                 method: if s == "ntlm" { "ntlm" } else { "negotiate" },
+                                reply: None,
                             }
                         }
                         Err(e) => denied(format!("NTLM {}: {e}", user.name)),
@@ -153,6 +191,60 @@ pub fn authenticate(
     }
 }
 
+/// A Kerberos token under `Negotiate`: MIT checks the ticket against the
+/// keytab (and the channel bindings, unless they are off); the client
+/// principal must be a user of our realm.
+fn kerberos(
+    k: &KerberosAuth,
+    policy: ChannelBindingPolicy,
+    directory: &Directory,
+    conn: &mut ConnAuth,
+    token: &[u8],
+    binding: Option<&Binding>,
+) -> Outcome {
+    let binding = binding.filter(|_| policy != ChannelBindingPolicy::Off);
+    let mut ctx = match conn.gss.take() {
+        Some(ctx) => ctx,
+        None => match k.acceptor.start() {
+            Ok(ctx) => ctx,
+            Err(e) => return denied(format!("Kerberos: {e}")),
+        },
+    };
+    conn.identity = None;
+    let (principal, reply, bound) = match ctx.step(token, binding.map(|b| b.gss.as_slice())) {
+        Ok(Accepted::Continue(token)) => {
+            conn.gss = Some(ctx);
+            return Outcome::Challenge {
+                label: "Negotiate",
+                token,
+            };
+        }
+        Ok(Accepted::Done {
+            principal,
+            reply,
+            channel_bound,
+        }) => (principal, reply, channel_bound),
+        Err(e) => return denied(e.to_string()),
+    };
+    if policy == ChannelBindingPolicy::Require && binding.is_some() && !bound {
+        return denied(format!("Kerberos {principal}: no channel bindings"));
+    }
+    let Some(user) =
+        crate::kerberos::account_of(&principal, &k.realm).and_then(|name| directory.find("", name))
+    else {
+        return denied(format!(
+            "Kerberos: {principal} is not a user of the directory"
+        ));
+    };
+    let identity = directory.identity(user);
+    conn.identity = Some(identity.clone());
+    Outcome::Authenticated {
+        identity,
+        method: "kerberos",
+        reply: (!reply.is_empty()).then_some(reply),
+    }
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
 }
@@ -160,8 +252,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// The `WWW-Authenticate` values of a plain 401, in IIS order.
 pub fn offers(settings: &AuthSettings) -> Vec<String> {
     let mut v = Vec::new();
-    if settings.ntlm {
+    if settings.ntlm || settings.kerberos.is_some() {
         v.push("Negotiate".to_string());
+    }
+    if settings.ntlm {
         v.push("NTLM".to_string());
     }
     if settings.basic {
@@ -181,6 +275,7 @@ mod tests {
             ntlm: true,
             channel_binding: ChannelBindingPolicy::Off,
             realm: "ca01".into(),
+            kerberos: None,
             names: ServerNames {
                 nb_domain: "CONTOSO".into(),
                 nb_computer: "CA01".into(),

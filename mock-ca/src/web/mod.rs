@@ -65,6 +65,8 @@ pub struct WebOptions {
     pub limits: limits::Limits,
     /// NDES (SCEP at `/certsrv/mscep/`, passwords at `/certsrv/mscep_admin/`).
     pub ndes: Option<crate::ndes::NdesConfig>,
+    /// A Kerberos realm with its KDC, and Kerberos under `Negotiate`.
+    pub kerberos: Option<crate::kerberos::KerberosConfig>,
 }
 
 impl Default for WebOptions {
@@ -80,8 +82,24 @@ impl Default for WebOptions {
             faults: Vec::new(),
             limits: limits::Limits::default(),
             ndes: None,
+            kerberos: None,
         }
     }
+}
+
+/// The names clients may use for the site, each an `HTTP/<name>` service
+/// principal: the CA's host name, `localhost`, loopback and the address
+/// it listens on.
+fn service_hosts(host_name: &str, listen: SocketAddr) -> Vec<String> {
+    let mut hosts = vec![
+        host_name.to_string(),
+        "localhost".into(),
+        "127.0.0.1".into(),
+    ];
+    if !listen.ip().is_unspecified() {
+        hosts.push(listen.ip().to_string());
+    }
+    hosts
 }
 
 /// The default accounts: one user and one administrator.
@@ -110,8 +128,8 @@ pub(crate) struct Shared {
     auth: AuthSettings,
     journal: Journal,
     max_body: usize,
-    /// Channel-binding hash of the TLS certificate (HTTPS only).
-    binding: Option<[u8; 16]>,
+    /// The TLS certificate's channel binding (HTTPS only).
+    binding: Option<auth::Binding>,
     /// Keys the CA made for "Create and submit a request to this CA".
     portal: portal::PortalKeys,
     faults: faults::Faults,
@@ -122,6 +140,8 @@ pub(crate) struct Shared {
     limits: limits::Limits,
     connections: Arc<limits::ConnectionStats>,
     ndes: Option<crate::ndes::Ndes>,
+    /// The realm's KDC, stopped with the server.
+    kerberos: Option<crate::kerberos::Kerberos>,
 }
 
 /// One HTTP request, body read.
@@ -264,7 +284,23 @@ impl Server {
             .next()
             .unwrap_or("CA")
             .to_ascii_uppercase();
+        let kerberos = match &opts.kerberos {
+            Some(k) => Some(
+                crate::kerberos::Kerberos::start(
+                    k,
+                    &config.dns_domain,
+                    directory.users(),
+                    &service_hosts(&config.host_name, opts.listen),
+                )
+                .map_err(io::Error::other)?,
+            ),
+            None => None,
+        };
         let auth = AuthSettings {
+            kerberos: kerberos.as_ref().map(|k| auth::KerberosAuth {
+                acceptor: k.acceptor.clone(),
+                realm: k.kdc.realm.clone(),
+            }),
             basic: opts.basic,
             ntlm: opts.ntlm,
             channel_binding: opts.channel_binding,
@@ -281,7 +317,10 @@ impl Server {
             let Some(leaf) = chain.first() else {
                 return Err(io::Error::other("the CA has no web server certificate"));
             };
-            let binding = ntlm::channel_binding_hash(leaf);
+            let binding = auth::Binding {
+                ntlm: ntlm::channel_binding_hash(leaf),
+                gss: adcs_proto::gss::tls_server_end_point(leaf),
+            };
             (Some(connections::tls_acceptor(chain, key)?), Some(binding))
         } else {
             (None, None)
@@ -304,6 +343,7 @@ impl Server {
             limits: opts.limits.clone(),
             connections: Arc::default(),
             ndes,
+            kerberos,
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -384,6 +424,11 @@ impl Server {
             .ndes
             .as_ref()
             .map(|_| format!("{}{path}", self.base_url()))
+    }
+
+    /// The realm, when the site has Kerberos.
+    pub fn kerberos(&self) -> Option<&crate::kerberos::Kerberos> {
+        self.shared.kerberos.as_ref()
     }
 
     /// NDES, when it runs.
@@ -599,7 +644,6 @@ async fn route(
     if lower.starts_with("/certsrv/mscep/") {
         return ndes::scep(shared, req).await;
     }
-    let ndes_admin = lower == "/certsrv/mscep_admin" || lower.starts_with("/certsrv/mscep_admin/");
     let certsrv = lower == "/certsrv" || lower.starts_with(endpoint::CERTSRV);
     let control = lower == "/control" || lower.starts_with(endpoint::CONTROL);
     if !certsrv && !control {
@@ -612,15 +656,19 @@ async fn route(
             &shared.directory,
             &mut c,
             authorization,
-            if tls { shared.binding } else { None },
+            if tls { shared.binding.as_ref() } else { None },
             ntlm::filetime(shared.ca.clock().now()),
         )
     };
-    let who: Identity = match outcome {
-        Outcome::Authenticated { identity, method } => {
+    let (who, mutual): (Identity, _) = match outcome {
+        Outcome::Authenticated {
+            identity,
+            method,
+            reply,
+        } => {
             entry.user = Some(identity.account.clone());
             entry.auth = Some(method.to_string());
-            identity
+            (identity, reply)
         }
         Outcome::Challenge { label, token } => {
             use base64::Engine;
@@ -648,8 +696,23 @@ async fn route(
             return r;
         }
     };
+    let mut reply = authorized(shared, req, &lower, &who).await;
+    if let Some(token) = mutual {
+        use base64::Engine;
+        let token = base64::engine::general_purpose::STANDARD.encode(token);
+        reply
+            .headers
+            .push(("WWW-Authenticate", format!("Negotiate {token}")));
+    }
+    reply
+}
+
+/// The pages behind sign-in, for `who`.
+async fn authorized(shared: &Arc<Shared>, req: &Request, lower: &str, who: &Identity) -> Reply {
+    let ndes_admin = lower == "/certsrv/mscep_admin" || lower.starts_with("/certsrv/mscep_admin/");
+    let certsrv = lower == "/certsrv" || lower.starts_with(endpoint::CERTSRV);
     if ndes_admin {
-        return ndes::admin(shared, &who);
+        return ndes::admin(shared, who);
     }
     if certsrv {
         let page = lower
@@ -657,7 +720,7 @@ async fn route(
             .unwrap_or("")
             .to_string();
         inject(shared, req, &page, |over| {
-            certsrv::handle(shared, req, &page, &who, over)
+            certsrv::handle(shared, req, &page, who, over)
         })
         .await
     } else {
@@ -679,8 +742,8 @@ async fn route(
             return Reply::json(403, &serde_json::json!({ "error": why }));
         }
         match console {
-            Some(page) => console::handle(shared, req, page, &who).await,
-            None => control::handle(shared, req, rest, &who).await,
+            Some(page) => console::handle(shared, req, page, who).await,
+            None => control::handle(shared, req, rest, who).await,
         }
     }
 }

@@ -7,6 +7,7 @@ mod conformance;
 mod console;
 mod engine;
 mod kdc;
+mod kerberos;
 mod limits;
 mod ndes;
 mod persistence;

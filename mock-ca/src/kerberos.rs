@@ -1,0 +1,115 @@
+//! Kerberos for the site, as a domain gives it to IIS: the realm's KDC
+//! with a principal per directory user and the site's `HTTP/<name>`
+//! service principals (see [`crate::kdc`]), and the acceptor that checks
+//! the tickets clients send under `Negotiate` with the site's keytab.
+
+use std::path::PathBuf;
+
+use adcs_proto::gss::Acceptor;
+use serde::Deserialize;
+
+use crate::kdc::{Kdc, KdcOptions};
+use crate::web::directory::User;
+
+/// `[kerberos]` in serve.toml (and a scenario world). Every field is optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KerberosConfig {
+    /// The realm; the CA's DNS domain in capitals when absent (`CONTOSO.TEST`).
+    pub realm: Option<String>,
+    /// The KDC's port; 88 when it may be bound, else a free one.
+    pub kdc_port: Option<u16>,
+    /// Where the realm's files live; a temporary folder removed when the
+    /// server stops when absent (`serve` uses `<state_dir>/kerberos`).
+    pub dir: Option<PathBuf>,
+}
+
+/// A running realm and the site's acceptor.
+#[derive(Debug)]
+pub struct Kerberos {
+    pub kdc: Kdc,
+    pub acceptor: Acceptor,
+    /// The user principals, `alice@CONTOSO.TEST`.
+    pub user_principals: Vec<String>,
+    /// Keeps the temporary folder until the KDC is gone (field order).
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Kerberos {
+    /// Starts the KDC for `users` and the site's `hosts`; every failure is
+    /// a sentence saying what to install or change.
+    pub fn start(
+        config: &KerberosConfig,
+        dns_domain: &str,
+        users: &[User],
+        hosts: &[String],
+    ) -> Result<Kerberos, String> {
+        adcs_proto::gss::available().map_err(|e| format!("Kerberos: {e}"))?;
+        let realm = config
+            .realm
+            .clone()
+            .unwrap_or_else(|| dns_domain.to_ascii_uppercase());
+        let (dir, temp) = match &config.dir {
+            Some(d) => (d.clone(), None),
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("adcs-kerberos-")
+                    .tempdir()
+                    .map_err(|e| format!("Kerberos: a temporary folder: {e}"))?;
+                (t.path().to_path_buf(), Some(t))
+            }
+        };
+        let short = |u: &User| {
+            let n = u.name.rsplit_once('\\').map_or(u.name.as_str(), |(_, n)| n);
+            n.to_string()
+        };
+        let opts = KdcOptions {
+            realm: realm.clone(),
+            dir,
+            port: config.kdc_port,
+            users: users
+                .iter()
+                .map(|u| (short(u), u.password.clone()))
+                .collect(),
+            service_hosts: hosts.to_vec(),
+        };
+        let kdc = Kdc::start(&opts).map_err(|e| format!("Kerberos: {e}"))?;
+        let acceptor = Acceptor::new(&kdc.keytab).map_err(|e| format!("Kerberos: {e}"))?;
+        Ok(Kerberos {
+            user_principals: opts
+                .users
+                .iter()
+                .map(|(u, _)| format!("{u}@{realm}"))
+                .collect(),
+            kdc,
+            acceptor,
+            _temp: temp,
+        })
+    }
+}
+
+/// The account name a client principal names (`alice@CONTOSO.TEST` →
+/// `alice`), when it is a user of our realm.
+pub fn account_of<'a>(principal: &'a str, realm: &str) -> Option<&'a str> {
+    let (name, r) = principal.rsplit_once('@')?;
+    if !r.eq_ignore_ascii_case(realm) || name.contains('/') || name.is_empty() {
+        return None;
+    }
+    Some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn principals_of_our_realm_map_to_accounts() {
+        assert_eq!(
+            account_of("alice@CONTOSO.TEST", "CONTOSO.TEST"),
+            Some("alice")
+        );
+        assert_eq!(account_of("alice@EVIL.TEST", "CONTOSO.TEST"), None);
+        assert_eq!(account_of("HTTP/x@CONTOSO.TEST", "CONTOSO.TEST"), None);
+        assert_eq!(account_of("alice", "CONTOSO.TEST"), None);
+    }
+}

@@ -1,0 +1,122 @@
+//! The server's side: a keytab, and one context per connection that takes
+//! the client's tokens (SPNEGO or raw Kerberos) until it names the client.
+#![allow(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::ptr;
+
+use super::ffi::{self, Buffer, OidDesc};
+use super::{api, bindings, status, take, take_bytes, GssError, Handles};
+
+/// Accepts tickets for the service principals of one keytab.
+#[derive(Clone, Debug)]
+pub struct Acceptor {
+    keytab: PathBuf,
+}
+
+/// What one accepted token gives.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Accepted {
+    /// Send this token back in a 401 and wait for the next one.
+    Continue(Vec<u8>),
+    /// The client is `principal` (`alice@CONTOSO.TEST`); `reply` is the
+    /// mutual-authentication token for the final `WWW-Authenticate`.
+    Done {
+        principal: String,
+        reply: Vec<u8>,
+        /// The client's channel bindings matched the ones given.
+        channel_bound: bool,
+    },
+}
+
+/// One security context in progress.
+pub struct AcceptContext {
+    h: Handles,
+}
+
+impl Acceptor {
+    /// An acceptor for `keytab`; fails when MIT GSS-API is missing.
+    pub fn new(keytab: &Path) -> Result<Acceptor, GssError> {
+        api()?;
+        Ok(Acceptor {
+            keytab: keytab.to_path_buf(),
+        })
+    }
+
+    /// A fresh context with credentials from the keytab (any principal in
+    /// it may be the target, as IIS accepts any of its SPNs).
+    pub fn start(&self) -> Result<AcceptContext, GssError> {
+        let api = api()?;
+        let keytab = format!("FILE:{}", self.keytab.display());
+        let cred = super::acquire(
+            api,
+            ptr::null_mut(),
+            ffi::GSS_C_ACCEPT,
+            &[("keytab", &keytab)],
+        )?;
+        Ok(AcceptContext {
+            h: Handles {
+                api,
+                ctx: ptr::null_mut(),
+                cred,
+                name: ptr::null_mut(),
+            },
+        })
+    }
+}
+
+impl AcceptContext {
+    /// Takes the client's token; `binding` is the TLS channel's
+    /// `tls-server-end-point:<hash>` application data, when there is one.
+    pub fn step(&mut self, token: &[u8], binding: Option<&[u8]>) -> Result<Accepted, GssError> {
+        let api = self.h.api;
+        let mut input = Buffer::of(token);
+        let mut cb = binding.map(bindings);
+        let cb_ptr = cb.as_mut().map_or(ptr::null_mut(), |c| c as *mut _);
+        let (mut minor, mut flags) = (0, 0);
+        let mut out = Buffer::empty();
+        let mut mech: *mut OidDesc = ptr::null_mut();
+        // SAFETY: every pointer is valid for the call; `self.h` owns the
+        // context, credential and name handles GSS-API fills in.
+        let major = unsafe {
+            (api.accept_sec_context)(
+                &mut minor,
+                &mut self.h.ctx,
+                self.h.cred,
+                &mut input,
+                cb_ptr,
+                &mut self.h.name,
+                &mut mech,
+                &mut out,
+                &mut flags,
+                ptr::null_mut(),
+                ptr::null_mut(),
+            )
+        };
+        let reply = take_bytes(api, &mut out);
+        if ffi::is_error(major) {
+            return Err(status(api, "Kerberos", major, minor));
+        }
+        if major & ffi::GSS_S_CONTINUE_NEEDED != 0 {
+            return Ok(Accepted::Continue(reply));
+        }
+        let mut text = Buffer::empty();
+        // SAFETY: the context is complete, so the source name is set.
+        let major =
+            unsafe { (api.display_name)(&mut minor, self.h.name, &mut text, ptr::null_mut()) };
+        if ffi::is_error(major) {
+            return Err(status(api, "client name", major, minor));
+        }
+        Ok(Accepted::Done {
+            principal: take(api, &mut text),
+            reply,
+            channel_bound: flags & ffi::GSS_C_CHANNEL_BOUND_FLAG != 0,
+        })
+    }
+}
+
+impl std::fmt::Debug for AcceptContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AcceptContext")
+    }
+}
