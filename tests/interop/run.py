@@ -9,7 +9,10 @@ https/http -- and drives it with:
 
   * certsrv 2.1.1 (magnuswatn/certsrv), auth_method "basic" and "ntlm";
   * certipy-ad 4.8.2 `req -web` (NTLM through requests-ntlm);
-  * curl --ntlm, read the way the bash clients read the pages (when installed).
+  * curl --ntlm, read the way the bash clients read the pages (when installed);
+  * Kerberos under Negotiate against the site's MIT KDC (servers run with
+    --kerberos where krb5-kdc is installed): kinit, curl --negotiate,
+    requests with requests-gssapi, and certsrv on a requests-gssapi session.
 
 Prints one line per case (`PASS name`, `FAIL name: reason`, `SKIP name: reason`)
 and finally `interop: N passed, M failed, K skipped`; exits 1 if any case failed.
@@ -126,6 +129,8 @@ class Server:
         with open(ndes_toml, "w", encoding="utf-8") as f:
             f.write('[ndes]\ncapabilities = ["Renewal", "SHA-512", "SHA-256", "SHA-1", "DES3", "AES"]\n')
         cmd += ["--seed", "7", "--config", ndes_toml, "--ready-file", self.ready_file]
+        if kerberos_possible(self.binary):
+            cmd.append("--kerberos")
         for user, password in (ALICE, BOB):
             cmd += ["--user", "%s:%s" % (user, password)]
         log("starting: %s" % " ".join(cmd))
@@ -947,6 +952,190 @@ def _(ctx):
         raise Skip("curl is not installed")
     cmd = [exe, "-s", "-o", "/dev/null", "-w", "%{http_code}", "--ntlm", "-u", "%s:%s" % (ALICE[0], WRONG_PASSWORD), "-k", base(ctx)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    check(r.stdout.strip() == "401", "status %r" % r.stdout)
+
+
+# --------------------------------------------------------------------------
+# Kerberos under Negotiate (servers run with --kerberos where Debian's MIT
+# KDC is installed; the Windows build has no KDC to start): kinit from
+# krb5-user against the site's realm, then curl --negotiate, requests with
+# requests-gssapi, and the certsrv library on a requests-gssapi session.
+# The journal must name alice with `kerberos`.
+# --------------------------------------------------------------------------
+
+
+def kerberos_possible(binary):
+    return not binary.lower().endswith(".exe") and os.path.exists("/usr/sbin/krb5kdc")
+
+
+def realm(ctx):
+    k = ctx.server.info.get("kerberos")
+    if not k:
+        if not kerberos_possible(ctx.server.binary):
+            raise Skip("no KDC for this build (Windows) or krb5-kdc is not installed")
+        raise Fail("the server was started with --kerberos but its ready file has no kerberos object")
+    return k
+
+
+def kinit(ctx, principal, password):
+    """A private ticket cache for this case; returns (env, kinit's exit, its output)."""
+    exe = tool("kinit", "krb5-user")
+    env = dict(os.environ, KRB5_CONFIG=realm(ctx)["krb5_conf"],
+               KRB5CCNAME="FILE:" + os.path.join(ctx.workdir, "ccache"))
+    r = subprocess.run([exe, principal], input=(password + "\n").encode(), env=env,
+                       capture_output=True, timeout=60)
+    return env, r.returncode, (r.stdout + r.stderr).decode(errors="replace")
+
+
+def signed_in_alice(ctx):
+    """kinit as alice; also marks where this case's journal entries begin."""
+    env, rc, said = kinit(ctx, "alice@" + realm(ctx)["realm"], ALICE[1])
+    check(rc == 0, "kinit alice: %s" % said)
+    ctx.journal_from = max([e.get("seq", 0) for e in journal(ctx)] or [0])
+    return env
+
+
+def journal(ctx):
+    info = ctx.server.info
+    r = requests.get(info["control_url"] + "journal", auth=(info["admin"]["user"], info["admin"]["password"]),
+                     verify=info["root_cert"], timeout=30)
+    check(r.status_code == 200, "journal: HTTP %s" % r.status_code)
+    return r.json()
+
+
+def journal_auth(ctx, path_part):
+    """The (user, auth) of this case's journal entries whose path contains `path_part`."""
+    since = getattr(ctx, "journal_from", 0)
+    return [(e.get("user"), e.get("auth")) for e in journal(ctx)
+            if e.get("seq", 0) > since and path_part in e.get("path", "") and e.get("status") == 200]
+
+
+def check_kerberos_journal(ctx, path_part):
+    seen = journal_auth(ctx, path_part)
+    check(seen and all(a in ("kerberos", "connection") for _, a in seen) and ("CONTOSO\\alice", "kerberos") in seen,
+          "journal for %s: %s" % (path_part, seen))
+
+
+def curl_negotiate(ctx, env, *args):
+    exe = tool("curl", "curl")
+    cmd = [exe, "-s", "-S", "--negotiate", "-u", ":", "-A", IE11]
+    if ctx.server.scheme == "https":
+        cmd += ["--cacert", ctx.server.info["root_cert"]]
+    r = subprocess.run(cmd + list(args), env=env, capture_output=True, timeout=60)
+    check(r.returncode == 0, "curl --negotiate %s exited %s: %s" % (" ".join(args), r.returncode, r.stderr.decode(errors="replace")))
+    return r.stdout
+
+
+@case("kerberos.kinit_refuses_a_wrong_password", modes=("enterprise",), transports=("https",))
+def _(ctx):
+    _, rc, said = kinit(ctx, "alice@" + realm(ctx)["realm"], WRONG_PASSWORD)
+    check(rc != 0 and "Password incorrect" in said, "kinit with a wrong password: exit %s, %s" % (rc, said))
+
+
+@case("kerberos.curl_negotiate_welcome_submit_and_certnew", modes=("enterprise",))
+def _(ctx):
+    env = signed_in_alice(ctx)
+    welcome = curl_negotiate(ctx, env, base(ctx)).decode(errors="replace")
+    check("Welcome" in welcome, "no welcome page: %s" % welcome[:200])
+    key, csr = make_csr("krb01.contoso.test")
+    page = curl_negotiate(
+        ctx, env,
+        "--data-urlencode", "Mode=newreq",
+        "--data-urlencode", "CertRequest=" + csr,
+        "--data-urlencode", "CertAttrib=CertificateTemplate:WebServer",
+        "--data-urlencode", "TargetStoreFlags=0",
+        "--data-urlencode", "SaveCert=yes",
+        base(ctx) + "certfnsh.asp",
+    ).decode()
+    target = line_after(page, "function handleGetCert() {").split('"')[1]
+    cert = load_pem_cert(curl_negotiate(ctx, env, base(ctx) + target), "certnew.cer")
+    check(same_key(cert.public_key(), key.public_key()), "certificate key is not the request's key")
+    check_issued_by(cert, ctx.server.ca_cert())
+    check_kerberos_journal(ctx, "certfnsh.asp")
+
+
+def spnego_auth(mutual="OPTIONAL"):
+    """requests-gssapi's auth. REQUIRED wants the server's token on every
+    answer, so it suits one request; a session whose later requests ride
+    on the authenticated connection (as IIS keeps it) uses OPTIONAL, which
+    still checks the token when one comes."""
+    import requests_gssapi
+
+    return requests_gssapi.HTTPSPNEGOAuth(mutual_authentication=getattr(requests_gssapi, mutual))
+
+
+def with_env(env, fn):
+    """Runs `fn` with the case's KRB5_CONFIG and KRB5CCNAME (GSS-API reads them per call)."""
+    saved = {k: os.environ.get(k) for k in ("KRB5_CONFIG", "KRB5CCNAME")}
+    os.environ.update({k: env[k] for k in saved})
+    try:
+        return fn()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@case("kerberos.requests_gssapi_submits_through_certfnsh")
+def _(ctx):
+    env = signed_in_alice(ctx)
+    template = "WebServer" if ctx.server.mode == "enterprise" else None
+    key, csr = make_csr("krb02.contoso.test")
+    verify = ctx.server.info["root_cert"] if ctx.server.scheme == "https" else True
+
+    def enroll():
+        # The server proves itself (mutual authentication required)...
+        r = requests.get(base(ctx), auth=spnego_auth("REQUIRED"), verify=verify, timeout=60)
+        check(r.status_code == 200 and "Welcome" in r.text, "welcome page: HTTP %s" % r.status_code)
+        # ...and a session enrolls.
+        s = requests.Session()
+        s.auth = spnego_auth()
+        form = {"Mode": "newreq", "CertRequest": csr, "TargetStoreFlags": "0", "SaveCert": "yes",
+                "CertAttrib": "CertificateTemplate:%s" % template if template else ""}
+        r = s.post(base(ctx) + "certfnsh.asp", data=form, verify=verify, timeout=60)
+        check(r.status_code == 200, "certfnsh.asp: HTTP %s" % r.status_code)
+        m = re.search(r"certnew\.cer\?ReqID=(\d+)", r.text) or re.search(r"Your Request Id is (\d+)", r.text)
+        check(m, "no request ID on the answer page: %s" % r.text[:300])
+        req_id = int(m.group(1))
+        if ctx.server.mode == "standalone":
+            ctx.server.issue(req_id)
+        r = s.get(base(ctx) + "certnew.cer?ReqID=%d&Enc=b64" % req_id, verify=verify, timeout=60)
+        check(r.status_code == 200, "certnew.cer: HTTP %s" % r.status_code)
+        return r.content
+
+    cert = load_pem_cert(with_env(env, enroll), "certnew.cer")
+    check(same_key(cert.public_key(), key.public_key()), "certificate key is not the request's key")
+    check_kerberos_journal(ctx, "certfnsh.asp")
+
+
+@case("kerberos.certsrv_library_on_a_gssapi_session", modes=("enterprise",), transports=("https",))
+def _(ctx):
+    env = signed_in_alice(ctx)
+    _, csr = make_csr("krb03.contoso.test")
+
+    def enroll():
+        c = certsrv.Certsrv("%s:%s" % (ctx.server.host, ctx.server.port), "unused", "unused",
+                            cafile=ctx.server.info["root_cert"])
+        c.session.auth = spnego_auth()
+        return c.get_cert(csr.encode(), "WebServer")
+
+    cert = load_pem_cert(with_env(env, enroll), "certsrv get_cert")
+    check_issued_by(cert, ctx.server.ca_cert())
+    check_kerberos_journal(ctx, "certfnsh.asp")
+
+
+@case("kerberos.curl_without_a_ticket_is_401", modes=("enterprise",), transports=("https",))
+def _(ctx):
+    # Without kinit, curl --negotiate has no Kerberos to offer: 401.
+    realm(ctx)
+    exe = tool("curl", "curl")
+    env = dict(os.environ, KRB5_CONFIG=realm(ctx)["krb5_conf"],
+               KRB5CCNAME="FILE:" + os.path.join(ctx.workdir, "empty"))
+    r = subprocess.run([exe, "-s", "-o", "/dev/null", "-w", "%{http_code}", "--negotiate", "-u", ":",
+                        "--cacert", ctx.server.info["root_cert"], base(ctx)], env=env,
+                       capture_output=True, text=True, timeout=60)
     check(r.stdout.strip() == "401", "status %r" % r.stdout)
 
 
