@@ -203,15 +203,25 @@ pub enum Credentials {
         /// ([`crate::negotiate`]).
         negotiate_label: bool,
     },
-    /// Kerberos under `Negotiate` from the ticket cache (after kinit).
-    Kerberos,
+    /// Kerberos under `Negotiate`, with no NTLM to fall back on: a ticket
+    /// for `account` (user, password) from the realm's KDC, or from the
+    /// ticket cache (after kinit) when `None`.
+    Kerberos {
+        account: Option<(String, String)>,
+        /// The realm's krb5.conf; the process's `KRB5_CONFIG` when `None`.
+        krb5_conf: Option<std::path::PathBuf>,
+    },
 }
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Credentials::None => f.write_str("None"),
-            Credentials::Kerberos => f.write_str("Kerberos"),
+            Credentials::Kerberos { account, krb5_conf } => f
+                .debug_struct("Kerberos")
+                .field("user", &account.as_ref().map(|(u, _)| u))
+                .field("krb5_conf", krb5_conf)
+                .finish(),
             Credentials::Basic { user, .. } => f
                 .debug_struct("Basic")
                 .field("user", user)
@@ -229,6 +239,15 @@ impl std::fmt::Debug for Credentials {
                 .finish(),
         }
     }
+}
+
+/// How one Kerberos attempt gets its ticket.
+#[derive(Clone, Copy)]
+struct Kerberos<'a> {
+    account: Option<(&'a str, &'a str)>,
+    krb5_conf: Option<&'a std::path::Path>,
+    /// NTLM may follow when no ticket can be had.
+    fallback: bool,
 }
 
 /// A response with its body read.
@@ -626,20 +645,29 @@ impl Session {
             .header_all("WWW-Authenticate")
             .iter()
             .any(|v| v.split(' ').next() == Some("Negotiate"));
-        match &self.credentials {
-            Credentials::Kerberos => {
+        match self.credentials.clone() {
+            Credentials::Kerberos { account, krb5_conf } => {
+                let account = account.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
+                let krb = Kerberos {
+                    account,
+                    krb5_conf: krb5_conf.as_deref(),
+                    fallback: false,
+                };
                 return Ok(self
-                    .kerberos(method, &path, &headers, body, None)?
-                    .unwrap_or(first))
+                    .kerberos(method, &path, &headers, body, krb)?
+                    .unwrap_or(first));
             }
             Credentials::Ntlm {
                 user,
                 password,
                 negotiate_label: true,
             } if offers_negotiate && crate::negotiate::realm_configured() => {
-                let (user, password) = (user.clone(), password.clone());
-                let account = Some((user.as_str(), password.as_str()));
-                if let Some(r) = self.kerberos(method, &path, &headers, body, account)? {
+                let krb = Kerberos {
+                    account: Some((user.as_str(), password.as_str())),
+                    krb5_conf: None,
+                    fallback: true,
+                };
+                if let Some(r) = self.kerberos(method, &path, &headers, body, krb)? {
                     return Ok(r);
                 }
             }
@@ -698,15 +726,15 @@ impl Session {
     }
 
     /// One Kerberos leg under `Negotiate`, the server's proof checked.
-    /// `None` when no ticket could be had for a password account, so the
-    /// caller falls back to NTLM; from the ticket cache that is an error.
+    /// `None` when no ticket could be had and `krb.fallback` lets the
+    /// caller go on with NTLM; otherwise that is an error.
     fn kerberos(
         &mut self,
         method: &str,
         path: &str,
         headers: &[(&str, String)],
         body: &[u8],
-        account: Option<(&str, &str)>,
+        krb: Kerberos<'_>,
     ) -> Result<Option<HttpResponse>, HttpError> {
         let host = self.url.host.clone();
         let conn = self.connection()?;
@@ -714,9 +742,11 @@ impl Session {
             .server_certificate
             .as_deref()
             .map(crate::negotiate::binding_of);
-        let (mut ctx, token) = match crate::negotiate::start(&host, account, binding.as_deref()) {
+        let started =
+            crate::negotiate::start(&host, krb.account, binding.as_deref(), krb.krb5_conf);
+        let (mut ctx, token) = match started {
             Ok(started) => started,
-            Err(_) if account.is_some() => return Ok(None),
+            Err(_) if krb.fallback => return Ok(None),
             Err(e) => return Err(HttpError::Auth(format!("Kerberos: {e}"))),
         };
         let b64 = base64::engine::general_purpose::STANDARD;

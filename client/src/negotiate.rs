@@ -5,6 +5,8 @@
 //! `KRB5CCNAME` names a ticket cache (after kinit); otherwise `Negotiate`
 //! falls back to NTLM, as Windows does off the domain.
 
+use std::path::Path;
+
 use adcs_proto::gss::{self, Credentials as GssCredentials, GssError, Initiator};
 
 /// Whether Kerberos is set up for this process (see the module doc).
@@ -28,11 +30,13 @@ pub fn principal_of(user: &str) -> String {
 
 /// A context toward `HTTP@host` and its first token. `account` is a user
 /// and password to get a ticket with; `None` uses the ticket cache.
-/// `binding` is the TLS channel's `tls-server-end-point` data.
+/// `binding` is the TLS channel's `tls-server-end-point` data; `krb5_conf`
+/// names the realm's KDC (else `KRB5_CONFIG` does).
 pub fn start(
     host: &str,
     account: Option<(&str, &str)>,
     binding: Option<&[u8]>,
+    krb5_conf: Option<&Path>,
 ) -> Result<(Initiator, Vec<u8>), GssError> {
     let principal = account.map(|(u, _)| principal_of(u));
     let creds = match (&principal, account) {
@@ -43,7 +47,7 @@ pub fn start(
         _ => GssCredentials::Default,
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let first = Initiator::new(&format!("HTTP@{host}"), creds).and_then(|mut ctx| {
+    let first = Initiator::new(&format!("HTTP@{host}"), creds, krb5_conf).and_then(|mut ctx| {
         let (token, _) = ctx.step(None, binding)?;
         Ok((ctx, token))
     });

@@ -123,7 +123,10 @@ impl Connect {
 
     pub fn endpoint(&self) -> Result<CaEndpoint, String> {
         let credentials = match (&self.user, &self.password) {
-            (None, _) if matches!(self.auth, AuthKind::Negotiate) => Credentials::Kerberos,
+            (None, _) if matches!(self.auth, AuthKind::Negotiate) => Credentials::Kerberos {
+                account: None,
+                krb5_conf: None,
+            },
             (None, _) => Credentials::None,
             (Some(_), None) => {
                 return Err(

@@ -57,6 +57,9 @@ pub enum Auth {
     /// NTLM under the `Negotiate` label.
     Negotiate,
     Basic,
+    /// Kerberos under `Negotiate`: a ticket from the world's KDC
+    /// (`[world.kerberos]`) with the account's password.
+    Kerberos,
 }
 
 /// What a step does (`do = "…"`), with its arguments.
@@ -333,7 +336,7 @@ pub struct JournalExpect {
     pub status: Option<u16>,
     /// The signed-in account (`CONTOSO\alice`).
     pub user: Option<String>,
-    /// `basic`, `ntlm`, `negotiate`, `connection`.
+    /// `basic`, `ntlm`, `negotiate`, `kerberos`, `connection`.
     pub auth: Option<String>,
     pub request_id: Option<u32>,
     pub disposition: Option<String>,

@@ -191,9 +191,9 @@ mod tests {
             e,
             "x.toml: line 4, column 8: step 1 (`do = \"clock.set\"`): `tomorrow` is not a time"
         );
-        let e = error("name = \"x\"\n[[step]]\ndo = \"http\"\npath = \"/\"\nauth = \"kerberos\"\n");
+        let e = error("name = \"x\"\n[[step]]\ndo = \"http\"\npath = \"/\"\nauth = \"digest\"\n");
         assert!(
-            e.starts_with("x.toml: line 5, column 8: step 1 (`do = \"http\"`): auth `kerberos`"),
+            e.starts_with("x.toml: line 5, column 8: step 1 (`do = \"http\"`): auth `digest`"),
             "{e}"
         );
         let e = error("name = \"x\"\n[[step]]\ndo = \"ca.revoke\"\nreason = \"boredom\"\n");

@@ -279,9 +279,10 @@ impl Converting<'_> {
             "ntlm" => Ok(Auth::Ntlm),
             "negotiate" => Ok(Auth::Negotiate),
             "basic" => Ok(Auth::Basic),
+            "kerberos" => Ok(Auth::Kerberos),
             other => Err(StepError::new(
                 auth.span(),
-                format!("auth `{other}` (basic, ntlm or negotiate)"),
+                format!("auth `{other}` (basic, ntlm, negotiate or kerberos)"),
             )),
         }
     }

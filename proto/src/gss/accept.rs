@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::ptr;
 
 use super::ffi::{self, Buffer, OidDesc};
-use super::{api, bindings, status, take, take_bytes, GssError, Handles};
+use super::{api, bindings, locked, status, take, take_bytes, GssError, Handles};
 
 /// Accepts tickets for the service principals of one keytab.
 #[derive(Clone, Debug)]
@@ -69,6 +69,10 @@ impl AcceptContext {
     /// Takes the client's token; `binding` is the TLS channel's
     /// `tls-server-end-point:<hash>` application data, when there is one.
     pub fn step(&mut self, token: &[u8], binding: Option<&[u8]>) -> Result<Accepted, GssError> {
+        locked(None, || self.step_locked(token, binding))
+    }
+
+    fn step_locked(&mut self, token: &[u8], binding: Option<&[u8]>) -> Result<Accepted, GssError> {
         let api = self.h.api;
         let mut input = Buffer::of(token);
         let mut cb = binding.map(bindings);

@@ -1,13 +1,15 @@
 //! The client's side: a SPNEGO context toward `HTTP@host`, with the
 //! credentials Windows would use (the logged-on ticket cache) or a
 //! password traded for a ticket at the realm's KDC. The KDC is found
-//! through the krb5.conf `KRB5_CONFIG` names, as for kinit.
+//! through a given krb5.conf, else the one `KRB5_CONFIG` names, as for
+//! kinit.
 #![allow(unsafe_code)]
 
+use std::path::{Path, PathBuf};
 use std::ptr;
 
 use super::ffi::{self, Buffer};
-use super::{api, bindings, oid, status, take_bytes, GssError, Handles};
+use super::{api, bindings, locked, oid, status, take_bytes, GssError, Handles};
 
 /// Where the client's Kerberos credentials come from.
 #[derive(Clone, Copy, Debug)]
@@ -60,13 +62,29 @@ fn with_password(
 pub struct Initiator {
     h: Handles,
     service: String,
+    krb5_conf: Option<PathBuf>,
     target: ffi::Name,
     complete: bool,
 }
 
 impl Initiator {
-    /// A context toward `service` (`HTTP@ca01.contoso.test`).
-    pub fn new(service: &str, creds: Credentials<'_>) -> Result<Initiator, GssError> {
+    /// A context toward `service` (`HTTP@ca01.contoso.test`), in the
+    /// realm `krb5_conf` describes (the process's `KRB5_CONFIG` when `None`).
+    pub fn new(
+        service: &str,
+        creds: Credentials<'_>,
+        krb5_conf: Option<&Path>,
+    ) -> Result<Initiator, GssError> {
+        locked(krb5_conf, || {
+            Initiator::new_locked(service, creds, krb5_conf)
+        })
+    }
+
+    fn new_locked(
+        service: &str,
+        creds: Credentials<'_>,
+        krb5_conf: Option<&Path>,
+    ) -> Result<Initiator, GssError> {
         let api = api()?;
         let target = super::import_name(api, service, super::HOSTBASED_SERVICE)?;
         let mut h = Handles {
@@ -86,6 +104,7 @@ impl Initiator {
         Ok(Initiator {
             h,
             service: service.to_string(),
+            krb5_conf: krb5_conf.map(Path::to_path_buf),
             target,
             complete: false,
         })
@@ -95,6 +114,15 @@ impl Initiator {
     /// server's answer. Returns the token (empty when nothing is left to
     /// send) and whether the context is complete (the server proved itself).
     pub fn step(
+        &mut self,
+        input: Option<&[u8]>,
+        binding: Option<&[u8]>,
+    ) -> Result<(Vec<u8>, bool), GssError> {
+        let conf = self.krb5_conf.clone();
+        locked(conf.as_deref(), || self.step_locked(input, binding))
+    }
+
+    fn step_locked(
         &mut self,
         input: Option<&[u8]>,
         binding: Option<&[u8]>,
@@ -145,10 +173,13 @@ impl Initiator {
 
 impl Drop for Initiator {
     fn drop(&mut self) {
-        let mut m = 0;
-        if !self.target.is_null() {
-            // SAFETY: the target name came from gss_import_name.
-            unsafe { (self.h.api.release_name)(&mut m, &mut self.target) };
-        }
+        let (api, target) = (self.h.api, &mut self.target);
+        locked(None, || {
+            let mut m = 0;
+            if !target.is_null() {
+                // SAFETY: the target name came from gss_import_name.
+                unsafe { (api.release_name)(&mut m, target) };
+            }
+        });
     }
 }

@@ -6,8 +6,11 @@
 
 mod ffi;
 
+use std::cell::Cell;
 use std::ffi::CString;
+use std::path::Path;
 use std::ptr;
+use std::sync::Mutex;
 
 use ffi::{Api, Buffer, ChannelBindings, KeyValue, KeyValueSet, OidDesc, OmUint32};
 
@@ -47,6 +50,42 @@ fn oid(bytes: &'static [u8]) -> OidDesc {
         length: bytes.len() as OmUint32,
         elements: bytes.as_ptr() as *mut _,
     }
+}
+
+/// Runs one GSS-API call, or a few, under the process's one GSS lock.
+/// MIT reads `KRB5_CONFIG` whenever a call makes its Kerberos context; an
+/// initiator given its realm's krb5.conf points the variable there for
+/// its calls only. Holding the lock, nothing else here is reading the
+/// environment while it changes, and one process can use several realms
+/// (a test's servers, a scenario world beside the user's own realm).
+fn locked<T>(krb5_conf: Option<&Path>, f: impl FnOnce() -> T) -> T {
+    static LOCK: Mutex<()> = Mutex::new(());
+    thread_local!(static HELD: Cell<bool> = const { Cell::new(false) });
+    /// Marks the lock held by this thread until dropped (a release inside
+    /// a locked call, such as a failed constructor's, must not wait on it).
+    struct Held;
+    impl Drop for Held {
+        fn drop(&mut self) {
+            HELD.with(|h| h.set(false));
+        }
+    }
+    if HELD.with(Cell::get) {
+        return f();
+    }
+    let _one = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    HELD.with(|h| h.set(true));
+    let _held = Held;
+    let Some(conf) = krb5_conf else {
+        return f();
+    };
+    let saved = std::env::var_os("KRB5_CONFIG");
+    std::env::set_var("KRB5_CONFIG", conf);
+    let out = f();
+    match saved {
+        Some(v) => std::env::set_var("KRB5_CONFIG", v),
+        None => std::env::remove_var("KRB5_CONFIG"),
+    }
+    out
 }
 
 /// MIT's text for a status pair, "major: minor".
@@ -176,19 +215,23 @@ unsafe impl Send for Handles {}
 
 impl Drop for Handles {
     fn drop(&mut self) {
-        let mut m = 0;
-        // SAFETY: each handle is null or was returned by GSS-API.
-        unsafe {
-            if !self.ctx.is_null() {
-                (self.api.delete_sec_context)(&mut m, &mut self.ctx, ptr::null_mut());
+        let api = self.api;
+        let (ctx, cred, name) = (&mut self.ctx, &mut self.cred, &mut self.name);
+        locked(None, || {
+            let mut m = 0;
+            // SAFETY: each handle is null or was returned by GSS-API.
+            unsafe {
+                if !ctx.is_null() {
+                    (api.delete_sec_context)(&mut m, ctx, ptr::null_mut());
+                }
+                if !cred.is_null() {
+                    (api.release_cred)(&mut m, cred);
+                }
+                if !name.is_null() {
+                    (api.release_name)(&mut m, name);
+                }
             }
-            if !self.cred.is_null() {
-                (self.api.release_cred)(&mut m, &mut self.cred);
-            }
-            if !self.name.is_null() {
-                (self.api.release_name)(&mut m, &mut self.name);
-            }
-        }
+        });
     }
 }
 

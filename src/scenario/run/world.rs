@@ -138,6 +138,15 @@ impl<'a> Runner<'a> {
                 password,
                 negotiate_label: true,
             },
+            Auth::Kerberos => {
+                let Some(k) = self.server.kerberos() else {
+                    return Err("the world has no Kerberos realm: add `[world.kerberos]`".into());
+                };
+                Credentials::Kerberos {
+                    account: Some((user, password)),
+                    krb5_conf: Some(k.kdc.krb5_conf.clone()),
+                }
+            }
         })
     }
 
