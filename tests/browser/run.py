@@ -11,8 +11,10 @@ what a person does with the pages: the stand-alone flow (submit a request,
 issue it in the CA console, find it on the status page, download it), the
 enterprise flow with the template drop-down, "Create and submit a request
 to this CA" with its PFX, the CA certificate download page, template
-duplication in the console, and that strangers and non-administrators get
-no console and cannot forge a console action from another site.
+duplication in the console, that strangers and non-administrators get
+no console and cannot forge a console action from another site, and a
+Kerberos sign-in (kinit, then Chromium with the site on its
+--auth-server-allowlist) that enrolls through the pages.
 
 What the browser downloads is checked with `cryptography`, independently of
 the harness. Prints `PASS name` / `FAIL name: reason` per case, then
@@ -75,7 +77,7 @@ def log(msg):
 class Server:
     """One `adcs-harness serve` on a free loopback port, until stopped."""
 
-    def __init__(self, binary, mode, workdir):
+    def __init__(self, binary, mode, workdir, extra=()):
         self.mode = mode
         self.dir = tempfile.mkdtemp(prefix=f"browser-{mode}-", dir=workdir)
         ready = os.path.join(self.dir, "ready.json")
@@ -86,6 +88,7 @@ class Server:
                 "--ready-file", ready,
                 "--user", f"{ALICE[0]}:{ALICE[1]}",
                 "--user", f"{BOB[0]}:{BOB[1]}",
+                *extra,
             ],
             stdout=self.log, stderr=subprocess.STDOUT, cwd=self.dir,
         )
@@ -484,6 +487,29 @@ def console_access(c):
     check(admin.locator(f"#issue-{rid}").count() == 1, "the forged post issued the request")
 
 
+@case("enterprise/kerberos-sign-in-and-enroll")
+def kerberos_sign_in(c):
+    kinit = shutil.which("kinit")
+    check(kinit and os.path.exists("/usr/sbin/krb5kdc"), "needs Debian's krb5-kdc and krb5-user")
+    s = c.env.server("enterprise", "--kerberos")
+    realm = s.info["kerberos"]
+    ccache = os.path.join(s.dir, "alice.ccache")
+    env = dict(os.environ, KRB5_CONFIG=realm["krb5_conf"], KRB5CCNAME="FILE:" + ccache)
+    r = subprocess.run([kinit, "alice@" + realm["realm"]], input=(ALICE[1] + "\n").encode(),
+                       env=env, capture_output=True, timeout=60)
+    check(r.returncode == 0, f"kinit: {r.stderr.decode(errors='replace')}")
+    ctx = c.env.kerberos_context(realm["krb5_conf"], ccache)
+    c.contexts.append(ctx)
+    alice = ctx.new_page()
+    go_to_base64_form(alice, s)
+    cert = issue_with_template(alice, "krb-browser.contoso.test", "Web Server")
+    check(common_name(cert) == "krb-browser.contoso.test", f"CN {common_name(cert)}")
+    issued_by(cert, s.ca_cert)
+    journal = c.page(s.admin).request.get(s.info["control_url"] + "journal").json()
+    schemes = {e["auth"] for e in journal if e["user"] == ALICE[0]} - {"connection"}
+    check(schemes == {"kerberos"}, f"alice signed in with {schemes}")
+
+
 class Env:
     def __init__(self, args, browser, workdir):
         self.args = args
@@ -493,11 +519,36 @@ class Env:
         self.servers = {}
         self.httpd = None
         self.attacker_page = b""
+        self.pw = None
 
-    def server(self, mode):
-        if mode not in self.servers:
-            self.servers[mode] = Server(self.args.bin, mode, self.workdir)
-        return self.servers[mode]
+    def server(self, mode, *extra):
+        key = (mode,) + extra
+        if key not in self.servers:
+            self.servers[key] = Server(self.args.bin, mode, self.workdir, extra)
+        return self.servers[key]
+
+    def kerberos_context(self, krb5_conf, ccache):
+        """A second Chromium that signs in with Kerberos, as a domain
+        member's browser does: the site on its allowlist, and the realm's
+        krb5.conf and alice's ticket cache in its environment. Chromium on
+        Linux loads GSS-API only once an earlier session has seen a
+        Negotiate header (the Local State pref
+        net.received_http_auth_negotiate_headers), so its profile starts as
+        one that has."""
+        profile = tempfile.mkdtemp(prefix="kerberos-profile-", dir=self.workdir)
+        with open(os.path.join(profile, "Local State"), "w") as f:
+            json.dump({"net": {"received_http_auth_negotiate_headers": True}}, f)
+        ctx = self.pw.chromium.launch_persistent_context(
+            profile,
+            executable_path=self.args.chromium,
+            headless=True,
+            args=["--auth-server-allowlist=127.0.0.1,localhost"],
+            env=dict(os.environ, KRB5_CONFIG=krb5_conf, KRB5CCNAME="FILE:" + ccache),
+            ignore_https_errors=True,
+            accept_downloads=True,
+        )
+        ctx.set_default_timeout(TIMEOUT_MS)
+        return ctx
 
     def attacker_site(self, html):
         """A page on another origin (a second loopback port) serving `html`."""
@@ -557,6 +608,7 @@ def main():
         browser = pw.chromium.launch(executable_path=args.chromium, headless=True)
         log(f"Chromium {browser.version}")
         env = Env(args, browser, workdir)
+        env.pw = pw
         try:
             for name, f in CASES:
                 if name not in names:
