@@ -104,7 +104,9 @@ impl Kdc {
             if password.contains(['"', '\n', '\r']) {
                 return Err(KdcError::Password(user.clone()));
             }
-            kadmin(opts, &env, &format!("addprinc -pw \"{password}\" {user}"))?;
+            for name in case_variants(user) {
+                kadmin(opts, &env, &format!("addprinc -pw \"{password}\" {name}"))?;
+            }
         }
         let mut services = Vec::new();
         for host in &opts.service_hosts {
@@ -194,6 +196,20 @@ impl Files {
 
 /// 88 when it is free to bind (root), else the one asked for, else a port
 /// free for both TCP and UDP.
+/// The names a user's principal is created under. AD looks accounts up
+/// without regard to case (Certipy asks for `ALICE@CONTOSO.TEST`); MIT's
+/// database is case-sensitive, so the name as written, in lower case and in
+/// capitals each get the user's password.
+fn case_variants(user: &str) -> Vec<String> {
+    let mut names = vec![user.to_string()];
+    for v in [user.to_ascii_lowercase(), user.to_ascii_uppercase()] {
+        if !names.contains(&v) {
+            names.push(v);
+        }
+    }
+    names
+}
+
 fn choose_port(wanted: Option<u16>) -> Result<u16, KdcError> {
     let free = |p: u16| -> Result<u16, String> {
         let tcp = TcpListener::bind(("127.0.0.1", p)).map_err(|e| e.to_string())?;

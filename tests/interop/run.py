@@ -980,8 +980,10 @@ def realm(ctx):
 def kinit(ctx, principal, password):
     """A private ticket cache for this case; returns (env, kinit's exit, its output)."""
     exe = tool("kinit", "krb5-user")
+    # A plain path: MIT reads it as a FILE cache, and impacket (Certipy)
+    # reads only a plain path.
     env = dict(os.environ, KRB5_CONFIG=realm(ctx)["krb5_conf"],
-               KRB5CCNAME="FILE:" + os.path.join(ctx.workdir, "ccache"))
+               KRB5CCNAME=os.path.join(ctx.workdir, "ccache"))
     r = subprocess.run([exe, principal], input=(password + "\n").encode(), env=env,
                        capture_output=True, timeout=60)
     return env, r.returncode, (r.stdout + r.stderr).decode(errors="replace")
@@ -1124,6 +1126,41 @@ def _(ctx):
     cert = load_pem_cert(with_env(env, enroll), "certsrv get_cert")
     check_issued_by(cert, ctx.server.ca_cert())
     check_kerberos_journal(ctx, "certfnsh.asp")
+
+
+# Certipy 5 `req -web -k` (its own venv, Python >= 3.12; run.sh exports
+# CERTIPY5). impacket's Kerberos does not get tickets from an MIT KDC
+# itself: its AS-REQ fails to decode MIT's reply (MIT tags EncASRepPart as
+# [APPLICATION 26], which RFC 4120 section 5.4.2 allows and pyasn1 refuses)
+# and MIT refuses its TGS-REQ with KRB_AP_ERR_INAPP_CKSUM (an unkeyed
+# checksum). So the tickets come from MIT's kinit and kvno into a cache,
+# which Certipy uses as documented (KRB5CCNAME, -k -no-pass); the HTTP
+# part is all Certipy's: its own SPNEGO token, a bare AP-REQ the server
+# reads as IIS does, and channel binding over HTTPS.
+@case("kerberos.certipy5_req_web_k_from_a_ticket_cache", modes=("enterprise",), transports=("https",))
+def _(ctx):
+    exe = os.environ.get("CERTIPY5")
+    if not exe or not os.path.exists(exe):
+        raise Skip("no Certipy 5 venv (needs Python >= 3.12; run.sh makes it)")
+    env = signed_in_alice(ctx)
+    kvno = tool("kvno", "krb5-user")
+    r = subprocess.run([kvno, "HTTP/%s" % CA_HOST], env=env, capture_output=True, timeout=60)
+    check(r.returncode == 0, "kvno: %s" % (r.stdout + r.stderr).decode(errors="replace"))
+    s = ctx.server
+    cmd = [exe, "req", "-web", "-k", "-no-pass", "-u", "alice@contoso.test",
+           "-dc-ip", s.host, "-target", CA_HOST, "-target-ip", s.host,
+           "-http-scheme", s.scheme, "-http-port", str(s.port),
+           "-ca", s.ca_name(), "-template", "User", "-debug"]
+    log("certipy 5: %s" % " ".join(cmd))
+    r = subprocess.run(cmd, cwd=ctx.workdir, env=env, capture_output=True, text=True, timeout=CLIENT_TIMEOUT)
+    out = r.stdout + "\n" + r.stderr
+    log(out)
+    expect(out, "Using channel binding for Kerberos authentication")
+    expect(out, "Wrote certificate and private key to 'alice.pfx'")
+    _key, cert = load_pfx(os.path.join(ctx.workdir, "alice.pfx"))
+    check("alice@contoso.test" in [u.lower() for u in san_upns(cert)], "pfx UPN %r" % san_upns(cert))
+    check_issued_by(cert, s.ca_cert())
+    check_kerberos_journal(ctx, "certsrv")
 
 
 @case("kerberos.curl_without_a_ticket_is_401", modes=("enterprise",), transports=("https",))

@@ -34,4 +34,20 @@ command -v "$py" >/dev/null || { echo "interop: $py not found" >&2; exit 2; }
 . "$root/tests/venv.sh"
 ensure_venv interop "$py" "$venv" "$req"
 
+# Certipy 5 (Kerberos web enrollment) needs Python >= 3.12: a second venv
+# when such an interpreter is around; its case SKIPs otherwise.
+py5="${CERTIPY5_PYTHON:-}"
+if [ -z "$py5" ]; then
+    for cand in python3.13 python3.12 "$HOME"/.pyenv/versions/3.1[2-9]*/bin/python3; do
+        if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
+            py5="$(command -v "$cand")"; break
+        fi
+    done
+fi
+if [ -n "$py5" ]; then
+    venv5="${CERTIPY5_VENV:-$root/target/certipy5-venv}"
+    ensure_venv certipy5 "$py5" "$venv5" "$here/requirements-certipy5.txt"
+    export CERTIPY5="$venv5/bin/certipy"
+fi
+
 exec "$venv/bin/python" "$here/run.py" --bin "$bin" "$@"

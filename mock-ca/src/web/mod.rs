@@ -687,9 +687,14 @@ async fn route(
             r.headers.push(("Server", "Microsoft-HTTPAPI/2.0".into()));
             return r;
         }
-        Outcome::Denied { .. } => {
+        Outcome::Denied { reason } => {
             let mut r = Reply::bytes(content_type::HTML, pages::unauthorized().into_bytes());
             r.status = 401;
+            // Why, for the journal (as IIS's log keeps a 401's substatus):
+            // never a password, only names and the protocol's verdict.
+            if authorization.is_some() {
+                r.detail = Some(reason);
+            }
             for offer in auth::offers(&shared.auth) {
                 r.headers.push(("WWW-Authenticate", offer));
             }

@@ -73,6 +73,11 @@ fn a_realm_gives_tickets_for_the_right_password_only() {
     assert!(!ok && said.contains("Password incorrect"), "{said}");
     let (ok, said) = client(&kdc, "kinit", &["alice@CONTOSO.TEST"], "Alice-Passw0rd\n");
     assert!(ok, "{said}");
+    // As AD, without regard to case (Certipy asks for ALICE).
+    let (ok, said) = client(&kdc, "kinit", &["ALICE@CONTOSO.TEST"], "Alice-Passw0rd\n");
+    assert!(ok, "{said}");
+    let (ok, said) = client(&kdc, "kinit", &["alice@CONTOSO.TEST"], "Alice-Passw0rd\n");
+    assert!(ok, "{said}");
     let (ok, said) = client(&kdc, "kvno", &["HTTP/ca01.contoso.test"], "");
     assert!(ok && said.contains("kvno"), "{said}");
     let keytab = kdc.keytab.display().to_string();

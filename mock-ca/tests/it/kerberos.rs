@@ -147,5 +147,13 @@ fn a_ticket_for_another_service_is_refused() {
         ok && said.contains("HTTP/other.contoso.test@CONTOSO.TEST"),
         "curl sent no ticket for the other service: {said}"
     );
-    assert!(s.journal().iter().all(|e| e.user.is_none()));
+    let journal = s.journal();
+    assert!(journal.iter().all(|e| e.user.is_none()));
+    // The journal says why, as IIS's log keeps a 401's substatus.
+    assert!(
+        journal
+            .iter()
+            .any(|e| e.detail.as_deref().is_some_and(|d| d.starts_with("Kerberos"))),
+        "{journal:?}"
+    );
 }

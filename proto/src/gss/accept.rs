@@ -48,12 +48,10 @@ impl Acceptor {
     pub fn start(&self) -> Result<AcceptContext, GssError> {
         let api = api()?;
         let keytab = format!("FILE:{}", self.keytab.display());
-        let cred = super::acquire(
-            api,
-            ptr::null_mut(),
-            ffi::GSS_C_ACCEPT,
-            &[("keytab", &keytab)],
-        )?;
+        let store = [("keytab", keytab.as_str())];
+        let cred = locked(None, || {
+            super::acquire(api, ptr::null_mut(), ffi::GSS_C_ACCEPT, &store)
+        })?;
         Ok(AcceptContext {
             h: Handles {
                 api,
@@ -74,7 +72,8 @@ impl AcceptContext {
 
     fn step_locked(&mut self, token: &[u8], binding: Option<&[u8]>) -> Result<Accepted, GssError> {
         let api = self.h.api;
-        let mut input = Buffer::of(token);
+        let framed = super::spnego::frame_bare_ap_req(token);
+        let mut input = Buffer::of(framed.as_deref().unwrap_or(token));
         let mut cb = binding.map(bindings);
         let cb_ptr = cb.as_mut().map_or(ptr::null_mut(), |c| c as *mut _);
         let (mut minor, mut flags) = (0, 0);

@@ -5,6 +5,7 @@
 #![allow(unsafe_code)]
 
 mod ffi;
+pub mod spnego;
 
 use std::cell::Cell;
 use std::ffi::CString;
@@ -152,7 +153,7 @@ fn acquire(
             value: v.as_ptr(),
         })
         .collect();
-    let set = KeyValueSet {
+    let store = KeyValueSet {
         count: elements.len() as OmUint32,
         elements: elements.as_ptr(),
     };
@@ -165,7 +166,7 @@ fn acquire(
             0,
             ptr::null_mut(),
             usage,
-            &set,
+            &store,
             &mut cred,
             ptr::null_mut(),
             ptr::null_mut(),
