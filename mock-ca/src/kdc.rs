@@ -28,6 +28,8 @@ pub struct KdcOptions {
     pub users: Vec<(String, String)>,
     /// Host names the site answers to; each gets `HTTP/<name>` in the keytab.
     pub service_hosts: Vec<String>,
+    /// How far ticket times may be off (krb5.conf's `clockskew`), seconds.
+    pub clockskew: u32,
 }
 
 /// Why the KDC could not be set up or started; each names what to do.
@@ -234,8 +236,9 @@ fn write_configs(opts: &KdcOptions, f: &Files, port: u16) -> Result<(), KdcError
         f.log.display()
     );
     let domain = realm.to_ascii_lowercase();
+    let skew = opts.clockskew;
     let krb5_conf = format!(
-        "[libdefaults]\n default_realm = {realm}\n dns_lookup_kdc = false\n dns_lookup_realm = false\n rdns = false\n dns_canonicalize_hostname = false\n\n[realms]\n {realm} = {{\n  kdc = {listen}\n }}\n\n[domain_realm]\n .{domain} = {realm}\n {domain} = {realm}\n localhost = {realm}\n 127.0.0.1 = {realm}\n"
+        "[libdefaults]\n default_realm = {realm}\n clockskew = {skew}\n dns_lookup_kdc = false\n dns_lookup_realm = false\n rdns = false\n dns_canonicalize_hostname = false\n\n[realms]\n {realm} = {{\n  kdc = {listen}\n }}\n\n[domain_realm]\n .{domain} = {realm}\n {domain} = {realm}\n localhost = {realm}\n 127.0.0.1 = {realm}\n"
     );
     for (path, text) in [(&f.kdc_conf, kdc_conf), (&f.krb5_conf, krb5_conf)] {
         std::fs::write(path, text).map_err(io(path))?;

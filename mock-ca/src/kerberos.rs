@@ -22,7 +22,15 @@ pub struct KerberosConfig {
     /// Where the realm's files live; a temporary folder removed when the
     /// server stops when absent (`serve` uses `<state_dir>/kerberos`).
     pub dir: Option<PathBuf>,
+    /// The realm's "maximum tolerance for computer clock synchronization"
+    /// (AD's Kerberos policy; 300 s by default): how far ticket times may
+    /// be off, and how far the harness's clock may be moved before the
+    /// site refuses tickets as skewed.
+    pub max_skew_seconds: Option<u32>,
 }
+
+/// AD's default Kerberos clock skew, seconds.
+pub const DEFAULT_MAX_SKEW_SECONDS: u32 = 300;
 
 /// A running realm and the site's acceptor.
 #[derive(Debug)]
@@ -31,6 +39,7 @@ pub struct Kerberos {
     pub acceptor: Acceptor,
     /// The user principals, `alice@CONTOSO.TEST`.
     pub user_principals: Vec<String>,
+    pub max_skew_seconds: u32,
     /// Keeps the temporary folder until the KDC is gone (field order).
     _temp: Option<tempfile::TempDir>,
 }
@@ -45,6 +54,7 @@ impl Kerberos {
         hosts: &[String],
     ) -> Result<Kerberos, String> {
         adcs_proto::gss::available().map_err(|e| format!("Kerberos: {e}"))?;
+        let max_skew = config.max_skew_seconds.unwrap_or(DEFAULT_MAX_SKEW_SECONDS);
         let realm = config
             .realm
             .clone()
@@ -67,6 +77,7 @@ impl Kerberos {
             realm: realm.clone(),
             dir,
             port: config.kdc_port,
+            clockskew: max_skew,
             users: users
                 .iter()
                 .map(|u| (short(u), u.password.clone()))
@@ -74,7 +85,8 @@ impl Kerberos {
             service_hosts: hosts.to_vec(),
         };
         let kdc = Kdc::start(&opts).map_err(|e| format!("Kerberos: {e}"))?;
-        let acceptor = Acceptor::new(&kdc.keytab).map_err(|e| format!("Kerberos: {e}"))?;
+        let acceptor =
+            Acceptor::new(&kdc.keytab, &kdc.krb5_conf).map_err(|e| format!("Kerberos: {e}"))?;
         Ok(Kerberos {
             user_principals: opts
                 .users
@@ -83,6 +95,7 @@ impl Kerberos {
                 .collect(),
             kdc,
             acceptor,
+            max_skew_seconds: max_skew,
             _temp: temp,
         })
     }

@@ -91,6 +91,20 @@ impl Clock {
         };
     }
 
+    /// How far the clock has been moved from where it would stand had it
+    /// been left alone since it started (set, advanced): a running clock's
+    /// added offset, a frozen clock's distance from its start. What a
+    /// skewed server clock would show other parties that keep real time.
+    pub fn moved(&self) -> i64 {
+        let s = self.lock();
+        let untouched = match s.1 {
+            Mode::Running { offset } => system_now() + offset,
+            Mode::Frozen(t) => t,
+        };
+        drop(s);
+        self.now() - untouched
+    }
+
     /// Moves the clock forward (or back, for negative `secs`).
     pub fn advance(&self, secs: i64) {
         let mut s = self.lock();
@@ -106,6 +120,19 @@ impl Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn moved_counts_only_what_was_done_to_the_clock() {
+        let frozen = Clock::frozen_at(1_000);
+        assert_eq!(frozen.moved(), 0);
+        frozen.advance(3_600);
+        assert_eq!(frozen.moved(), 3_600);
+        let real = Clock::real();
+        real.advance(-120);
+        assert!((real.moved() + 120).abs() <= 1, "{}", real.moved());
+        real.reset();
+        assert!(real.moved().abs() <= 1);
+    }
 
     #[test]
     fn reset_puts_the_clock_back_as_it_started() {

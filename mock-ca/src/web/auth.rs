@@ -29,6 +29,8 @@ pub struct AuthSettings {
 pub struct KerberosAuth {
     pub acceptor: Acceptor,
     pub realm: String,
+    /// The realm's maximum clock skew.
+    pub max_skew_seconds: u32,
 }
 
 /// The TLS channel a request came on, as both protocols bind to it.
@@ -82,8 +84,9 @@ pub fn authenticate(
     conn: &mut ConnAuth,
     authorization: Option<&str>,
     binding: Option<&Binding>,
-    now_filetime: u64,
+    clock: &adcs_proto::Clock,
 ) -> Outcome {
+    let now_filetime = ntlm::filetime(clock.now());
     let Some(header) = authorization.map(str::trim).filter(|h| !h.is_empty()) else {
         return match &conn.identity {
             Some(identity) => Outcome::Authenticated {
@@ -127,7 +130,14 @@ pub fn authenticate(
             };
             if let (None, "negotiate", Some(k)) = (ntlm::message_type(&msg), s, &settings.kerberos)
             {
-                return kerberos(k, settings.channel_binding, directory, conn, &msg, binding);
+                let policy = settings.channel_binding;
+                let ctx = KerberosCall {
+                    k,
+                    policy,
+                    binding,
+                    clock_moved: clock.moved(),
+                };
+                return kerberos(&ctx, directory, conn, &msg);
             }
             if !settings.ntlm {
                 return denied("NTLM is not offered");
@@ -191,18 +201,29 @@ pub fn authenticate(
     }
 }
 
-/// A Kerberos token under `Negotiate`: MIT checks the ticket against the
-/// keytab (and the channel bindings, unless they are off); the client
-/// principal must be a user of our realm.
-fn kerberos(
-    k: &KerberosAuth,
+/// What one Kerberos token is checked with.
+struct KerberosCall<'a> {
+    k: &'a KerberosAuth,
     policy: ChannelBindingPolicy,
+    binding: Option<&'a Binding>,
+    /// How far the harness's clock was moved: the server's clock, which
+    /// the KDC and clients (on real time) do not follow.
+    clock_moved: i64,
+}
+
+/// A Kerberos token under `Negotiate`: MIT checks the ticket against the
+/// keytab (its times, with the realm's clock skew, and the channel
+/// bindings, unless they are off); a server clock the harness moved
+/// further than that skew refuses it as a skewed server would
+/// (KRB_AP_ERR_SKEW); the client principal must be a user of our realm.
+fn kerberos(
+    call: &KerberosCall,
     directory: &Directory,
     conn: &mut ConnAuth,
     token: &[u8],
-    binding: Option<&Binding>,
 ) -> Outcome {
-    let binding = binding.filter(|_| policy != ChannelBindingPolicy::Off);
+    let (k, policy) = (call.k, call.policy);
+    let binding = call.binding.filter(|_| policy != ChannelBindingPolicy::Off);
     let mut ctx = match conn.gss.take() {
         Some(ctx) => ctx,
         None => match k.acceptor.start() {
@@ -223,7 +244,15 @@ fn kerberos(
             principal,
             reply,
             channel_bound,
-        }) => (principal, reply, channel_bound),
+        }) => {
+            if call.clock_moved.abs() > i64::from(k.max_skew_seconds) {
+                return denied(format!(
+                    "Kerberos {principal}: the server's clock is {} s off (KRB_AP_ERR_SKEW)",
+                    call.clock_moved
+                ));
+            }
+            (principal, reply, channel_bound)
+        }
         Err(e) => return denied(e.to_string()),
     };
     if policy == ChannelBindingPolicy::Require && binding.is_some() && !bound {
@@ -301,7 +330,14 @@ mod tests {
         let mut c = ConnAuth::default();
         let ok = format!("Basic {}", b64(b"CONTOSO\\alice:pw"));
         assert!(matches!(
-            authenticate(&s, &d, &mut c, Some(&ok), None, 0),
+            authenticate(
+                &s,
+                &d,
+                &mut c,
+                Some(&ok),
+                None,
+                &adcs_proto::Clock::frozen_at(0)
+            ),
             Outcome::Authenticated {
                 method: "basic",
                 ..
@@ -309,12 +345,19 @@ mod tests {
         ));
         // Basic is not remembered on the connection.
         assert!(matches!(
-            authenticate(&s, &d, &mut c, None, None, 0),
+            authenticate(&s, &d, &mut c, None, None, &adcs_proto::Clock::frozen_at(0)),
             Outcome::Denied { .. }
         ));
         let bad = format!("Basic {}", b64(b"alice:nope"));
         assert!(matches!(
-            authenticate(&s, &d, &mut c, Some(&bad), None, 0),
+            authenticate(
+                &s,
+                &d,
+                &mut c,
+                Some(&bad),
+                None,
+                &adcs_proto::Clock::frozen_at(0)
+            ),
             Outcome::Denied { .. }
         ));
     }
@@ -326,9 +369,14 @@ mod tests {
             let mut c = ConnAuth::default();
             let neg = ntlm::client_negotiate();
             let h1 = format!("{label} {}", b64(&neg));
-            let Outcome::Challenge { label: got, token } =
-                authenticate(&s, &d, &mut c, Some(&h1), None, 0)
-            else {
+            let Outcome::Challenge { label: got, token } = authenticate(
+                &s,
+                &d,
+                &mut c,
+                Some(&h1),
+                None,
+                &adcs_proto::Clock::frozen_at(0),
+            ) else {
                 panic!("no challenge")
             };
             assert_eq!(got, label);
@@ -343,11 +391,18 @@ mod tests {
             .unwrap();
             let h3 = format!("{label} {}", b64(&auth));
             assert!(matches!(
-                authenticate(&s, &d, &mut c, Some(&h3), None, 0),
+                authenticate(
+                    &s,
+                    &d,
+                    &mut c,
+                    Some(&h3),
+                    None,
+                    &adcs_proto::Clock::frozen_at(0)
+                ),
                 Outcome::Authenticated { .. }
             ));
             assert!(matches!(
-                authenticate(&s, &d, &mut c, None, None, 0),
+                authenticate(&s, &d, &mut c, None, None, &adcs_proto::Clock::frozen_at(0)),
                 Outcome::Authenticated {
                     method: "connection",
                     ..
@@ -355,7 +410,14 @@ mod tests {
             ));
             // Replaying the AUTHENTICATE finds no challenge to answer.
             assert!(matches!(
-                authenticate(&s, &d, &mut c, Some(&h3), None, 0),
+                authenticate(
+                    &s,
+                    &d,
+                    &mut c,
+                    Some(&h3),
+                    None,
+                    &adcs_proto::Clock::frozen_at(0)
+                ),
                 Outcome::Denied { .. }
             ));
         }
@@ -372,7 +434,7 @@ mod tests {
             &mut c,
             Some(&format!("NTLM {}", b64(&neg))),
             None,
-            0,
+            &adcs_proto::Clock::frozen_at(0),
         ) else {
             panic!()
         };
@@ -381,17 +443,31 @@ mod tests {
                 .unwrap();
         let h3 = format!("NTLM {}", b64(&auth));
         assert!(matches!(
-            authenticate(&s, &d, &mut c, Some(&h3), None, 0),
+            authenticate(
+                &s,
+                &d,
+                &mut c,
+                Some(&h3),
+                None,
+                &adcs_proto::Clock::frozen_at(0)
+            ),
             Outcome::Denied { .. }
         ));
         assert!(matches!(
-            authenticate(&s, &d, &mut c, None, None, 0),
+            authenticate(&s, &d, &mut c, None, None, &adcs_proto::Clock::frozen_at(0)),
             Outcome::Denied { .. }
         ));
         s.basic = false;
         let basic = format!("Basic {}", b64(b"alice:pw"));
         assert!(matches!(
-            authenticate(&s, &d, &mut c, Some(&basic), None, 0),
+            authenticate(
+                &s,
+                &d,
+                &mut c,
+                Some(&basic),
+                None,
+                &adcs_proto::Clock::frozen_at(0)
+            ),
             Outcome::Denied { .. }
         ));
         assert_eq!(offers(&s), vec!["Negotiate", "NTLM"]);

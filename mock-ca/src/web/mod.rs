@@ -300,6 +300,7 @@ impl Server {
             kerberos: kerberos.as_ref().map(|k| auth::KerberosAuth {
                 acceptor: k.acceptor.clone(),
                 realm: k.kdc.realm.clone(),
+                max_skew_seconds: k.max_skew_seconds,
             }),
             basic: opts.basic,
             ntlm: opts.ntlm,
@@ -657,7 +658,7 @@ async fn route(
             &mut c,
             authorization,
             if tls { shared.binding.as_ref() } else { None },
-            ntlm::filetime(shared.ca.clock().now()),
+            shared.ca.clock(),
         )
     };
     let (who, mutual): (Identity, _) = match outcome {

@@ -15,6 +15,7 @@ fn options(dir: &Path) -> KdcOptions {
         port: None,
         users: vec![("alice".into(), "Alice-Passw0rd".into())],
         service_hosts: vec!["localhost".into(), "ca01.contoso.test".into()],
+        clockskew: 300,
     }
 }
 

@@ -11,8 +11,9 @@ use mock_ca::kerberos::KerberosConfig;
 use mock_ca::web::{Server, WebOptions};
 use mock_ca::CaConfig;
 
-/// A site with a realm, or `None` (and SKIPPED) when the tools are missing.
-fn site() -> Option<Server> {
+/// A site with a realm (its clock skew given, or AD's default), or `None`
+/// (and SKIPPED) when the tools are missing.
+fn site(max_skew_seconds: Option<u32>) -> Option<Server> {
     let missing = ["/usr/bin/kinit", "/usr/bin/curl"]
         .into_iter()
         .find(|p| !Path::new(p).exists());
@@ -21,7 +22,10 @@ fn site() -> Option<Server> {
         return None;
     }
     let opts = WebOptions {
-        kerberos: Some(KerberosConfig::default()),
+        kerberos: Some(KerberosConfig {
+            max_skew_seconds,
+            ..KerberosConfig::default()
+        }),
         ..WebOptions::default()
     };
     let ca = mock_ca::ca::Ca::new(
@@ -85,7 +89,7 @@ fn curl(s: &Server, url: &str, extra: &[&str]) -> String {
 
 #[test]
 fn curl_with_a_ticket_signs_in_with_kerberos_and_the_server_proves_itself() {
-    let Some(s) = site() else { return };
+    let Some(s) = site(None) else { return };
     let k = s.kerberos().unwrap();
     assert_eq!(k.kdc.realm, "CONTOSO.TEST");
     assert!(k
@@ -121,7 +125,7 @@ fn curl_with_a_ticket_signs_in_with_kerberos_and_the_server_proves_itself() {
 
 #[test]
 fn a_ticket_for_another_service_is_refused() {
-    let Some(s) = site() else { return };
+    let Some(s) = site(None) else { return };
     // A service of the realm that is not this site: its key is not in our keytab.
     let (ok, said) = krb(
         &s,
@@ -151,9 +155,107 @@ fn a_ticket_for_another_service_is_refused() {
     assert!(journal.iter().all(|e| e.user.is_none()));
     // The journal says why, as IIS's log keeps a 401's substatus.
     assert!(
-        journal
-            .iter()
-            .any(|e| e.detail.as_deref().is_some_and(|d| d.starts_with("Kerberos"))),
+        journal.iter().any(|e| e
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.starts_with("Kerberos"))),
         "{journal:?}"
+    );
+}
+
+#[test]
+fn a_server_clock_moved_past_the_skew_refuses_tickets() {
+    let Some(s) = site(None) else { return };
+    let (ok, said) = krb(&s, "kinit", &["alice"], &format!("{}\n", support::ALICE.1));
+    assert!(ok, "{said}");
+    let url = format!("https://127.0.0.1:{}/certsrv/", s.addr().port());
+    assert!(curl(&s, &url, &[]).starts_with("HTTP/1.1 200"));
+    // An hour ahead: too far from the KDC's and the client's clocks.
+    s.ca().clock().advance(3_600);
+    assert!(curl(&s, &url, &[]).starts_with("HTTP/1.1 401"));
+    let detail = s.journal().last().and_then(|e| e.detail.clone());
+    assert!(
+        detail
+            .as_deref()
+            .is_some_and(|d| d.contains("KRB_AP_ERR_SKEW")),
+        "{detail:?}"
+    );
+    // Within the skew, as on a domain whose clocks agree.
+    s.ca().clock().advance(-3_500);
+    assert!(curl(&s, &url, &[]).starts_with("HTTP/1.1 200"));
+}
+
+/// The `Authorization` curl sends to a stand-in on loopback that asks for
+/// Negotiate: a fresh token that no server has seen.
+fn captured_token(s: &Server) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/",
+        listener.local_addr().unwrap().port()
+    );
+    let taker = std::thread::spawn(move || {
+        for _ in 0..2 {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut auth = None;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.strip_prefix("Authorization: ") {
+                    auth = Some(v.trim().to_string());
+                }
+            }
+            if auth.is_some() {
+                return auth;
+            }
+            let mut w = stream;
+            w.write_all(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Negotiate\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+        }
+        None
+    });
+    curl(s, &url, &["--max-time", "5"]);
+    taker.join().unwrap().expect("curl sent no Negotiate token")
+}
+
+#[test]
+fn an_expired_ticket_is_refused() {
+    // A realm with a one-second skew, so a two-second ticket is soon past it.
+    let Some(s) = site(Some(1)) else { return };
+    let (ok, said) = krb(
+        &s,
+        "kinit",
+        &["-l", "2s", "alice"],
+        &format!("{}\n", support::ALICE.1),
+    );
+    assert!(ok, "{said}");
+    let url = format!("https://127.0.0.1:{}/certsrv/", s.addr().port());
+    assert!(curl(&s, &url, &[]).starts_with("HTTP/1.1 200"));
+    // MIT's clients do not send an expired ticket, so the token is taken
+    // while the ticket is good and sent once it is not.
+    let token = captured_token(&s);
+    std::thread::sleep(std::time::Duration::from_millis(3_500));
+    let header = format!("Authorization: {token}");
+    let args = [
+        "-s",
+        "-o",
+        "/dev/null",
+        "-D",
+        "-",
+        "-k",
+        "-H",
+        &header,
+        &url,
+    ];
+    let said = krb(&s, "curl", &args, "").1;
+    assert!(said.starts_with("HTTP/1.1 401"), "{said}");
+    let detail = s.journal().last().and_then(|e| e.detail.clone());
+    assert!(
+        detail
+            .as_deref()
+            .is_some_and(|d| d.contains("expired") || d.contains("skew")),
+        "{detail:?}"
     );
 }

@@ -12,6 +12,8 @@ use super::{api, bindings, locked, status, take, take_bytes, GssError, Handles};
 #[derive(Clone, Debug)]
 pub struct Acceptor {
     keytab: PathBuf,
+    /// The realm's krb5.conf: its `clockskew` governs ticket times.
+    krb5_conf: PathBuf,
 }
 
 /// What one accepted token gives.
@@ -31,15 +33,18 @@ pub enum Accepted {
 
 /// One security context in progress.
 pub struct AcceptContext {
+    krb5_conf: PathBuf,
     h: Handles,
 }
 
 impl Acceptor {
-    /// An acceptor for `keytab`; fails when MIT GSS-API is missing.
-    pub fn new(keytab: &Path) -> Result<Acceptor, GssError> {
+    /// An acceptor for `keytab` in the realm `krb5_conf` describes; fails
+    /// when MIT GSS-API is missing.
+    pub fn new(keytab: &Path, krb5_conf: &Path) -> Result<Acceptor, GssError> {
         api()?;
         Ok(Acceptor {
             keytab: keytab.to_path_buf(),
+            krb5_conf: krb5_conf.to_path_buf(),
         })
     }
 
@@ -49,10 +54,11 @@ impl Acceptor {
         let api = api()?;
         let keytab = format!("FILE:{}", self.keytab.display());
         let store = [("keytab", keytab.as_str())];
-        let cred = locked(None, || {
+        let cred = locked(Some(&self.krb5_conf), || {
             super::acquire(api, ptr::null_mut(), ffi::GSS_C_ACCEPT, &store)
         })?;
         Ok(AcceptContext {
+            krb5_conf: self.krb5_conf.clone(),
             h: Handles {
                 api,
                 ctx: ptr::null_mut(),
@@ -67,7 +73,8 @@ impl AcceptContext {
     /// Takes the client's token; `binding` is the TLS channel's
     /// `tls-server-end-point:<hash>` application data, when there is one.
     pub fn step(&mut self, token: &[u8], binding: Option<&[u8]>) -> Result<Accepted, GssError> {
-        locked(None, || self.step_locked(token, binding))
+        let conf = self.krb5_conf.clone();
+        locked(Some(&conf), || self.step_locked(token, binding))
     }
 
     fn step_locked(&mut self, token: &[u8], binding: Option<&[u8]>) -> Result<Accepted, GssError> {
