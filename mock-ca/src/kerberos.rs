@@ -9,7 +9,6 @@ use adcs_proto::gss::Acceptor;
 use serde::Deserialize;
 
 use crate::kdc::{Kdc, KdcOptions};
-use crate::web::directory::User;
 
 /// `[kerberos]` in serve.toml (and a scenario world). Every field is optional.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -45,12 +44,13 @@ pub struct Kerberos {
 }
 
 impl Kerberos {
-    /// Starts the KDC for `users` and the site's `hosts`; every failure is
-    /// a sentence saying what to install or change.
+    /// Starts the KDC for `users` (short name, password) and the site's
+    /// `hosts`; every failure is a sentence saying what to install or
+    /// change.
     pub fn start(
         config: &KerberosConfig,
         dns_domain: &str,
-        users: &[User],
+        users: &[(String, String)],
         hosts: &[String],
     ) -> Result<Kerberos, String> {
         adcs_proto::gss::available().map_err(|e| format!("Kerberos: {e}"))?;
@@ -69,19 +69,12 @@ impl Kerberos {
                 (t.path().to_path_buf(), Some(t))
             }
         };
-        let short = |u: &User| {
-            let n = u.name.rsplit_once('\\').map_or(u.name.as_str(), |(_, n)| n);
-            n.to_string()
-        };
         let opts = KdcOptions {
             realm: realm.clone(),
             dir,
             port: config.kdc_port,
             clockskew: max_skew,
-            users: users
-                .iter()
-                .map(|u| (short(u), u.password.clone()))
-                .collect(),
+            users: users.to_vec(),
             service_hosts: hosts.to_vec(),
         };
         let kdc = Kdc::start(&opts).map_err(|e| format!("Kerberos: {e}"))?;
@@ -98,31 +91,5 @@ impl Kerberos {
             max_skew_seconds: max_skew,
             _temp: temp,
         })
-    }
-}
-
-/// The account name a client principal names (`alice@CONTOSO.TEST` →
-/// `alice`), when it is a user of our realm.
-pub fn account_of<'a>(principal: &'a str, realm: &str) -> Option<&'a str> {
-    let (name, r) = principal.rsplit_once('@')?;
-    if !r.eq_ignore_ascii_case(realm) || name.contains('/') || name.is_empty() {
-        return None;
-    }
-    Some(name)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn principals_of_our_realm_map_to_accounts() {
-        assert_eq!(
-            account_of("alice@CONTOSO.TEST", "CONTOSO.TEST"),
-            Some("alice")
-        );
-        assert_eq!(account_of("alice@EVIL.TEST", "CONTOSO.TEST"), None);
-        assert_eq!(account_of("HTTP/x@CONTOSO.TEST", "CONTOSO.TEST"), None);
-        assert_eq!(account_of("alice", "CONTOSO.TEST"), None);
     }
 }

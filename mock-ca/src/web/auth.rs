@@ -258,8 +258,7 @@ fn kerberos(
     if policy == ChannelBindingPolicy::Require && binding.is_some() && !bound {
         return denied(format!("Kerberos {principal}: no channel bindings"));
     }
-    let Some(user) =
-        crate::kerberos::account_of(&principal, &k.realm).and_then(|name| directory.find("", name))
+    let Some(user) = account_of(&principal, &k.realm).and_then(|name| directory.find("", name))
     else {
         return denied(format!(
             "Kerberos: {principal} is not a user of the directory"
@@ -272,6 +271,16 @@ fn kerberos(
         method: "kerberos",
         reply: (!reply.is_empty()).then_some(reply),
     }
+}
+
+/// The account name a client principal names (`alice@CONTOSO.TEST` →
+/// `alice`), when it is a user of our realm.
+fn account_of<'a>(principal: &'a str, realm: &str) -> Option<&'a str> {
+    let (name, r) = principal.rsplit_once('@')?;
+    if !r.eq_ignore_ascii_case(realm) || name.contains('/') || name.is_empty() {
+        return None;
+    }
+    Some(name)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -322,6 +331,17 @@ mod tests {
 
     fn b64(b: &[u8]) -> String {
         base64::engine::general_purpose::STANDARD.encode(b)
+    }
+
+    #[test]
+    fn principals_of_our_realm_map_to_accounts() {
+        assert_eq!(
+            account_of("alice@CONTOSO.TEST", "CONTOSO.TEST"),
+            Some("alice")
+        );
+        assert_eq!(account_of("alice@EVIL.TEST", "CONTOSO.TEST"), None);
+        assert_eq!(account_of("HTTP/x@CONTOSO.TEST", "CONTOSO.TEST"), None);
+        assert_eq!(account_of("alice", "CONTOSO.TEST"), None);
     }
 
     #[test]

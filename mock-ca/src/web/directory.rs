@@ -84,6 +84,11 @@ impl User {
 
     /// Checks what serde cannot; `index` is the account's place in
     /// `[[users]]`, named in the error with the field.
+    /// The name without its domain (`CONTOSO\\alice` → `alice`).
+    pub fn short_name(&self) -> &str {
+        self.name.rsplit_once('\\').map_or(&self.name, |(_, n)| n)
+    }
+
     pub fn validate(&self, index: usize) -> Result<(), ConfigError> {
         if let Some(sid) = &self.sid {
             crate::db::sid::validate(sid).map_err(|why| {

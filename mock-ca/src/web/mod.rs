@@ -2,8 +2,9 @@
 //! CA issued itself), IIS-style authentication, the `/certsrv/` pages,
 //! `/CertEnroll/` publication and the `/control/` API, over one CA engine.
 //!
-//! Data flows one way: connection → auth (Basic, NTLM/Negotiate, cached per
-//! connection) → page handler → CA engine → page renderer. [`Server::start`]
+//! Data flows one way: connection → auth (Basic; NTLM and Kerberos under
+//! Negotiate, cached per connection) → route (`routes`) → page handler →
+//! CA engine → page renderer. [`Server::start`]
 //! runs it on its own runtime, so a synchronous test or the CLI can start a
 //! server on port 0 and talk to it.
 
@@ -21,6 +22,7 @@ mod ndes;
 pub mod pages;
 mod portal;
 mod replies;
+mod routes;
 
 use std::io;
 use std::net::SocketAddr;
@@ -33,9 +35,9 @@ use hyper::{Method, Response, StatusCode};
 
 use crate::ca::Ca;
 use adcs_proto::ntlm::{self, ChannelBindingPolicy, ServerNames};
-use adcs_proto::protocol::{content_type, endpoint, Disposition, HResult};
-use auth::{AuthSettings, ConnAuth, Outcome};
-use directory::{Directory, Identity, User};
+use adcs_proto::protocol::{content_type, endpoint, Disposition};
+use auth::{AuthSettings, ConnAuth};
+use directory::{Directory, User};
 use journal::{Journal, JournalEntry};
 
 /// ASP's default `maxRequestEntityAllowed`: larger form posts are refused.
@@ -289,7 +291,11 @@ impl Server {
                 crate::kerberos::Kerberos::start(
                     k,
                     &config.dns_domain,
-                    directory.users(),
+                    &directory
+                        .users()
+                        .iter()
+                        .map(|u| (u.short_name().to_string(), u.password.clone()))
+                        .collect::<Vec<_>>(),
                     &service_hosts(&config.host_name, opts.listen),
                 )
                 .map_err(io::Error::other)?,
@@ -501,14 +507,6 @@ impl Drop for Server {
     }
 }
 
-/// Percent-decodes a path (lossy; a `%` that starts no escape stays), for
-/// routing and traversal checks.
-fn decode_path(p: &str) -> String {
-    percent_encoding::percent_decode_str(p)
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
 /// An injected connection reset: hyper drops the connection unanswered.
 #[derive(Debug)]
 struct InjectedReset;
@@ -584,7 +582,7 @@ async fn handle(
                     sec_fetch_site: header("Sec-Fetch-Site"),
                 };
                 let authorization = header("Authorization");
-                route(
+                routes::route(
                     &shared,
                     &conn,
                     &request,
@@ -616,239 +614,4 @@ fn too_large(limit: usize) -> Reply {
     );
     r.close = true;
     r
-}
-
-async fn route(
-    shared: &Arc<Shared>,
-    conn: &Arc<Mutex<ConnAuth>>,
-    req: &Request,
-    raw_path: &str,
-    authorization: Option<&str>,
-    tls: bool,
-    entry: &mut JournalEntry,
-) -> Reply {
-    let path = decode_path(raw_path);
-    if path.contains('\0')
-        || path.contains('\\')
-        || path.split('/').any(|seg| seg == ".." || seg == ".")
-    {
-        return Reply::status(400, "Bad Request");
-    }
-    let lower = path.to_ascii_lowercase();
-    if lower == "/favicon.ico" {
-        return Reply::status(404, "Not Found");
-    }
-    if let Some(file) = lower.strip_prefix("/certenroll/") {
-        return certsrv::cert_enroll(shared, &path[path.len() - file.len()..]);
-    }
-    // SCEP is anonymous, as NDES's IIS application is.
-    if lower.starts_with("/certsrv/mscep/") {
-        return ndes::scep(shared, req).await;
-    }
-    let certsrv = lower == "/certsrv" || lower.starts_with(endpoint::CERTSRV);
-    let control = lower == "/control" || lower.starts_with(endpoint::CONTROL);
-    if !certsrv && !control {
-        return Reply::status(404, "Not Found");
-    }
-    let outcome = {
-        let mut c = conn.lock().unwrap_or_else(|p| p.into_inner());
-        auth::authenticate(
-            &shared.auth,
-            &shared.directory,
-            &mut c,
-            authorization,
-            if tls { shared.binding.as_ref() } else { None },
-            shared.ca.clock(),
-        )
-    };
-    let (who, mutual): (Identity, _) = match outcome {
-        Outcome::Authenticated {
-            identity,
-            method,
-            reply,
-        } => {
-            entry.user = Some(identity.account.clone());
-            entry.auth = Some(method.to_string());
-            (identity, reply)
-        }
-        Outcome::Challenge { label, token } => {
-            use base64::Engine;
-            let mut r = Reply::bytes(
-                "text/html; charset=us-ascii",
-                pages::CHALLENGE_BODY.as_bytes().to_vec(),
-            );
-            r.status = 401;
-            r.headers.push((
-                "WWW-Authenticate",
-                format!(
-                    "{label} {}",
-                    base64::engine::general_purpose::STANDARD.encode(token)
-                ),
-            ));
-            r.headers.push(("Server", "Microsoft-HTTPAPI/2.0".into()));
-            return r;
-        }
-        Outcome::Denied { reason } => {
-            let mut r = Reply::bytes(content_type::HTML, pages::unauthorized().into_bytes());
-            r.status = 401;
-            // Why, for the journal (as IIS's log keeps a 401's substatus):
-            // never a password, only names and the protocol's verdict.
-            if authorization.is_some() {
-                r.detail = Some(reason);
-            }
-            for offer in auth::offers(&shared.auth) {
-                r.headers.push(("WWW-Authenticate", offer));
-            }
-            return r;
-        }
-    };
-    let mut reply = authorized(shared, req, &lower, &who).await;
-    if let Some(token) = mutual {
-        use base64::Engine;
-        let token = base64::engine::general_purpose::STANDARD.encode(token);
-        reply
-            .headers
-            .push(("WWW-Authenticate", format!("Negotiate {token}")));
-    }
-    reply
-}
-
-/// The pages behind sign-in, for `who`.
-async fn authorized(shared: &Arc<Shared>, req: &Request, lower: &str, who: &Identity) -> Reply {
-    let ndes_admin = lower == "/certsrv/mscep_admin" || lower.starts_with("/certsrv/mscep_admin/");
-    let certsrv = lower == "/certsrv" || lower.starts_with(endpoint::CERTSRV);
-    if ndes_admin {
-        return ndes::admin(shared, who);
-    }
-    if certsrv {
-        let page = lower
-            .strip_prefix(endpoint::CERTSRV)
-            .unwrap_or("")
-            .to_string();
-        inject(shared, req, &page, |over| {
-            certsrv::handle(shared, req, &page, who, over)
-        })
-        .await
-    } else {
-        let rest = lower.strip_prefix(endpoint::CONTROL).unwrap_or("");
-        let console = rest
-            .strip_prefix(console::PREFIX)
-            .filter(|r| r.is_empty() || r.starts_with('/'));
-        let get = req.method == Method::GET || req.method == Method::HEAD;
-        if !who.admin {
-            let why = format!("{} is not a CA administrator", who.account);
-            return if console.is_some() {
-                Reply::status(403, &format!("Forbidden: {why}"))
-            } else {
-                Reply::json(403, &serde_json::json!({ "error": why }))
-            };
-        }
-        if !get && console::cross_site(req) {
-            let why = "a cross-site request to the control plane was refused";
-            return Reply::json(403, &serde_json::json!({ "error": why }));
-        }
-        match console {
-            Some(page) => console::handle(shared, req, page, who).await,
-            None => control::handle(shared, req, rest, who).await,
-        }
-    }
-}
-
-/// Serves a certsrv page through the fault rules that hit it: a status,
-/// an error page or a reset instead of the page; a delay before it; a cut,
-/// scrambled or mislabelled body after it.
-async fn inject<F: std::future::Future<Output = Reply>>(
-    shared: &Arc<Shared>,
-    req: &Request,
-    page: &str,
-    serve: impl FnOnce(Option<crate::ca::PolicyOverride>) -> F,
-) -> Reply {
-    let seed = shared.ca.seed();
-    let hits = shared.faults.hits(page, req.method.as_str(), &seed);
-    if hits.is_empty() {
-        return serve(None).await;
-    }
-    let describe = hits
-        .iter()
-        .map(|(r, n)| format!("{} (request {n} to {})", r.describe(), r.endpoint))
-        .collect::<Vec<_>>()
-        .join("; ");
-    for (rule, _) in &hits {
-        if let Some(ms) = rule.delay_ms {
-            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-        }
-    }
-    let first = |f: fn(&faults::FaultRule) -> bool| hits.iter().find(|(r, _)| f(r));
-    let mut injected = Injected {
-        description: describe,
-        reset: first(|r| r.reset).is_some(),
-        content_type: None,
-    };
-    let mut reply = if injected.reset {
-        Reply::status(500, "reset")
-    } else if let Some((r, _)) = first(|r| r.status.is_some()) {
-        let code = r.status.unwrap_or(500);
-        let reason = StatusCode::from_u16(code)
-            .ok()
-            .and_then(|s| s.canonical_reason())
-            .unwrap_or("Injected Fault");
-        let mut reply = Reply::status(code, reason);
-        if code == 503 || code == 429 {
-            reply.headers.push(("Retry-After", "1".into()));
-        }
-        reply
-    } else if let Some((r, _)) = first(|r| r.hresult.is_some()) {
-        let h = HResult(
-            r.hresult
-                .as_deref()
-                .and_then(faults::parse_hresult)
-                .unwrap_or(0x8007_06BA),
-        );
-        let context = if page == endpoint::SUBMIT {
-            pages::ErrorContext::NewRequest
-        } else {
-            pages::ErrorContext::Fetch
-        };
-        replies::error_page(context, endpoint::MODE_NEW, None, h, Some(h))
-    } else if let Some((r, _)) = first(|r| r.deny_hresult.is_some()) {
-        let h = r.deny_hresult.as_deref().and_then(faults::parse_hresult);
-        serve(Some(crate::ca::PolicyOverride::Deny(HResult(
-            h.unwrap_or(HResult::E_INVALIDARG.0),
-        ))))
-        .await
-    } else if let Some((r, _)) = first(|r| r.pending_polls.is_some()) {
-        let reply = serve(Some(crate::ca::PolicyOverride::Pending)).await;
-        if let (Some(id), Some(Disposition::Pending)) = (reply.request_id, reply.disposition) {
-            let issue = r.then.as_deref() != Some("deny");
-            shared.held.hold(id, r.pending_polls.unwrap_or(0), issue);
-        }
-        reply
-    } else {
-        serve(None).await
-    };
-    for (rule, n) in &hits {
-        if let Some(ct) = &rule.content_type {
-            injected.content_type = Some(ct.clone());
-        }
-        if rule.garble {
-            faults::garble(&mut reply.body, &seed, *n);
-        }
-        if let Some(t) = rule.truncate {
-            reply.body.truncate(t);
-        }
-    }
-    reply.fault = Some(Box::new(injected));
-    reply
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percent_decoding_is_lenient() {
-        assert_eq!(decode_path("/a%2F..%2fb"), "/a/../b");
-        assert_eq!(decode_path("/x%zz%4"), "/x%zz%4");
-        assert_eq!(decode_path("/%41"), "/A");
-    }
 }
