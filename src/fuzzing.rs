@@ -98,7 +98,9 @@ pub fn scenario(data: &[u8]) {
 
 /// NTLM as both ends read it: the first byte picks the message. The server
 /// reads NEGOTIATE and AUTHENTICATE (verified against a fixed challenge);
-/// the client reads a CHALLENGE from the server.
+/// the client reads a CHALLENGE from the server; the SPNEGO wrappers
+/// around them (and around Kerberos) are read as the server and the
+/// client read them.
 pub fn ntlm(data: &[u8]) {
     use adcs_proto::ntlm::{self, ChannelBindingPolicy, ClientOptions, ServerNames};
     let Some((&which, msg)) = data.split_first() else {
@@ -111,7 +113,7 @@ pub fn ntlm(data: &[u8]) {
         dns_computer: "ca01.contoso.test".into(),
     };
     let negotiate = ntlm::client_negotiate();
-    match which % 3 {
+    match which % 4 {
         0 => {
             let _ = ntlm::challenge(msg, &names, [7; 8], 0);
         }
@@ -126,12 +128,19 @@ pub fn ntlm(data: &[u8]) {
                 }
             }
         }
-        _ => {
+        2 => {
             let opts = ClientOptions {
                 mic: true,
                 ..ClientOptions::default()
             };
             let _ = ntlm::client_authenticate(&negotiate, msg, "alice", "CONTOSO", "pw", &opts);
+        }
+        _ => {
+            use adcs_proto::gss::spnego;
+            let _ = spnego::ntlm_in_init(msg);
+            let _ = spnego::ntlm_in_resp(msg);
+            let _ = spnego::frame_bare_ap_req(msg);
+            let _ = spnego::read_resp(msg);
         }
     }
 }
@@ -417,6 +426,18 @@ pub fn seeds() -> Result<Vec<Seed>, FuzzError> {
         );
     }
     add("ntlm", "challenge.bin", tagged(2, &state.challenge));
+    // SPNEGO around NTLM: the client's NegTokenInit and NegTokenResp, the
+    // server's answers.
+    use adcs_proto::gss::spnego;
+    let (init, _) = spnego::client_ntlm_init(&neg);
+    add("ntlm", "spnego-init.bin", tagged(3, &init));
+    let answer = spnego::client_ntlm_answer(b"NTLMSSP\0\x03\0\0\0", Some(&[1; 16]));
+    add("ntlm", "spnego-answer.bin", tagged(3, &answer));
+    add(
+        "ntlm",
+        "spnego-challenge.bin",
+        tagged(3, &spnego::ntlm_challenge(&state.challenge)),
+    );
 
     // SCEP: PKCSReqs to the fuzz NDES with 3DES and AES, and a bare envelope.
     use adcs_proto::scep::Cipher;

@@ -389,6 +389,15 @@ fn av_pairs(mut b: &[u8]) -> Vec<(u16, &[u8])> {
     out
 }
 
+/// What a proven AUTHENTICATE establishes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// The key both ends now share (MS-NLMP 3.1.5.1.2), for signing.
+    pub exported_session_key: [u8; 16],
+    /// The AUTHENTICATE carried a MIC (so SPNEGO wants a mechListMIC).
+    pub mic_present: bool,
+}
+
 /// Proves an AUTHENTICATE against `password` (the one the server holds for
 /// `auth.user`). `binding` is this TLS connection's channel-binding hash, or
 /// `None` over plain HTTP (where Extended Protection does not apply).
@@ -399,7 +408,7 @@ pub fn verify(
     password: &str,
     policy: ChannelBindingPolicy,
     binding: Option<[u8; 16]>,
-) -> Result<(), NtlmError> {
+) -> Result<Verified, NtlmError> {
     let nt = &auth.nt_response;
     if nt.len() < 16 + 28 || auth.user.is_empty() {
         return Err(NtlmError::NotV2);
@@ -410,6 +419,15 @@ pub fn verify(
     if aws_lc_rs::constant_time::verify_slices_are_equal(&expected, proof).is_err() {
         return Err(NtlmError::WrongPassword);
     }
+    let session_base_key = hmac_md5(&key, &[proof]);
+    let exported: [u8; 16] =
+        if auth.flags & flags::KEY_EXCH != 0 && auth.encrypted_session_key.len() == 16 {
+            rc4(&session_base_key, &auth.encrypted_session_key)
+                .try_into()
+                .expect("16 bytes in, 16 out")
+        } else {
+            session_base_key
+        };
     // The blob is covered by NTProofStr, so its AV pairs can be trusted now.
     let pairs = av_pairs(&blob[28..]);
     let mic_present = pairs.iter().any(|(id, v)| {
@@ -419,13 +437,6 @@ pub fn verify(
         if auth_msg.len() < 88 {
             return Err(NtlmError::BadMic);
         }
-        let session_base_key = hmac_md5(&key, &[proof]);
-        let exported =
-            if auth.flags & flags::KEY_EXCH != 0 && auth.encrypted_session_key.len() == 16 {
-                rc4(&session_base_key, &auth.encrypted_session_key)
-            } else {
-                session_base_key.to_vec()
-            };
         let mut zeroed = auth_msg.to_vec();
         zeroed[72..88].fill(0);
         let mic = hmac_md5(&exported, &[&state.negotiate, &state.challenge, &zeroed]);
@@ -437,13 +448,82 @@ pub fn verify(
         .iter()
         .find(|(id, v)| *id == av::CHANNEL_BINDINGS && v.len() == 16 && v.iter().any(|b| *b != 0))
         .map(|(_, v)| *v);
+    let verified = Verified {
+        exported_session_key: exported,
+        mic_present,
+    };
     match (policy, binding, sent) {
-        (ChannelBindingPolicy::Off, _, _) | (_, None, _) => Ok(()),
-        (_, Some(ours), Some(theirs)) if ours[..] == *theirs => Ok(()),
+        (ChannelBindingPolicy::Off, _, _) | (_, None, _) => Ok(verified),
+        (_, Some(ours), Some(theirs)) if ours[..] == *theirs => Ok(verified),
         (_, Some(_), Some(_)) => Err(NtlmError::ChannelBindingMismatch),
-        (ChannelBindingPolicy::Accept, Some(_), None) => Ok(()),
+        (ChannelBindingPolicy::Accept, Some(_), None) => Ok(verified),
         (ChannelBindingPolicy::Require, Some(_), None) => Err(NtlmError::ChannelBindingMissing),
     }
+}
+
+/// Which way a signed message goes: each has its own keys (MS-NLMP 3.4.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    ClientToServer,
+    ServerToClient,
+}
+
+/// The signature of the first message one way (sequence number 0) under
+/// extended session security (MS-NLMP 3.4.4.2): version 1, the first 8
+/// bytes of HMAC-MD5 with the signing key, RC4-sealed when the key was
+/// exchanged. SPNEGO's mechListMIC over NTLM is this over the mechTypes.
+pub fn sign_first(
+    exported: &[u8; 16],
+    negotiated: u32,
+    way: Direction,
+    message: &[u8],
+) -> [u8; 16] {
+    let (sign, seal): (&[u8], &[u8]) = match way {
+        Direction::ClientToServer => (
+            b"session key to client-to-server signing key magic constant\0",
+            b"session key to client-to-server sealing key magic constant\0",
+        ),
+        Direction::ServerToClient => (
+            b"session key to server-to-client signing key magic constant\0",
+            b"session key to server-to-client sealing key magic constant\0",
+        ),
+    };
+    let md5 = |parts: &[&[u8]]| -> [u8; 16] {
+        let mut h = Md5::new();
+        for p in parts {
+            h.update(p);
+        }
+        h.finalize().into()
+    };
+    let seq = 0u32.to_le_bytes();
+    let mac = hmac_md5(&md5(&[exported, sign]), &[&seq, message]);
+    let mut checksum = mac[..8].to_vec();
+    if negotiated & flags::KEY_EXCH != 0 {
+        let seal_len = if negotiated & flags::N128 != 0 {
+            16
+        } else if negotiated & flags::N56 != 0 {
+            7
+        } else {
+            5
+        };
+        checksum = rc4(&md5(&[&exported[..seal_len], seal]), &checksum);
+    }
+    let mut sig = [0u8; 16];
+    sig[0] = 1;
+    sig[4..12].copy_from_slice(&checksum);
+    sig[12..].copy_from_slice(&seq);
+    sig
+}
+
+/// The key a client holds after its AUTHENTICATE (without key exchange,
+/// as [`client_authenticate`] makes it): for the client side of signing.
+pub fn client_session_key(auth_msg: &[u8], password: &str) -> Result<[u8; 16], NtlmError> {
+    let auth = parse_authenticate(auth_msg)?;
+    if auth.nt_response.len() < 16 {
+        return Err(NtlmError::NotV2);
+    }
+    let key = ntowf_v2(password, &auth.user, &auth.domain);
+    Ok(hmac_md5(&key, &[&auth.nt_response[..16]]))
 }
 
 /// Client side: a NEGOTIATE asking for Unicode, NTLM, extended session
@@ -635,7 +715,10 @@ mod tests {
             let (st, raw, a) = handshake("Alice-Passw0rd", &opts);
             assert_eq!((a.user.as_str(), a.domain.as_str()), ("alice", "CONTOSO"));
             let off = ChannelBindingPolicy::Off;
-            assert_eq!(verify(&st, &raw, &a, "Alice-Passw0rd", off, None), Ok(()));
+            let v = verify(&st, &raw, &a, "Alice-Passw0rd", off, None).unwrap();
+            // Both ends hold the same session key afterwards.
+            let client_key = client_session_key(&raw, "Alice-Passw0rd").unwrap();
+            assert_eq!((v.exported_session_key, v.mic_present), (client_key, mic));
             assert_eq!(
                 verify(&st, &raw, &a, "wrong", off, None),
                 Err(NtlmError::WrongPassword)
@@ -678,7 +761,7 @@ mod tests {
                 ..Default::default()
             };
             let (st, raw, a) = handshake("pw", &opts);
-            verify(&st, &raw, &a, "pw", policy, Some(ours))
+            verify(&st, &raw, &a, "pw", policy, Some(ours)).map(|_| ())
         };
         use ChannelBindingPolicy::*;
         assert_eq!(check(None, Off), Ok(()));

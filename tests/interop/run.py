@@ -10,6 +10,7 @@ https/http -- and drives it with:
   * certsrv 2.1.1 (magnuswatn/certsrv), auth_method "basic" and "ntlm";
   * certipy-ad 4.8.2 `req -web` (NTLM through requests-ntlm);
   * curl --ntlm, read the way the bash clients read the pages (when installed);
+  * pyspnego's SPNEGO carrying NTLM under Negotiate, mechListMICs checked;
   * Kerberos under Negotiate against the site's MIT KDC (servers run with
     --kerberos where krb5-kdc is installed): kinit, curl --negotiate,
     requests with requests-gssapi, and certsrv on a requests-gssapi session.
@@ -953,6 +954,46 @@ def _(ctx):
     cmd = [exe, "-s", "-o", "/dev/null", "-w", "%{http_code}", "--ntlm", "-u", "%s:%s" % (ALICE[0], WRONG_PASSWORD), "-k", base(ctx)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     check(r.stdout.strip() == "401", "status %r" % r.stdout)
+
+
+# --------------------------------------------------------------------------
+# NTLM inside SPNEGO under Negotiate, as Windows browsers send it off the
+# domain: pyspnego's own SPNEGO (NegotiateOptions.use_negotiate) carries
+# NTLM, both sides sign the mechanism list (mechListMIC), and the client
+# checks the server's.
+# --------------------------------------------------------------------------
+
+
+@case("spnego.pyspnego_ntlm_inside_negotiate", modes=("enterprise",))
+def _(ctx):
+    import spnego
+
+    c = spnego.client(ALICE[0], ALICE[1], hostname=CA_HOST, service="HTTP", protocol="negotiate",
+                      options=spnego.NegotiateOptions.use_negotiate)
+    s = ctx.server
+    verify = s.info["root_cert"] if s.scheme == "https" else True
+    session = requests.Session()
+
+    def send(token):
+        h = {"Authorization": "Negotiate " + base64.b64encode(token).decode()}
+        r = session.get(base(ctx), headers=h, verify=verify, timeout=30)
+        offered = [v for v in r.headers.get("WWW-Authenticate", "").split(",") if v.strip().startswith("Negotiate ")]
+        check(offered, "HTTP %s without a Negotiate token" % r.status_code)
+        return r, base64.b64decode(offered[0].split()[1])
+
+    first = c.step()
+    check(first.startswith(b"\x60"), "pyspnego did not send SPNEGO: %r" % first[:8])
+    r, challenge = send(first)
+    check(r.status_code == 401, "first leg: HTTP %s" % r.status_code)
+    r, final = send(c.step(challenge))
+    check(r.status_code == 200 and "Welcome" in r.text, "second leg: HTTP %s" % r.status_code)
+    c.step(final)  # raises if the server's mechListMIC does not verify
+    check(c.complete and c.negotiated_protocol == "ntlm", "pyspnego: complete=%s protocol=%s" % (c.complete, c.negotiated_protocol))
+    info = s.info
+    j = requests.get(info["control_url"] + "journal", auth=(info["admin"]["user"], info["admin"]["password"]),
+                     verify=info["root_cert"], timeout=30).json()
+    check(any(e.get("user") == ALICE[0] and e.get("auth") == "negotiate" for e in j[-3:]),
+          "journal: %s" % [(e.get("user"), e.get("auth")) for e in j[-3:]])
 
 
 # --------------------------------------------------------------------------

@@ -8,8 +8,8 @@
 use base64::Engine;
 
 use super::directory::{Directory, Identity};
-use adcs_proto::gss::{AcceptContext, Accepted, Acceptor};
-use adcs_proto::ntlm::{self, ChallengeState, ChannelBindingPolicy, ServerNames};
+use adcs_proto::gss::{spnego, AcceptContext, Accepted, Acceptor};
+use adcs_proto::ntlm::{self, ChallengeState, ChannelBindingPolicy, Direction, ServerNames};
 
 /// What the server offers and requires.
 #[derive(Clone, Debug)]
@@ -49,6 +49,9 @@ pub struct ConnAuth {
     pending: Option<ChallengeState>,
     /// A Kerberos context that needs another token (SPNEGO renegotiation).
     gss: Option<AcceptContext>,
+    /// The DER of the mechanism list a SPNEGO NegTokenInit offered with
+    /// NTLM, which the mechListMICs sign.
+    spnego_mech_types: Option<Vec<u8>>,
     /// The account a handshake on this connection proved.
     identity: Option<Identity>,
 }
@@ -77,7 +80,8 @@ fn denied(reason: impl Into<String>) -> Outcome {
 }
 
 /// Decides a request. `binding` is this TLS connection's channel
-/// binding (`None` over plain HTTP); `now_filetime` goes in the CHALLENGE.
+/// binding (`None` over plain HTTP); `clock` dates the CHALLENGE and says
+/// how far a test moved the server's time (Kerberos's skew).
 pub fn authenticate(
     settings: &AuthSettings,
     directory: &Directory,
@@ -124,81 +128,174 @@ pub fn authenticate(
         s @ ("ntlm" | "negotiate")
             if settings.ntlm || (s == "negotiate" && settings.kerberos.is_some()) =>
         {
-            let label = if s == "ntlm" { "NTLM" } else { "Negotiate" };
+            let negotiate = s == "negotiate";
             let Ok(msg) = b64.decode(token) else {
-                return denied("NTLM: bad base64");
+                return denied(format!("{scheme}: bad base64"));
             };
-            if let (None, "negotiate", Some(k)) = (ntlm::message_type(&msg), s, &settings.kerberos)
-            {
-                let policy = settings.channel_binding;
-                let ctx = KerberosCall {
-                    k,
-                    policy,
+            if settings.ntlm {
+                let call = NtlmCall {
+                    settings,
+                    directory,
                     binding,
-                    clock_moved: clock.moved(),
+                    now_filetime,
+                    negotiate,
                 };
-                return kerberos(&ctx, directory, conn, &msg);
-            }
-            if !settings.ntlm {
-                return denied("NTLM is not offered");
-            }
-            match ntlm::message_type(&msg) {
-                Some(1) => {
-                    let mut server_challenge = [0u8; 8];
-                    if aws_lc_rs::rand::fill(&mut server_challenge).is_err() {
-                        return denied("no randomness for the NTLM challenge");
-                    }
-                    match ntlm::challenge(&msg, &settings.names, server_challenge, now_filetime) {
-                        Ok(state) => {
-                            let token = state.challenge.clone();
-                            conn.pending = Some(state);
-                            conn.identity = None;
-                            Outcome::Challenge { label, token }
-                        }
-                        Err(e) => denied(format!("NTLM NEGOTIATE: {e}")),
-                    }
+                if let Some(outcome) = ntlm_exchange(&call, conn, &msg) {
+                    return outcome;
                 }
-                Some(3) => {
-                    // The challenge is used once, whatever the outcome (no replay).
-                    let Some(state) = conn.pending.take() else {
-                        return denied("NTLM AUTHENTICATE without a challenge on this connection");
+            }
+            match &settings.kerberos {
+                Some(k) if negotiate => {
+                    let call = KerberosCall {
+                        k,
+                        policy: settings.channel_binding,
+                        binding,
+                        clock_moved: clock.moved(),
                     };
-                    let auth = match ntlm::parse_authenticate(&msg) {
-                        Ok(a) => a,
-                        Err(e) => return denied(format!("NTLM AUTHENTICATE: {e}")),
-                    };
-                    let Some(user) = directory.find(&auth.domain, &auth.user) else {
-                        return denied(format!(
-                            "NTLM: unknown user {}\\{}",
-                            auth.domain, auth.user
-                        ));
-                    };
-                    match ntlm::verify(
-                        &state,
-                        &msg,
-                        &auth,
-                        &user.password,
-                        settings.channel_binding,
-                        binding.map(|b| b.ntlm),
-                    ) {
-                        Ok(()) => {
-                            let identity = directory.identity(user);
-                            conn.identity = Some(identity.clone());
-                            Outcome::Authenticated {
-                                identity,
-                                method: if s == "ntlm" { "ntlm" } else { "negotiate" },
-                                reply: None,
-                            }
-                        }
-                        Err(e) => denied(format!("NTLM {}: {e}", user.name)),
-                    }
+                    kerberos(&call, directory, conn, &msg)
                 }
-                // SPNEGO/Kerberos tokens under Negotiate: not offered here.
-                _ => denied(format!("{label}: not an NTLMSSP token")),
+                _ => denied(format!("{scheme}: not a token this site takes")),
             }
         }
         other => denied(format!("scheme `{other}` not offered")),
     }
+}
+
+/// What one NTLM message is checked with.
+struct NtlmCall<'a> {
+    settings: &'a AuthSettings,
+    directory: &'a Directory,
+    binding: Option<&'a Binding>,
+    now_filetime: u64,
+    /// Under the `Negotiate` label (raw, or inside SPNEGO).
+    negotiate: bool,
+}
+
+/// NTLM, raw or (under `Negotiate`) inside SPNEGO; `None` when the token
+/// is neither, so Kerberos may take it.
+fn ntlm_exchange(call: &NtlmCall, conn: &mut ConnAuth, msg: &[u8]) -> Option<Outcome> {
+    let label = if call.negotiate { "Negotiate" } else { "NTLM" };
+    let method = if call.negotiate { "negotiate" } else { "ntlm" };
+    match ntlm::message_type(msg) {
+        Some(1) => {
+            return Some(match ntlm_challenge(call, conn, msg) {
+                Ok(token) => Outcome::Challenge { label, token },
+                Err(e) => denied(e),
+            })
+        }
+        Some(3) => {
+            return Some(match ntlm_prove(call, conn, msg) {
+                Ok((identity, _, _)) => Outcome::Authenticated {
+                    identity,
+                    method,
+                    reply: None,
+                },
+                Err(e) => denied(e),
+            })
+        }
+        Some(_) => return Some(denied(format!("{label}: an unexpected NTLM message"))),
+        None if !call.negotiate => return Some(denied("NTLM: not an NTLMSSP token")),
+        None => {}
+    }
+    if let Some((types, negotiate_msg)) = spnego::ntlm_in_init(msg) {
+        return Some(match ntlm_challenge(call, conn, &negotiate_msg) {
+            Ok(challenge) => {
+                conn.spnego_mech_types = Some(types);
+                Outcome::Challenge {
+                    label,
+                    token: spnego::ntlm_challenge(&challenge),
+                }
+            }
+            Err(e) => denied(e),
+        });
+    }
+    let (auth_msg, mic) = spnego::ntlm_in_resp(msg)?;
+    let types = conn.spnego_mech_types.take();
+    Some(match ntlm_prove(call, conn, &auth_msg) {
+        Ok((identity, verified, negotiated)) => {
+            match mech_list_mic(&verified, negotiated, types, mic) {
+                Ok(reply) => Outcome::Authenticated {
+                    identity,
+                    method,
+                    reply: Some(spnego::completed(reply.as_ref().map(|m| &m[..]))),
+                },
+                Err(e) => {
+                    conn.identity = None;
+                    denied(e)
+                }
+            }
+        }
+        Err(e) => denied(e),
+    })
+}
+
+/// Checks the client's mechListMIC over the mechanism list it offered and
+/// makes the server's (MS-SPNG 3.1.5.1); none when the client sent none.
+fn mech_list_mic(
+    verified: &ntlm::Verified,
+    negotiated: u32,
+    types: Option<Vec<u8>>,
+    mic: Option<Vec<u8>>,
+) -> Result<Option<[u8; 16]>, String> {
+    let Some(mic) = mic else {
+        return Ok(None);
+    };
+    let Some(types) = types else {
+        return Err("SPNEGO: a mechListMIC with no NegTokenInit on this connection".into());
+    };
+    let key = &verified.exported_session_key;
+    let theirs = ntlm::sign_first(key, negotiated, Direction::ClientToServer, &types);
+    if !constant_time_eq(&theirs, &mic) {
+        return Err("SPNEGO: the client's mechListMIC does not verify".into());
+    }
+    Ok(Some(ntlm::sign_first(
+        key,
+        negotiated,
+        Direction::ServerToClient,
+        &types,
+    )))
+}
+
+/// Answers a NEGOTIATE: the CHALLENGE, remembered on the connection.
+fn ntlm_challenge(call: &NtlmCall, conn: &mut ConnAuth, msg: &[u8]) -> Result<Vec<u8>, String> {
+    let mut server_challenge = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut server_challenge)
+        .map_err(|_| "no randomness for the NTLM challenge".to_string())?;
+    let names = &call.settings.names;
+    let state = ntlm::challenge(msg, names, server_challenge, call.now_filetime)
+        .map_err(|e| format!("NTLM NEGOTIATE: {e}"))?;
+    let token = state.challenge.clone();
+    conn.pending = Some(state);
+    conn.identity = None;
+    conn.gss = None;
+    Ok(token)
+}
+
+/// Proves an AUTHENTICATE against this connection's CHALLENGE; the
+/// account then stays on the connection. Also gives the session key and
+/// the negotiated flags, for SPNEGO's mechListMIC.
+fn ntlm_prove(
+    call: &NtlmCall,
+    conn: &mut ConnAuth,
+    msg: &[u8],
+) -> Result<(Identity, ntlm::Verified, u32), String> {
+    // The challenge is used once, whatever the outcome (no replay).
+    let state = conn
+        .pending
+        .take()
+        .ok_or("NTLM AUTHENTICATE without a challenge on this connection")?;
+    let auth = ntlm::parse_authenticate(msg).map_err(|e| format!("NTLM AUTHENTICATE: {e}"))?;
+    let user = call
+        .directory
+        .find(&auth.domain, &auth.user)
+        .ok_or_else(|| format!("NTLM: unknown user {}\\{}", auth.domain, auth.user))?;
+    let policy = call.settings.channel_binding;
+    let binding = call.binding.map(|b| b.ntlm);
+    let verified = ntlm::verify(&state, msg, &auth, &user.password, policy, binding)
+        .map_err(|e| format!("NTLM {}: {e}", user.name))?;
+    let identity = call.directory.identity(user);
+    conn.identity = Some(identity.clone());
+    Ok((identity, verified, auth.flags))
 }
 
 /// What one Kerberos token is checked with.
@@ -440,6 +537,57 @@ mod tests {
                 ),
                 Outcome::Denied { .. }
             ));
+        }
+    }
+
+    #[test]
+    fn ntlm_inside_spnego_signs_in_and_both_mech_list_mics_verify() {
+        let (s, d) = setup();
+        let clock = adcs_proto::Clock::frozen_at(0);
+        for (password, client_mic_ok, expect_in) in [
+            ("pw", true, true),
+            ("pw", false, false),
+            ("bad", true, false),
+        ] {
+            let mut c = ConnAuth::default();
+            let neg = ntlm::client_negotiate();
+            let (init, types) = spnego::client_ntlm_init(&neg);
+            let h1 = format!("Negotiate {}", b64(&init));
+            let Outcome::Challenge { label, token } =
+                authenticate(&s, &d, &mut c, Some(&h1), None, &clock)
+            else {
+                panic!("no challenge")
+            };
+            assert_eq!(label, "Negotiate");
+            let challenge = spnego::read_resp(&token).unwrap().response_token.unwrap();
+            let opts = ntlm::ClientOptions {
+                mic: true,
+                ..Default::default()
+            };
+            let auth =
+                ntlm::client_authenticate(&neg, &challenge, "alice", "CONTOSO", password, &opts)
+                    .unwrap();
+            let key = ntlm::client_session_key(&auth, password).unwrap();
+            let flags = ntlm::parse_authenticate(&auth).unwrap().flags;
+            let signed: &[u8] = if client_mic_ok {
+                &types
+            } else {
+                b"other mechanisms"
+            };
+            let mic = ntlm::sign_first(&key, flags, Direction::ClientToServer, signed);
+            let h3 = format!(
+                "Negotiate {}",
+                b64(&spnego::client_ntlm_answer(&auth, Some(&mic)))
+            );
+            let outcome = authenticate(&s, &d, &mut c, Some(&h3), None, &clock);
+            let Outcome::Authenticated { reply, method, .. } = outcome else {
+                assert!(!expect_in, "{password} {client_mic_ok}: {outcome:?}");
+                continue;
+            };
+            assert!(expect_in && method == "negotiate");
+            let server_mic = spnego::read_resp(&reply.unwrap()).unwrap().mech_list_mic;
+            let ours = ntlm::sign_first(&key, flags, Direction::ServerToClient, &types);
+            assert_eq!(server_mic.as_deref(), Some(&ours[..]));
         }
     }
 

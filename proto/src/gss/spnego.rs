@@ -1,11 +1,17 @@
-//! SPNEGO as Windows accepts it. impacket (so Certipy's `-k`) sends a
-//! NegTokenInit whose Kerberos mechToken is a bare AP-REQ, without the
-//! RFC 4121 framing (`[APPLICATION 0]`, the mechanism OID, TOK_ID 01 00).
-//! SSPI takes that; MIT refuses it as a defective token. Reading it as
-//! IIS does means adding the framing before MIT sees the token, under the
-//! standard Kerberos OID: MIT finds no acceptor credential for a token
-//! framed under Microsoft's alias when the client lists only the alias,
-//! as impacket does.
+//! SPNEGO (RFC 4178) as Windows accepts it, sans-IO.
+//!
+//! Kerberos inside it goes to MIT, with one repair: impacket (so Certipy's
+//! `-k`) sends a NegTokenInit whose Kerberos mechToken is a bare AP-REQ,
+//! without the RFC 4121 framing (`[APPLICATION 0]`, the mechanism OID,
+//! TOK_ID 01 00). SSPI takes that; MIT refuses it as a defective token.
+//! Reading it as IIS does means adding the framing before MIT sees the
+//! token, under the standard Kerberos OID: MIT finds no acceptor
+//! credential for a token framed under Microsoft's alias when the client
+//! lists only the alias, as impacket does.
+//!
+//! NTLM inside it (what Windows browsers and pyspnego send when Kerberos
+//! is out of reach) is unwrapped here for the NTLM acceptor, and its
+//! answers wrapped in NegTokenResp (MS-SPNG 3.3.5).
 
 use der::asn1::{BitString, ContextSpecific, ObjectIdentifier as Oid, OctetString};
 use der::{Decode, Encode, Header, Length, Reader, SliceReader, Tag, TagMode, TagNumber};
@@ -19,8 +25,36 @@ const GSS_TOKEN: Tag = Tag::Application {
     constructed: true,
     number: TagNumber(0),
 };
+/// NTLMSSP (1.3.6.1.4.1.311.2.2.10).
+const NTLM: Oid = Oid::new_unwrap("1.3.6.1.4.1.311.2.2.10");
 /// A Kerberos AP-REQ begins `[APPLICATION 14]`, constructed.
 const AP_REQ: u8 = 0x6e;
+
+/// NegTokenResp's negState.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, der::Enumerated)]
+#[repr(u32)]
+enum NegState {
+    AcceptCompleted = 0,
+    AcceptIncomplete = 1,
+    /// Read from clients; never sent.
+    #[allow(dead_code)]
+    Reject = 2,
+    #[allow(dead_code)]
+    RequestMic = 3,
+}
+
+/// NegTokenResp (RFC 4178 §4.2.2), under `[1]`.
+#[derive(der::Sequence)]
+struct NegTokenResp {
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    neg_state: Option<NegState>,
+    #[asn1(context_specific = "1", tag_mode = "EXPLICIT", optional = "true")]
+    supported_mech: Option<Oid>,
+    #[asn1(context_specific = "2", tag_mode = "EXPLICIT", optional = "true")]
+    response_token: Option<OctetString>,
+    #[asn1(context_specific = "3", tag_mode = "EXPLICIT", optional = "true")]
+    mech_list_mic: Option<OctetString>,
+}
 
 /// NegTokenInit (RFC 4178 §4.2.1).
 #[derive(der::Sequence)]
@@ -33,6 +67,118 @@ struct NegTokenInit {
     mech_token: Option<OctetString>,
     #[asn1(context_specific = "3", tag_mode = "EXPLICIT", optional = "true")]
     mech_list_mic: Option<OctetString>,
+}
+
+fn is_ntlm(token: &[u8]) -> bool {
+    token.starts_with(b"NTLMSSP\0")
+}
+
+/// A NegTokenInit's mechanism list (its DER, which the mechListMIC signs)
+/// and optimistic NTLM message, when it carries one.
+pub fn ntlm_in_init(token: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let (oid, inner) = split_gss_token(token).ok()?;
+    if oid != SPNEGO {
+        return None;
+    }
+    let init = ContextSpecific::<NegTokenInit>::from_der(inner).ok()?.value;
+    let ntlm = init.mech_token.as_ref()?.as_bytes();
+    if !is_ntlm(ntlm) || init.mech_types.first() != Some(&NTLM) {
+        return None;
+    }
+    Some((init.mech_types.to_der().ok()?, ntlm.to_vec()))
+}
+
+/// A NegTokenResp's NTLM message and mechListMIC, when it carries one.
+pub fn ntlm_in_resp(token: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    let resp = ContextSpecific::<NegTokenResp>::from_der(token).ok()?.value;
+    let ntlm = resp.response_token.as_ref()?.as_bytes();
+    if !is_ntlm(ntlm) {
+        return None;
+    }
+    let mic = resp.mech_list_mic.map(|m| m.as_bytes().to_vec());
+    Some((ntlm.to_vec(), mic))
+}
+
+fn resp(token: NegTokenResp) -> Vec<u8> {
+    let wrapped = ContextSpecific {
+        tag_number: TagNumber(1),
+        tag_mode: TagMode::Explicit,
+        value: token,
+    };
+    wrapped
+        .to_der()
+        .expect("a NegTokenResp of owned parts encodes")
+}
+
+/// The server's first answer around an NTLM CHALLENGE: accept-incomplete,
+/// NTLM chosen.
+pub fn ntlm_challenge(challenge: &[u8]) -> Vec<u8> {
+    resp(NegTokenResp {
+        neg_state: Some(NegState::AcceptIncomplete),
+        supported_mech: Some(NTLM),
+        response_token: OctetString::new(challenge).ok(),
+        mech_list_mic: None,
+    })
+}
+
+/// The server's last answer: accept-completed, with its mechListMIC when
+/// the exchange has one.
+pub fn completed(mech_list_mic: Option<&[u8]>) -> Vec<u8> {
+    resp(NegTokenResp {
+        neg_state: Some(NegState::AcceptCompleted),
+        supported_mech: None,
+        response_token: None,
+        mech_list_mic: mech_list_mic.and_then(|m| OctetString::new(m).ok()),
+    })
+}
+
+/// Client side: a NegTokenInit offering NTLM with its NEGOTIATE, and the
+/// DER of its mechanism list (what the mechListMICs sign).
+pub fn client_ntlm_init(negotiate: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let init = NegTokenInit {
+        mech_types: vec![NTLM],
+        req_flags: None,
+        mech_token: OctetString::new(negotiate).ok(),
+        mech_list_mic: None,
+    };
+    let types = init.mech_types.to_der().expect("OIDs encode");
+    let wrapped = ContextSpecific {
+        tag_number: TagNumber(0),
+        tag_mode: TagMode::Explicit,
+        value: init,
+    };
+    let inner = wrapped
+        .to_der()
+        .expect("a NegTokenInit of owned parts encodes");
+    (gss_token(&SPNEGO, &inner).expect("lengths fit"), types)
+}
+
+/// Client side: the NegTokenResp carrying an AUTHENTICATE and the
+/// client's mechListMIC.
+pub fn client_ntlm_answer(authenticate: &[u8], mech_list_mic: Option<&[u8]>) -> Vec<u8> {
+    resp(NegTokenResp {
+        neg_state: None,
+        supported_mech: None,
+        response_token: OctetString::new(authenticate).ok(),
+        mech_list_mic: mech_list_mic.and_then(|m| OctetString::new(m).ok()),
+    })
+}
+
+/// A NegTokenResp's payload, as a client reads the server's answer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Answer {
+    pub response_token: Option<Vec<u8>>,
+    pub mech_list_mic: Option<Vec<u8>>,
+}
+
+/// Reads the server's NegTokenResp.
+pub fn read_resp(token: &[u8]) -> Option<Answer> {
+    let r = ContextSpecific::<NegTokenResp>::from_der(token).ok()?.value;
+    let bytes = |o: Option<OctetString>| o.map(|o| o.as_bytes().to_vec());
+    Some(Answer {
+        response_token: bytes(r.response_token),
+        mech_list_mic: bytes(r.mech_list_mic),
+    })
 }
 
 /// `[APPLICATION 0] { oid, inner }`, with `inner` as raw bytes.
@@ -136,6 +282,45 @@ mod tests {
         // Both listed: the list stays as the client sent it.
         let (types, mech, _) = reframed(vec![MS_KRB5, KRB5]);
         assert_eq!((types, mech), (vec![MS_KRB5, KRB5], KRB5));
+    }
+
+    #[test]
+    fn ntlm_goes_in_and_out_of_negtokeninit_and_negtokenresp() {
+        let negotiate = crate::ntlm::client_negotiate();
+        let init = negtokeninit(vec![NTLM, KRB5], &negotiate);
+        let (types, got) = ntlm_in_init(&init).expect("NTLM first with its message");
+        assert_eq!(got, negotiate);
+        assert_eq!(types, vec![NTLM, KRB5].to_der().unwrap());
+        // Kerberos listed first: the optimistic token is not NTLM's.
+        assert_eq!(
+            ntlm_in_init(&negtokeninit(vec![KRB5, NTLM], &negotiate)),
+            None
+        );
+
+        let challenge = ntlm_challenge(b"NTLMSSP\0\x02rest");
+        let r = ContextSpecific::<NegTokenResp>::from_der(&challenge)
+            .unwrap()
+            .value;
+        assert_eq!(r.neg_state, Some(NegState::AcceptIncomplete));
+        assert_eq!(r.supported_mech, Some(NTLM));
+
+        let auth = resp(NegTokenResp {
+            neg_state: None,
+            supported_mech: None,
+            response_token: OctetString::new(&b"NTLMSSP\0\x03rest"[..]).ok(),
+            mech_list_mic: OctetString::new(&[1u8; 16][..]).ok(),
+        });
+        let (msg, mic) = ntlm_in_resp(&auth).unwrap();
+        assert_eq!(
+            (msg.as_slice(), mic),
+            (&b"NTLMSSP\0\x03rest"[..], Some(vec![1; 16]))
+        );
+        let done = ContextSpecific::<NegTokenResp>::from_der(&completed(Some(&[2; 16])))
+            .unwrap()
+            .value;
+        assert_eq!(done.neg_state, Some(NegState::AcceptCompleted));
+        assert_eq!(done.mech_list_mic.unwrap().as_bytes(), &[2; 16]);
+        assert_eq!(ntlm_in_resp(&completed(None)), None);
     }
 
     #[test]
