@@ -393,7 +393,23 @@ pub fn seeds() -> Result<Vec<Seed>, FuzzError> {
         b"name = \"small\"\n[world]\nseed = 3\n[[step]]\ndo = \"req.enroll\"\ninf = \"[NewRequest]\\nSubject = \\\"CN=a.contoso.test\\\"\\n\"\ntemplate = \"WebServer\"\n[step.expect]\ndisposition = \"issued\"\n".to_vec(),
     );
 
-    // NTLM: the selector byte, then the message.
+    for (target, name, bytes) in ntlm_seeds()? {
+        add(target, &name, bytes);
+    }
+
+    // SCEP: PKCSReqs to the fuzz NDES with 3DES and AES, and a bare envelope.
+    use adcs_proto::scep::Cipher;
+    let (des3, envelope) = scep_request(Cipher::TripleDes)?;
+    add("scep", "pkcsreq-3des.der", des3);
+    add("scep", "pkcsreq-aes.der", scep_request(Cipher::Aes128)?.0);
+    add("scep", "envelope.der", envelope);
+    Ok(out)
+}
+
+/// NTLM's seeds: the selector byte, then the message (or SPNEGO token).
+fn ntlm_seeds() -> Result<Vec<Seed>, FuzzError> {
+    let mut out: Vec<Seed> = Vec::new();
+    let mut add = |target, name: &str, bytes: Vec<u8>| out.push((target, name.to_string(), bytes));
     use adcs_proto::ntlm::{self, ClientOptions, ServerNames};
     let names = ServerNames {
         nb_domain: "CONTOSO".into(),
@@ -439,12 +455,6 @@ pub fn seeds() -> Result<Vec<Seed>, FuzzError> {
         tagged(3, &spnego::ntlm_challenge(&state.challenge)),
     );
 
-    // SCEP: PKCSReqs to the fuzz NDES with 3DES and AES, and a bare envelope.
-    use adcs_proto::scep::Cipher;
-    let (des3, envelope) = scep_request(Cipher::TripleDes)?;
-    add("scep", "pkcsreq-3des.der", des3);
-    add("scep", "pkcsreq-aes.der", scep_request(Cipher::Aes128)?.0);
-    add("scep", "envelope.der", envelope);
     Ok(out)
 }
 
