@@ -185,13 +185,13 @@ fn throughput(server: &Server, ntlm: bool, clients: usize, seconds: f64) -> Resu
     Ok(issued.load(Ordering::Relaxed) as f64 / elapsed)
 }
 
-/// Milliseconds from spawning `serve` to its ready file, and to the first
-/// 200 on /certsrv/.
-fn startup(exe: &Path, seed: Option<u64>) -> Result<(f64, f64), String> {
+/// Milliseconds from spawning `serve` (with `extra` flags) to its ready
+/// file, and to the first 200 on /certsrv/.
+fn startup(exe: &Path, seed: Option<u64>, extra: &[&str]) -> Result<(f64, f64), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let ready = dir.path().join("ready.json");
     let mut cmd = std::process::Command::new(exe);
-    cmd.args(["serve", "--http", "--ready-file"]).arg(&ready);
+    cmd.args(["serve", "--http", "--ready-file"]).arg(&ready).args(extra);
     if let Some(s) = seed {
         cmd.args(["--seed", &s.to_string()]);
     } else {
@@ -662,13 +662,21 @@ fn report(
     progress("start-up");
     let mut cached = (Vec::new(), Vec::new());
     let mut fresh = (Vec::new(), Vec::new());
+    // With a realm: the MIT KDC made and started (Linux with krb5-kdc).
+    let kdc = !cfg!(windows) && Path::new("/usr/sbin/krb5kdc").exists();
+    let mut realm = (Vec::new(), Vec::new());
     for _ in 0..opts.runs {
-        let (a, b) = startup(exe, Some(1))?;
+        let (a, b) = startup(exe, Some(1), &[])?;
         cached.0.push(a);
         cached.1.push(b);
-        let (a, b) = startup(exe, None)?;
+        let (a, b) = startup(exe, None, &[])?;
         fresh.0.push(a);
         fresh.1.push(b);
+        if kdc {
+            let (a, b) = startup(exe, Some(1), &["--kerberos"])?;
+            realm.0.push(a);
+            realm.1.push(b);
+        }
     }
     let mut keygen_ca = Vec::new();
     for i in 0..opts.runs {
@@ -687,6 +695,15 @@ fn report(
         median(fresh.0),
         median(fresh.1)
     ));
+    out.push_str(&if kdc {
+        format!(
+            "| known, `--kerberos` (the MIT KDC made and started) | {:.1} | {:.1} |\n",
+            median(realm.0),
+            median(realm.1)
+        )
+    } else {
+        "| known, `--kerberos` | not measured: no krb5-kdc here | |\n".to_string()
+    });
 
     progress("client flow");
     let server = bench_server(false)?;

@@ -102,12 +102,15 @@ impl Kdc {
             &["create", "-s", "-r", &opts.realm, "-P", &master],
             &env,
         )?;
+        // Every principal and the keytab in one kadmin.local run: each
+        // process costs tens of milliseconds, and serve starts in a few.
+        let mut queries = Vec::new();
         for (user, password) in &opts.users {
             if password.contains(['"', '\n', '\r']) {
                 return Err(KdcError::Password(user.clone()));
             }
             for name in case_variants(user) {
-                kadmin(opts, &env, &format!("addprinc -pw \"{password}\" {name}"))?;
+                queries.push(format!("addprinc -pw \"{password}\" {name}"));
             }
         }
         let mut services = Vec::new();
@@ -116,11 +119,12 @@ impl Kdc {
             if services.contains(&principal) {
                 continue;
             }
-            kadmin(opts, &env, &format!("addprinc -randkey {principal}"))?;
             let keytab = files.keytab.display().to_string();
-            kadmin(opts, &env, &format!("ktadd -k {keytab} {principal}"))?;
+            queries.push(format!("addprinc -randkey {principal}"));
+            queries.push(format!("ktadd -k {keytab} {principal}"));
             services.push(principal);
         }
+        kadmin(opts, &env, &queries.join("\n"))?;
         let child = spawn_kdc(opts, &files, &env)?;
         let mut kdc = Kdc {
             child,
@@ -268,8 +272,9 @@ fn run(program: &str, args: &[&str], env: &[(&str, PathBuf)]) -> Result<(), KdcE
     })
 }
 
-/// One `kadmin.local` query (given on stdin, so it is not in `ps`).
-fn kadmin(opts: &KdcOptions, env: &[(&str, PathBuf)], query: &str) -> Result<(), KdcError> {
+/// `kadmin.local` queries, a line each (given on stdin, so passwords are
+/// not in `ps`); any failed one fails the call.
+fn kadmin(opts: &KdcOptions, env: &[(&str, PathBuf)], queries: &str) -> Result<(), KdcError> {
     let program = "kadmin.local";
     let mut child = command(program, env)
         .args(["-r", &opts.realm])
@@ -281,7 +286,7 @@ fn kadmin(opts: &KdcOptions, env: &[(&str, PathBuf)], query: &str) -> Result<(),
             program: program.into(),
         })?;
     if let Some(mut stdin) = child.stdin.take() {
-        let _ = writeln!(stdin, "{query}");
+        let _ = writeln!(stdin, "{queries}");
     }
     let out = child.wait_with_output().map_err(io(Path::new(program)))?;
     let text = String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).into_owned();

@@ -32,6 +32,8 @@ fn the_bench_measures_every_section() {
         assert!(rate > 0.0, "{r}");
     }
     assert!(steps.iter().any(|s| s == "start-up"), "{steps:?}");
+    // With a realm when this machine has the MIT KDC, else said so.
+    assert!(report.contains("| known, `--kerberos`"), "{report}");
     // The scale section filled and reopened the database it reports on.
     assert!(report.contains("with 301 requests"), "{report}");
     assert!(report.contains("base CRL (40 entries"), "{report}");
