@@ -191,7 +191,9 @@ fn startup(exe: &Path, seed: Option<u64>, extra: &[&str]) -> Result<(f64, f64), 
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let ready = dir.path().join("ready.json");
     let mut cmd = std::process::Command::new(exe);
-    cmd.args(["serve", "--http", "--ready-file"]).arg(&ready).args(extra);
+    cmd.args(["serve", "--http", "--ready-file"])
+        .arg(&ready)
+        .args(extra);
     if let Some(s) = seed {
         cmd.args(["--seed", &s.to_string()]);
     } else {
