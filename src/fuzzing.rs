@@ -20,6 +20,7 @@ pub const TARGETS: &[Target] = &[
     ("scenario", scenario),
     ("ntlm", ntlm),
     ("scep", scep),
+    ("rpc", rpc),
 ];
 
 /// A certsrv form post and its CertAttrib, and a Cookie header, as the
@@ -397,6 +398,8 @@ pub fn seeds() -> Result<Vec<Seed>, FuzzError> {
         add(target, &name, bytes);
     }
 
+    add("rpc", "bind-then-request.bin", rpc_seed());
+
     // SCEP: PKCSReqs to the fuzz NDES with 3DES and AES, and a bare envelope.
     use adcs_proto::scep::Cipher;
     let (des3, envelope) = scep_request(Cipher::TripleDes)?;
@@ -404,6 +407,72 @@ pub fn seeds() -> Result<Vec<Seed>, FuzzError> {
     add("scep", "pkcsreq-aes.der", scep_request(Cipher::Aes128)?.0);
     add("scep", "envelope.der", envelope);
     Ok(out)
+}
+
+/// A stream of DCE/RPC fragments as a server reads them off a connection:
+/// each fragment's length from its header, then the PDU; whatever parses
+/// is written back and must read the same.
+pub fn rpc(data: &[u8]) {
+    use adcs_proto::rpc::pdu;
+    let mut rest = data;
+    while let Ok(Some(n)) = pdu::fragment_len(rest) {
+        if n > rest.len() {
+            return;
+        }
+        let (frag, tail) = rest.split_at(n);
+        if let Ok(p) = pdu::parse(frag) {
+            let again = pdu::encode(
+                p.header.ptype,
+                p.header.flags,
+                p.header.call_id,
+                &p.body,
+                p.auth.as_ref(),
+            );
+            let back = pdu::parse(&again).expect("a PDU written back reads");
+            assert_eq!(back.body, p.body);
+        }
+        rest = tail;
+    }
+}
+
+/// DCE/RPC's seed: a bind for ICertPassage, then a request with an NTLM
+/// trailer, on one stream.
+fn rpc_seed() -> Vec<u8> {
+    use adcs_proto::rpc::{self, pdu};
+    let bind = pdu::Body::Bind(pdu::Bind {
+        max_xmit_frag: 4280,
+        max_recv_frag: 4280,
+        assoc_group: 0,
+        contexts: vec![pdu::ContextElem {
+            id: 0,
+            abstract_syntax: rpc::ICERT_PASSAGE,
+            transfer_syntaxes: vec![rpc::NDR, rpc::NDR64],
+        }],
+    });
+    let request = pdu::Body::Request(pdu::Request {
+        alloc_hint: 8,
+        context_id: 0,
+        opnum: 0,
+        object: None,
+        stub: vec![0; 8],
+    });
+    let auth = pdu::Auth {
+        auth_type: 10,
+        auth_level: 6,
+        pad_length: 0,
+        context_id: 0,
+        value: vec![1; 16],
+    };
+    let flags = pdu::pfc::FIRST_FRAG | pdu::pfc::LAST_FRAG;
+    let mut stream = pdu::encode(pdu::ptype::BIND, flags, 1, &bind, None);
+    stream.extend(pdu::encode(
+        pdu::ptype::REQUEST,
+        flags,
+        2,
+        &request,
+        Some(&auth),
+    ));
+    stream
 }
 
 /// NTLM's seeds: the selector byte, then the message (or SPNEGO token).

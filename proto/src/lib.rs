@@ -20,6 +20,7 @@ pub mod protocol;
 pub mod public_key;
 pub mod ready;
 pub mod request;
+pub mod rpc;
 pub mod scep;
 pub mod seed;
 pub mod serial;

@@ -1,0 +1,455 @@
+//! Connection-oriented DCE/RPC PDUs (C706 chapter 12, MS-RPCE 2.2.2):
+//! the 16-byte common header, bind / alter_context and their acks,
+//! request, response and fault bodies, and the security trailer that
+//! carries NTLM's tokens and signatures. Little-endian NDR only, as every
+//! Windows peer and impacket send; big-endian is refused by name.
+
+use super::{RpcError, SyntaxId};
+
+pub const HEADER_LEN: usize = 16;
+/// The security trailer before the auth value (MS-RPCE 2.2.2.11).
+pub const SEC_TRAILER_LEN: usize = 8;
+
+/// PDU types this side reads or writes.
+pub mod ptype {
+    pub const REQUEST: u8 = 0;
+    pub const RESPONSE: u8 = 2;
+    pub const FAULT: u8 = 3;
+    pub const BIND: u8 = 11;
+    pub const BIND_ACK: u8 = 12;
+    pub const BIND_NAK: u8 = 13;
+    pub const ALTER_CONTEXT: u8 = 14;
+    pub const ALTER_CONTEXT_RESP: u8 = 15;
+    pub const AUTH3: u8 = 16;
+}
+
+/// `pfc_flags`.
+pub mod pfc {
+    pub const FIRST_FRAG: u8 = 0x01;
+    pub const LAST_FRAG: u8 = 0x02;
+    pub const OBJECT_UUID: u8 = 0x80;
+}
+
+/// The common header of every connection-oriented PDU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub ptype: u8,
+    pub flags: u8,
+    pub frag_length: u16,
+    pub auth_length: u16,
+    pub call_id: u32,
+}
+
+/// Little-endian integers, ASCII characters, IEEE floats.
+const DREP: [u8; 4] = [0x10, 0, 0, 0];
+
+impl Header {
+    pub fn parse(b: &[u8]) -> Result<Header, RpcError> {
+        if b.len() < HEADER_LEN {
+            return Err(RpcError::Truncated("the common header"));
+        }
+        if (b[0], b[1]) != (5, 0) {
+            return Err(RpcError::Version(b[0], b[1]));
+        }
+        if b[4] & 0xf0 != 0x10 {
+            return Err(RpcError::BigEndian);
+        }
+        let h = Header {
+            ptype: b[2],
+            flags: b[3],
+            frag_length: u16_at(b, 8),
+            auth_length: u16_at(b, 10),
+            call_id: u32_at(b, 12),
+        };
+        if usize::from(h.frag_length) < HEADER_LEN {
+            return Err(RpcError::Truncated("frag_length"));
+        }
+        Ok(h)
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend([5, 0, self.ptype, self.flags]);
+        out.extend(DREP);
+        out.extend(self.frag_length.to_le_bytes());
+        out.extend(self.auth_length.to_le_bytes());
+        out.extend(self.call_id.to_le_bytes());
+    }
+}
+
+/// How many bytes the next fragment in `buf` takes, once its header is
+/// in; `None` until then. A stream reader waits for that many bytes.
+pub fn fragment_len(buf: &[u8]) -> Result<Option<usize>, RpcError> {
+    if buf.len() < HEADER_LEN {
+        return Ok(None);
+    }
+    Ok(Some(usize::from(Header::parse(buf)?.frag_length)))
+}
+
+/// One presentation context a bind proposes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContextElem {
+    pub id: u16,
+    pub abstract_syntax: SyntaxId,
+    pub transfer_syntaxes: Vec<SyntaxId>,
+}
+
+/// bind and alter_context.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bind {
+    pub max_xmit_frag: u16,
+    pub max_recv_frag: u16,
+    pub assoc_group: u32,
+    pub contexts: Vec<ContextElem>,
+}
+
+/// The answer to one proposed context: 0 acceptance, 2 provider rejection
+/// (reason 1 abstract syntax, 2 transfer syntaxes not supported), 3
+/// negotiate ack (bind-time feature negotiation).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContextResult {
+    pub result: u16,
+    pub reason: u16,
+    pub transfer_syntax: SyntaxId,
+}
+
+/// bind_ack and alter_context_resp.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BindAck {
+    pub max_xmit_frag: u16,
+    pub max_recv_frag: u16,
+    pub assoc_group: u32,
+    /// The port the client reached, as text (`49667`); empty in an
+    /// alter_context_resp.
+    pub sec_addr: String,
+    pub results: Vec<ContextResult>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub alloc_hint: u32,
+    pub context_id: u16,
+    pub opnum: u16,
+    pub object: Option<[u8; 16]>,
+    pub stub: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    pub alloc_hint: u32,
+    pub context_id: u16,
+    pub stub: Vec<u8>,
+}
+
+/// The security trailer and its auth value (an NTLM token or signature).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Auth {
+    /// 10: NTLM (RPC_C_AUTHN_WINNT); 9: SPNEGO.
+    pub auth_type: u8,
+    /// 2 connect, 5 packet integrity, 6 packet privacy.
+    pub auth_level: u8,
+    pub pad_length: u8,
+    pub context_id: u32,
+    pub value: Vec<u8>,
+}
+
+/// What a PDU carries after its header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Body {
+    Bind(Bind),
+    AlterContext(Bind),
+    BindAck(BindAck),
+    AlterContextResp(BindAck),
+    /// Provider rejection reason.
+    BindNak(u16),
+    Request(Request),
+    Response(Response),
+    /// Status (`nca_s_*` or a Win32 error).
+    Fault {
+        context_id: u16,
+        status: u32,
+    },
+    /// NTLM's AUTHENTICATE after a bind (its value is in the auth part).
+    Auth3,
+}
+
+/// One fragment, read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pdu {
+    pub header: Header,
+    pub body: Body,
+    pub auth: Option<Auth>,
+}
+
+fn u16_at(b: &[u8], i: usize) -> u16 {
+    u16::from_le_bytes([b[i], b[i + 1]])
+}
+
+fn u32_at(b: &[u8], i: usize) -> u32 {
+    u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
+}
+
+/// A bounds-checked reader over one PDU's bytes.
+struct Cursor<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], RpcError> {
+        let end = self.at.checked_add(n).filter(|e| *e <= self.b.len());
+        let end = end.ok_or(RpcError::Truncated(what))?;
+        let s = &self.b[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+    fn u8(&mut self, what: &'static str) -> Result<u8, RpcError> {
+        Ok(self.take(1, what)?[0])
+    }
+    fn u16(&mut self, what: &'static str) -> Result<u16, RpcError> {
+        Ok(u16_at(self.take(2, what)?, 0))
+    }
+    fn u32(&mut self, what: &'static str) -> Result<u32, RpcError> {
+        Ok(u32_at(self.take(4, what)?, 0))
+    }
+    fn syntax(&mut self) -> Result<SyntaxId, RpcError> {
+        let uuid: [u8; 16] = self.take(16, "a syntax UUID")?.try_into().expect("16");
+        Ok(SyntaxId {
+            uuid,
+            version: self.u32("a syntax version")?,
+        })
+    }
+    /// Skips to the next multiple of `n` from the PDU's start.
+    fn align(&mut self, n: usize, what: &'static str) -> Result<(), RpcError> {
+        let pad = (n - self.at % n) % n;
+        self.take(pad, what).map(|_| ())
+    }
+}
+
+/// Reads one whole fragment (`frag.len()` must be its frag_length).
+pub fn parse(frag: &[u8]) -> Result<Pdu, RpcError> {
+    let header = Header::parse(frag)?;
+    if frag.len() != usize::from(header.frag_length) {
+        return Err(RpcError::Truncated("the fragment"));
+    }
+    let (body_end, auth) = split_auth(frag, &header)?;
+    let mut c = Cursor {
+        b: &frag[..body_end],
+        at: HEADER_LEN,
+    };
+    let body = match header.ptype {
+        ptype::BIND => Body::Bind(bind(&mut c)?),
+        ptype::ALTER_CONTEXT => Body::AlterContext(bind(&mut c)?),
+        ptype::BIND_ACK => Body::BindAck(bind_ack(&mut c)?),
+        ptype::ALTER_CONTEXT_RESP => Body::AlterContextResp(bind_ack(&mut c)?),
+        ptype::BIND_NAK => Body::BindNak(c.u16("bind_nak")?),
+        ptype::REQUEST => Body::Request(Request {
+            alloc_hint: c.u32("alloc_hint")?,
+            context_id: c.u16("p_cont_id")?,
+            opnum: c.u16("opnum")?,
+            object: if header.flags & pfc::OBJECT_UUID != 0 {
+                Some(c.take(16, "the object UUID")?.try_into().expect("16"))
+            } else {
+                None
+            },
+            stub: c.b[c.at..].to_vec(),
+        }),
+        ptype::RESPONSE => {
+            let alloc_hint = c.u32("alloc_hint")?;
+            let context_id = c.u16("p_cont_id")?;
+            c.take(2, "cancel_count")?;
+            Body::Response(Response {
+                alloc_hint,
+                context_id,
+                stub: c.b[c.at..].to_vec(),
+            })
+        }
+        ptype::FAULT => {
+            c.u32("alloc_hint")?;
+            let context_id = c.u16("p_cont_id")?;
+            c.take(2, "cancel_count")?;
+            Body::Fault {
+                context_id,
+                status: c.u32("the fault status")?,
+            }
+        }
+        ptype::AUTH3 => Body::Auth3,
+        other => return Err(RpcError::PduType(other)),
+    };
+    Ok(Pdu { header, body, auth })
+}
+
+/// Where the body ends and the auth part, when auth_length says there is one.
+fn split_auth(frag: &[u8], h: &Header) -> Result<(usize, Option<Auth>), RpcError> {
+    if h.auth_length == 0 {
+        return Ok((frag.len(), None));
+    }
+    let value_at = frag
+        .len()
+        .checked_sub(usize::from(h.auth_length))
+        .filter(|v| *v >= HEADER_LEN + SEC_TRAILER_LEN)
+        .ok_or(RpcError::Truncated("auth_length"))?;
+    let t = &frag[value_at - SEC_TRAILER_LEN..value_at];
+    let auth = Auth {
+        auth_type: t[0],
+        auth_level: t[1],
+        pad_length: t[2],
+        context_id: u32_at(t, 4),
+        value: frag[value_at..].to_vec(),
+    };
+    let body_end = (value_at - SEC_TRAILER_LEN)
+        .checked_sub(usize::from(auth.pad_length))
+        .filter(|e| *e >= HEADER_LEN)
+        .ok_or(RpcError::Truncated("auth_pad_length"))?;
+    Ok((body_end, Some(auth)))
+}
+
+fn bind(c: &mut Cursor) -> Result<Bind, RpcError> {
+    let max_xmit_frag = c.u16("max_xmit_frag")?;
+    let max_recv_frag = c.u16("max_recv_frag")?;
+    let assoc_group = c.u32("assoc_group_id")?;
+    let n = c.u8("n_context_elem")?;
+    c.take(3, "the context list")?;
+    let mut contexts = Vec::with_capacity(usize::from(n));
+    for _ in 0..n {
+        let id = c.u16("p_cont_id")?;
+        let n_ts = c.u8("n_transfer_syn")?;
+        c.take(1, "a context element")?;
+        let abstract_syntax = c.syntax()?;
+        let transfer_syntaxes = (0..n_ts).map(|_| c.syntax()).collect::<Result<_, _>>()?;
+        contexts.push(ContextElem {
+            id,
+            abstract_syntax,
+            transfer_syntaxes,
+        });
+    }
+    Ok(Bind {
+        max_xmit_frag,
+        max_recv_frag,
+        assoc_group,
+        contexts,
+    })
+}
+
+fn bind_ack(c: &mut Cursor) -> Result<BindAck, RpcError> {
+    let max_xmit_frag = c.u16("max_xmit_frag")?;
+    let max_recv_frag = c.u16("max_recv_frag")?;
+    let assoc_group = c.u32("assoc_group_id")?;
+    let len = usize::from(c.u16("sec_addr")?);
+    let addr = c.take(len, "sec_addr")?;
+    let sec_addr = String::from_utf8_lossy(addr.strip_suffix(&[0]).unwrap_or(addr)).into_owned();
+    c.align(4, "the result list")?;
+    let n = c.u8("n_results")?;
+    c.take(3, "the result list")?;
+    let results = (0..n)
+        .map(|_| {
+            Ok(ContextResult {
+                result: c.u16("a result")?,
+                reason: c.u16("a reason")?,
+                transfer_syntax: c.syntax()?,
+            })
+        })
+        .collect::<Result<_, RpcError>>()?;
+    Ok(BindAck {
+        max_xmit_frag,
+        max_recv_frag,
+        assoc_group,
+        sec_addr,
+        results,
+    })
+}
+
+fn put_syntax(out: &mut Vec<u8>, s: &SyntaxId) {
+    out.extend(s.uuid);
+    out.extend(s.version.to_le_bytes());
+}
+
+fn encode_bind(out: &mut Vec<u8>, b: &Bind) {
+    out.extend(b.max_xmit_frag.to_le_bytes());
+    out.extend(b.max_recv_frag.to_le_bytes());
+    out.extend(b.assoc_group.to_le_bytes());
+    out.extend([b.contexts.len() as u8, 0, 0, 0]);
+    for ctx in &b.contexts {
+        out.extend(ctx.id.to_le_bytes());
+        out.extend([ctx.transfer_syntaxes.len() as u8, 0]);
+        put_syntax(out, &ctx.abstract_syntax);
+        for t in &ctx.transfer_syntaxes {
+            put_syntax(out, t);
+        }
+    }
+}
+
+fn encode_bind_ack(out: &mut Vec<u8>, a: &BindAck) {
+    out.extend(a.max_xmit_frag.to_le_bytes());
+    out.extend(a.max_recv_frag.to_le_bytes());
+    out.extend(a.assoc_group.to_le_bytes());
+    let addr: Vec<u8> = if a.sec_addr.is_empty() {
+        vec![]
+    } else {
+        [a.sec_addr.as_bytes(), &[0]].concat()
+    };
+    out.extend((addr.len() as u16).to_le_bytes());
+    out.extend(&addr);
+    while out.len() % 4 != 0 {
+        out.push(0);
+    }
+    out.extend([a.results.len() as u8, 0, 0, 0]);
+    for r in &a.results {
+        out.extend(r.result.to_le_bytes());
+        out.extend(r.reason.to_le_bytes());
+        put_syntax(out, &r.transfer_syntax);
+    }
+}
+
+/// Writes one fragment. The auth part, when given, follows the body
+/// padded to a multiple of 16 from the header (its pad_length is set
+/// here), as Windows pads.
+pub fn encode(ptype_: u8, flags: u8, call_id: u32, body: &Body, auth: Option<&Auth>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    Header {
+        ptype: ptype_,
+        flags,
+        frag_length: 0,
+        auth_length: 0,
+        call_id,
+    }
+    .encode(&mut out);
+    match body {
+        Body::Bind(b) | Body::AlterContext(b) => encode_bind(&mut out, b),
+        Body::BindAck(a) | Body::AlterContextResp(a) => encode_bind_ack(&mut out, a),
+        Body::BindNak(reason) => out.extend(reason.to_le_bytes()),
+        Body::Request(r) => {
+            out.extend(r.alloc_hint.to_le_bytes());
+            out.extend(r.context_id.to_le_bytes());
+            out.extend(r.opnum.to_le_bytes());
+            if let Some(o) = r.object {
+                out.extend(o);
+            }
+            out.extend(&r.stub);
+        }
+        Body::Response(r) => {
+            out.extend(r.alloc_hint.to_le_bytes());
+            out.extend(r.context_id.to_le_bytes());
+            out.extend([0, 0]);
+            out.extend(&r.stub);
+        }
+        Body::Fault { context_id, status } => {
+            out.extend(0u32.to_le_bytes());
+            out.extend(context_id.to_le_bytes());
+            out.extend([0, 0]);
+            out.extend(status.to_le_bytes());
+            out.extend(0u32.to_le_bytes());
+        }
+        Body::Auth3 => out.extend([0u8; 4]),
+    }
+    if let Some(a) = auth {
+        let pad = (16 - (out.len() - HEADER_LEN) % 16) % 16;
+        out.extend(std::iter::repeat_n(0u8, pad));
+        out.extend([a.auth_type, a.auth_level, pad as u8, 0]);
+        out.extend(a.context_id.to_le_bytes());
+        out.extend(&a.value);
+        out[10..12].copy_from_slice(&(a.value.len() as u16).to_le_bytes());
+    }
+    let len = out.len() as u16;
+    out[8..10].copy_from_slice(&len.to_le_bytes());
+    out
+}
