@@ -413,14 +413,21 @@ pub fn seeds() -> Result<Vec<Seed>, FuzzError> {
 /// each fragment's length from its header, then the PDU; whatever parses
 /// is written back and must read the same.
 pub fn rpc(data: &[u8]) {
-    use adcs_proto::rpc::pdu;
+    use adcs_proto::ntlm::session::{Role, Session};
+    use adcs_proto::rpc::{pdu, secure};
+    let mut session = Session::new(&[7; 16], 0xe008_0030, Role::Server).expect("ESS is set");
     let mut rest = data;
     while let Ok(Some(n)) = pdu::fragment_len(rest) {
         if n > rest.len() {
             return;
         }
         let (frag, tail) = rest.split_at(n);
+        let mut sealed = frag.to_vec();
+        let _ = secure::unprotect(&mut sealed, &mut session);
         if let Ok(p) = pdu::parse(frag) {
+            if let pdu::Body::Request(r) = &p.body {
+                rpc_stubs(&r.stub);
+            }
             let again = pdu::encode(
                 p.header.ptype,
                 p.header.flags,
@@ -432,6 +439,18 @@ pub fn rpc(data: &[u8]) {
             assert_eq!(back.body, p.body);
         }
         rest = tail;
+    }
+}
+
+/// A request's stub read as each call this side serves; what reads is
+/// written back and must read the same.
+fn rpc_stubs(stub: &[u8]) {
+    use adcs_proto::rpc::{epm::EptMap, icpr::CertServerRequest};
+    if let Ok(c) = CertServerRequest::parse(stub) {
+        assert_eq!(CertServerRequest::parse(&c.encode()).as_ref(), Ok(&c));
+    }
+    if let Ok(m) = EptMap::parse(stub) {
+        assert_eq!(EptMap::parse(&m.encode()).as_ref(), Ok(&m));
     }
 }
 
@@ -454,7 +473,14 @@ fn rpc_seed() -> Vec<u8> {
         context_id: 0,
         opnum: 0,
         object: None,
-        stub: vec![0; 8],
+        stub: adcs_proto::rpc::icpr::CertServerRequest {
+            flags: 0,
+            authority: Some("contoso-TEST-CA".into()),
+            request_id: 0,
+            attributes: "CertificateTemplate:User".into(),
+            request: vec![0x30, 0],
+        }
+        .encode(),
     });
     let auth = pdu::Auth {
         auth_type: 10,

@@ -4,7 +4,14 @@
 //! reader asks [`pdu::fragment_len`] how many bytes make the next
 //! fragment, then [`pdu::parse`]s it.
 
+pub mod epm;
+pub mod icpr;
+pub mod ndr;
 pub mod pdu;
+pub mod secure;
+
+#[cfg(test)]
+mod ndr_tests;
 
 /// Why a PDU was refused; the server answers a fault or closes.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -17,6 +24,10 @@ pub enum RpcError {
     Truncated(&'static str),
     #[error("PDU type {0} is not one this side takes")]
     PduType(u8),
+    #[error("malformed {0}")]
+    Malformed(&'static str),
+    #[error("the PDU's signature does not verify")]
+    Signature,
 }
 
 /// An interface or transfer syntax: its UUID in wire order (the first

@@ -160,3 +160,107 @@ fn broken_pdus_are_refused_by_name() {
         let _ = pdu::parse(&cut);
     }
 }
+
+mod security {
+    use super::super::pdu::{self, pfc, ptype, Body, Request, Response};
+    use super::super::secure::{self, level};
+    use super::super::RpcError;
+    use crate::ntlm::session::{Role, Session};
+
+    const FLAGS: u32 = 0xe008_0030;
+
+    fn pair() -> (Session, Session) {
+        let key = [7u8; 16];
+        (
+            Session::new(&key, FLAGS, Role::Client).unwrap(),
+            Session::new(&key, FLAGS, Role::Server).unwrap(),
+        )
+    }
+
+    fn request(level: u8, stub: &[u8]) -> Vec<u8> {
+        let body = Body::Request(Request {
+            alloc_hint: stub.len() as u32,
+            context_id: 0,
+            opnum: 0,
+            object: None,
+            stub: stub.to_vec(),
+        });
+        let auth = secure::placeholder(level, 79231);
+        pdu::encode(
+            ptype::REQUEST,
+            pfc::FIRST_FRAG | pfc::LAST_FRAG,
+            2,
+            &body,
+            Some(&auth),
+        )
+    }
+
+    #[test]
+    fn privacy_hides_the_stub_and_the_other_end_reads_it() {
+        let (mut client, mut server) = pair();
+        let stub = b"CertificateTemplate:User, sealed".to_vec();
+        let mut frag = request(level::PKT_PRIVACY, &stub);
+        secure::protect(&mut frag, &mut client).unwrap();
+        assert!(!frag.windows(stub.len()).any(|w| w == stub), "sealed");
+        assert_eq!(
+            secure::unprotect(&mut frag, &mut server),
+            Ok(level::PKT_PRIVACY)
+        );
+        let Body::Request(r) = pdu::parse(&frag).unwrap().body else {
+            panic!()
+        };
+        assert_eq!(r.stub, stub);
+        // The answer goes back the other way, on the other keys.
+        let body = Body::Response(Response {
+            alloc_hint: 3,
+            context_id: 0,
+            stub: vec![1, 2, 3],
+        });
+        let auth = secure::placeholder(level::PKT_PRIVACY, 79231);
+        let mut frag = pdu::encode(ptype::RESPONSE, 3, 2, &body, Some(&auth));
+        secure::protect(&mut frag, &mut server).unwrap();
+        assert_eq!(
+            secure::unprotect(&mut frag, &mut client),
+            Ok(level::PKT_PRIVACY)
+        );
+        let Body::Response(r) = pdu::parse(&frag).unwrap().body else {
+            panic!()
+        };
+        assert_eq!(r.stub, [1, 2, 3]);
+    }
+
+    #[test]
+    fn integrity_signs_the_header_too() {
+        let (mut client, mut server) = pair();
+        let mut frag = request(level::PKT_INTEGRITY, b"in the clear");
+        secure::protect(&mut frag, &mut client).unwrap();
+        assert!(frag.windows(12).any(|w| w == b"in the clear"));
+        let mut changed = frag.clone();
+        changed[12] ^= 1; // the call ID, in the header
+        assert_eq!(
+            secure::unprotect(&mut changed, &mut server),
+            Err(RpcError::Signature)
+        );
+        let (_, mut server) = pair();
+        assert_eq!(
+            secure::unprotect(&mut frag, &mut server),
+            Ok(level::PKT_INTEGRITY)
+        );
+    }
+
+    #[test]
+    fn only_requests_and_responses_with_a_signature_are_protected() {
+        let (mut client, _) = pair();
+        let mut bind = super::unhex(super::IMPACKET_BIND);
+        assert!(secure::protect(&mut bind, &mut client).is_err());
+        let body = Body::Request(Request {
+            alloc_hint: 0,
+            context_id: 0,
+            opnum: 0,
+            object: None,
+            stub: vec![],
+        });
+        let mut bare = pdu::encode(ptype::REQUEST, 3, 2, &body, None);
+        assert!(secure::unprotect(&mut bare, &mut client).is_err());
+    }
+}

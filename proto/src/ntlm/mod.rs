@@ -11,6 +11,9 @@
 use hmac::{Hmac, KeyInit, Mac};
 use md4::{Digest, Md4};
 use md5::Md5;
+use rc4::cipher::StreamCipher;
+
+pub mod session;
 
 pub const SIGNATURE: &[u8; 8] = b"NTLMSSP\0";
 
@@ -68,6 +71,10 @@ pub enum NtlmError {
     ChannelBindingMissing,
     #[error("channel binding does not match this TLS connection")]
     ChannelBindingMismatch,
+    #[error("session security needs extended session security, which was not negotiated")]
+    NoSessionSecurity,
+    #[error("message signature does not match")]
+    BadSignature,
 }
 
 /// The message type of an NTLMSSP token, if it is one.
@@ -138,7 +145,7 @@ fn from_utf16le(b: &[u8]) -> String {
     String::from_utf16_lossy(&units)
 }
 
-fn hmac_md5(key: &[u8], parts: &[&[u8]]) -> [u8; 16] {
+pub(crate) fn hmac_md5(key: &[u8], parts: &[&[u8]]) -> [u8; 16] {
     let mut mac = <Hmac<Md5> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
     for p in parts {
         mac.update(p);
@@ -154,22 +161,14 @@ pub fn ntowf_v2(password: &str, user: &str, domain: &str) -> [u8; 16] {
     hmac_md5(&nt_hash, &[&who])
 }
 
-fn rc4(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut s: Vec<u8> = (0..=255).collect();
-    let mut j: u8 = 0;
-    for i in 0..256 {
-        j = j.wrapping_add(s[i]).wrapping_add(key[i % key.len()]);
-        s.swap(i, j as usize);
-    }
-    let (mut i, mut j) = (0u8, 0u8);
-    data.iter()
-        .map(|b| {
-            i = i.wrapping_add(1);
-            j = j.wrapping_add(s[i as usize]);
-            s.swap(i as usize, j as usize);
-            b ^ s[(s[i as usize].wrapping_add(s[j as usize])) as usize]
-        })
-        .collect()
+/// RC4 over `data` with a fresh key schedule (a one-shot use: the
+/// exchanged session key, one signature).
+pub(crate) fn rc4(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut out = data.to_vec();
+    <rc4::Rc4 as rc4::KeyInit>::new_from_slice(key)
+        .expect("RC4 keys here are 5 to 16 bytes")
+        .apply_keystream(&mut out);
+    out
 }
 
 /// The MD5 of a `gss_channel_bindings_struct` holding
@@ -468,52 +467,7 @@ pub enum Direction {
     ServerToClient,
 }
 
-/// The signature of the first message one way (sequence number 0) under
-/// extended session security (MS-NLMP 3.4.4.2): version 1, the first 8
-/// bytes of HMAC-MD5 with the signing key, RC4-sealed when the key was
-/// exchanged. SPNEGO's mechListMIC over NTLM is this over the mechTypes.
-pub fn sign_first(
-    exported: &[u8; 16],
-    negotiated: u32,
-    way: Direction,
-    message: &[u8],
-) -> [u8; 16] {
-    let (sign, seal): (&[u8], &[u8]) = match way {
-        Direction::ClientToServer => (
-            b"session key to client-to-server signing key magic constant\0",
-            b"session key to client-to-server sealing key magic constant\0",
-        ),
-        Direction::ServerToClient => (
-            b"session key to server-to-client signing key magic constant\0",
-            b"session key to server-to-client sealing key magic constant\0",
-        ),
-    };
-    let md5 = |parts: &[&[u8]]| -> [u8; 16] {
-        let mut h = Md5::new();
-        for p in parts {
-            h.update(p);
-        }
-        h.finalize().into()
-    };
-    let seq = 0u32.to_le_bytes();
-    let mac = hmac_md5(&md5(&[exported, sign]), &[&seq, message]);
-    let mut checksum = mac[..8].to_vec();
-    if negotiated & flags::KEY_EXCH != 0 {
-        let seal_len = if negotiated & flags::N128 != 0 {
-            16
-        } else if negotiated & flags::N56 != 0 {
-            7
-        } else {
-            5
-        };
-        checksum = rc4(&md5(&[&exported[..seal_len], seal]), &checksum);
-    }
-    let mut sig = [0u8; 16];
-    sig[0] = 1;
-    sig[4..12].copy_from_slice(&checksum);
-    sig[12..].copy_from_slice(&seq);
-    sig
-}
+pub use session::sign_first;
 
 /// The key a client holds after its AUTHENTICATE (without key exchange,
 /// as [`client_authenticate`] makes it): for the client side of signing.
