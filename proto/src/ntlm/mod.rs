@@ -483,7 +483,18 @@ pub fn client_session_key(auth_msg: &[u8], password: &str) -> Result<[u8; 16], N
 /// Client side: a NEGOTIATE asking for Unicode, NTLM, extended session
 /// security and target info (what requests-ntlm and Windows send).
 pub fn client_negotiate() -> Vec<u8> {
-    let f = flags::UNICODE
+    negotiate_with(0)
+}
+
+/// [`client_negotiate`] asking to sign and seal too, as an RPC client at
+/// packet privacy does.
+pub fn client_negotiate_sealing() -> Vec<u8> {
+    negotiate_with(flags::SIGN | flags::SEAL)
+}
+
+fn negotiate_with(extra: u32) -> Vec<u8> {
+    let f = extra
+        | flags::UNICODE
         | flags::OEM
         | flags::REQUEST_TARGET
         | flags::NTLM

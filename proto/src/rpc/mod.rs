@@ -4,12 +4,16 @@
 //! reader asks [`pdu::fragment_len`] how many bytes make the next
 //! fragment, then [`pdu::parse`]s it.
 
+pub mod assoc;
+pub mod client;
 pub mod epm;
 pub mod icpr;
 pub mod ndr;
 pub mod pdu;
 pub mod secure;
 
+#[cfg(test)]
+mod assoc_tests;
 #[cfg(test)]
 mod ndr_tests;
 
@@ -28,6 +32,12 @@ pub enum RpcError {
     Malformed(&'static str),
     #[error("the PDU's signature does not verify")]
     Signature,
+    #[error("NTLM: {0}")]
+    Auth(String),
+    #[error("the server answered with fault 0x{0:08x}")]
+    Fault(u32),
+    #[error("the server rejected the bind (reason {0})")]
+    Rejected(u16),
 }
 
 /// An interface or transfer syntax: its UUID in wire order (the first
