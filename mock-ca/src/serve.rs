@@ -15,7 +15,7 @@ use adcs_proto::atomic_file::{write_atomic, WriteError};
 use adcs_proto::clock::{Clock, UnixTime};
 use adcs_proto::encoding::pem;
 use adcs_proto::ntlm::ChannelBindingPolicy;
-use adcs_proto::ready::{ReadyAccount, ReadyInfo, ReadyKerberos};
+use adcs_proto::ready::{ReadyAccount, ReadyInfo, ReadyKerberos, ReadyRpc};
 use adcs_proto::seed::Seed;
 
 /// The seed `serve` uses when none is given: fixed, so a plain `serve`
@@ -47,6 +47,8 @@ pub struct ServeConfig {
     pub ndes: Option<crate::ndes::NdesConfig>,
     /// A Kerberos realm for the site (`[kerberos]`; absent: NTLM only).
     pub kerberos: Option<crate::kerberos::KerberosConfig>,
+    /// MS-ICPR over DCE/RPC with the endpoint mapper (`[rpc]`; absent: none).
+    pub rpc: Option<crate::web::rpc::RpcConfig>,
 }
 
 /// Authentication settings of the config file.
@@ -187,6 +189,7 @@ pub fn build(config: &ServeConfig) -> Result<(Arc<Ca>, WebOptions), ServeError> 
             }
             k
         }),
+        rpc: config.rpc.clone(),
     };
     Ok((ca, opts))
 }
@@ -267,6 +270,10 @@ pub fn start(config: ServeConfig, ready_file: Option<&Path>) -> Result<Running, 
                 k.kdc.realm
             ),
             users: k.user_principals.clone(),
+        }),
+        rpc: server.rpc_addrs().map(|(epm, icpr)| ReadyRpc {
+            epm: epm.to_string(),
+            port: icpr.port(),
         }),
     };
     if let Some(r) = ready_file {

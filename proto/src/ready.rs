@@ -29,6 +29,18 @@ pub struct ReadyInfo {
     /// The site's Kerberos realm, when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kerberos: Option<ReadyKerberos>,
+    /// ICertPassage over DCE/RPC, when served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc: Option<ReadyRpc>,
+}
+
+/// Where the RPC interface listens.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReadyRpc {
+    /// The endpoint mapper, `127.0.0.1:135`.
+    pub epm: String,
+    /// ICertPassage's TCP port (what `ept_map` answers).
+    pub port: u16,
 }
 
 /// What a Kerberos client needs: `KRB5_CONFIG=<krb5_conf> kinit <user>`.

@@ -59,6 +59,14 @@ pub struct ServeArgs {
     /// krb5-kdc and krb5-admin-server).
     #[arg(long)]
     kerberos: bool,
+    /// Serve ICertPassage (MS-ICPR, `certipy req` without `-web`) over
+    /// DCE/RPC, with the endpoint mapper on port 135 (`[rpc]` in the
+    /// config file sets it up).
+    #[arg(long)]
+    rpc: bool,
+    /// The endpoint mapper's port instead of 135 (implies --rpc).
+    #[arg(long, value_name = "PORT")]
+    rpc_epm_port: Option<u16>,
 }
 
 /// Merges flags over the file and the defaults.
@@ -90,6 +98,12 @@ pub fn config(args: &ServeArgs) -> Result<ServeConfig, String> {
     }
     if args.kerberos && c.kerberos.is_none() {
         c.kerberos = Some(mock_ca::kerberos::KerberosConfig::default());
+    }
+    if (args.rpc || args.rpc_epm_port.is_some()) && c.rpc.is_none() {
+        c.rpc = Some(mock_ca::web::rpc::RpcConfig::default());
+    }
+    if let (Some(port), Some(r)) = (args.rpc_epm_port, c.rpc.as_mut()) {
+        r.epm_port = port;
     }
     for spec in &args.users {
         c.users
@@ -140,6 +154,12 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
         println!(
             "krb5.conf {}  (KRB5_CONFIG for kinit, curl --negotiate)",
             k.krb5_conf
+        );
+    }
+    if let Some(r) = &info.rpc {
+        println!(
+            "rpc       endpoint mapper {}, ICertPassage on port {}",
+            r.epm, r.port
         );
     }
     println!("control   {}", info.control_url);

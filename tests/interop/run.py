@@ -11,6 +11,9 @@ https/http -- and drives it with:
   * certipy-ad 4.8.2 `req -web` (NTLM through requests-ntlm);
   * curl --ntlm, read the way the bash clients read the pages (when installed);
   * pyspnego's SPNEGO carrying NTLM under Negotiate, mechListMICs checked;
+  * certipy-ad 4.8.2 and 5.1.0 `req` over DCE/RPC (MS-ICPR at packet
+    privacy, through the endpoint mapper on port 135; servers run with --rpc
+    when run as root);
   * Kerberos under Negotiate against the site's MIT KDC (servers run with
     --kerberos where krb5-kdc is installed): kinit, curl --negotiate,
     requests with requests-gssapi, and certsrv on a requests-gssapi session.
@@ -132,6 +135,8 @@ class Server:
         cmd += ["--seed", "7", "--config", ndes_toml, "--ready-file", self.ready_file]
         if kerberos_possible(self.binary):
             cmd.append("--kerberos")
+        if rpc_possible(self.binary):
+            cmd.append("--rpc")
         for user, password in (ALICE, BOB):
             cmd += ["--user", "%s:%s" % (user, password)]
         log("starting: %s" % " ".join(cmd))
@@ -1003,6 +1008,106 @@ def _(ctx):
 # requests-gssapi, and the certsrv library on a requests-gssapi session.
 # The journal must name alice with `kerberos`.
 # --------------------------------------------------------------------------
+
+
+def rpc_possible(binary):
+    """Certipy asks the endpoint mapper on port 135, which needs root."""
+    return not binary.lower().endswith(".exe") and hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+# --------------------------------------------------------------------------
+# certipy req over DCE/RPC (its default path): NTLM at packet privacy, the
+# endpoint mapper on 127.0.0.1:135 names ICertPassage's port. Without
+# -dynamic-endpoint certipy first tries \pipe\cert over SMB (port 445,
+# closed here) and falls back to the mapper.
+# --------------------------------------------------------------------------
+
+
+def rpc_server(ctx):
+    if not ctx.server.info.get("rpc"):
+        if not rpc_possible(ctx.server.binary):
+            raise Skip("the endpoint mapper needs port 135: run as root (CI does), not under Wine")
+        raise Fail("the server was started with --rpc but its ready file has no rpc object")
+    return ctx.server.info["rpc"]
+
+
+def certipy_rpc_cmd(ctx, template, exe=None, password=ALICE[1], extra=("-dynamic-endpoint",)):
+    s = ctx.server
+    rpc_server(ctx)
+    return (exe or certipy_exe()) + [
+        "req", "-u", "alice@contoso.test", "-p", password,
+        "-ca", s.ca_name(), "-target-ip", s.host, "-dc-ip", s.host,
+        "-template", template, "-timeout", "15", "-debug",
+    ] + list(extra)
+
+
+def check_rpc_journal(ctx, level="packet privacy"):
+    seen = [(e.get("user"), e.get("auth")) for e in journal(ctx)
+            if e.get("seq", 0) > getattr(ctx, "journal_from", 0) and e.get("method") == "RPC"]
+    check(("CONTOSO\\alice", "ntlm " + level) in seen, "RPC journal entries: %s" % seen)
+
+
+def certipy_rpc_issues_alice(ctx, exe=None, extra=("-dynamic-endpoint",), saved="Saved certificate and private key to 'alice.pfx'"):
+    out = run_certipy(ctx, certipy_rpc_cmd(ctx, "User", exe=exe, extra=extra))
+    expect(out, "Requesting certificate via RPC")
+    expect(out, saved)
+    _key, cert = load_pfx(os.path.join(ctx.workdir, "alice.pfx"))
+    check("alice@contoso.test" in [u.lower() for u in san_upns(cert)], "pfx UPN %r" % san_upns(cert))
+    check_issued_by(cert, ctx.server.ca_cert())
+    check_rpc_journal(ctx)
+
+
+@case("certipy.rpc_user_issue_dynamic_endpoint", modes=("enterprise",), transports=("http",))
+def _(ctx):
+    certipy_rpc_issues_alice(ctx)
+
+
+@case("certipy.rpc_user_issue_through_the_endpoint_mapper", modes=("enterprise",), transports=("http",))
+def _(ctx):
+    certipy_rpc_issues_alice(ctx, extra=())
+
+
+@case("certipy.rpc_certipy5_user_issue", modes=("enterprise",), transports=("http",))
+def _(ctx):
+    exe = os.environ.get("CERTIPY5")
+    if not exe or not os.path.exists(exe):
+        raise Skip("no Certipy 5 venv (needs Python >= 3.12; run.sh makes it)")
+    certipy_rpc_issues_alice(ctx, exe=[exe], saved="Wrote certificate and private key to 'alice.pfx'")
+
+
+@case("certipy.rpc_pending_then_retrieve", modes=("standalone",), transports=("http",))
+def _(ctx):
+    out = run_certipy(ctx, certipy_rpc_cmd(ctx, "User"), stdin_text="y\n")
+    req_id = certipy_request_id(out)
+    expect(out, "Certificate request is pending approval", "submit")
+    expect(out, "Saved private key to %d.key" % req_id, "submit")
+    out = run_certipy(ctx, certipy_rpc_cmd(ctx, "User", extra=["-dynamic-endpoint", "-retrieve", str(req_id)]))
+    expect(out, "Certificate request is still pending approval", "retrieve (pending)")
+    ctx.server.issue(req_id)
+    out = run_certipy(ctx, certipy_rpc_cmd(ctx, "User", extra=["-dynamic-endpoint", "-retrieve", str(req_id)]))
+    expect(out, "Successfully retrieved certificate", "retrieve (issued)")
+    expect(out, "Loaded private key from '%d.key'" % req_id, "retrieve (issued)")
+    with open(os.path.join(ctx.workdir, "%d.key" % req_id), "rb") as f:
+        key = serialization.load_pem_private_key(f.read(), None)
+    pfx = files_with(ctx.workdir, ".pfx")
+    check(len(pfx) == 1, "one .pfx after retrieval: %r" % pfx)
+    pkey, cert = load_pfx(os.path.join(ctx.workdir, pfx[0]))
+    check(same_key(pkey.public_key(), key.public_key()), "pfx key is not the saved key")
+    check_issued_by(cert, ctx.server.ca_cert())
+
+
+@case("certipy.rpc_unknown_template", modes=("enterprise",), transports=("http",))
+def _(ctx):
+    out = run_certipy(ctx, certipy_rpc_cmd(ctx, "NoSuchTemplate"), stdin_text="n\n")
+    expect(out, "CERTSRV_E_UNSUPPORTED_CERT_TYPE")
+    check(not files_with(ctx.workdir, ".pfx"), "a .pfx for an unknown template")
+
+
+@case("certipy.rpc_wrong_password", modes=("enterprise",), transports=("http",))
+def _(ctx):
+    out = run_certipy(ctx, certipy_rpc_cmd(ctx, "User", password=WRONG_PASSWORD))
+    expect(out, "rpc_s_access_denied")
+    check(not files_with(ctx.workdir, ".pfx"), "a .pfx for a wrong password")
 
 
 def kerberos_possible(binary):

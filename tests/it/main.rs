@@ -11,6 +11,7 @@ mod fuzz_regressions;
 mod kerberos;
 mod load;
 mod properties;
+mod rpc;
 mod scenarios;
 mod scep;
 mod scom;

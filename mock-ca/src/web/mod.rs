@@ -23,6 +23,7 @@ pub mod pages;
 mod portal;
 mod replies;
 mod routes;
+pub mod rpc;
 
 use std::io;
 use std::net::SocketAddr;
@@ -69,6 +70,8 @@ pub struct WebOptions {
     pub ndes: Option<crate::ndes::NdesConfig>,
     /// A Kerberos realm with its KDC, and Kerberos under `Negotiate`.
     pub kerberos: Option<crate::kerberos::KerberosConfig>,
+    /// ICertPassage over DCE/RPC, with the endpoint mapper.
+    pub rpc: Option<rpc::RpcConfig>,
 }
 
 impl Default for WebOptions {
@@ -85,6 +88,7 @@ impl Default for WebOptions {
             limits: limits::Limits::default(),
             ndes: None,
             kerberos: None,
+            rpc: None,
         }
     }
 }
@@ -254,6 +258,8 @@ impl Reply {
 /// A running server. Dropping it (or [`Server::shutdown`]) stops it.
 pub struct Server {
     addr: SocketAddr,
+    /// The endpoint mapper's and ICertPassage's addresses.
+    rpc: Option<(SocketAddr, SocketAddr)>,
     tls: bool,
     shared: Arc<Shared>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -374,6 +380,15 @@ impl Server {
             socket.listen(LISTEN_BACKLOG)?
         };
         let addr = listener.local_addr()?;
+        let rpc = match &opts.rpc {
+            Some(c) => Some(rpc::Listeners::bind(opts.listen.ip(), c)?),
+            None => None,
+        };
+        let rpc_addrs = rpc.as_ref().map(rpc::Listeners::addrs).transpose()?;
+        if let (Some(l), Some(c)) = (rpc, &opts.rpc) {
+            let _guard = runtime.enter();
+            l.spawn(shared.clone(), c.enforce_encryption)?;
+        }
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let s = shared.clone();
         let thread = std::thread::Builder::new()
@@ -384,6 +399,7 @@ impl Server {
             })?;
         Ok(Server {
             addr,
+            rpc: rpc_addrs,
             tls: opts.tls,
             shared,
             stop: Some(stop),
@@ -393,6 +409,11 @@ impl Server {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The endpoint mapper's and ICertPassage's addresses, when serving RPC.
+    pub fn rpc_addrs(&self) -> Option<(SocketAddr, SocketAddr)> {
+        self.rpc
     }
 
     pub fn is_tls(&self) -> bool {

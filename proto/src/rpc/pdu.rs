@@ -401,8 +401,7 @@ fn encode_bind_ack(out: &mut Vec<u8>, a: &BindAck) {
 }
 
 /// Writes one fragment. The auth part, when given, follows the body
-/// padded to a multiple of 16 from the header (its pad_length is set
-/// here), as Windows pads.
+/// padded (its pad_length is set here).
 pub fn encode(ptype_: u8, flags: u8, call_id: u32, body: &Body, auth: Option<&Auth>) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     Header {
@@ -442,7 +441,14 @@ pub fn encode(ptype_: u8, flags: u8, call_id: u32, body: &Body, auth: Option<&Au
         Body::Auth3 => out.extend([0u8; 4]),
     }
     if let Some(a) = auth {
-        let pad = (16 - (out.len() - HEADER_LEN) % 16) % 16;
+        // Calls pad their stub to 16 as Windows does; the rest to the
+        // trailer's 4-byte alignment, where impacket looks for it.
+        let align = if matches!(body, Body::Request(_) | Body::Response(_)) {
+            16
+        } else {
+            4
+        };
+        let pad = (align - (out.len() - HEADER_LEN) % align) % align;
         out.extend(std::iter::repeat_n(0u8, pad));
         out.extend([a.auth_type, a.auth_level, pad as u8, 0]);
         out.extend(a.context_id.to_le_bytes());

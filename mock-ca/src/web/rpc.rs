@@ -1,0 +1,407 @@
+//! MS-ICPR over `ncacn_ip_tcp` (what `certipy req` without `-web` uses),
+//! and the endpoint mapper on port 135 that tells clients where it is.
+//! Each connection is one [`Association`]; NTLM proves the caller against
+//! the same directory as the pages, and `CertServerRequest` goes to the
+//! same CA engine, so templates, ACLs, the pending flow and the journal
+//! are shared.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::directory::Identity;
+use super::journal::JournalEntry;
+use super::Shared;
+use crate::ca::Submission;
+use crate::web::form::cert_attributes;
+use adcs_proto::encoding::pkcs7_certs_only;
+use adcs_proto::ntlm::{self, ChallengeState, NtlmError, Verified};
+use adcs_proto::protocol::{Disposition, HResult};
+use adcs_proto::rpc::assoc::{Acceptor, Association, Call, Step, MAX_FRAG};
+use adcs_proto::rpc::epm::{EptMap, EptMapResponse, Tower, EPT_MAP, EPT_S_NOT_REGISTERED};
+use adcs_proto::rpc::icpr::{CertServerRequest, CertServerResponse, CERT_SERVER_REQUEST};
+use adcs_proto::rpc::secure::level;
+use adcs_proto::rpc::{pdu, status, EPM, ICERT_PASSAGE, NDR};
+
+/// `[rpc]` in serve.toml. Every field is optional.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RpcConfig {
+    /// The endpoint mapper's port: 135, where every client looks.
+    pub epm_port: u16,
+    /// ICertPassage's port; 0 picks a free one (the mapper names it).
+    pub port: u16,
+    /// IF_ENFORCEENCRYPTICERTREQUEST: refuse requests below packet
+    /// privacy, as a patched CA does. Off is ESC11.
+    pub enforce_encryption: bool,
+}
+
+impl Default for RpcConfig {
+    fn default() -> Self {
+        RpcConfig {
+            epm_port: 135,
+            port: 0,
+            enforce_encryption: true,
+        }
+    }
+}
+
+/// How long a connection may sit between fragments.
+const IDLE: Duration = Duration::from_secs(120);
+
+/// The two listeners, bound before the server starts.
+pub(crate) struct Listeners {
+    epm: std::net::TcpListener,
+    icpr: std::net::TcpListener,
+}
+
+impl Listeners {
+    /// Binds both on `ip`; port 135 without the right to gets a message
+    /// naming the setting to change.
+    pub(crate) fn bind(ip: std::net::IpAddr, c: &RpcConfig) -> io::Result<Listeners> {
+        let epm_at = SocketAddr::new(ip, c.epm_port);
+        let epm = std::net::TcpListener::bind(epm_at).map_err(|e| {
+            let hint = if e.kind() == io::ErrorKind::PermissionDenied {
+                " (ports below 1024 need root or CAP_NET_BIND_SERVICE; set [rpc] epm_port or --rpc-epm-port)"
+            } else {
+                ""
+            };
+            io::Error::new(e.kind(), format!("the RPC endpoint mapper on {epm_at}: {e}{hint}"))
+        })?;
+        let icpr_at = SocketAddr::new(ip, c.port);
+        let icpr = std::net::TcpListener::bind(icpr_at)
+            .map_err(|e| io::Error::new(e.kind(), format!("ICertPassage on {icpr_at}: {e}")))?;
+        epm.set_nonblocking(true)?;
+        icpr.set_nonblocking(true)?;
+        Ok(Listeners { epm, icpr })
+    }
+
+    pub(crate) fn addrs(&self) -> io::Result<(SocketAddr, SocketAddr)> {
+        Ok((self.epm.local_addr()?, self.icpr.local_addr()?))
+    }
+
+    /// Starts both accept loops on the current runtime.
+    pub(crate) fn spawn(self, shared: Arc<Shared>, enforce: bool) -> io::Result<()> {
+        let icpr_port = self.icpr.local_addr()?.port();
+        let epm = TcpListener::from_std(self.epm)?;
+        let icpr = TcpListener::from_std(self.icpr)?;
+        let s = shared.clone();
+        tokio::spawn(accept(epm, s, Service::Epm { icpr_port }));
+        tokio::spawn(accept(icpr, shared, Service::Icpr { enforce }));
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Service {
+    Epm { icpr_port: u16 },
+    Icpr { enforce: bool },
+}
+
+async fn accept(listener: TcpListener, shared: Arc<Shared>, service: Service) {
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let mut group = 0x1000u32;
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        group = group.wrapping_add(1);
+        let interfaces = match service {
+            Service::Epm { .. } => vec![EPM],
+            Service::Icpr { .. } => vec![ICERT_PASSAGE],
+        };
+        let assoc = Association::new(interfaces, port, group);
+        tokio::spawn(connection(stream, shared.clone(), service, assoc));
+    }
+}
+
+/// Reads one fragment, bounded in size and time; `None` at a clean end.
+async fn read_fragment(stream: &mut TcpStream) -> io::Result<Option<Vec<u8>>> {
+    let mut frag = vec![0u8; pdu::HEADER_LEN];
+    match tokio::time::timeout(IDLE, stream.read_exact(&mut frag)).await {
+        Err(_) => return Err(io::ErrorKind::TimedOut.into()),
+        Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Ok(r) => r?,
+    };
+    let len = match pdu::fragment_len(&frag) {
+        Ok(Some(n)) if (pdu::HEADER_LEN..=usize::from(MAX_FRAG) * 2).contains(&n) => n,
+        _ => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "not a DCE/RPC fragment",
+            ))
+        }
+    };
+    frag.resize(len, 0);
+    tokio::time::timeout(IDLE, stream.read_exact(&mut frag[pdu::HEADER_LEN..]))
+        .await
+        .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+    Ok(Some(frag))
+}
+
+/// NTLM against the directory; remembers who signed in.
+struct DirectoryAcceptor {
+    shared: Arc<Shared>,
+    identity: Option<Identity>,
+}
+
+impl Acceptor for DirectoryAcceptor {
+    fn challenge(&mut self, negotiate: &[u8]) -> Result<ChallengeState, NtlmError> {
+        let mut server_challenge = [0u8; 8];
+        aws_lc_rs::rand::fill(&mut server_challenge)
+            .map_err(|_| NtlmError::Malformed("no randomness for the challenge"))?;
+        let now = ntlm::filetime(self.shared.ca.clock().now());
+        ntlm::challenge(negotiate, &self.shared.auth.names, server_challenge, now)
+    }
+
+    fn authenticate(
+        &mut self,
+        state: &ChallengeState,
+        msg: &[u8],
+    ) -> Result<(String, Verified, u32), NtlmError> {
+        self.identity = None;
+        let auth = ntlm::parse_authenticate(msg)?;
+        let dir = &self.shared.directory;
+        let user = dir
+            .find(&auth.domain, &auth.user)
+            .ok_or(NtlmError::UnknownUser)?;
+        let policy = ntlm::ChannelBindingPolicy::Off;
+        let verified = ntlm::verify(state, msg, &auth, &user.password, policy, None)?;
+        let identity = dir.identity(user);
+        let account = identity.account.clone();
+        self.identity = Some(identity);
+        Ok((account, verified, auth.flags))
+    }
+}
+
+async fn connection(
+    mut stream: TcpStream,
+    shared: Arc<Shared>,
+    service: Service,
+    mut assoc: Association,
+) {
+    let _ = stream.set_nodelay(true);
+    let mut acceptor = DirectoryAcceptor {
+        shared: shared.clone(),
+        identity: None,
+    };
+    while let Ok(Some(frag)) = read_fragment(&mut stream).await {
+        let out = match assoc.feed(&frag, &mut acceptor) {
+            Step::Nothing => continue,
+            Step::Send(bytes) => bytes,
+            Step::Call(call) => {
+                let who = assoc.authenticated().and(acceptor.identity.clone());
+                let why = assoc.auth_failure().map(str::to_string);
+                answer(&shared, service, &mut assoc, &call, who, why).await
+            }
+            Step::Close(bytes, _) => {
+                let _ = stream.write_all(&bytes).await;
+                break;
+            }
+        };
+        if stream.write_all(&out).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// The reply to one call: a response, or a fault.
+async fn answer(
+    shared: &Arc<Shared>,
+    service: Service,
+    assoc: &mut Association,
+    call: &Call,
+    who: Option<Identity>,
+    auth_failure: Option<String>,
+) -> Vec<u8> {
+    let result = match (service, call.opnum) {
+        (Service::Epm { icpr_port }, EPT_MAP) => ept_map(call, icpr_port),
+        (Service::Icpr { enforce }, CERT_SERVER_REQUEST) => {
+            cert_server_request(shared, call, who, auth_failure, enforce).await
+        }
+        _ => Err(status::NCA_S_OP_RNG_ERROR),
+    };
+    match result {
+        Ok(stub) => assoc.respond(call, &stub),
+        Err(status) => assoc.fault(call.call_id, call.context_id, status),
+    }
+}
+
+/// Maps ICertPassage over TCP to its port; anything else is not registered.
+fn ept_map(call: &Call, icpr_port: u16) -> Result<Vec<u8>, u32> {
+    let m = EptMap::parse(&call.stub).map_err(|_| status::RPC_X_BAD_STUB_DATA)?;
+    let asked = m.tower.as_deref().and_then(|t| Tower::parse(t).ok());
+    let ours = asked.as_ref().is_some_and(|t| {
+        t.interface() == Some(ICERT_PASSAGE)
+            && t.transfer_syntax() == Some(NDR)
+            && t.transport() == Some(adcs_proto::rpc::epm::floor::TCP)
+    });
+    let (towers, st) = if ours && m.max_towers > 0 {
+        (
+            vec![Tower::tcp(&ICERT_PASSAGE, &NDR, icpr_port, [127, 0, 0, 1]).encode()],
+            0,
+        )
+    } else {
+        (Vec::new(), EPT_S_NOT_REGISTERED)
+    };
+    Ok(EptMapResponse {
+        handle: [0; 20],
+        towers,
+        max_towers: m.max_towers,
+        status: st,
+    }
+    .encode())
+}
+
+/// `CertServerRequest`: a new request or a retrieval, through the engine.
+async fn cert_server_request(
+    shared: &Arc<Shared>,
+    call: &Call,
+    who: Option<Identity>,
+    auth_failure: Option<String>,
+    enforce: bool,
+) -> Result<Vec<u8>, u32> {
+    let mut entry = journal_entry(shared, call, who.as_ref());
+    let Some(who) = who else {
+        entry.status = 401;
+        entry.detail = Some(auth_failure.unwrap_or_else(|| "no NTLM authentication".into()));
+        shared.journal.record(entry);
+        return Err(status::ACCESS_DENIED);
+    };
+    let Ok(req) = CertServerRequest::parse(&call.stub) else {
+        entry.status = 400;
+        entry.detail = Some("a CertServerRequest stub that does not read as NDR".into());
+        shared.journal.record(entry);
+        return Err(status::RPC_X_BAD_STUB_DATA);
+    };
+    let response = if enforce && call.auth_level < level::PKT_PRIVACY {
+        entry.detail = Some("IF_ENFORCEENCRYPTICERTREQUEST: below packet privacy".into());
+        refused(HResult::E_ACCESSDENIED)
+    } else if !req
+        .authority
+        .as_deref()
+        .is_some_and(|a| a.eq_ignore_ascii_case(&shared.ca.ca_cn()))
+    {
+        entry.detail = Some(format!(
+            "unknown CA name {:?}",
+            req.authority.unwrap_or_default()
+        ));
+        refused(HResult::E_INVALIDARG)
+    } else if req.is_retrieval() {
+        retrieve(shared, req.request_id)
+    } else {
+        submit(shared, &req, &who).await
+    };
+    entry.request_id = (response.request_id != 0).then_some(response.request_id);
+    entry.disposition = disposition_name(response.disposition).map(str::to_string);
+    shared.journal.record(entry);
+    Ok(response.encode())
+}
+
+fn journal_entry(shared: &Shared, call: &Call, who: Option<&Identity>) -> JournalEntry {
+    JournalEntry {
+        seq: 0,
+        time: shared.ca.clock().now(),
+        method: "RPC".into(),
+        path: "ICertPassage.CertServerRequest".into(),
+        user: who.map(|w| w.account.clone()),
+        auth: Some(format!("ntlm {}", level::name(call.auth_level))),
+        status: 200,
+        request_id: None,
+        disposition: None,
+        detail: None,
+        fault: None,
+    }
+}
+
+fn disposition_name(code: u32) -> Option<&'static str> {
+    [
+        Disposition::Issued,
+        Disposition::Pending,
+        Disposition::Denied,
+        Disposition::Failed,
+        Disposition::Revoked,
+    ]
+    .into_iter()
+    .find(|d| d.code() == code)
+    .map(Disposition::as_str)
+    .or((code & 0x8000_0000 != 0).then_some("denied"))
+}
+
+/// A call the CA refuses before it gets a request ID.
+fn refused(h: HResult) -> CertServerResponse {
+    CertServerResponse {
+        request_id: 0,
+        disposition: h.0,
+        cert_chain: Vec::new(),
+        encoded_cert: Vec::new(),
+        disposition_message: h.message().to_string(),
+        status: 0,
+    }
+}
+
+/// The answer for a request's row: the certificate and chain when issued,
+/// the HRESULT as the disposition when refused (as Windows answers).
+fn outcome(shared: &Shared, s: &Submission, ca_cert_index: u16) -> CertServerResponse {
+    let (cert_chain, encoded_cert) = match (&s.certificate, s.disposition) {
+        (Some(cert), Disposition::Issued | Disposition::Revoked) => {
+            let mut certs = vec![cert.clone()];
+            certs.extend(shared.ca.ca_chain(ca_cert_index).unwrap_or_default());
+            (pkcs7_certs_only(&certs, Some(cert)), cert.clone())
+        }
+        _ => (Vec::new(), Vec::new()),
+    };
+    let disposition = match s.disposition {
+        Disposition::Denied | Disposition::Failed if s.status.0 != 0 => s.status.0,
+        d => d.code(),
+    };
+    CertServerResponse {
+        request_id: s.id,
+        disposition,
+        cert_chain,
+        encoded_cert,
+        disposition_message: s.message.clone(),
+        status: 0,
+    }
+}
+
+fn retrieve(shared: &Shared, id: u32) -> CertServerResponse {
+    match shared.ca.request(id) {
+        Some(row) => outcome(
+            shared,
+            &Submission::from(&row),
+            row.ca_cert_index.unwrap_or(0),
+        ),
+        None => refused(HResult::PROPERTY_EMPTY),
+    }
+}
+
+async fn submit(
+    shared: &Arc<Shared>,
+    req: &CertServerRequest,
+    who: &Identity,
+) -> CertServerResponse {
+    let ca = shared.ca.clone();
+    let request = req.request.clone();
+    let attributes = cert_attributes(&req.attributes);
+    let requester = who.requester.clone();
+    let done =
+        tokio::task::spawn_blocking(move || ca.submit(&request, &requester, &attributes)).await;
+    match done {
+        Ok(Ok(s)) => {
+            let index = shared
+                .ca
+                .request(s.id)
+                .and_then(|r| r.ca_cert_index)
+                .unwrap_or(0);
+            outcome(shared, &s, index)
+        }
+        Ok(Err(e)) => refused(e.hresult()),
+        Err(_) => refused(HResult::CA_OFFLINE),
+    }
+}

@@ -1,0 +1,180 @@
+//! MS-ICPR over DCE/RPC against the server, driven by the protocol crate's
+//! client end over real sockets: the endpoint mapper names the port, a
+//! sealed CertServerRequest issues, IF_ENFORCEENCRYPTICERTREQUEST refuses
+//! a request at connect level, and a wrong password is a fault.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use adcs_proto::rpc::client::{self, ClientAssociation, Credentials};
+use adcs_proto::rpc::epm::{EptMap, EptMapResponse, Tower, EPT_MAP};
+use adcs_proto::rpc::icpr::{CertServerRequest, CertServerResponse, CERT_SERVER_REQUEST};
+use adcs_proto::rpc::secure::level;
+use adcs_proto::rpc::{pdu, RpcError, EPM, ICERT_PASSAGE, NDR};
+use mock_ca::web::rpc::RpcConfig;
+use mock_ca::web::{Server, WebOptions};
+use mock_ca::{Ca, CaConfig, Clock, KeyAlgorithm, Seed};
+
+use crate::support::*;
+
+fn rpc_server(enforce_encryption: bool) -> Server {
+    let ca = Ca::new(CaConfig::default(), Seed(7), Clock::frozen_at(T0)).unwrap();
+    let opts = WebOptions {
+        tls: false,
+        users: users(),
+        rpc: Some(RpcConfig {
+            epm_port: 0,
+            port: 0,
+            enforce_encryption,
+        }),
+        ..Default::default()
+    };
+    Server::start(Arc::new(ca), opts).unwrap()
+}
+
+fn read_fragment(s: &mut TcpStream) -> Vec<u8> {
+    let mut frag = vec![0u8; pdu::HEADER_LEN];
+    s.read_exact(&mut frag).unwrap();
+    let n = pdu::fragment_len(&frag).unwrap().unwrap();
+    frag.resize(n, 0);
+    s.read_exact(&mut frag[pdu::HEADER_LEN..]).unwrap();
+    frag
+}
+
+/// Binds (with NTLM as `password` at `auth_level`) and makes one call.
+fn call(
+    at: SocketAddr,
+    interface: &adcs_proto::rpc::SyntaxId,
+    auth_level: u8,
+    password: &str,
+    opnum: u16,
+    stub: &[u8],
+) -> Result<Vec<u8>, RpcError> {
+    let mut s = TcpStream::connect(at).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let (bind, negotiate) = client::bind(interface, auth_level);
+    s.write_all(&bind).unwrap();
+    let creds = Credentials {
+        user: "alice",
+        domain: "CONTOSO",
+        password,
+    };
+    let (auth3, mut assoc): (_, ClientAssociation) =
+        client::bound(&read_fragment(&mut s), &negotiate, auth_level, &creds)?;
+    if let Some(a) = auth3 {
+        s.write_all(&a).unwrap();
+    }
+    s.write_all(&assoc.call(opnum, stub)).unwrap();
+    loop {
+        if let Some(stub) = assoc.response(&read_fragment(&mut s))? {
+            return Ok(stub);
+        }
+    }
+}
+
+fn icpr_port(s: &Server) -> u16 {
+    let (epm, _) = s.rpc_addrs().unwrap();
+    let ask = EptMap {
+        object: Some([0; 16]),
+        tower: Some(Tower::tcp(&ICERT_PASSAGE, &NDR, 0, [0; 4]).encode()),
+        handle: [0; 20],
+        max_towers: 4,
+    };
+    let answer = call(epm, &EPM, level::NONE, "", EPT_MAP, &ask.encode()).unwrap();
+    let answer = EptMapResponse::parse(&answer).unwrap();
+    assert_eq!(answer.status, 0);
+    Tower::parse(&answer.towers[0]).unwrap().tcp_port().unwrap()
+}
+
+fn user_request() -> CertServerRequest {
+    let pem = csr_pem("alice", KeyAlgorithm::Rsa2048);
+    CertServerRequest {
+        flags: 0,
+        authority: Some("contoso-TEST-CA".into()),
+        request_id: 0,
+        attributes: "CertificateTemplate:User".into(),
+        request: pem.into_bytes(),
+    }
+}
+
+#[test]
+fn the_mapper_names_the_port_and_a_sealed_request_is_issued() {
+    let s = rpc_server(true);
+    let port = icpr_port(&s);
+    assert_eq!(port, s.rpc_addrs().unwrap().1.port());
+    let at = SocketAddr::from(([127, 0, 0, 1], port));
+    let stub = user_request().encode();
+    let answer = call(
+        at,
+        &ICERT_PASSAGE,
+        level::PKT_PRIVACY,
+        ALICE.1,
+        CERT_SERVER_REQUEST,
+        &stub,
+    );
+    let answer = CertServerResponse::parse(&answer.unwrap()).unwrap();
+    assert_eq!((answer.disposition, answer.status), (3, 0), "{answer:?}");
+    assert_eq!(answer.disposition_message, "Issued");
+    let row = s.ca().request(answer.request_id).unwrap();
+    assert_eq!(row.certificate.as_deref(), Some(&answer.encoded_cert[..]));
+    // Retrieval by ID gives the same certificate.
+    let retrieve = CertServerRequest {
+        request_id: answer.request_id,
+        attributes: String::new(),
+        request: Vec::new(),
+        ..user_request()
+    };
+    let again = call(
+        at,
+        &ICERT_PASSAGE,
+        level::PKT_PRIVACY,
+        ALICE.1,
+        0,
+        &retrieve.encode(),
+    );
+    let again = CertServerResponse::parse(&again.unwrap()).unwrap();
+    assert_eq!(again.encoded_cert, answer.encoded_cert, "{again:?}");
+    let rpc: Vec<_> = s
+        .journal()
+        .into_iter()
+        .filter(|e| e.method == "RPC")
+        .collect();
+    assert_eq!(rpc[0].auth.as_deref(), Some("ntlm packet privacy"));
+    assert_eq!(rpc[0].request_id, Some(answer.request_id));
+}
+
+#[test]
+fn below_packet_privacy_is_refused_while_encryption_is_enforced() {
+    for (enforce, expect) in [(true, 0x8007_0005), (false, 3)] {
+        let s = rpc_server(enforce);
+        let at = s.rpc_addrs().unwrap().1;
+        let stub = user_request().encode();
+        let answer = call(at, &ICERT_PASSAGE, level::CONNECT, ALICE.1, 0, &stub).unwrap();
+        let answer = CertServerResponse::parse(&answer).unwrap();
+        assert_eq!(answer.disposition, expect, "enforce {enforce}: {answer:?}");
+    }
+}
+
+#[test]
+fn a_wrong_password_or_an_unknown_opnum_is_a_fault() {
+    let s = rpc_server(true);
+    let at = s.rpc_addrs().unwrap().1;
+    let stub = user_request().encode();
+    let wrong = call(at, &ICERT_PASSAGE, level::PKT_PRIVACY, "nope", 0, &stub);
+    assert_eq!(wrong, Err(RpcError::Fault(5)));
+    let journal = s.journal();
+    let refused = journal.iter().find(|e| e.method == "RPC").unwrap();
+    assert_eq!(refused.status, 401);
+    assert!(
+        refused
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("wrong password"),
+        "{refused:?}"
+    );
+    let unknown = call(at, &ICERT_PASSAGE, level::PKT_PRIVACY, ALICE.1, 7, &stub);
+    assert_eq!(unknown, Err(RpcError::Fault(0x1c01_0002)));
+}
