@@ -6,6 +6,7 @@ pub mod certsrv;
 pub mod control;
 pub mod flow;
 pub mod http;
+pub mod icpr;
 pub mod inf;
 pub mod keys;
 pub mod negotiate;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use adcs_client::certsrv::EnrollError;
 use adcs_client::flow::{self, CaEndpoint, FlowError, Progress};
 use adcs_client::http::Credentials;
+use adcs_client::icpr::RpcTarget;
 use adcs_client::store::system::Location;
 use adcs_client::store::{Entry, Store};
 use clap::{Args, ValueEnum};
@@ -246,4 +247,90 @@ pub(super) fn exportable_line(exportable: bool) -> &'static str {
     } else {
         "Private key is NOT exportable"
     }
+}
+
+/// `--rpc` and its settings: enroll over DCE/RPC (MS-ICPR) instead of
+/// the certsrv pages.
+#[derive(Args, Clone, Debug)]
+pub struct RpcArgs {
+    /// Use ICertPassage over DCE/RPC; `--server` is then the CA's host
+    /// (a bare name, or a URL whose host is taken).
+    #[arg(long)]
+    pub(super) rpc: bool,
+    /// The CA's name (`contoso-TEST-CA`); needed with --rpc.
+    #[arg(long, value_name = "NAME")]
+    pub(super) ca_name: Option<String>,
+    /// ICertPassage's port; asked of the endpoint mapper when omitted.
+    #[arg(long, value_name = "PORT")]
+    pub(super) rpc_port: Option<u16>,
+    /// The endpoint mapper's port.
+    #[arg(long, value_name = "PORT", default_value_t = 135)]
+    pub(super) epm_port: u16,
+    /// RPC authentication level: privacy (default), integrity or connect.
+    #[arg(long, value_name = "LEVEL", default_value = "privacy")]
+    pub(super) rpc_level: String,
+}
+
+impl RpcArgs {
+    /// The RPC target these flags and the connection flags name, or `None`
+    /// without --rpc.
+    pub fn target(&self, connect: &Connect) -> Result<Option<RpcTarget>, String> {
+        use adcs_proto::rpc::secure::level;
+        if !self.rpc {
+            return Ok(None);
+        }
+        let ca_name = self
+            .ca_name
+            .clone()
+            .ok_or("--rpc needs --ca-name (the CA's name, e.g. contoso-TEST-CA)")?;
+        let (Some(user), Some(password)) = (&connect.user, &connect.password) else {
+            return Err(
+                "--rpc signs in with NTLM: give --user and --password (or ADCS_HARNESS_PASSWORD)"
+                    .into(),
+            );
+        };
+        let auth_level = match self.rpc_level.to_ascii_lowercase().as_str() {
+            "privacy" => level::PKT_PRIVACY,
+            "integrity" => level::PKT_INTEGRITY,
+            "connect" => level::CONNECT,
+            other => {
+                return Err(format!(
+                    "--rpc-level `{other}` (privacy, integrity or connect)"
+                ))
+            }
+        };
+        let server = connect.server.trim();
+        let host = server
+            .split_once("://")
+            .map_or(server, |(_, rest)| rest)
+            .split(['/', ':'])
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        if host.is_empty() {
+            return Err(format!("--server `{server}` names no host"));
+        }
+        Ok(Some(RpcTarget {
+            host,
+            epm_port: self.epm_port,
+            port: self.rpc_port,
+            ca_name,
+            user: user.clone(),
+            password: password.clone(),
+            auth_level,
+            timeout: timeout_arg(connect.timeout)?,
+        }))
+    }
+}
+
+/// Exit code and message for an RPC enrollment that got no answer.
+pub fn rpc_failure(e: adcs_client::icpr::RpcClientError) -> Result<ExitCode, String> {
+    eprintln!("adcs-harness: {e}");
+    Ok(ExitCode::from(if e.is_timeout() {
+        EXIT_TIMEOUT
+    } else if e.is_access_denied() {
+        EXIT_UNAUTHORIZED
+    } else {
+        EXIT_CA_ERROR
+    }))
 }

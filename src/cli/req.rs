@@ -148,6 +148,7 @@ fn new(a: NewCmd) -> Result<ExitCode, String> {
 fn submit(a: SubmitCmd) -> Result<ExitCode, String> {
     let SubmitCmd {
         connect,
+        rpc,
         template,
         attributes,
         request,
@@ -158,6 +159,13 @@ fn submit(a: SubmitCmd) -> Result<ExitCode, String> {
         template.as_deref(),
         &parse_attributes(&attributes).map_err(|e| e.to_string())?,
     );
+    if let Some(target) = rpc.target(&connect)? {
+        let bytes = std::fs::read(&request).map_err(|e| format!("{}: {e}", request.display()))?;
+        return match adcs_client::icpr::submit(&target, &bytes, &attributes) {
+            Ok(o) => report_outcome(&o, out.as_deref(), json),
+            Err(e) => rpc_failure(e),
+        };
+    }
     let mut web = connect.endpoint()?.connect().map_err(fail)?;
     match flow::submit_file(&mut web, &request, &attributes) {
         Ok(o) => report_outcome(&o, out.as_deref(), json),
@@ -168,10 +176,17 @@ fn submit(a: SubmitCmd) -> Result<ExitCode, String> {
 fn retrieve(a: RetrieveCmd) -> Result<ExitCode, String> {
     let RetrieveCmd {
         connect,
+        rpc,
         id,
         out,
         json,
     } = a;
+    if let Some(target) = rpc.target(&connect)? {
+        return match adcs_client::icpr::retrieve(&target, id) {
+            Ok(o) => report_outcome(&o, Some(&out), json),
+            Err(e) => rpc_failure(e),
+        };
+    }
     let mut web = connect.endpoint()?.connect().map_err(fail)?;
     match web.retrieve(id) {
         Ok(o) => report_outcome(&o, Some(&out), json),
@@ -284,6 +299,8 @@ pub struct NewCmd {
 pub struct SubmitCmd {
     #[command(flatten)]
     pub connect: Connect,
+    #[command(flatten)]
+    pub rpc: RpcArgs,
     #[arg(long)]
     pub template: Option<String>,
     /// Request attribute `Name:Value` (repeatable).
@@ -301,6 +318,8 @@ pub struct SubmitCmd {
 pub struct RetrieveCmd {
     #[command(flatten)]
     pub connect: Connect,
+    #[command(flatten)]
+    pub rpc: RpcArgs,
     pub id: u32,
     pub out: PathBuf,
     #[arg(long)]

@@ -324,3 +324,71 @@ fn serve_rejects_a_bad_config_with_file_line_and_column() {
         text(&o)
     );
 }
+
+#[test]
+fn req_submit_and_retrieve_over_rpc_from_the_shell() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ready = tmp.path().join("ready.json");
+    let args = ["--mode", "standalone", "--http", "--rpc-epm-port", "0"];
+    let (_served, info) = serve(&args, &ready);
+    let rpc = info.rpc.as_ref().expect("the ready file's rpc object");
+    let epm_port = rpc.epm.rsplit(':').next().unwrap().to_string();
+    let req = request_file(tmp.path());
+    let cert = tmp.path().join("cert.pem");
+    let (user, password) = (&info.users[0].user, &info.users[0].password);
+    let rpc_args = |verb: &str| -> Vec<String> {
+        [
+            "req",
+            verb,
+            "--server",
+            "127.0.0.1",
+            "--rpc",
+            "--ca-name",
+            &info.ca_name,
+            "--epm-port",
+            &epm_port,
+            "--user",
+            user,
+            "--password",
+            password,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let run = |extra: &[&str], verb: &str| {
+        let mut a = rpc_args(verb);
+        a.extend(extra.iter().map(|s| s.to_string()));
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        harness(&a)
+    };
+    let o = run(&[req.to_str().unwrap()], "submit");
+    assert_eq!(o.status.code(), Some(3), "pending: {}", text(&o));
+    assert!(text(&o).contains("RequestId: 2"), "{}", text(&o));
+    let o = harness(&["ca", "--ready-file", ready.to_str().unwrap(), "issue", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&["2", cert.to_str().unwrap()], "retrieve");
+    assert!(o.status.success(), "{}", text(&o));
+    let pem = std::fs::read_to_string(&cert).unwrap();
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+    // Without the CA's name, or at a level the CA does not take: clear errors.
+    let o = harness(&[
+        "req",
+        "submit",
+        "--server",
+        "127.0.0.1",
+        "--rpc",
+        "--user",
+        user,
+        "--password",
+        password,
+        req.to_str().unwrap(),
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("--ca-name"),
+        "{}",
+        text(&o)
+    );
+    let o = run(&["--rpc-level", "connect", req.to_str().unwrap()], "submit");
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o));
+    assert!(text(&o).contains("0x80070005"), "{}", text(&o));
+}

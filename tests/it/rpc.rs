@@ -13,6 +13,7 @@ use adcs_proto::rpc::epm::{EptMap, EptMapResponse, Tower, EPT_MAP};
 use adcs_proto::rpc::icpr::{CertServerRequest, CertServerResponse, CERT_SERVER_REQUEST};
 use adcs_proto::rpc::secure::level;
 use adcs_proto::rpc::{pdu, RpcError, EPM, ICERT_PASSAGE, NDR};
+use mock_ca::web::faults::FaultRule;
 use mock_ca::web::rpc::RpcConfig;
 use mock_ca::web::{Server, WebOptions};
 use mock_ca::{Ca, CaConfig, Clock, KeyAlgorithm, Seed};
@@ -20,10 +21,15 @@ use mock_ca::{Ca, CaConfig, Clock, KeyAlgorithm, Seed};
 use crate::support::*;
 
 fn rpc_server(enforce_encryption: bool) -> Server {
+    rpc_server_with(enforce_encryption, Vec::new())
+}
+
+fn rpc_server_with(enforce_encryption: bool, faults: Vec<FaultRule>) -> Server {
     let ca = Ca::new(CaConfig::default(), Seed(7), Clock::frozen_at(T0)).unwrap();
     let opts = WebOptions {
         tls: false,
         users: users(),
+        faults,
         rpc: Some(RpcConfig {
             epm_port: 0,
             port: 0,
@@ -34,13 +40,15 @@ fn rpc_server(enforce_encryption: bool) -> Server {
     Server::start(Arc::new(ca), opts).unwrap()
 }
 
-fn read_fragment(s: &mut TcpStream) -> Vec<u8> {
+/// The next fragment; `Err` when the server closed the connection.
+fn read_fragment(s: &mut TcpStream) -> Result<Vec<u8>, RpcError> {
+    let closed = |_| RpcError::Truncated("the connection (closed)");
     let mut frag = vec![0u8; pdu::HEADER_LEN];
-    s.read_exact(&mut frag).unwrap();
-    let n = pdu::fragment_len(&frag).unwrap().unwrap();
+    s.read_exact(&mut frag).map_err(closed)?;
+    let n = pdu::fragment_len(&frag)?.expect("a whole header");
     frag.resize(n, 0);
-    s.read_exact(&mut frag[pdu::HEADER_LEN..]).unwrap();
-    frag
+    s.read_exact(&mut frag[pdu::HEADER_LEN..]).map_err(closed)?;
+    Ok(frag)
 }
 
 /// Binds (with NTLM as `password` at `auth_level`) and makes one call.
@@ -62,13 +70,13 @@ fn call(
         password,
     };
     let (auth3, mut assoc): (_, ClientAssociation) =
-        client::bound(&read_fragment(&mut s), &negotiate, auth_level, &creds)?;
+        client::bound(&read_fragment(&mut s)?, &negotiate, auth_level, &creds)?;
     if let Some(a) = auth3 {
         s.write_all(&a).unwrap();
     }
     s.write_all(&assoc.call(opnum, stub)).unwrap();
     loop {
-        if let Some(stub) = assoc.response(&read_fragment(&mut s))? {
+        if let Some(stub) = assoc.response(&read_fragment(&mut s)?)? {
             return Ok(stub);
         }
     }
@@ -177,4 +185,73 @@ fn a_wrong_password_or_an_unknown_opnum_is_a_fault() {
     );
     let unknown = call(at, &ICERT_PASSAGE, level::PKT_PRIVACY, ALICE.1, 7, &stub);
     assert_eq!(unknown, Err(RpcError::Fault(0x1c01_0002)));
+}
+
+fn rule(nth: u64) -> FaultRule {
+    FaultRule {
+        endpoint: "rpc/CertServerRequest".into(),
+        nth: Some(nth),
+        ..Default::default()
+    }
+}
+
+fn submit_sealed(at: SocketAddr, stub: &[u8]) -> Result<CertServerResponse, RpcError> {
+    let answer = call(at, &ICERT_PASSAGE, level::PKT_PRIVACY, ALICE.1, 0, stub)?;
+    Ok(CertServerResponse::parse(&answer).unwrap())
+}
+
+#[test]
+fn fault_rules_deny_hold_or_reset_rpc_calls() {
+    let faults = vec![
+        FaultRule {
+            deny_hresult: Some("0x80094012".into()),
+            ..rule(1)
+        },
+        FaultRule {
+            pending_polls: Some(1),
+            ..rule(2)
+        },
+        FaultRule {
+            hresult: Some("0x800706ba".into()),
+            ..rule(3)
+        },
+    ];
+    let s = rpc_server_with(true, faults);
+    let at = s.rpc_addrs().unwrap().1;
+    let stub = user_request().encode();
+    let denied = submit_sealed(at, &stub).unwrap();
+    assert_eq!((denied.disposition, denied.status), (0x8009_4012, 0));
+    let held = submit_sealed(at, &stub).unwrap();
+    assert_eq!(held.disposition, 5, "{held:?}");
+    let offline = submit_sealed(at, &stub).unwrap();
+    assert_eq!(
+        (offline.disposition, offline.status),
+        (0x8007_06ba, 0x8007_06ba)
+    );
+    // The held request: one poll still pending, the next issued.
+    let retrieve = CertServerRequest {
+        request_id: held.request_id,
+        attributes: String::new(),
+        request: Vec::new(),
+        ..user_request()
+    }
+    .encode();
+    assert_eq!(submit_sealed(at, &retrieve).unwrap().disposition, 5);
+    let issued = submit_sealed(at, &retrieve).unwrap();
+    assert_eq!(issued.disposition, 3);
+    assert!(!issued.encoded_cert.is_empty());
+    // A reset closes the connection unanswered.
+    s.set_faults(vec![FaultRule {
+        reset: true,
+        ..rule(1)
+    }])
+    .unwrap();
+    let reset = submit_sealed(at, &stub);
+    assert_eq!(
+        reset.err(),
+        Some(RpcError::Truncated("the connection (closed)"))
+    );
+    let journal = s.journal();
+    let faulted: Vec<_> = journal.iter().filter(|e| e.fault.is_some()).collect();
+    assert_eq!(faulted.len(), 4, "{faulted:?}");
 }

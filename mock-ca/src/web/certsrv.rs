@@ -174,7 +174,7 @@ fn check_pending(shared: &Arc<Shared>, form: &Params, script: bool, who: &Identi
 
 /// A poll of a request a `pending_polls` fault holds: once its polls are
 /// used up, the certificate manager issues or denies it.
-fn release_held(shared: &Shared, id: u32) {
+pub(crate) fn release_held(shared: &Shared, id: u32) {
     if let Some(issue) = shared.held.poll(id) {
         let officer = "fault injection";
         let _ = if issue {

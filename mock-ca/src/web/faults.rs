@@ -19,7 +19,9 @@ use adcs_proto::seed::Seed;
 #[serde(deny_unknown_fields)]
 pub struct FaultRule {
     /// A page under /certsrv/ (`certfnsh.asp`, `certnew.cer`, …; `` for the
-    /// welcome page) or `*` for all of them. Case-insensitive.
+    /// welcome page) or `*` for all of them; or `rpc/CertServerRequest`,
+    /// ICertPassage's call over DCE/RPC (method `RPC`), which `*` leaves
+    /// out. Case-insensitive.
     pub endpoint: String,
     /// Only requests with this method (`GET`, `POST`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -113,14 +115,31 @@ impl FaultRule {
             self.deny_hresult.is_some(),
             self.pending_polls.is_some(),
         ];
+        let http_only = [
+            self.status.is_some(),
+            self.truncate.is_some(),
+            self.garble,
+            self.content_type.is_some(),
+        ];
+        if self.is_rpc() && http_only.iter().any(|e| *e) {
+            return Err(self.invalid(
+                "status, truncate, garble and content_type are HTTP's: an RPC call takes delay_ms, reset, hresult, deny_hresult or pending_polls",
+            ));
+        }
         if !effects.iter().any(|e| *e) {
             return Err(self.invalid("does nothing: give status, delay_ms, truncate, garble, content_type, reset, hresult, deny_hresult or pending_polls"));
         }
         Ok(())
     }
 
+    /// Whether the rule is for an RPC call rather than a page.
+    fn is_rpc(&self) -> bool {
+        self.endpoint.to_ascii_lowercase().starts_with("rpc/")
+    }
+
     fn matches(&self, page: &str, method: &str) -> bool {
-        (self.endpoint == "*" || self.endpoint.eq_ignore_ascii_case(page))
+        let rpc_call = page.to_ascii_lowercase().starts_with("rpc/");
+        ((self.endpoint == "*" && !rpc_call) || self.endpoint.eq_ignore_ascii_case(page))
             && self
                 .method
                 .as_deref()

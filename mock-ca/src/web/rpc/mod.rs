@@ -1,5 +1,7 @@
 //! MS-ICPR over `ncacn_ip_tcp` (what `certipy req` without `-web` uses),
-//! and the endpoint mapper on port 135 that tells clients where it is.
+//! and the endpoint mapper on port 135 that tells clients where it is:
+//! the listeners, one [`Association`] per connection, NTLM against the
+//! directory, and the mapper's one call (`icpr` answers the CA's).
 //! Each connection is one [`Association`]; NTLM proves the caller against
 //! the same directory as the pages, and `CertServerRequest` goes to the
 //! same CA engine, so templates, ACLs, the pending flow and the journal
@@ -15,18 +17,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::directory::Identity;
-use super::journal::JournalEntry;
 use super::Shared;
-use crate::ca::Submission;
-use crate::web::form::cert_attributes;
-use adcs_proto::encoding::pkcs7_certs_only;
 use adcs_proto::ntlm::{self, ChallengeState, NtlmError, Verified};
-use adcs_proto::protocol::{Disposition, HResult};
 use adcs_proto::rpc::assoc::{Acceptor, Association, Call, Step, MAX_FRAG};
 use adcs_proto::rpc::epm::{EptMap, EptMapResponse, Tower, EPT_MAP, EPT_S_NOT_REGISTERED};
-use adcs_proto::rpc::icpr::{CertServerRequest, CertServerResponse, CERT_SERVER_REQUEST};
-use adcs_proto::rpc::secure::level;
+use adcs_proto::rpc::icpr::CERT_SERVER_REQUEST;
 use adcs_proto::rpc::{pdu, status, EPM, ICERT_PASSAGE, NDR};
+
+mod icpr;
 
 /// `[rpc]` in serve.toml. Every field is optional.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -197,7 +195,10 @@ async fn connection(
             Step::Call(call) => {
                 let who = assoc.authenticated().and(acceptor.identity.clone());
                 let why = assoc.auth_failure().map(str::to_string);
-                answer(&shared, service, &mut assoc, &call, who, why).await
+                match answer(&shared, service, &mut assoc, &call, who, why).await {
+                    Some(bytes) => bytes,
+                    None => break,
+                }
             }
             Step::Close(bytes, _) => {
                 let _ = stream.write_all(&bytes).await;
@@ -210,7 +211,8 @@ async fn connection(
     }
 }
 
-/// The reply to one call: a response, or a fault.
+/// The reply to one call: a response or a fault; `None` closes the
+/// connection unanswered (an injected reset).
 async fn answer(
     shared: &Arc<Shared>,
     service: Service,
@@ -218,18 +220,23 @@ async fn answer(
     call: &Call,
     who: Option<Identity>,
     auth_failure: Option<String>,
-) -> Vec<u8> {
-    let result = match (service, call.opnum) {
-        (Service::Epm { icpr_port }, EPT_MAP) => ept_map(call, icpr_port),
-        (Service::Icpr { enforce }, CERT_SERVER_REQUEST) => {
-            cert_server_request(shared, call, who, auth_failure, enforce).await
+) -> Option<Vec<u8>> {
+    let result = match (service, who) {
+        (Service::Epm { icpr_port }, _) if call.opnum == EPT_MAP => ept_map(call, icpr_port),
+        (Service::Epm { .. }, _) => Err(status::NCA_S_OP_RNG_ERROR),
+        (Service::Icpr { .. }, None) => {
+            icpr::unauthenticated(shared, call, auth_failure);
+            Err(status::ACCESS_DENIED)
         }
-        _ => Err(status::NCA_S_OP_RNG_ERROR),
+        (Service::Icpr { enforce }, Some(who)) if call.opnum == CERT_SERVER_REQUEST => {
+            icpr::cert_server_request(shared, call, &who, enforce).await?
+        }
+        (Service::Icpr { .. }, Some(_)) => Err(status::NCA_S_OP_RNG_ERROR),
     };
-    match result {
+    Some(match result {
         Ok(stub) => assoc.respond(call, &stub),
         Err(status) => assoc.fault(call.call_id, call.context_id, status),
-    }
+    })
 }
 
 /// Maps ICertPassage over TCP to its port; anything else is not registered.
@@ -256,152 +263,4 @@ fn ept_map(call: &Call, icpr_port: u16) -> Result<Vec<u8>, u32> {
         status: st,
     }
     .encode())
-}
-
-/// `CertServerRequest`: a new request or a retrieval, through the engine.
-async fn cert_server_request(
-    shared: &Arc<Shared>,
-    call: &Call,
-    who: Option<Identity>,
-    auth_failure: Option<String>,
-    enforce: bool,
-) -> Result<Vec<u8>, u32> {
-    let mut entry = journal_entry(shared, call, who.as_ref());
-    let Some(who) = who else {
-        entry.status = 401;
-        entry.detail = Some(auth_failure.unwrap_or_else(|| "no NTLM authentication".into()));
-        shared.journal.record(entry);
-        return Err(status::ACCESS_DENIED);
-    };
-    let Ok(req) = CertServerRequest::parse(&call.stub) else {
-        entry.status = 400;
-        entry.detail = Some("a CertServerRequest stub that does not read as NDR".into());
-        shared.journal.record(entry);
-        return Err(status::RPC_X_BAD_STUB_DATA);
-    };
-    let response = if enforce && call.auth_level < level::PKT_PRIVACY {
-        entry.detail = Some("IF_ENFORCEENCRYPTICERTREQUEST: below packet privacy".into());
-        refused(HResult::E_ACCESSDENIED)
-    } else if !req
-        .authority
-        .as_deref()
-        .is_some_and(|a| a.eq_ignore_ascii_case(&shared.ca.ca_cn()))
-    {
-        entry.detail = Some(format!(
-            "unknown CA name {:?}",
-            req.authority.unwrap_or_default()
-        ));
-        refused(HResult::E_INVALIDARG)
-    } else if req.is_retrieval() {
-        retrieve(shared, req.request_id)
-    } else {
-        submit(shared, &req, &who).await
-    };
-    entry.request_id = (response.request_id != 0).then_some(response.request_id);
-    entry.disposition = disposition_name(response.disposition).map(str::to_string);
-    shared.journal.record(entry);
-    Ok(response.encode())
-}
-
-fn journal_entry(shared: &Shared, call: &Call, who: Option<&Identity>) -> JournalEntry {
-    JournalEntry {
-        seq: 0,
-        time: shared.ca.clock().now(),
-        method: "RPC".into(),
-        path: "ICertPassage.CertServerRequest".into(),
-        user: who.map(|w| w.account.clone()),
-        auth: Some(format!("ntlm {}", level::name(call.auth_level))),
-        status: 200,
-        request_id: None,
-        disposition: None,
-        detail: None,
-        fault: None,
-    }
-}
-
-fn disposition_name(code: u32) -> Option<&'static str> {
-    [
-        Disposition::Issued,
-        Disposition::Pending,
-        Disposition::Denied,
-        Disposition::Failed,
-        Disposition::Revoked,
-    ]
-    .into_iter()
-    .find(|d| d.code() == code)
-    .map(Disposition::as_str)
-    .or((code & 0x8000_0000 != 0).then_some("denied"))
-}
-
-/// A call the CA refuses before it gets a request ID.
-fn refused(h: HResult) -> CertServerResponse {
-    CertServerResponse {
-        request_id: 0,
-        disposition: h.0,
-        cert_chain: Vec::new(),
-        encoded_cert: Vec::new(),
-        disposition_message: h.message().to_string(),
-        status: 0,
-    }
-}
-
-/// The answer for a request's row: the certificate and chain when issued,
-/// the HRESULT as the disposition when refused (as Windows answers).
-fn outcome(shared: &Shared, s: &Submission, ca_cert_index: u16) -> CertServerResponse {
-    let (cert_chain, encoded_cert) = match (&s.certificate, s.disposition) {
-        (Some(cert), Disposition::Issued | Disposition::Revoked) => {
-            let mut certs = vec![cert.clone()];
-            certs.extend(shared.ca.ca_chain(ca_cert_index).unwrap_or_default());
-            (pkcs7_certs_only(&certs, Some(cert)), cert.clone())
-        }
-        _ => (Vec::new(), Vec::new()),
-    };
-    let disposition = match s.disposition {
-        Disposition::Denied | Disposition::Failed if s.status.0 != 0 => s.status.0,
-        d => d.code(),
-    };
-    CertServerResponse {
-        request_id: s.id,
-        disposition,
-        cert_chain,
-        encoded_cert,
-        disposition_message: s.message.clone(),
-        status: 0,
-    }
-}
-
-fn retrieve(shared: &Shared, id: u32) -> CertServerResponse {
-    match shared.ca.request(id) {
-        Some(row) => outcome(
-            shared,
-            &Submission::from(&row),
-            row.ca_cert_index.unwrap_or(0),
-        ),
-        None => refused(HResult::PROPERTY_EMPTY),
-    }
-}
-
-async fn submit(
-    shared: &Arc<Shared>,
-    req: &CertServerRequest,
-    who: &Identity,
-) -> CertServerResponse {
-    let ca = shared.ca.clone();
-    let request = req.request.clone();
-    let attributes = cert_attributes(&req.attributes);
-    let requester = who.requester.clone();
-    let done =
-        tokio::task::spawn_blocking(move || ca.submit(&request, &requester, &attributes)).await;
-    match done {
-        Ok(Ok(s)) => {
-            let index = shared
-                .ca
-                .request(s.id)
-                .and_then(|r| r.ca_cert_index)
-                .unwrap_or(0);
-            outcome(shared, &s, index)
-        }
-        Ok(Err(e)) => refused(e.hresult()),
-        Err(_) => refused(HResult::CA_OFFLINE),
-    }
 }
