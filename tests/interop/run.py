@@ -13,7 +13,8 @@ https/http -- and drives it with:
   * pyspnego's SPNEGO carrying NTLM under Negotiate, mechListMICs checked;
   * certipy-ad 4.8.2 and 5.1.0 `req` over DCE/RPC (MS-ICPR at packet
     privacy, through the endpoint mapper on port 135; servers run with --rpc
-    when run as root);
+    when run as root), and impacket 0.13.1's ntlmrelayx relaying curl's
+    NTLM login to it (ESC11, its own venv);
   * Kerberos under Negotiate against the site's MIT KDC (servers run with
     --kerberos where krb5-kdc is installed): kinit, curl --negotiate,
     requests with requests-gssapi, and certsrv on a requests-gssapi session.
@@ -137,6 +138,11 @@ class Server:
             cmd.append("--kerberos")
         if rpc_possible(self.binary):
             cmd.append("--rpc")
+            if self.transport == "https":
+                # ESC11 on the HTTPS servers (a relay gets in), the
+                # patched default on the HTTP ones.
+                with open(ndes_toml, "a", encoding="utf-8") as f:
+                    f.write("[rpc]\nenforce_encryption = false\n")
         for user, password in (ALICE, BOB):
             cmd += ["--user", "%s:%s" % (user, password)]
         log("starting: %s" % " ".join(cmd))
@@ -1108,6 +1114,97 @@ def _(ctx):
     out = run_certipy(ctx, certipy_rpc_cmd(ctx, "User", password=WRONG_PASSWORD))
     expect(out, "rpc_s_access_denied")
     check(not files_with(ctx.workdir, ".pfx"), "a .pfx for a wrong password")
+
+
+# impacket 0.13.1 `ntlmrelayx.py -t rpc://127.0.0.1 -rpc-mode ICPR` (ESC11):
+# curl --ntlm signs in to the relay's HTTP server, which relays the NTLM
+# messages into a connect-level bind to ICertPassage (found through the
+# endpoint mapper) and requests a User certificate. The HTTPS servers run
+# with enforce_encryption off, the HTTP ones with the default (on).
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port, proc, what, seconds=30):
+    import socket
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        check(proc.poll() is None, "%s exited early" % what)
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise Fail("%s is not listening on %d after %d s" % (what, port, seconds))
+
+
+def relay_alice(ctx, until):
+    """Runs ntlmrelayx against the server, signs alice in through it with
+    curl, and waits until `until(output, loot)` holds; returns both."""
+    rpc_server(ctx)
+    exe = os.environ.get("NTLMRELAYX")
+    if not exe or not os.path.exists(exe):
+        raise Skip("no ntlmrelayx venv (run.sh makes it)")
+    curl = tool("curl", "curl")
+    port = free_port()
+    loot = os.path.join(ctx.workdir, "loot")
+    cmd = [exe, "-t", "rpc://%s" % ctx.server.host, "-rpc-mode", "ICPR",
+           "-icpr-ca-name", ctx.server.ca_name(), "--http-port", str(port), "-l", loot,
+           "--no-smb-server", "--no-wcf-server", "--no-raw-server", "--no-rpc-server",
+           "--no-winrm-server", "--no-mssql-server", "--no-rdp-server"]
+    log("ntlmrelayx: %s" % " ".join(cmd))
+    out_path = os.path.join(ctx.workdir, "ntlmrelayx.log")
+    with open(out_path, "wb") as out_file:
+        # ntlmrelayx runs until its standard input ends: keep it open.
+        proc = subprocess.Popen(cmd, cwd=ctx.workdir, stdin=subprocess.PIPE,
+                                stdout=out_file, stderr=subprocess.STDOUT)
+        try:
+            wait_listening(port, proc, "ntlmrelayx")
+            r = subprocess.run([curl, "-s", "-o", os.devnull, "--max-time", "30", "--ntlm",
+                                "-u", "%s:%s" % ALICE, "http://127.0.0.1:%d/" % port],
+                               capture_output=True, timeout=60)
+            log("curl through the relay: exit %s" % r.returncode)
+            deadline = time.monotonic() + CLIENT_TIMEOUT
+            while True:
+                with open(out_path, "rb") as f:
+                    said = f.read().decode("utf-8", "replace")
+                pfx = files_with(loot, ".pfx") if os.path.isdir(loot) else []
+                if until(said, pfx) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    log(said)
+    return said, loot, pfx
+
+
+@case("impacket.ntlmrelayx_esc11_relay_gets_a_user_pfx", modes=("enterprise",), transports=("https",))
+def _(ctx):
+    said, loot, pfx = relay_alice(ctx, lambda said, pfx: pfx or "Error occured" in said)
+    check("against rpc://" in said and "SUCCEED" in said, "the relay did not sign in: %s" % said[-600:])
+    check(pfx, "no PFX in the loot: %s" % said[-600:])
+    with open(os.path.join(loot, pfx[0]), "rb") as f:
+        key, cert, _ = pkcs12.load_key_and_certificates(f.read(), None)
+    check(key is not None and same_key(cert.public_key(), key.public_key()), "the loot's key does not match")
+    check("alice@contoso.test" in [u.lower() for u in san_upns(cert)], "UPN %r" % san_upns(cert))
+    check_issued_by(cert, ctx.server.ca_cert())
+    check_rpc_journal(ctx, level="connect")
+
+
+@case("impacket.ntlmrelayx_esc11_refused_while_encryption_is_enforced", modes=("enterprise",), transports=("http",))
+def _(ctx):
+    said, _loot, pfx = relay_alice(ctx, lambda said, pfx: pfx or "Error occured" in said)
+    check("Maybe encryption is enforced?" in said and "0x80070005" in said,
+          "ntlmrelayx did not report the enforced encryption: %s" % said[-600:])
+    check(not pfx, "a PFX in the loot although encryption is enforced")
 
 
 def kerberos_possible(binary):

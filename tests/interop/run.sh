@@ -50,4 +50,10 @@ if [ -n "$py5" ]; then
     export CERTIPY5="$venv5/bin/certipy"
 fi
 
+# impacket's ntlmrelayx for the ESC11 cases: its own venv (an older
+# pyOpenSSL than the main one; see requirements-relay.txt).
+venv_relay="${RELAY_VENV:-$root/target/relay-venv}"
+ensure_venv relay "$py" "$venv_relay" "$here/requirements-relay.txt"
+export NTLMRELAYX="$venv_relay/bin/ntlmrelayx.py"
+
 exec "$venv/bin/python" "$here/run.py" --bin "$bin" "$@"
