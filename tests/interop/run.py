@@ -14,7 +14,8 @@ https/http -- and drives it with:
   * certipy-ad 4.8.2 and 5.1.0 `req` over DCE/RPC (MS-ICPR at packet
     privacy, through the endpoint mapper on port 135; servers run with --rpc
     when run as root), and impacket 0.13.1's ntlmrelayx relaying curl's
-    NTLM login to it (ESC11, its own venv);
+    NTLM login to it (ESC11), and acme2certifier's ms_icpr CA handler
+    (both in a second venv);
   * Kerberos under Negotiate against the site's MIT KDC (servers run with
     --kerberos where krb5-kdc is installed): kinit, curl --negotiate,
     requests with requests-gssapi, and certsrv on a requests-gssapi session.
@@ -1205,6 +1206,43 @@ def _(ctx):
     check("Maybe encryption is enforced?" in said and "0x80070005" in said,
           "ntlmrelayx did not report the enforced encryption: %s" % said[-600:])
     check(not pfx, "a PFX in the loot although encryption is enforced")
+
+
+# acme2certifier 0.46.3's ms_icpr CA handler (`acme2certifier.cahandlers.
+# msicpr_ca_handler.CAhandler`), the code its ACME server calls when an
+# order is finalized: NTLM as alice at packet privacy, through the endpoint
+# mapper, template from its config. It needs no directory.
+@case("acme2certifier.ms_icpr_handler_enrolls_a_csr", modes=("enterprise",), transports=("http",))
+def _(ctx):
+    rpc_server(ctx)
+    py = os.environ.get("ACME2CERTIFIER_PYTHON")
+    if not py or not os.path.exists(py):
+        raise Skip("no acme2certifier venv (run.sh makes it)")
+    cfg = os.path.join(ctx.workdir, "acme_srv.cfg")
+    with open(cfg, "w", encoding="utf-8") as f:
+        f.write("[CAhandler]\nhost: %s\nuser: alice\npassword: %s\ntarget_domain: contoso.test\n"
+                "ca_name: %s\ntemplate: WebServer\ntimeout: 15\n" % (ctx.server.host, ALICE[1], ctx.server.ca_name()))
+    dns = "acme01.contoso.test"
+    key, csr_pem = make_csr(dns, dns=[dns])
+    csr_path = os.path.join(ctx.workdir, "order.csr")
+    with open(csr_path, "w", encoding="ascii") as f:
+        f.write(csr_pem)
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "acme2certifier_icpr.py")
+    r = subprocess.run([py, script, csr_path], cwd=ctx.workdir, capture_output=True, text=True,
+                       timeout=CLIENT_TIMEOUT, env=dict(os.environ, ACME_SRV_CONFIGFILE=cfg))
+    log(r.stderr)
+    check(r.returncode == 0, "the handler exited %s: %s" % (r.returncode, r.stderr[-600:]))
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    check(got["error"] is None, "the handler's error: %r" % got["error"])
+    certs = x509.load_pem_x509_certificates(got["cert_bundle"].encode())
+    check(same_key(certs[0].public_key(), key.public_key()), "the issued certificate is not for the CSR's key")
+    check(dns in san_dns(certs[0]), "SAN DNS %r" % san_dns(certs[0]))
+    check(certs[0].public_bytes(serialization.Encoding.DER) == base64.b64decode(got["cert_raw"]),
+          "cert_raw is not the bundle's first certificate")
+    check(any(c.subject == ctx.server.ca_cert().subject for c in certs[1:]),
+          "the bundle lacks the CA certificate (from the response's PKCS#7)")
+    check_issued_by(certs[0], ctx.server.ca_cert())
+    check_rpc_journal(ctx)
 
 
 def kerberos_possible(binary):

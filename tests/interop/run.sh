@@ -50,10 +50,11 @@ if [ -n "$py5" ]; then
     export CERTIPY5="$venv5/bin/certipy"
 fi
 
-# impacket's ntlmrelayx for the ESC11 cases: its own venv (an older
-# pyOpenSSL than the main one; see requirements-relay.txt).
+# impacket's ntlmrelayx (ESC11) and acme2certifier's ms_icpr handler: their
+# own venv (an older pyOpenSSL than the main one; see requirements-relay.txt).
 venv_relay="${RELAY_VENV:-$root/target/relay-venv}"
 ensure_venv relay "$py" "$venv_relay" "$here/requirements-relay.txt"
 export NTLMRELAYX="$venv_relay/bin/ntlmrelayx.py"
+export ACME2CERTIFIER_PYTHON="$venv_relay/bin/python"
 
 exec "$venv/bin/python" "$here/run.py" --bin "$bin" "$@"
