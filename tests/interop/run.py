@@ -1064,57 +1064,68 @@ def certipy_rpc_issues_alice(ctx, exe=None, extra=("-dynamic-endpoint",), saved=
     check_rpc_journal(ctx)
 
 
-@case("certipy.rpc_user_issue_dynamic_endpoint", modes=("enterprise",), transports=("http",))
-def _(ctx):
-    certipy_rpc_issues_alice(ctx)
-
-
-@case("certipy.rpc_user_issue_through_the_endpoint_mapper", modes=("enterprise",), transports=("http",))
-def _(ctx):
-    certipy_rpc_issues_alice(ctx, extra=())
-
-
-@case("certipy.rpc_certipy5_user_issue", modes=("enterprise",), transports=("http",))
-def _(ctx):
+def certipy5_exe():
     exe = os.environ.get("CERTIPY5")
     if not exe or not os.path.exists(exe):
         raise Skip("no Certipy 5 venv (needs Python >= 3.12; run.sh makes it)")
-    certipy_rpc_issues_alice(ctx, exe=[exe], saved="Wrote certificate and private key to 'alice.pfx'")
+    return [exe]
 
 
-@case("certipy.rpc_pending_then_retrieve", modes=("standalone",), transports=("http",))
-def _(ctx):
-    out = run_certipy(ctx, certipy_rpc_cmd(ctx, "User"), stdin_text="y\n")
-    req_id = certipy_request_id(out)
-    expect(out, "Certificate request is pending approval", "submit")
-    expect(out, "Saved private key to %d.key" % req_id, "submit")
-    out = run_certipy(ctx, certipy_rpc_cmd(ctx, "User", extra=["-dynamic-endpoint", "-retrieve", str(req_id)]))
-    expect(out, "Certificate request is still pending approval", "retrieve (pending)")
-    ctx.server.issue(req_id)
-    out = run_certipy(ctx, certipy_rpc_cmd(ctx, "User", extra=["-dynamic-endpoint", "-retrieve", str(req_id)]))
-    expect(out, "Successfully retrieved certificate", "retrieve (issued)")
-    expect(out, "Loaded private key from '%d.key'" % req_id, "retrieve (issued)")
-    with open(os.path.join(ctx.workdir, "%d.key" % req_id), "rb") as f:
-        key = serialization.load_pem_private_key(f.read(), None)
-    pfx = files_with(ctx.workdir, ".pfx")
-    check(len(pfx) == 1, "one .pfx after retrieval: %r" % pfx)
-    pkey, cert = load_pfx(os.path.join(ctx.workdir, pfx[0]))
-    check(same_key(pkey.public_key(), key.public_key()), "pfx key is not the saved key")
-    check_issued_by(cert, ctx.server.ca_cert())
+# Both Certipy versions over RPC: (case prefix, the executable, how it says
+# it wrote the PFX).
+CERTIPY_RPC = (
+    ("certipy", lambda: None, "Saved certificate and private key to 'alice.pfx'"),
+    ("certipy5", certipy5_exe, "Wrote certificate and private key to 'alice.pfx'"),
+)
 
 
-@case("certipy.rpc_unknown_template", modes=("enterprise",), transports=("http",))
-def _(ctx):
-    out = run_certipy(ctx, certipy_rpc_cmd(ctx, "NoSuchTemplate"), stdin_text="n\n")
-    expect(out, "CERTSRV_E_UNSUPPORTED_CERT_TYPE")
-    check(not files_with(ctx.workdir, ".pfx"), "a .pfx for an unknown template")
+def register_certipy_rpc(prefix, exe_of, saved):
+    @case(prefix + ".rpc_user_issue_dynamic_endpoint", modes=("enterprise",), transports=("http",))
+    def _(ctx):
+        certipy_rpc_issues_alice(ctx, exe=exe_of(), saved=saved)
+
+    @case(prefix + ".rpc_user_issue_through_the_endpoint_mapper", modes=("enterprise",), transports=("http",))
+    def _(ctx):
+        certipy_rpc_issues_alice(ctx, exe=exe_of(), extra=(), saved=saved)
+
+    @case(prefix + ".rpc_pending_then_retrieve", modes=("standalone",), transports=("http",))
+    def _(ctx):
+        exe = exe_of()
+        out = run_certipy(ctx, certipy_rpc_cmd(ctx, "User", exe=exe), stdin_text="y\n")
+        req_id = certipy_request_id(out)
+        expect(out, "Certificate request is pending approval", "submit")
+        keyfile = os.path.join(ctx.workdir, "%d.key" % req_id)
+        check(os.path.exists(keyfile), "%d.key not written: %s" % (req_id, out_tail(out)))
+        retrieve = ["-dynamic-endpoint", "-retrieve", str(req_id)]
+        out = run_certipy(ctx, certipy_rpc_cmd(ctx, "User", exe=exe, extra=retrieve))
+        expect(out, "Certificate request is still pending approval", "retrieve (pending)")
+        ctx.server.issue(req_id)
+        out = run_certipy(ctx, certipy_rpc_cmd(ctx, "User", exe=exe, extra=retrieve))
+        expect(out, "Successfully retrieved certificate", "retrieve (issued)")
+        expect(out, "Loaded private key from", "retrieve (issued)")
+        with open(keyfile, "rb") as f:
+            key = serialization.load_pem_private_key(f.read(), None)
+        pfx = files_with(ctx.workdir, ".pfx")
+        check(len(pfx) == 1, "one .pfx after retrieval: %r" % pfx)
+        pkey, cert = load_pfx(os.path.join(ctx.workdir, pfx[0]))
+        check(same_key(pkey.public_key(), key.public_key()), "pfx key is not the saved key")
+        check_issued_by(cert, ctx.server.ca_cert())
+
+    @case(prefix + ".rpc_unknown_template", modes=("enterprise",), transports=("http",))
+    def _(ctx):
+        out = run_certipy(ctx, certipy_rpc_cmd(ctx, "NoSuchTemplate", exe=exe_of()), stdin_text="n\n")
+        expect(out, "CERTSRV_E_UNSUPPORTED_CERT_TYPE")
+        check(not files_with(ctx.workdir, ".pfx"), "a .pfx for an unknown template")
+
+    @case(prefix + ".rpc_wrong_password", modes=("enterprise",), transports=("http",))
+    def _(ctx):
+        out = run_certipy(ctx, certipy_rpc_cmd(ctx, "User", exe=exe_of(), password=WRONG_PASSWORD))
+        expect(out, "rpc_s_access_denied")
+        check(not files_with(ctx.workdir, ".pfx"), "a .pfx for a wrong password")
 
 
-@case("certipy.rpc_wrong_password", modes=("enterprise",), transports=("http",))
-def _(ctx):
-    out = run_certipy(ctx, certipy_rpc_cmd(ctx, "User", password=WRONG_PASSWORD))
-    expect(out, "rpc_s_access_denied")
-    check(not files_with(ctx.workdir, ".pfx"), "a .pfx for a wrong password")
+for _prefix, _exe_of, _saved in CERTIPY_RPC:
+    register_certipy_rpc(_prefix, _exe_of, _saved)
 
 
 # impacket 0.13.1 `ntlmrelayx.py -t rpc://127.0.0.1 -rpc-mode ICPR` (ESC11):
