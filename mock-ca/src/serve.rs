@@ -47,7 +47,8 @@ pub struct ServeConfig {
     pub ndes: Option<crate::ndes::NdesConfig>,
     /// A Kerberos realm for the site (`[kerberos]`; absent: NTLM only).
     pub kerberos: Option<crate::kerberos::KerberosConfig>,
-    /// MS-ICPR over DCE/RPC with the endpoint mapper (`[rpc]`; absent: none).
+    /// MS-ICPR over DCE/RPC with the endpoint mapper (`[rpc]`; absent: on
+    /// where port 135 can be bound, off otherwise).
     pub rpc: Option<crate::web::rpc::RpcConfig>,
 }
 
@@ -189,9 +190,18 @@ pub fn build(config: &ServeConfig) -> Result<(Arc<Ca>, WebOptions), ServeError> 
             }
             k
         }),
-        rpc: config.rpc.clone(),
+        rpc: config.rpc.clone().or_else(default_rpc),
     };
     Ok((ca, opts))
+}
+
+/// RPC without `[rpc]`: where port 135 can be bound. Not on Windows,
+/// whose own RPC service always holds it (`--rpc --rpc-epm-port` there).
+fn default_rpc() -> Option<crate::web::rpc::RpcConfig> {
+    cfg!(not(windows)).then(|| crate::web::rpc::RpcConfig {
+        optional: true,
+        ..Default::default()
+    })
 }
 
 /// Builds the CA, starts the server, writes the certificate files and (last,

@@ -60,10 +60,15 @@ pub struct ServeArgs {
     #[arg(long)]
     kerberos: bool,
     /// Serve ICertPassage (MS-ICPR, `certipy req` without `-web`) over
-    /// DCE/RPC, with the endpoint mapper on port 135 (`[rpc]` in the
-    /// config file sets it up).
-    #[arg(long)]
+    /// DCE/RPC, with the endpoint mapper on port 135, and stop if the ports
+    /// cannot be bound (`[rpc]` in the config file sets it up). Without
+    /// it, RPC runs where port 135 can be bound (as root) and is left out
+    /// where it cannot.
+    #[arg(long, conflicts_with = "no_rpc")]
     rpc: bool,
+    /// No RPC, even where port 135 could be bound.
+    #[arg(long)]
+    no_rpc: bool,
     /// The endpoint mapper's port instead of 135 (implies --rpc).
     #[arg(long, value_name = "PORT")]
     rpc_epm_port: Option<u16>,
@@ -101,6 +106,12 @@ pub fn config(args: &ServeArgs) -> Result<ServeConfig, String> {
     }
     if (args.rpc || args.rpc_epm_port.is_some()) && c.rpc.is_none() {
         c.rpc = Some(mock_ca::web::rpc::RpcConfig::default());
+    }
+    if args.no_rpc {
+        c.rpc = Some(mock_ca::web::rpc::RpcConfig {
+            enabled: false,
+            ..Default::default()
+        });
     }
     if let (Some(port), Some(r)) = (args.rpc_epm_port, c.rpc.as_mut()) {
         r.epm_port = port;
@@ -161,6 +172,8 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
             "rpc       endpoint mapper {}, ICertPassage on port {}",
             r.epm, r.port
         );
+    } else if let Some(why) = running.server.rpc_unavailable() {
+        println!("rpc       off: {why}");
     }
     println!("control   {}", info.control_url);
     println!(

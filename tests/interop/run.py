@@ -137,7 +137,9 @@ class Server:
         cmd += ["--seed", "7", "--config", ndes_toml, "--ready-file", self.ready_file]
         if kerberos_possible(self.binary):
             cmd.append("--kerberos")
-        if rpc_possible(self.binary):
+        if not rpc_possible(self.binary):
+            cmd.append("--no-rpc")
+        else:
             cmd.append("--rpc")
             if self.transport == "https":
                 # ESC11 on the HTTPS servers (a relay gets in), the

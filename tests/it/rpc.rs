@@ -32,8 +32,8 @@ fn rpc_server_with(enforce_encryption: bool, faults: Vec<FaultRule>) -> Server {
         faults,
         rpc: Some(RpcConfig {
             epm_port: 0,
-            port: 0,
             enforce_encryption,
+            ..Default::default()
         }),
         ..Default::default()
     };
@@ -254,4 +254,60 @@ fn fault_rules_deny_hold_or_reset_rpc_calls() {
     let journal = s.journal();
     let faulted: Vec<_> = journal.iter().filter(|e| e.fault.is_some()).collect();
     assert_eq!(faulted.len(), 4, "{faulted:?}");
+}
+
+#[test]
+fn a_taken_mapper_port_stops_an_explicit_rpc_and_is_skipped_by_default() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let start = |optional| {
+        let ca = Ca::new(CaConfig::default(), Seed(7), Clock::frozen_at(T0)).unwrap();
+        let rpc = RpcConfig {
+            epm_port: port,
+            optional,
+            ..Default::default()
+        };
+        let opts = WebOptions {
+            tls: false,
+            rpc: Some(rpc),
+            ..Default::default()
+        };
+        Server::start(Arc::new(ca), opts)
+    };
+    let e = start(false).unwrap_err().to_string();
+    assert!(
+        e.contains(&format!("endpoint mapper on 127.0.0.1:{port}")),
+        "{e}"
+    );
+    let s = start(true).unwrap();
+    assert_eq!(s.rpc_addrs(), None);
+    assert!(s.rpc_unavailable().unwrap().contains("endpoint mapper"));
+}
+
+#[test]
+fn garbage_closes_only_its_own_connection() {
+    let s = rpc_server(true);
+    let at = s.rpc_addrs().unwrap().1;
+    let mut idle = TcpStream::connect(at).unwrap();
+    let (bind, _) = client::bind(&ICERT_PASSAGE, level::NONE);
+    idle.write_all(&bind).unwrap();
+    for junk in [
+        b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+        vec![5, 0, 11, 3, 0x10, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0],
+        bind[..30].to_vec(),
+    ] {
+        let mut bad = TcpStream::connect(at).unwrap();
+        bad.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        bad.write_all(&junk).unwrap();
+        bad.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut rest = Vec::new();
+        let _ = bad.read_to_end(&mut rest);
+    }
+    // The bound connection and new ones still work.
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    assert!(read_fragment(&mut idle).is_ok());
+    let stub = user_request().encode();
+    let answer = submit_sealed(at, &stub).unwrap();
+    assert_eq!(answer.disposition, 3);
 }

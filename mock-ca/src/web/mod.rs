@@ -260,6 +260,8 @@ pub struct Server {
     addr: SocketAddr,
     /// The endpoint mapper's and ICertPassage's addresses.
     rpc: Option<(SocketAddr, SocketAddr)>,
+    /// Why RPC, asked for where it could be bound, is not served.
+    rpc_unavailable: Option<String>,
     tls: bool,
     shared: Arc<Shared>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -380,8 +382,17 @@ impl Server {
             socket.listen(LISTEN_BACKLOG)?
         };
         let addr = listener.local_addr()?;
+        let mut rpc_unavailable = None;
         let rpc = match &opts.rpc {
-            Some(c) => Some(rpc::Listeners::bind(opts.listen.ip(), c)?),
+            Some(c) if !c.enabled => None,
+            Some(c) => match rpc::Listeners::bind(opts.listen.ip(), c) {
+                Ok(l) => Some(l),
+                Err(e) if c.optional => {
+                    rpc_unavailable = Some(e.to_string());
+                    None
+                }
+                Err(e) => return Err(e),
+            },
             None => None,
         };
         let rpc_addrs = rpc.as_ref().map(rpc::Listeners::addrs).transpose()?;
@@ -400,6 +411,7 @@ impl Server {
         Ok(Server {
             addr,
             rpc: rpc_addrs,
+            rpc_unavailable,
             tls: opts.tls,
             shared,
             stop: Some(stop),
@@ -414,6 +426,12 @@ impl Server {
     /// The endpoint mapper's and ICertPassage's addresses, when serving RPC.
     pub fn rpc_addrs(&self) -> Option<(SocketAddr, SocketAddr)> {
         self.rpc
+    }
+
+    /// Why RPC is off although `serve`'s default asked for it where it
+    /// could bind (port 135 taken or privileged).
+    pub fn rpc_unavailable(&self) -> Option<&str> {
+        self.rpc_unavailable.as_deref()
     }
 
     pub fn is_tls(&self) -> bool {

@@ -140,3 +140,73 @@ fn a_tampered_sealed_request_closes_the_connection_with_a_fault() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn alter_context_adds_a_context_and_ndr64_alone_is_refused() {
+    use super::pdu::{self, pfc, ptype, Bind, Body, ContextElem};
+    use super::{NDR, NDR64};
+    let mut server = Association::new(vec![ICERT_PASSAGE], 49667, 7);
+    let proposal = |id, transfer: Vec<super::SyntaxId>| {
+        Body::AlterContext(Bind {
+            max_xmit_frag: 4280,
+            max_recv_frag: 4280,
+            assoc_group: 0,
+            contexts: vec![ContextElem {
+                id,
+                abstract_syntax: ICERT_PASSAGE,
+                transfer_syntaxes: transfer,
+            }],
+        })
+    };
+    let flags = pfc::FIRST_FRAG | pfc::LAST_FRAG;
+    for (id, transfer, result, reason) in [(1, vec![NDR64], 2, 2), (2, vec![NDR64, NDR], 0, 0)] {
+        let alter = pdu::encode(
+            ptype::ALTER_CONTEXT,
+            flags,
+            3,
+            &proposal(id, transfer),
+            None,
+        );
+        let Step::Send(reply) = server.feed(&alter, &mut Password("x")) else {
+            panic!("no alter_context_resp")
+        };
+        let p = pdu::parse(&reply).unwrap();
+        let Body::AlterContextResp(ack) = p.body else {
+            panic!("{p:?}")
+        };
+        assert_eq!(
+            (ack.results[0].result, ack.results[0].reason),
+            (result, reason)
+        );
+        assert!(ack.sec_addr.is_empty());
+    }
+    // A call on the refused context is unknown; on the accepted one it is a call.
+    for (context_id, is_call) in [(1, false), (2, true)] {
+        let body = Body::Request(pdu::Request {
+            alloc_hint: 0,
+            context_id,
+            opnum: 0,
+            object: None,
+            stub: vec![],
+        });
+        let frag = pdu::encode(ptype::REQUEST, flags, 4, &body, None);
+        match server.feed(&frag, &mut Password("x")) {
+            Step::Call(c) => assert!(is_call, "{c:?}"),
+            Step::Send(fault) => {
+                assert!(!is_call);
+                let p = pdu::parse(&fault).unwrap();
+                assert!(
+                    matches!(
+                        p.body,
+                        Body::Fault {
+                            status: 0x1c01_0003,
+                            ..
+                        }
+                    ),
+                    "{p:?}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -26,10 +26,17 @@ use adcs_proto::rpc::{pdu, status, EPM, ICERT_PASSAGE, NDR};
 
 mod icpr;
 
-/// `[rpc]` in serve.toml. Every field is optional.
+/// `[rpc]` in serve.toml. Every field is optional. Without the section
+/// `serve` runs RPC when it can bind the ports (`optional`).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RpcConfig {
+    /// `false` turns RPC off (as `serve --no-rpc` does).
+    pub enabled: bool,
+    /// Serve RPC only if the ports can be bound; otherwise go on without
+    /// it (and say why). Not a file setting: `serve`'s default.
+    #[serde(skip)]
+    pub optional: bool,
     /// The endpoint mapper's port: 135, where every client looks.
     pub epm_port: u16,
     /// ICertPassage's port; 0 picks a free one (the mapper names it).
@@ -42,6 +49,8 @@ pub struct RpcConfig {
 impl Default for RpcConfig {
     fn default() -> Self {
         RpcConfig {
+            enabled: true,
+            optional: false,
             epm_port: 135,
             port: 0,
             enforce_encryption: true,
@@ -64,10 +73,14 @@ impl Listeners {
     pub(crate) fn bind(ip: std::net::IpAddr, c: &RpcConfig) -> io::Result<Listeners> {
         let epm_at = SocketAddr::new(ip, c.epm_port);
         let epm = std::net::TcpListener::bind(epm_at).map_err(|e| {
-            let hint = if e.kind() == io::ErrorKind::PermissionDenied {
-                " (ports below 1024 need root or CAP_NET_BIND_SERVICE; set [rpc] epm_port or --rpc-epm-port)"
-            } else {
-                ""
+            let hint = match e.kind() {
+                io::ErrorKind::PermissionDenied => {
+                    " (ports below 1024 need root or CAP_NET_BIND_SERVICE; set [rpc] epm_port or --rpc-epm-port)"
+                }
+                io::ErrorKind::AddrInUse => {
+                    " (another server has it; set [rpc] epm_port or --rpc-epm-port, or --no-rpc)"
+                }
+                _ => "",
             };
             io::Error::new(e.kind(), format!("the RPC endpoint mapper on {epm_at}: {e}{hint}"))
         })?;
