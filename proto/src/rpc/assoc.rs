@@ -6,7 +6,7 @@
 //! calls this hands out, and writes what comes back.
 
 use super::pdu::{self, pfc, ptype, Bind, BindAck, Body, ContextResult, Pdu, Response};
-use super::secure::{self, level, AUTHN_WINNT, SIGNATURE_LEN};
+use super::secure::{self, level, AUTHN_WINNT};
 use super::{status, RpcError, SyntaxId, NDR};
 use crate::ntlm::session::{Role, Session};
 use crate::ntlm::{ChallengeState, NtlmError, Verified};
@@ -332,31 +332,16 @@ impl Association {
             } if *l >= level::PKT_INTEGRITY => Some(secure::placeholder(*l, *context_id)),
             _ => None,
         };
-        // Room for the header, the response header, padding and trailer.
-        let room = usize::from(self.max_xmit) - 24 - 16 - 8 - SIGNATURE_LEN;
-        let room = room - room % 16;
-        let chunks: Vec<&[u8]> = if stub.is_empty() {
-            vec![&[]]
-        } else {
-            stub.chunks(room).collect()
-        };
         let mut out = Vec::new();
-        for (i, chunk) in chunks.iter().enumerate() {
-            let mut flags = 0;
-            if i == 0 {
-                flags |= pfc::FIRST_FRAG;
-            }
-            if i + 1 == chunks.len() {
-                flags |= pfc::LAST_FRAG;
-            }
+        for piece in pdu::split_stub(stub, self.max_xmit) {
             let body = Body::Response(Response {
-                alloc_hint: (stub.len() - i * room) as u32,
+                alloc_hint: piece.alloc_hint,
                 context_id: call.context_id,
-                stub: chunk.to_vec(),
+                stub: piece.bytes.to_vec(),
             });
             let mut frag = pdu::encode(
                 ptype::RESPONSE,
-                flags,
+                piece.flags,
                 call.call_id,
                 &body,
                 protected.as_ref(),

@@ -141,31 +141,23 @@ impl ClientAssociation {
     pub fn call(&mut self, opnum: u16, stub: &[u8]) -> Vec<u8> {
         self.call_id += 1;
         let protect = self.level >= level::PKT_INTEGRITY && self.session.is_some();
-        let room = usize::from(self.max_xmit) - 24 - 16 - 8 - secure::SIGNATURE_LEN;
-        let room = room - room % 16;
-        let chunks: Vec<&[u8]> = if stub.is_empty() {
-            vec![&[]]
-        } else {
-            stub.chunks(room).collect()
-        };
         let mut out = Vec::new();
-        for (i, chunk) in chunks.iter().enumerate() {
-            let mut flags = 0;
-            if i == 0 {
-                flags |= pfc::FIRST_FRAG;
-            }
-            if i + 1 == chunks.len() {
-                flags |= pfc::LAST_FRAG;
-            }
+        for piece in pdu::split_stub(stub, self.max_xmit) {
             let body = Body::Request(Request {
-                alloc_hint: (stub.len() - i * room) as u32,
+                alloc_hint: piece.alloc_hint,
                 context_id: 0,
                 opnum,
                 object: None,
-                stub: chunk.to_vec(),
+                stub: piece.bytes.to_vec(),
             });
             let auth = protect.then(|| secure::placeholder(self.level, AUTH_CONTEXT));
-            let mut frag = pdu::encode(ptype::REQUEST, flags, self.call_id, &body, auth.as_ref());
+            let mut frag = pdu::encode(
+                ptype::REQUEST,
+                piece.flags,
+                self.call_id,
+                &body,
+                auth.as_ref(),
+            );
             if let (true, Some(s)) = (protect, self.session.as_mut()) {
                 secure::protect(&mut frag, s).expect("a request we encoded with a signature");
             }

@@ -459,3 +459,39 @@ pub fn encode(ptype_: u8, flags: u8, call_id: u32, body: &Body, auth: Option<&Au
     out[8..10].copy_from_slice(&len.to_le_bytes());
     out
 }
+
+/// One fragment's share of a call's stub.
+#[derive(Debug, PartialEq, Eq)]
+pub struct StubPiece<'a> {
+    /// FIRST_FRAG and LAST_FRAG as they apply.
+    pub flags: u8,
+    /// The bytes left from this piece on.
+    pub alloc_hint: u32,
+    pub bytes: &'a [u8],
+}
+
+/// Cuts a call's stub into pieces that fit fragments of `max_frag` bytes
+/// with a request or response header, 16-byte padding and an NTLM
+/// signature's trailer. An empty stub is one empty piece.
+pub fn split_stub(stub: &[u8], max_frag: u16) -> Vec<StubPiece<'_>> {
+    // The common header, the call header (8 bytes), padding (at most 15),
+    // the trailer and a 16-byte signature.
+    let room = usize::from(max_frag).saturating_sub(HEADER_LEN + 8 + 15 + SEC_TRAILER_LEN + 16);
+    let room = (room - room % 16).max(16);
+    let chunks: Vec<&[u8]> = if stub.is_empty() {
+        vec![&[]]
+    } else {
+        stub.chunks(room).collect()
+    };
+    let last = chunks.len() - 1;
+    chunks
+        .into_iter()
+        .enumerate()
+        .map(|(i, bytes)| StubPiece {
+            flags: if i == 0 { pfc::FIRST_FRAG } else { 0 }
+                | if i == last { pfc::LAST_FRAG } else { 0 },
+            alloc_hint: (stub.len() - i * room) as u32,
+            bytes,
+        })
+        .collect()
+}

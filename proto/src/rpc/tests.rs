@@ -270,3 +270,33 @@ mod security {
         assert!(secure::unprotect(&mut bare, &mut client).is_err());
     }
 }
+
+#[test]
+fn a_stub_is_cut_to_fit_the_peers_fragments() {
+    let stub = vec![7u8; 10_000];
+    let pieces = pdu::split_stub(&stub, 4280);
+    assert_eq!(pieces.len(), 3);
+    assert_eq!(pieces[0].flags, pfc::FIRST_FRAG);
+    assert_eq!(pieces[1].flags, 0);
+    assert_eq!(pieces[2].flags, pfc::LAST_FRAG);
+    assert_eq!(pieces[0].alloc_hint, 10_000);
+    assert_eq!(pieces.iter().map(|p| p.bytes.len()).sum::<usize>(), 10_000);
+    // Each piece, as a signed request fragment, fits the fragment size.
+    for p in &pieces {
+        let body = Body::Request(Request {
+            alloc_hint: p.alloc_hint,
+            context_id: 0,
+            opnum: 0,
+            object: None,
+            stub: p.bytes.to_vec(),
+        });
+        let auth = super::secure::placeholder(6, 1);
+        let frag = pdu::encode(ptype::REQUEST, p.flags, 2, &body, Some(&auth));
+        assert!(frag.len() <= 4280, "{}", frag.len());
+    }
+    let one = pdu::split_stub(&[], 4280);
+    assert_eq!(
+        (one.len(), one[0].flags),
+        (1, pfc::FIRST_FRAG | pfc::LAST_FRAG)
+    );
+}
