@@ -121,28 +121,32 @@ impl Association {
             Ok(h) => h,
             Err(e) => return Step::Close(Vec::new(), e),
         };
-        let mut auth_level = match &self.auth {
-            Auth::Done {
-                level: level::CONNECT,
-                ..
-            } => level::CONNECT,
-            _ => level::NONE,
-        };
-        if header.ptype == ptype::REQUEST && header.auth_length > 0 {
-            if let Auth::Done { session, .. } = &mut self.auth {
-                match secure::unprotect(&mut frag, session) {
-                    Ok(l) => auth_level = l,
-                    Err(e) => {
-                        let fault = self.fault_pdu(header.call_id, 0, status::ACCESS_DENIED);
-                        return Step::Close(fault, e);
-                    }
+        let mut auth_level = level::NONE;
+        if let (ptype::REQUEST, Auth::Done { session, level, .. }) = (header.ptype, &mut self.auth)
+        {
+            // A request carries a verifier exactly when the association
+            // was bound above connect level, at that level.
+            let bound = *level;
+            let arrived = if header.auth_length > 0 {
+                secure::unprotect(&mut frag, session)
+            } else {
+                Ok(level::CONNECT)
+            };
+            match arrived {
+                Ok(l) if l == bound => auth_level = l,
+                other => {
+                    let why = other.err().unwrap_or(RpcError::Malformed(
+                        "a request at another level than its association's",
+                    ));
+                    let fault = self.fault(header.call_id, 0, status::ACCESS_DENIED);
+                    return Step::Close(fault, why);
                 }
             }
         }
         let p = match pdu::parse(&frag) {
             Ok(p) => p,
             Err(e) => {
-                let fault = self.fault_pdu(header.call_id, 0, status::NCA_S_PROTO_ERROR);
+                let fault = self.fault(header.call_id, 0, status::NCA_S_PROTO_ERROR);
                 return Step::Close(fault, e);
             }
         };
@@ -296,13 +300,13 @@ impl Association {
             Some((id, op, ctx, so_far)) if !first && id == call_id => (so_far, op, ctx),
             None if first => (Vec::new(), r.opnum, r.context_id),
             _ => {
-                let fault = self.fault_pdu(call_id, r.context_id, status::NCA_S_PROTO_ERROR);
+                let fault = self.fault(call_id, r.context_id, status::NCA_S_PROTO_ERROR);
                 return Step::Close(fault, RpcError::Malformed("request fragment order"));
             }
         };
         stub.extend(&r.stub);
         if stub.len() > MAX_STUB {
-            let fault = self.fault_pdu(call_id, context_id, status::RPC_X_BAD_STUB_DATA);
+            let fault = self.fault(call_id, context_id, status::RPC_X_BAD_STUB_DATA);
             return Step::Close(fault, RpcError::Malformed("a call larger than 4 MiB"));
         }
         if !last {
@@ -357,10 +361,6 @@ impl Association {
 
     /// A fault PDU for a call.
     pub fn fault(&self, call_id: u32, context_id: u16, status: u32) -> Vec<u8> {
-        self.fault_pdu(call_id, context_id, status)
-    }
-
-    fn fault_pdu(&self, call_id: u32, context_id: u16, status: u32) -> Vec<u8> {
         let flags = pfc::FIRST_FRAG | pfc::LAST_FRAG;
         pdu::encode(
             ptype::FAULT,

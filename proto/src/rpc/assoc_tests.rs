@@ -210,3 +210,34 @@ fn alter_context_adds_a_context_and_ndr64_alone_is_refused() {
         }
     }
 }
+
+#[test]
+fn a_request_below_the_bound_level_is_refused() {
+    use super::pdu::{self, pfc, ptype, Body, Request};
+    let body = Body::Request(Request {
+        alloc_hint: 4,
+        context_id: 0,
+        opnum: 0,
+        object: None,
+        stub: b"stub".to_vec(),
+    });
+    let flags = pfc::FIRST_FRAG | pfc::LAST_FRAG;
+    // Without a verifier on a privacy-bound association.
+    let (mut server, _client) = connect(level::PKT_PRIVACY, "P@ssw0rd!");
+    let bare = pdu::encode(ptype::REQUEST, flags, 3, &body, None);
+    assert!(matches!(
+        server.feed(&bare, &mut Password("unused")),
+        Step::Close(_, RpcError::Malformed(_))
+    ));
+    // A trailer naming connect level on an integrity-bound association.
+    let (mut server, _client) = connect(level::PKT_INTEGRITY, "P@ssw0rd!");
+    let connect_level = super::secure::placeholder(level::CONNECT, 79231);
+    let lower = pdu::encode(ptype::REQUEST, flags, 3, &body, Some(&connect_level));
+    match server.feed(&lower, &mut Password("unused")) {
+        Step::Close(fault, RpcError::Malformed(_)) => {
+            let p = pdu::parse(&fault).unwrap();
+            assert!(matches!(p.body, Body::Fault { status: 5, .. }), "{p:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -16,6 +16,23 @@ impl<'a> Reader<'a> {
         Reader { b, at: 0 }
     }
 
+    /// A reader at `at` in `b`, aligning from `b`'s start (a PDU's body
+    /// after its common header).
+    pub fn starting_at(b: &'a [u8], at: usize) -> Reader<'a> {
+        Reader { b, at }
+    }
+
+    pub fn u8(&mut self, what: &'static str) -> Result<u8, RpcError> {
+        Ok(self.take(1, what)?[0])
+    }
+
+    /// Everything left (a call's stub after its header).
+    pub fn rest(&mut self) -> &'a [u8] {
+        let s = &self.b[self.at..];
+        self.at = self.b.len();
+        s
+    }
+
     fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], RpcError> {
         let end = self.at.checked_add(n).filter(|e| *e <= self.b.len());
         let end = end.ok_or(RpcError::Truncated(what))?;

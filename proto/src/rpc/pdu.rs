@@ -4,6 +4,7 @@
 //! carries NTLM's tokens and signatures. Little-endian NDR only, as every
 //! Windows peer and impacket send; big-endian is refused by name.
 
+use super::ndr::Reader;
 use super::{RpcError, SyntaxId};
 
 pub const HEADER_LEN: usize = 16;
@@ -188,41 +189,13 @@ fn u32_at(b: &[u8], i: usize) -> u32 {
     u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
 }
 
-/// A bounds-checked reader over one PDU's bytes.
-struct Cursor<'a> {
-    b: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], RpcError> {
-        let end = self.at.checked_add(n).filter(|e| *e <= self.b.len());
-        let end = end.ok_or(RpcError::Truncated(what))?;
-        let s = &self.b[self.at..end];
-        self.at = end;
-        Ok(s)
-    }
-    fn u8(&mut self, what: &'static str) -> Result<u8, RpcError> {
-        Ok(self.take(1, what)?[0])
-    }
-    fn u16(&mut self, what: &'static str) -> Result<u16, RpcError> {
-        Ok(u16_at(self.take(2, what)?, 0))
-    }
-    fn u32(&mut self, what: &'static str) -> Result<u32, RpcError> {
-        Ok(u32_at(self.take(4, what)?, 0))
-    }
-    fn syntax(&mut self) -> Result<SyntaxId, RpcError> {
-        let uuid: [u8; 16] = self.take(16, "a syntax UUID")?.try_into().expect("16");
-        Ok(SyntaxId {
-            uuid,
-            version: self.u32("a syntax version")?,
-        })
-    }
-    /// Skips to the next multiple of `n` from the PDU's start.
-    fn align(&mut self, n: usize, what: &'static str) -> Result<(), RpcError> {
-        let pad = (n - self.at % n) % n;
-        self.take(pad, what).map(|_| ())
-    }
+/// An interface or transfer syntax as a PDU carries it.
+fn syntax(c: &mut Reader) -> Result<SyntaxId, RpcError> {
+    let uuid: [u8; 16] = c.bytes(16, "a syntax UUID")?.try_into().expect("16");
+    Ok(SyntaxId {
+        uuid,
+        version: c.u32("a syntax version")?,
+    })
 }
 
 /// Reads one whole fragment (`frag.len()` must be its frag_length).
@@ -232,10 +205,7 @@ pub fn parse(frag: &[u8]) -> Result<Pdu, RpcError> {
         return Err(RpcError::Truncated("the fragment"));
     }
     let (body_end, auth) = split_auth(frag, &header)?;
-    let mut c = Cursor {
-        b: &frag[..body_end],
-        at: HEADER_LEN,
-    };
+    let mut c = Reader::starting_at(&frag[..body_end], HEADER_LEN);
     let body = match header.ptype {
         ptype::BIND => Body::Bind(bind(&mut c)?),
         ptype::ALTER_CONTEXT => Body::AlterContext(bind(&mut c)?),
@@ -247,26 +217,26 @@ pub fn parse(frag: &[u8]) -> Result<Pdu, RpcError> {
             context_id: c.u16("p_cont_id")?,
             opnum: c.u16("opnum")?,
             object: if header.flags & pfc::OBJECT_UUID != 0 {
-                Some(c.take(16, "the object UUID")?.try_into().expect("16"))
+                Some(c.bytes(16, "the object UUID")?.try_into().expect("16"))
             } else {
                 None
             },
-            stub: c.b[c.at..].to_vec(),
+            stub: c.rest().to_vec(),
         }),
         ptype::RESPONSE => {
             let alloc_hint = c.u32("alloc_hint")?;
             let context_id = c.u16("p_cont_id")?;
-            c.take(2, "cancel_count")?;
+            c.bytes(2, "cancel_count")?;
             Body::Response(Response {
                 alloc_hint,
                 context_id,
-                stub: c.b[c.at..].to_vec(),
+                stub: c.rest().to_vec(),
             })
         }
         ptype::FAULT => {
             c.u32("alloc_hint")?;
             let context_id = c.u16("p_cont_id")?;
-            c.take(2, "cancel_count")?;
+            c.bytes(2, "cancel_count")?;
             Body::Fault {
                 context_id,
                 status: c.u32("the fault status")?,
@@ -303,19 +273,19 @@ fn split_auth(frag: &[u8], h: &Header) -> Result<(usize, Option<Auth>), RpcError
     Ok((body_end, Some(auth)))
 }
 
-fn bind(c: &mut Cursor) -> Result<Bind, RpcError> {
+fn bind(c: &mut Reader) -> Result<Bind, RpcError> {
     let max_xmit_frag = c.u16("max_xmit_frag")?;
     let max_recv_frag = c.u16("max_recv_frag")?;
     let assoc_group = c.u32("assoc_group_id")?;
     let n = c.u8("n_context_elem")?;
-    c.take(3, "the context list")?;
+    c.bytes(3, "the context list")?;
     let mut contexts = Vec::with_capacity(usize::from(n));
     for _ in 0..n {
         let id = c.u16("p_cont_id")?;
         let n_ts = c.u8("n_transfer_syn")?;
-        c.take(1, "a context element")?;
-        let abstract_syntax = c.syntax()?;
-        let transfer_syntaxes = (0..n_ts).map(|_| c.syntax()).collect::<Result<_, _>>()?;
+        c.bytes(1, "a context element")?;
+        let abstract_syntax = syntax(c)?;
+        let transfer_syntaxes = (0..n_ts).map(|_| syntax(c)).collect::<Result<_, _>>()?;
         contexts.push(ContextElem {
             id,
             abstract_syntax,
@@ -330,22 +300,22 @@ fn bind(c: &mut Cursor) -> Result<Bind, RpcError> {
     })
 }
 
-fn bind_ack(c: &mut Cursor) -> Result<BindAck, RpcError> {
+fn bind_ack(c: &mut Reader) -> Result<BindAck, RpcError> {
     let max_xmit_frag = c.u16("max_xmit_frag")?;
     let max_recv_frag = c.u16("max_recv_frag")?;
     let assoc_group = c.u32("assoc_group_id")?;
     let len = usize::from(c.u16("sec_addr")?);
-    let addr = c.take(len, "sec_addr")?;
+    let addr = c.bytes(len, "sec_addr")?;
     let sec_addr = String::from_utf8_lossy(addr.strip_suffix(&[0]).unwrap_or(addr)).into_owned();
-    c.align(4, "the result list")?;
+    c.align(4)?;
     let n = c.u8("n_results")?;
-    c.take(3, "the result list")?;
+    c.bytes(3, "the result list")?;
     let results = (0..n)
         .map(|_| {
             Ok(ContextResult {
                 result: c.u16("a result")?,
                 reason: c.u16("a reason")?,
-                transfer_syntax: c.syntax()?,
+                transfer_syntax: syntax(c)?,
             })
         })
         .collect::<Result<_, RpcError>>()?;
