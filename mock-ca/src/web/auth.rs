@@ -256,14 +256,41 @@ fn mech_list_mic(
     )))
 }
 
-/// Answers a NEGOTIATE: the CHALLENGE, remembered on the connection.
-fn ntlm_challenge(call: &NtlmCall, conn: &mut ConnAuth, msg: &[u8]) -> Result<Vec<u8>, String> {
+/// A CHALLENGE for a NEGOTIATE, with a fresh random server challenge.
+/// The pages and the RPC interface both answer with it.
+pub(crate) fn new_challenge(
+    names: &ServerNames,
+    now_filetime: u64,
+    negotiate: &[u8],
+) -> Result<ntlm::ChallengeState, String> {
     let mut server_challenge = [0u8; 8];
     aws_lc_rs::rand::fill(&mut server_challenge)
         .map_err(|_| "no randomness for the NTLM challenge".to_string())?;
-    let names = &call.settings.names;
-    let state = ntlm::challenge(msg, names, server_challenge, call.now_filetime)
-        .map_err(|e| format!("NTLM NEGOTIATE: {e}"))?;
+    ntlm::challenge(negotiate, names, server_challenge, now_filetime)
+        .map_err(|e| format!("NTLM NEGOTIATE: {e}"))
+}
+
+/// Proves an AUTHENTICATE answering `state` against the directory: the
+/// account, the session key and the negotiated flags.
+pub(crate) fn prove_authenticate(
+    directory: &Directory,
+    state: &ntlm::ChallengeState,
+    msg: &[u8],
+    policy: ChannelBindingPolicy,
+    binding: Option<[u8; 16]>,
+) -> Result<(Identity, ntlm::Verified, u32), String> {
+    let auth = ntlm::parse_authenticate(msg).map_err(|e| format!("NTLM AUTHENTICATE: {e}"))?;
+    let user = directory
+        .find(&auth.domain, &auth.user)
+        .ok_or_else(|| format!("NTLM: unknown user {}\\{}", auth.domain, auth.user))?;
+    let verified = ntlm::verify(state, msg, &auth, &user.password, policy, binding)
+        .map_err(|e| format!("NTLM {}: {e}", user.name))?;
+    Ok((directory.identity(user), verified, auth.flags))
+}
+
+/// Answers a NEGOTIATE: the CHALLENGE, remembered on the connection.
+fn ntlm_challenge(call: &NtlmCall, conn: &mut ConnAuth, msg: &[u8]) -> Result<Vec<u8>, String> {
+    let state = new_challenge(&call.settings.names, call.now_filetime, msg)?;
     let token = state.challenge.clone();
     conn.pending = Some(state);
     conn.identity = None;
@@ -284,18 +311,11 @@ fn ntlm_prove(
         .pending
         .take()
         .ok_or("NTLM AUTHENTICATE without a challenge on this connection")?;
-    let auth = ntlm::parse_authenticate(msg).map_err(|e| format!("NTLM AUTHENTICATE: {e}"))?;
-    let user = call
-        .directory
-        .find(&auth.domain, &auth.user)
-        .ok_or_else(|| format!("NTLM: unknown user {}\\{}", auth.domain, auth.user))?;
     let policy = call.settings.channel_binding;
     let binding = call.binding.map(|b| b.ntlm);
-    let verified = ntlm::verify(&state, msg, &auth, &user.password, policy, binding)
-        .map_err(|e| format!("NTLM {}: {e}", user.name))?;
-    let identity = call.directory.identity(user);
-    conn.identity = Some(identity.clone());
-    Ok((identity, verified, auth.flags))
+    let proven = prove_authenticate(call.directory, &state, msg, policy, binding)?;
+    conn.identity = Some(proven.0.clone());
+    Ok(proven)
 }
 
 /// What one Kerberos token is checked with.

@@ -9,7 +9,7 @@ use super::pdu::{self, pfc, ptype, Bind, BindAck, Body, ContextResult, Pdu, Resp
 use super::secure::{self, level, AUTHN_WINNT};
 use super::{status, RpcError, SyntaxId, NDR};
 use crate::ntlm::session::{Role, Session};
-use crate::ntlm::{ChallengeState, NtlmError, Verified};
+use crate::ntlm::{ChallengeState, Verified};
 
 /// The largest fragment either side sends (Windows' default).
 pub const MAX_FRAG: u16 = 5840;
@@ -17,15 +17,17 @@ pub const MAX_FRAG: u16 = 5840;
 pub const MAX_STUB: usize = 4 * 1024 * 1024;
 
 /// What authenticates the association's NTLM: the caller's directory.
+/// Errors are the reason, in words, kept for the caller's journal.
 pub trait Acceptor {
     /// A CHALLENGE for this NEGOTIATE.
-    fn challenge(&mut self, negotiate: &[u8]) -> Result<ChallengeState, NtlmError>;
-    /// Proves an AUTHENTICATE: the account's name and the session key.
+    fn challenge(&mut self, negotiate: &[u8]) -> Result<ChallengeState, String>;
+    /// Proves an AUTHENTICATE: the account's name, the session key and
+    /// the negotiated flags.
     fn authenticate(
         &mut self,
         state: &ChallengeState,
         authenticate: &[u8],
-    ) -> Result<(String, Verified, u32), NtlmError>;
+    ) -> Result<(String, Verified, u32), String>;
 }
 
 /// A whole call, ready to be answered.
@@ -196,12 +198,7 @@ impl Association {
                         context_id: a.context_id,
                     };
                 }
-                Err(e) => {
-                    return Step::Close(
-                        self.nak(p.header.call_id, 9),
-                        RpcError::Auth(e.to_string()),
-                    )
-                }
+                Err(e) => return Step::Close(self.nak(p.header.call_id, 9), RpcError::Auth(e)),
             }
         }
         let body = if alter {
@@ -285,7 +282,7 @@ impl Association {
                     Err(e) => Auth::Failed(e.to_string()),
                 }
             }
-            Err(e) => Auth::Failed(e.to_string()),
+            Err(e) => Auth::Failed(e),
         };
     }
 

@@ -5,12 +5,12 @@ use super::assoc::{Acceptor, Association, Step};
 use super::client::{self, Credentials};
 use super::secure::level;
 use super::{RpcError, ICERT_PASSAGE};
-use crate::ntlm::{self, ChallengeState, NtlmError, ServerNames, Verified};
+use crate::ntlm::{self, ChallengeState, ServerNames, Verified};
 
 struct Password(&'static str);
 
 impl Acceptor for Password {
-    fn challenge(&mut self, negotiate: &[u8]) -> Result<ChallengeState, NtlmError> {
+    fn challenge(&mut self, negotiate: &[u8]) -> Result<ChallengeState, String> {
         let names = ServerNames {
             nb_domain: "CONTOSO".into(),
             nb_computer: "CA".into(),
@@ -18,22 +18,17 @@ impl Acceptor for Password {
             dns_computer: "ca.contoso.test".into(),
         };
         ntlm::challenge(negotiate, &names, [9; 8], ntlm::filetime(1_700_000_000))
+            .map_err(|e| e.to_string())
     }
 
     fn authenticate(
         &mut self,
         state: &ChallengeState,
         msg: &[u8],
-    ) -> Result<(String, Verified, u32), NtlmError> {
-        let auth = ntlm::parse_authenticate(msg)?;
-        let v = ntlm::verify(
-            state,
-            msg,
-            &auth,
-            self.0,
-            ntlm::ChannelBindingPolicy::Off,
-            None,
-        )?;
+    ) -> Result<(String, Verified, u32), String> {
+        let auth = ntlm::parse_authenticate(msg).map_err(|e| e.to_string())?;
+        let policy = ntlm::ChannelBindingPolicy::Off;
+        let v = ntlm::verify(state, msg, &auth, self.0, policy, None).map_err(|e| e.to_string())?;
         Ok((auth.user, v, auth.flags))
     }
 }

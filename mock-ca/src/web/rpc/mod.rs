@@ -16,9 +16,10 @@ use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use super::auth::{new_challenge, prove_authenticate};
 use super::directory::Identity;
 use super::Shared;
-use adcs_proto::ntlm::{self, ChallengeState, NtlmError, Verified};
+use adcs_proto::ntlm::{self, ChallengeState, Verified};
 use adcs_proto::rpc::assoc::{Acceptor, Association, Call, Step, MAX_FRAG};
 use adcs_proto::rpc::epm::{EptMap, EptMapResponse, Tower, EPT_MAP, EPT_S_NOT_REGISTERED};
 use adcs_proto::rpc::icpr::CERT_SERVER_REQUEST;
@@ -162,31 +163,24 @@ struct DirectoryAcceptor {
 }
 
 impl Acceptor for DirectoryAcceptor {
-    fn challenge(&mut self, negotiate: &[u8]) -> Result<ChallengeState, NtlmError> {
-        let mut server_challenge = [0u8; 8];
-        aws_lc_rs::rand::fill(&mut server_challenge)
-            .map_err(|_| NtlmError::Malformed("no randomness for the challenge"))?;
+    fn challenge(&mut self, negotiate: &[u8]) -> Result<ChallengeState, String> {
         let now = ntlm::filetime(self.shared.ca.clock().now());
-        ntlm::challenge(negotiate, &self.shared.auth.names, server_challenge, now)
+        new_challenge(&self.shared.auth.names, now, negotiate)
     }
 
     fn authenticate(
         &mut self,
         state: &ChallengeState,
         msg: &[u8],
-    ) -> Result<(String, Verified, u32), NtlmError> {
+    ) -> Result<(String, Verified, u32), String> {
         self.identity = None;
-        let auth = ntlm::parse_authenticate(msg)?;
-        let dir = &self.shared.directory;
-        let user = dir
-            .find(&auth.domain, &auth.user)
-            .ok_or(NtlmError::UnknownUser)?;
+        // No TLS under RPC: no channel binding to check.
         let policy = ntlm::ChannelBindingPolicy::Off;
-        let verified = ntlm::verify(state, msg, &auth, &user.password, policy, None)?;
-        let identity = dir.identity(user);
+        let dir = &self.shared.directory;
+        let (identity, verified, flags) = prove_authenticate(dir, state, msg, policy, None)?;
         let account = identity.account.clone();
         self.identity = Some(identity);
-        Ok((account, verified, auth.flags))
+        Ok((account, verified, flags))
     }
 }
 
