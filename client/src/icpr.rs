@@ -108,7 +108,7 @@ pub fn retrieve(target: &RpcTarget, id: u32) -> Result<Outcome, RpcClientError> 
 
 fn cert_server_request(
     target: &RpcTarget,
-    call: &CertServerRequest,
+    request: &CertServerRequest,
 ) -> Result<Outcome, RpcClientError> {
     let port = match target.port {
         Some(p) => p,
@@ -121,14 +121,14 @@ fn cert_server_request(
         domain,
         password: &target.password,
     };
-    let stub = one_call(
+    let stub = call(
         addr,
-        target,
+        target.timeout,
         &ICERT_PASSAGE,
         target.auth_level,
         &creds,
         CERT_SERVER_REQUEST,
-        &call.encode(),
+        &request.encode(),
     )?;
     let answer =
         CertServerResponse::parse(&stub).map_err(|source| RpcClientError::Rpc { addr, source })?;
@@ -149,9 +149,9 @@ fn map_port(target: &RpcTarget) -> Result<u16, RpcClientError> {
         domain: "",
         password: "",
     };
-    let stub = one_call(
+    let stub = call(
         addr,
-        target,
+        target.timeout,
         &EPM,
         level::NONE,
         &none,
@@ -179,9 +179,9 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr, RpcClientError> {
 
 /// Connects, binds (with NTLM above level none), makes one call and
 /// returns its response stub.
-fn one_call(
+pub fn call(
     addr: SocketAddr,
-    target: &RpcTarget,
+    timeout: Duration,
     interface: &SyntaxId,
     auth_level: u8,
     creds: &Credentials,
@@ -190,9 +190,9 @@ fn one_call(
 ) -> Result<Vec<u8>, RpcClientError> {
     let io = |source| RpcClientError::Io { addr, source };
     let rpc = |source| RpcClientError::Rpc { addr, source };
-    let mut s = TcpStream::connect_timeout(&addr, target.timeout).map_err(io)?;
-    s.set_read_timeout(Some(target.timeout)).map_err(io)?;
-    s.set_write_timeout(Some(target.timeout)).map_err(io)?;
+    let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(io)?;
+    s.set_read_timeout(Some(timeout)).map_err(io)?;
+    s.set_write_timeout(Some(timeout)).map_err(io)?;
     let (bind, negotiate) = client::bind(interface, auth_level);
     s.write_all(&bind).map_err(io)?;
     let ack = read_fragment(&mut s).map_err(io)?;
@@ -210,7 +210,8 @@ fn one_call(
     }
 }
 
-fn read_fragment(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+/// Reads one whole fragment off a connection.
+pub fn read_fragment(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     let mut frag = vec![0u8; pdu::HEADER_LEN];
     s.read_exact(&mut frag)?;
     let n = match pdu::fragment_len(&frag) {

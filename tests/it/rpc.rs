@@ -8,11 +8,12 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use adcs_proto::rpc::client::{self, ClientAssociation, Credentials};
+use adcs_client::icpr::{self, RpcClientError};
+use adcs_proto::rpc::client::{self, Credentials};
 use adcs_proto::rpc::epm::{EptMap, EptMapResponse, Tower, EPT_MAP};
 use adcs_proto::rpc::icpr::{CertServerRequest, CertServerResponse, CERT_SERVER_REQUEST};
 use adcs_proto::rpc::secure::level;
-use adcs_proto::rpc::{pdu, RpcError, EPM, ICERT_PASSAGE, NDR};
+use adcs_proto::rpc::{RpcError, EPM, ICERT_PASSAGE, NDR};
 use mock_ca::web::faults::FaultRule;
 use mock_ca::web::rpc::RpcConfig;
 use mock_ca::web::{Server, WebOptions};
@@ -40,18 +41,16 @@ fn rpc_server_with(enforce_encryption: bool, faults: Vec<FaultRule>) -> Server {
     Server::start(Arc::new(ca), opts).unwrap()
 }
 
+/// What the tests call a closed connection.
+const CLOSED: RpcError = RpcError::Truncated("the connection (closed)");
+
 /// The next fragment; `Err` when the server closed the connection.
 fn read_fragment(s: &mut TcpStream) -> Result<Vec<u8>, RpcError> {
-    let closed = |_| RpcError::Truncated("the connection (closed)");
-    let mut frag = vec![0u8; pdu::HEADER_LEN];
-    s.read_exact(&mut frag).map_err(closed)?;
-    let n = pdu::fragment_len(&frag)?.expect("a whole header");
-    frag.resize(n, 0);
-    s.read_exact(&mut frag[pdu::HEADER_LEN..]).map_err(closed)?;
-    Ok(frag)
+    icpr::read_fragment(s).map_err(|_| CLOSED)
 }
 
-/// Binds (with NTLM as `password` at `auth_level`) and makes one call.
+/// Binds (with NTLM as alice with `password` at `auth_level`) and makes
+/// one call through the client toolkit.
 fn call(
     at: SocketAddr,
     interface: &adcs_proto::rpc::SyntaxId,
@@ -60,26 +59,16 @@ fn call(
     opnum: u16,
     stub: &[u8],
 ) -> Result<Vec<u8>, RpcError> {
-    let mut s = TcpStream::connect(at).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let (bind, negotiate) = client::bind(interface, auth_level);
-    s.write_all(&bind).unwrap();
     let creds = Credentials {
         user: "alice",
         domain: "CONTOSO",
         password,
     };
-    let (auth3, mut assoc): (_, ClientAssociation) =
-        client::bound(&read_fragment(&mut s)?, &negotiate, auth_level, &creds)?;
-    if let Some(a) = auth3 {
-        s.write_all(&a).unwrap();
-    }
-    s.write_all(&assoc.call(opnum, stub)).unwrap();
-    loop {
-        if let Some(stub) = assoc.response(&read_fragment(&mut s)?)? {
-            return Ok(stub);
-        }
-    }
+    let timeout = Duration::from_secs(30);
+    icpr::call(at, timeout, interface, auth_level, &creds, opnum, stub).map_err(|e| match e {
+        RpcClientError::Rpc { source, .. } => source,
+        _ => CLOSED,
+    })
 }
 
 fn icpr_port(s: &Server) -> u16 {
@@ -247,10 +236,7 @@ fn fault_rules_deny_hold_or_reset_rpc_calls() {
     }])
     .unwrap();
     let reset = submit_sealed(at, &stub);
-    assert_eq!(
-        reset.err(),
-        Some(RpcError::Truncated("the connection (closed)"))
-    );
+    assert_eq!(reset.err(), Some(CLOSED));
     let journal = s.journal();
     let faulted: Vec<_> = journal.iter().filter(|e| e.fault.is_some()).collect();
     assert_eq!(faulted.len(), 4, "{faulted:?}");

@@ -61,6 +61,9 @@ impl Default for RpcConfig {
 
 /// How long a connection may sit between fragments.
 const IDLE: Duration = Duration::from_secs(120);
+/// The largest fragment read: twice what the bind_ack offers, so a client
+/// that overshoots it is still read, and nothing unbounded is.
+const MAX_READ: usize = 2 * MAX_FRAG as usize;
 
 /// The two listeners, bound before the server starts.
 pub(crate) struct Listeners {
@@ -99,11 +102,11 @@ impl Listeners {
 
     /// Starts both accept loops on the current runtime.
     pub(crate) fn spawn(self, shared: Arc<Shared>, enforce: bool) -> io::Result<()> {
-        let icpr_port = self.icpr.local_addr()?.port();
+        let icpr_at = self.icpr.local_addr()?;
         let epm = TcpListener::from_std(self.epm)?;
         let icpr = TcpListener::from_std(self.icpr)?;
         let s = shared.clone();
-        tokio::spawn(accept(epm, s, Service::Epm { icpr_port }));
+        tokio::spawn(accept(epm, s, Service::Epm { icpr: icpr_at }));
         tokio::spawn(accept(icpr, shared, Service::Icpr { enforce }));
         Ok(())
     }
@@ -111,8 +114,13 @@ impl Listeners {
 
 #[derive(Clone, Copy)]
 enum Service {
-    Epm { icpr_port: u16 },
-    Icpr { enforce: bool },
+    /// The mapper, naming ICertPassage's address.
+    Epm {
+        icpr: SocketAddr,
+    },
+    Icpr {
+        enforce: bool,
+    },
 }
 
 async fn accept(listener: TcpListener, shared: Arc<Shared>, service: Service) {
@@ -120,6 +128,8 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>, service: Service) {
     let mut group = 0x1000u32;
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            // Out of descriptors, say: back off as the page listener does.
+            tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         group = group.wrapping_add(1);
@@ -141,7 +151,7 @@ async fn read_fragment(stream: &mut TcpStream) -> io::Result<Option<Vec<u8>>> {
         Ok(r) => r?,
     };
     let len = match pdu::fragment_len(&frag) {
-        Ok(Some(n)) if (pdu::HEADER_LEN..=usize::from(MAX_FRAG) * 2).contains(&n) => n,
+        Ok(Some(n)) if (pdu::HEADER_LEN..=MAX_READ).contains(&n) => n,
         _ => {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -229,7 +239,7 @@ async fn answer(
     auth_failure: Option<String>,
 ) -> Option<Vec<u8>> {
     let result = match (service, who) {
-        (Service::Epm { icpr_port }, _) if call.opnum == EPT_MAP => ept_map(call, icpr_port),
+        (Service::Epm { icpr }, _) if call.opnum == EPT_MAP => ept_map(call, icpr),
         (Service::Epm { .. }, _) => Err(status::NCA_S_OP_RNG_ERROR),
         (Service::Icpr { .. }, None) => {
             icpr::unauthenticated(shared, call, auth_failure);
@@ -246,8 +256,13 @@ async fn answer(
     })
 }
 
-/// Maps ICertPassage over TCP to its port; anything else is not registered.
-fn ept_map(call: &Call, icpr_port: u16) -> Result<Vec<u8>, u32> {
+/// Maps ICertPassage over TCP to its address; anything else is not
+/// registered. A listener on every address names loopback.
+fn ept_map(call: &Call, icpr: SocketAddr) -> Result<Vec<u8>, u32> {
+    let ip = match icpr.ip() {
+        std::net::IpAddr::V4(v4) if !v4.is_unspecified() => v4.octets(),
+        _ => [127, 0, 0, 1],
+    };
     let m = EptMap::parse(&call.stub).map_err(|_| status::RPC_X_BAD_STUB_DATA)?;
     let asked = m.tower.as_deref().and_then(|t| Tower::parse(t).ok());
     let ours = asked.as_ref().is_some_and(|t| {
@@ -257,7 +272,7 @@ fn ept_map(call: &Call, icpr_port: u16) -> Result<Vec<u8>, u32> {
     });
     let (towers, st) = if ours && m.max_towers > 0 {
         (
-            vec![Tower::tcp(&ICERT_PASSAGE, &NDR, icpr_port, [127, 0, 0, 1]).encode()],
+            vec![Tower::tcp(&ICERT_PASSAGE, &NDR, icpr.port(), ip).encode()],
             0,
         )
     } else {
