@@ -2,7 +2,7 @@
 //! protocol facts (endpoints, page markers, HRESULTs, OIDs, dispositions),
 //! AD-style names, AD CS serials, the seed and the virtual clock, PEM,
 //! PKCS#7 and PFX, PKCS#10 parsing, the X.509 codecs and signature checks,
-//! NTLM messages, Kerberos tokens through MIT GSS-API (`gss`), certsrv
+//! NTLM messages, LDAP messages (`ldap`), Kerberos tokens through MIT GSS-API (`gss`), certsrv
 //! page reading and the ready file. Both ends parse
 //! and build the same bytes from here, so the server cannot drift from what
 //! the client reads. One exception to "no I/O": the atomic file write every
@@ -13,6 +13,7 @@ pub mod clock;
 pub mod encoding;
 pub mod gss;
 pub mod hex;
+pub mod ldap;
 pub mod names;
 pub mod ntlm;
 pub mod page;
