@@ -6,6 +6,7 @@ pub mod authority;
 pub mod ca;
 pub mod config;
 pub mod db;
+pub mod forest;
 pub mod kdc;
 pub mod kerberos;
 pub mod keys;

@@ -23,6 +23,7 @@ pub mod ready;
 pub mod request;
 pub mod rpc;
 pub mod scep;
+pub mod sd;
 pub mod seed;
 pub mod serial;
 pub mod signer;

@@ -79,6 +79,11 @@ impl Ca {
         self.lock().authority.name.clone()
     }
 
+    /// When the CA was made (its objects in the directory date from then).
+    pub fn created_at(&self) -> adcs_proto::clock::UnixTime {
+        self.lock().initial.created_at
+    }
+
     /// The issuing CA's common name (`contoso-TEST-CA`), as pages and file names show it.
     pub fn ca_cn(&self) -> String {
         self.lock().authority.ca_cn()

@@ -90,6 +90,15 @@ impl Ca {
         Ok(current)
     }
 
+    /// The newest CRL of CA key `key_index` already published, if any
+    /// (what the directory's CDP object holds; reading it publishes nothing).
+    pub fn published_crl(&self, key_index: u16, kind: CrlKind) -> Option<Vec<u8>> {
+        let st = self.lock();
+        st.crls
+            .get(&(key_index, kind == CrlKind::Delta))
+            .map(|c| c.der.clone())
+    }
+
     /// The newest CRL of CA key `key_index` (publishing one if none exists yet).
     pub fn crl(&self, key_index: u16, kind: CrlKind) -> Result<Vec<u8>, CaError> {
         let mut st = self.lock();

@@ -1,0 +1,259 @@
+use adcs_proto::ldap::{self, Filter, SearchRequestScope};
+use adcs_proto::sd::{extended_right, part, Guid, SecurityDescriptor, Sid};
+
+use super::search::{matches, project, scope, Index};
+use super::*;
+use crate::testing::{users, T0};
+use crate::{CaConfig, Clock};
+
+fn world(config: CaConfig) -> (Ca, Directory, Naming) {
+    let ca = Ca::new(config, Seed(7), Clock::frozen_at(T0)).unwrap();
+    let c = ca.config();
+    let dir = Directory::new(users(), &c.netbios_domain, &c.dns_domain);
+    let naming = Naming::new(&c, &ca.seed(), None);
+    (ca, dir, naming)
+}
+
+fn find<'a>(entries: &'a [Entry], naming: &Naming, base: &str, filter: &Filter) -> Vec<&'a Entry> {
+    let index = Index::new(entries);
+    scope(entries, naming, base, SearchRequestScope::WholeSubtree)
+        .unwrap()
+        .into_iter()
+        .filter(|e| matches(e, filter, &index) == Some(true))
+        .collect()
+}
+
+#[test]
+fn every_object_uses_the_schema_and_has_a_unique_dn_and_guid() {
+    let (ca, dir, naming) = world(CaConfig::default());
+    let entries = objects(&ca, &dir, &naming);
+    let mut dns = std::collections::HashSet::new();
+    let mut guids = std::collections::HashSet::new();
+    for e in &entries {
+        assert!(dns.insert(normalize_dn(&e.dn)), "{} twice", e.dn);
+        assert!(guids.insert(e.get("objectGUID").unwrap()[0].clone()));
+        for class in e.get("objectClass").unwrap() {
+            let c = String::from_utf8(class.clone()).unwrap();
+            assert!(schema::class(&c).is_some(), "{}: {c}", e.dn);
+        }
+        for (a, v) in &e.attributes {
+            assert!(
+                !(a.single && v.len() > 1),
+                "{}: {} is single-valued",
+                e.dn,
+                a.name
+            );
+        }
+    }
+    // One seed, one forest: byte for byte.
+    assert_eq!(objects(&ca, &dir, &naming), entries);
+}
+
+#[test]
+fn certipys_searches_find_what_it_expects() {
+    let (ca, dir, naming) = world(CaConfig::default());
+    let entries = objects(&ca, &dir, &naming);
+    let d = &naming.domain_dn;
+    let alice = find(
+        &entries,
+        &naming,
+        d,
+        &ldap::equality("sAMAccountName", b"ALICE"),
+    );
+    assert_eq!(alice.len(), 1);
+    assert_eq!(alice[0].dn, format!("CN=alice,CN=Users,{d}"));
+    let domains = find(
+        &entries,
+        &naming,
+        d,
+        &ldap::equality("objectClass", b"domain"),
+    );
+    assert_eq!(domains.len(), 1, "exactly the domain object");
+    // objectSid as bytes and as text.
+    let sid = alice[0].get("objectSid").unwrap()[0].clone();
+    let text = Sid::read(&sid).unwrap().0.to_string();
+    assert_eq!(
+        find(&entries, &naming, d, &ldap::equality("objectSid", &sid)).len(),
+        1
+    );
+    assert_eq!(
+        find(
+            &entries,
+            &naming,
+            d,
+            &ldap::equality("objectSid", text.as_bytes())
+        )
+        .len(),
+        1
+    );
+    // bob is in Web Admins: in chain, and memberOf is member's back link.
+    let bob = format!("CN=bob,CN=Users,{d}");
+    let chain = Filter::ExtensibleMatch(ldap::MatchingRuleAssertion::new(
+        Some(ldap::oid::IN_CHAIN.into()),
+        Some("member".into()),
+        bob.clone().into_bytes().into(),
+        false,
+    ));
+    let groups: Vec<&str> = find(&entries, &naming, d, &chain)
+        .iter()
+        .map(|e| e.dn.as_str())
+        .collect();
+    assert_eq!(groups, [format!("CN=Web Admins,CN=Users,{d}")]);
+    let bob_entry = find(
+        &entries,
+        &naming,
+        d,
+        &ldap::equality("distinguishedName", bob.as_bytes()),
+    );
+    assert_eq!(bob_entry[0].text("memberOf").unwrap(), groups[0]);
+    // A domain subtree search stays out of the configuration partition.
+    assert!(find(
+        &entries,
+        &naming,
+        d,
+        &ldap::equality("objectClass", b"pKICertificateTemplate")
+    )
+    .is_empty());
+    let templates = find(
+        &entries,
+        &naming,
+        &format!("CN=Certificate Templates,{}", naming.pki_dn()),
+        &ldap::equality("objectclass", b"pKICertificateTemplate"),
+    );
+    assert_eq!(templates.len(), ca.templates().len());
+    // objectCategory by class name, as AD rewrites it.
+    let people = find(
+        &entries,
+        &naming,
+        d,
+        &ldap::equality("objectCategory", b"person"),
+    );
+    assert!(people.iter().any(|e| e.dn == bob));
+}
+
+#[test]
+fn a_template_dacl_grants_enroll_to_exactly_who_the_engine_lets_enroll() {
+    let (ca, dir, naming) = world(CaConfig::default());
+    let entries = objects(&ca, &dir, &naming);
+    let enroll = Guid::parse(extended_right::ENROLL).unwrap();
+    for t in ca.templates() {
+        let dn = format!("CN={},CN=Certificate Templates,{}", t.name, naming.pki_dn());
+        let e = entries.iter().find(|e| e.dn == dn).unwrap();
+        let sd = SecurityDescriptor::parse(&e.get("nTSecurityDescriptor").unwrap()[0]).unwrap();
+        let granted: Vec<Sid> = sd
+            .dacl
+            .unwrap()
+            .into_iter()
+            .filter(|a| {
+                a.object_type == Some(enroll)
+                    || a.mask & adcs_proto::sd::rights::CONTROL_ACCESS != 0
+                        && a.object_type.is_none()
+            })
+            .map(|a| a.sid)
+            .collect();
+        for u in dir.users() {
+            let id = dir.identity(u);
+            let mut sids = vec![Sid::parse(&u.object_sid(&ca.seed())).unwrap()];
+            for g in &id.requester.groups {
+                sids.push(Sid::parse(&crate::db::sid::of(&ca.seed(), g)).unwrap());
+            }
+            let by_dacl = sids.iter().any(|s| granted.contains(s));
+            let by_engine = t.may_enroll(&id.account, &id.requester.groups);
+            assert_eq!(by_dacl, by_engine, "{} for {}", t.name, u.name);
+        }
+    }
+}
+
+#[test]
+fn projection_keeps_asked_attributes_and_descriptor_parts() {
+    let (ca, dir, naming) = world(CaConfig::default());
+    let entries = objects(&ca, &dir, &naming);
+    let t = entries
+        .iter()
+        .find(|e| e.dn.starts_with("CN=User,CN=Certificate Templates"))
+        .unwrap();
+    let got = project(
+        t,
+        &[
+            "NTSECURITYDESCRIPTOR".into(),
+            "cn".into(),
+            "noSuchAttr".into(),
+        ],
+        part::OWNER | part::DACL,
+        false,
+    );
+    let names: Vec<&str> = got.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["cn", "nTSecurityDescriptor"]);
+    let sd = SecurityDescriptor::parse(&got[1].values[0]).unwrap();
+    assert!(sd.owner.is_some() && sd.dacl.is_some() && sd.group.is_none());
+    assert!(project(t, &["1.1".into()], 7, false).is_empty());
+    let all = project(t, &[], 7, true);
+    assert!(all.len() > 20 && all.iter().all(|a| a.values.is_empty()));
+    let ops = project(t, &["+".into()], 7, false);
+    assert_eq!(ops.len(), 2, "createTimeStamp and modifyTimeStamp");
+    // A missing base is noSuchObject with the best match.
+    let err = scope(
+        &entries,
+        &naming,
+        &format!("CN=Nope,{}", naming.domain_dn),
+        SearchRequestScope::BaseObject,
+    )
+    .unwrap_err();
+    assert_eq!(err.code, ldap::ResultCode::NoSuchObject);
+    assert_eq!(err.matched_dn, naming.domain_dn);
+}
+
+#[test]
+fn a_standalone_ca_publishes_no_templates_and_no_enrollment_service() {
+    let (ca, dir, naming) = world(CaConfig::standalone());
+    let entries = objects(&ca, &dir, &naming);
+    let pks = naming.pki_dn();
+    assert!(find(
+        &entries,
+        &naming,
+        &pks,
+        &ldap::equality("objectClass", b"pKICertificateTemplate")
+    )
+    .is_empty());
+    assert!(find(
+        &entries,
+        &naming,
+        &pks,
+        &ldap::equality("objectClass", b"pKIEnrollmentService")
+    )
+    .is_empty());
+    assert!(!find(
+        &entries,
+        &naming,
+        &pks,
+        &ldap::equality("objectClass", b"certificationAuthority")
+    )
+    .is_empty());
+}
+
+#[test]
+fn a_changed_template_shows_at_once() {
+    let (ca, dir, naming) = world(CaConfig::default());
+    let mut t = ca.template("WebServer").unwrap();
+    t.enroll = vec!["CONTOSO\\bob".into()];
+    t.validity_days = 10;
+    ca.put_template(t).unwrap();
+    let entries = objects(&ca, &dir, &naming);
+    let e = entries
+        .iter()
+        .find(|e| e.dn.starts_with("CN=WebServer,"))
+        .unwrap();
+    assert_eq!(
+        e.get("pKIExpirationPeriod").unwrap()[0],
+        (-10 * 864_000_000_000i64).to_le_bytes().to_vec()
+    );
+    let service = entries
+        .iter()
+        .find(|e| e.dn.contains("CN=Enrollment Services,") && e.dn.starts_with("CN=contoso"))
+        .unwrap();
+    assert!(service
+        .get("certificateTemplates")
+        .unwrap()
+        .iter()
+        .any(|v| v == b"WebServer"));
+}
