@@ -15,7 +15,7 @@ use adcs_proto::atomic_file::{write_atomic, WriteError};
 use adcs_proto::clock::{Clock, UnixTime};
 use adcs_proto::encoding::pem;
 use adcs_proto::ntlm::ChannelBindingPolicy;
-use adcs_proto::ready::{ReadyAccount, ReadyInfo, ReadyKerberos, ReadyRpc};
+use adcs_proto::ready::{ReadyAccount, ReadyInfo, ReadyKerberos, ReadyLdap, ReadyRpc};
 use adcs_proto::seed::Seed;
 
 /// The seed `serve` uses when none is given: fixed, so a plain `serve`
@@ -50,6 +50,9 @@ pub struct ServeConfig {
     /// MS-ICPR over DCE/RPC with the endpoint mapper (`[rpc]`; absent: on
     /// where port 135 can be bound, off otherwise).
     pub rpc: Option<crate::web::rpc::RpcConfig>,
+    /// The domain controller's LDAP and LDAPS (`[ldap]`; absent: on where
+    /// ports 389 and 636 can be bound, off otherwise).
+    pub ldap: Option<crate::web::ldap::LdapConfig>,
 }
 
 /// Authentication settings of the config file.
@@ -191,6 +194,10 @@ pub fn build(config: &ServeConfig) -> Result<(Arc<Ca>, WebOptions), ServeError> 
             k
         }),
         rpc: config.rpc.clone().or_else(default_rpc),
+        ldap: Some(config.ldap.clone().unwrap_or(crate::web::ldap::LdapConfig {
+            optional: true,
+            ..Default::default()
+        })),
     };
     Ok((ca, opts))
 }
@@ -285,6 +292,16 @@ pub fn start(config: ServeConfig, ready_file: Option<&Path>) -> Result<Running, 
             epm: epm.to_string(),
             port: icpr.port(),
         }),
+        ldap: server
+            .ldap_addrs()
+            .zip(server.forest())
+            .map(|((plain, tls), n)| ReadyLdap {
+                url: format!("ldap://{plain}"),
+                ldaps_url: format!("ldaps://{tls}"),
+                domain_dn: n.domain_dn.clone(),
+                configuration_dn: n.config_dn.clone(),
+                dc_name: n.dc_host.clone(),
+            }),
     };
     if let Some(r) = ready_file {
         let json = serde_json::to_vec_pretty(&info).expect("ready info serialises");

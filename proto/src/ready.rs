@@ -32,6 +32,24 @@ pub struct ReadyInfo {
     /// ICertPassage over DCE/RPC, when served.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rpc: Option<ReadyRpc>,
+    /// The domain controller's LDAP and LDAPS, when served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ldap: Option<ReadyLdap>,
+}
+
+/// Where the directory listens and what its names are.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReadyLdap {
+    /// `ldap://127.0.0.1:389`
+    pub url: String,
+    /// `ldaps://127.0.0.1:636`
+    pub ldaps_url: String,
+    /// `DC=contoso,DC=test`
+    pub domain_dn: String,
+    /// `CN=Configuration,DC=contoso,DC=test`
+    pub configuration_dn: String,
+    /// The domain controller's DNS name, `dc01.contoso.test`.
+    pub dc_name: String,
 }
 
 /// Where the RPC interface listens.

@@ -72,6 +72,41 @@ pub struct ServeArgs {
     /// The endpoint mapper's port instead of 135 (implies --rpc).
     #[arg(long, value_name = "PORT")]
     rpc_epm_port: Option<u16>,
+    /// Serve the forest's directory as its domain controller does: LDAP on
+    /// 389 (with StartTLS) and LDAPS on 636, and stop if the ports cannot
+    /// be bound (`[ldap]` in the config file sets it up). Without it, LDAP
+    /// runs where the ports can be bound (as root) and is left out where
+    /// they cannot.
+    #[arg(long, conflicts_with = "no_ldap")]
+    ldap: bool,
+    /// No directory, even where ports 389 and 636 could be bound.
+    #[arg(long)]
+    no_ldap: bool,
+    /// LDAP's port instead of 389 (0: a free one; implies --ldap).
+    #[arg(long, value_name = "PORT")]
+    ldap_port: Option<u16>,
+    /// LDAPS's port instead of 636 (0: a free one; implies --ldap).
+    #[arg(long, value_name = "PORT")]
+    ldaps_port: Option<u16>,
+}
+
+/// `--ldap`, `--no-ldap` and the ports over `[ldap]`.
+fn ldap_flags(args: &ServeArgs, c: &mut ServeConfig) {
+    use mock_ca::web::ldap::LdapConfig;
+    let insist = args.ldap || args.ldap_port.is_some() || args.ldaps_port.is_some();
+    if insist && c.ldap.is_none() {
+        c.ldap = Some(LdapConfig::default());
+    }
+    if args.no_ldap {
+        c.ldap = Some(LdapConfig {
+            enabled: false,
+            ..Default::default()
+        });
+    }
+    if let Some(l) = c.ldap.as_mut() {
+        l.port = args.ldap_port.unwrap_or(l.port);
+        l.ldaps_port = args.ldaps_port.unwrap_or(l.ldaps_port);
+    }
 }
 
 /// Merges flags over the file and the defaults.
@@ -116,6 +151,7 @@ pub fn config(args: &ServeArgs) -> Result<ServeConfig, String> {
     if let (Some(port), Some(r)) = (args.rpc_epm_port, c.rpc.as_mut()) {
         r.epm_port = port;
     }
+    ldap_flags(args, &mut c);
     for spec in &args.users {
         c.users
             .push(User::parse(spec).map_err(|e| format!("--user {e}"))?);
@@ -174,6 +210,14 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
         );
     } else if let Some(why) = running.server.rpc_unavailable() {
         println!("rpc       off: {why}");
+    }
+    if let Some(l) = &info.ldap {
+        println!(
+            "ldap      {}  {}  (DC {}, {})",
+            l.url, l.ldaps_url, l.dc_name, l.domain_dn
+        );
+    } else if let Some(why) = running.server.ldap_unavailable() {
+        println!("ldap      off: {why}");
     }
     println!("control   {}", info.control_url);
     println!(

@@ -10,6 +10,7 @@
 
 mod domain;
 mod pki;
+pub mod root_dse;
 pub mod schema;
 mod schema_table;
 pub mod search;

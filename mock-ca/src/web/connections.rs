@@ -14,9 +14,11 @@ use super::auth::ConnAuth;
 use super::limits::{watchdog, Activity, Closed, Watched};
 use super::{handle, Reply, Shared, MAX_HEADER_BYTES};
 
+/// A TLS acceptor for the CA-issued identity, offering `alpn` (none for LDAPS).
 pub(super) fn tls_acceptor(
     chain: Vec<Vec<u8>>,
     key: Vec<u8>,
+    alpn: &[&[u8]],
 ) -> io::Result<tokio_rustls::TlsAcceptor> {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -28,8 +30,7 @@ pub(super) fn tls_acceptor(
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(io::Error::other)?;
-    // HTTP/1.1 only, as IIS certsrv clients expect.
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 

@@ -17,6 +17,7 @@ pub mod directory;
 pub mod faults;
 pub mod form;
 pub mod journal;
+pub mod ldap;
 pub mod limits;
 mod ndes;
 pub mod pages;
@@ -72,6 +73,8 @@ pub struct WebOptions {
     pub kerberos: Option<crate::kerberos::KerberosConfig>,
     /// ICertPassage over DCE/RPC, with the endpoint mapper.
     pub rpc: Option<rpc::RpcConfig>,
+    /// The domain controller's LDAP and LDAPS (the forest's directory).
+    pub ldap: Option<ldap::LdapConfig>,
 }
 
 impl Default for WebOptions {
@@ -89,6 +92,7 @@ impl Default for WebOptions {
             ndes: None,
             kerberos: None,
             rpc: None,
+            ldap: None,
         }
     }
 }
@@ -148,6 +152,8 @@ pub(crate) struct Shared {
     ndes: Option<crate::ndes::Ndes>,
     /// The realm's KDC, stopped with the server.
     kerberos: Option<crate::kerberos::Kerberos>,
+    /// The forest's names, when the directory is served.
+    ldap: Option<crate::forest::Naming>,
 }
 
 /// One HTTP request, body read.
@@ -262,6 +268,10 @@ pub struct Server {
     rpc: Option<(SocketAddr, SocketAddr)>,
     /// Why RPC, asked for where it could be bound, is not served.
     rpc_unavailable: Option<String>,
+    /// LDAP's and LDAPS's addresses.
+    ldap: Option<(SocketAddr, SocketAddr)>,
+    /// Why the directory, asked for where it could be bound, is not served.
+    ldap_unavailable: Option<String>,
     tls: bool,
     shared: Arc<Shared>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -336,7 +346,8 @@ impl Server {
                 ntlm: ntlm::channel_binding_hash(leaf),
                 gss: adcs_proto::gss::tls_server_end_point(leaf),
             };
-            (Some(connections::tls_acceptor(chain, key)?), Some(binding))
+            let acceptor = connections::tls_acceptor(chain, key, &[b"http/1.1"])?;
+            (Some(acceptor), Some(binding))
         } else {
             (None, None)
         };
@@ -344,6 +355,7 @@ impl Server {
             Some(c) => Some(crate::ndes::Ndes::start(&ca, c).map_err(io::Error::other)?),
             None => None,
         };
+        let ca_seed = ca.seed();
         let shared = Arc::new(Shared {
             ca,
             directory,
@@ -359,6 +371,11 @@ impl Server {
             connections: Arc::default(),
             ndes,
             kerberos,
+            ldap: opts
+                .ldap
+                .as_ref()
+                .filter(|l| l.enabled)
+                .map(|l| crate::forest::Naming::new(&config, &ca_seed, l.dc_name.as_deref())),
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -400,6 +417,7 @@ impl Server {
             let _guard = runtime.enter();
             l.spawn(shared.clone(), c.enforce_encryption)?;
         }
+        let (ldap, ldap_unavailable) = start_ldap(&runtime, &shared, &opts)?;
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let s = shared.clone();
         let thread = std::thread::Builder::new()
@@ -412,6 +430,8 @@ impl Server {
             addr,
             rpc: rpc_addrs,
             rpc_unavailable,
+            ldap,
+            ldap_unavailable,
             tls: opts.tls,
             shared,
             stop: Some(stop),
@@ -432,6 +452,22 @@ impl Server {
     /// could bind (port 135 taken or privileged).
     pub fn rpc_unavailable(&self) -> Option<&str> {
         self.rpc_unavailable.as_deref()
+    }
+
+    /// LDAP's and LDAPS's addresses, when serving the directory.
+    pub fn ldap_addrs(&self) -> Option<(SocketAddr, SocketAddr)> {
+        self.ldap
+    }
+
+    /// Why the directory is off although `serve`'s default asked for it
+    /// where it could bind (ports 389 and 636 taken or privileged).
+    pub fn ldap_unavailable(&self) -> Option<&str> {
+        self.ldap_unavailable.as_deref()
+    }
+
+    /// The forest's names, when serving the directory.
+    pub fn forest(&self) -> Option<&crate::forest::Naming> {
+        self.shared.ldap.as_ref()
     }
 
     pub fn is_tls(&self) -> bool {
@@ -544,6 +580,29 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop_now();
     }
+}
+
+type LdapStarted = (Option<(SocketAddr, SocketAddr)>, Option<String>);
+
+/// Binds and starts the directory's listeners, as `opts.ldap` asks: a
+/// port that cannot be had is an error, or (serve's default) a reason.
+fn start_ldap(
+    runtime: &tokio::runtime::Runtime,
+    shared: &Arc<Shared>,
+    opts: &WebOptions,
+) -> io::Result<LdapStarted> {
+    let Some(c) = opts.ldap.as_ref().filter(|c| c.enabled) else {
+        return Ok((None, None));
+    };
+    let listeners = match ldap::Listeners::bind(opts.listen.ip(), c) {
+        Ok(l) => l,
+        Err(e) if c.optional => return Ok((None, Some(e.to_string()))),
+        Err(e) => return Err(e),
+    };
+    let addrs = listeners.addrs()?;
+    let _guard = runtime.enter();
+    listeners.spawn(shared.clone(), shared.ca.tls_identity())?;
+    Ok((Some(addrs), None))
 }
 
 /// An injected connection reset: hyper drops the connection unanswered.

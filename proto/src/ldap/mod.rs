@@ -345,3 +345,81 @@ pub fn equality(attribute: &str, value: &[u8]) -> Filter {
 pub fn present(attribute: &str) -> Filter {
     Filter::Present(attribute.into())
 }
+
+/// A filter in RFC 4515's text form (`(&(objectClass=user)(cn=a*))`),
+/// with bytes outside printable ASCII and `*()\` escaped as `\xx`.
+pub fn filter_text(f: &Filter) -> String {
+    fn value(v: &[u8]) -> String {
+        v.iter()
+            .map(|&b| {
+                if b.is_ascii_graphic() && !b"*()\\".contains(&b) || b == b' ' {
+                    (b as char).to_string()
+                } else {
+                    format!("\\{b:02x}")
+                }
+            })
+            .collect()
+    }
+    let all = |fs: &rasn::types::SetOf<Filter>| fs.iter().map(filter_text).collect::<String>();
+    match f {
+        Filter::And(fs) => format!("(&{})", all(fs)),
+        Filter::Or(fs) => format!("(|{})", all(fs)),
+        Filter::Not(f) => format!("(!{})", filter_text(f)),
+        Filter::EqualityMatch(a) => {
+            format!("({}={})", &*a.attribute_desc, value(&a.assertion_value))
+        }
+        Filter::GreaterOrEqual(a) => {
+            format!("({}>={})", &*a.attribute_desc, value(&a.assertion_value))
+        }
+        Filter::LessOrEqual(a) => {
+            format!("({}<={})", &*a.attribute_desc, value(&a.assertion_value))
+        }
+        Filter::ApproxMatch(a) => {
+            format!("({}~={})", &*a.attribute_desc, value(&a.assertion_value))
+        }
+        Filter::Present(a) => format!("({}=*)", &**a),
+        Filter::Substrings(s) => {
+            let mut out = format!("({}=", &*s.r#type);
+            let mut last_final = false;
+            for (i, p) in s.substrings.iter().enumerate() {
+                match p {
+                    SubstringChoice::Initial(v) => out.push_str(&value(v)),
+                    SubstringChoice::Any(v) => {
+                        if i == 0 {
+                            out.push('*');
+                        }
+                        out.push_str(&value(v));
+                        out.push('*');
+                        continue;
+                    }
+                    SubstringChoice::Final(v) => {
+                        if i == 0 {
+                            out.push('*');
+                        }
+                        out.push_str(&value(v));
+                        last_final = true;
+                        continue;
+                    }
+                    _ => {}
+                }
+                out.push('*');
+            }
+            if !last_final && !out.ends_with('*') {
+                out.push('*');
+            }
+            out.push(')');
+            out
+        }
+        Filter::ExtensibleMatch(m) => format!(
+            "({}{}{}:={})",
+            m.r#type.as_deref().map(String::as_str).unwrap_or(""),
+            if m.dn_attributes { ":dn" } else { "" },
+            m.matching_rule
+                .as_deref()
+                .map(|r| format!(":{r}"))
+                .unwrap_or_default(),
+            value(&m.match_value)
+        ),
+        _ => "(?)".into(),
+    }
+}

@@ -215,3 +215,25 @@ fn garbage_is_an_error_never_a_panic() {
         assert!(Response::decode(bad).is_err(), "{bad:02x?}");
     }
 }
+
+#[test]
+fn filters_print_in_rfc_4515_form() {
+    let f = Filter::And(
+        vec![
+            equality("objectSid", &[1, 5, 0x2a]),
+            present("cn"),
+            Filter::Not(Box::new(equality("cn", b"a*b"))),
+            Filter::ExtensibleMatch(MatchingRuleAssertion::new(
+                Some(oid::BIT_AND.into()),
+                Some("userAccountControl".into()),
+                b"2".to_vec().into(),
+                false,
+            )),
+        ]
+        .into(),
+    );
+    assert_eq!(
+        filter_text(&f),
+        "(&(objectSid=\\01\\05\\2a)(cn=*)(!(cn=a\\2ab))(userAccountControl:1.2.840.113556.1.4.803:=2))"
+    );
+}

@@ -230,6 +230,17 @@ pub struct ChallengeState {
     pub flags: u32,
 }
 
+impl ChallengeState {
+    /// Takes `bits` out of what the CHALLENGE grants (its NegotiateFlags
+    /// field too), as a server that will not sign or seal answers.
+    pub fn withhold(&mut self, bits: u32) {
+        self.flags &= !bits;
+        if let Some(field) = self.challenge.get_mut(20..24) {
+            field.copy_from_slice(&self.flags.to_le_bytes());
+        }
+    }
+}
+
 /// Windows FILETIME (100 ns since 1601) of a Unix time.
 pub fn filetime(unix: i64) -> u64 {
     ((unix + 11_644_473_600).max(0) as u64) * 10_000_000

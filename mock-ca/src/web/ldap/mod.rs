@@ -1,0 +1,255 @@
+//! The domain controller's LDAP (389, with StartTLS) and LDAPS (636): the
+//! listeners and one connection loop each, reading whole messages under
+//! AD's size bound and an idle timeout. What a message does is in
+//! `session` (binds) and `ops` (searches and the rest); the objects come
+//! from [`crate::forest`], computed from the CA engine on every search.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::Shared;
+use adcs_proto::ldap::{self, Outcome, Request, ResultCode, MAX_MESSAGE};
+
+mod ops;
+mod session;
+
+pub use session::Session;
+
+/// `[ldap]` in serve.toml. Without the section `serve` runs LDAP where
+/// the ports can be bound (`optional`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LdapConfig {
+    /// `false` turns the directory off (as `serve --no-ldap` does).
+    pub enabled: bool,
+    /// Serve only if the ports can be bound; otherwise go on without (and
+    /// say why). Not a file setting: `serve`'s default.
+    #[serde(skip)]
+    pub optional: bool,
+    /// LDAP (with StartTLS); 0 picks a free port.
+    pub port: u16,
+    /// LDAPS; 0 picks a free port.
+    pub ldaps_port: u16,
+    /// The domain controller's DNS name; `dc01.<domain>` when absent.
+    pub dc_name: Option<String>,
+}
+
+impl Default for LdapConfig {
+    fn default() -> Self {
+        LdapConfig {
+            enabled: true,
+            optional: false,
+            port: 389,
+            ldaps_port: 636,
+            dc_name: None,
+        }
+    }
+}
+
+/// AD's MaxConnIdleTime (900 s): a connection silent this long is closed.
+const IDLE: Duration = Duration::from_secs(900);
+/// How long a TLS handshake may take.
+const HANDSHAKE: Duration = Duration::from_secs(30);
+
+/// The two listeners, bound before the server starts.
+pub(crate) struct Listeners {
+    plain: std::net::TcpListener,
+    tls: std::net::TcpListener,
+}
+
+impl Listeners {
+    /// Binds both on `ip`; a port that cannot be had gets a message naming
+    /// the setting to change.
+    pub(crate) fn bind(ip: std::net::IpAddr, c: &LdapConfig) -> io::Result<Listeners> {
+        let bind = |port: u16, what: &str, key: &str, flag: &str| {
+            let at = SocketAddr::new(ip, port);
+            let l = std::net::TcpListener::bind(at).map_err(|e| {
+                let hint = match e.kind() {
+                    io::ErrorKind::PermissionDenied => format!(
+                        " (ports below 1024 need root or CAP_NET_BIND_SERVICE; set [ldap] {key} or {flag}, or --no-ldap)"
+                    ),
+                    io::ErrorKind::AddrInUse => {
+                        format!(" (another server has it; set [ldap] {key} or {flag}, or --no-ldap)")
+                    }
+                    _ => String::new(),
+                };
+                io::Error::new(e.kind(), format!("{what} on {at}: {e}{hint}"))
+            })?;
+            l.set_nonblocking(true)?;
+            Ok::<_, io::Error>(l)
+        };
+        Ok(Listeners {
+            plain: bind(c.port, "LDAP", "port", "--ldap-port")?,
+            tls: bind(c.ldaps_port, "LDAPS", "ldaps_port", "--ldaps-port")?,
+        })
+    }
+
+    pub(crate) fn addrs(&self) -> io::Result<(SocketAddr, SocketAddr)> {
+        Ok((self.plain.local_addr()?, self.tls.local_addr()?))
+    }
+
+    /// Starts both accept loops on the current runtime. `tls` is the DC's
+    /// TLS identity (chain, PKCS#8 key) for LDAPS and StartTLS.
+    pub(crate) fn spawn(self, shared: Arc<Shared>, tls: (Vec<Vec<u8>>, Vec<u8>)) -> io::Result<()> {
+        let binding = tls
+            .0
+            .first()
+            .map(|leaf| adcs_proto::ntlm::channel_binding_hash(leaf));
+        let acceptor = super::connections::tls_acceptor(tls.0, tls.1, &[])?;
+        let plain = TcpListener::from_std(self.plain)?;
+        let secure = TcpListener::from_std(self.tls)?;
+        let tls = Tls { acceptor, binding };
+        tokio::spawn(accept(plain, shared.clone(), tls.clone(), false));
+        tokio::spawn(accept(secure, shared, tls, true));
+        Ok(())
+    }
+}
+
+/// LDAPS and StartTLS: the acceptor and its NTLM channel binding.
+#[derive(Clone)]
+struct Tls {
+    acceptor: tokio_rustls::TlsAcceptor,
+    binding: Option<[u8; 16]>,
+}
+
+async fn accept(listener: TcpListener, shared: Arc<Shared>, tls: Tls, secure: bool) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let (shared, tls) = (shared.clone(), tls.clone());
+        tokio::spawn(async move {
+            let stream = if secure {
+                match handshake(&tls, stream).await {
+                    Some(s) => s,
+                    None => return,
+                }
+            } else {
+                Stream::Plain(stream)
+            };
+            connection(stream, shared, tls).await;
+        });
+    }
+}
+
+async fn handshake(tls: &Tls, stream: TcpStream) -> Option<Stream> {
+    match tokio::time::timeout(HANDSHAKE, tls.acceptor.accept(stream)).await {
+        Ok(Ok(s)) => Some(Stream::Tls(Box::new(s))),
+        _ => None,
+    }
+}
+
+/// A connection, before or after TLS.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf).await,
+            Stream::Tls(s) => s.read(buf).await,
+        }
+    }
+
+    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.write_all(bytes).await,
+            Stream::Tls(s) => s.write_all(bytes).await,
+        }
+    }
+
+    fn is_tls(&self) -> bool {
+        matches!(self, Stream::Tls(_))
+    }
+}
+
+/// Reads the next whole message, keeping what follows it in `buf`;
+/// `Ok(None)` at a clean end of the connection.
+async fn read_message(stream: &mut Stream, buf: &mut Vec<u8>) -> io::Result<Option<Vec<u8>>> {
+    loop {
+        match ldap::frame_len(buf, MAX_MESSAGE) {
+            Ok(Some(n)) => return Ok(Some(buf.drain(..n).collect())),
+            Ok(None) => {}
+            Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+        }
+        let mut chunk = [0u8; 16 * 1024];
+        let n = tokio::time::timeout(IDLE, stream.read(&mut chunk))
+            .await
+            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// What the loop does after a message.
+pub(crate) enum Next {
+    /// Send these messages and read on.
+    Send(Vec<Vec<u8>>),
+    /// Send this answer, then start TLS on the connection.
+    StartTls(Vec<u8>),
+    /// Close the connection (unbind).
+    Close,
+}
+
+async fn connection(mut stream: Stream, shared: Arc<Shared>, tls: Tls) {
+    let mut session = Session::new(stream.is_tls(), tls.binding);
+    let mut buf = Vec::new();
+    loop {
+        let bytes = match read_message(&mut stream, &mut buf).await {
+            Ok(Some(b)) => b,
+            Ok(None) => return,
+            Err(e) => {
+                let why = Outcome::new(ResultCode::ProtocolError, e.to_string());
+                let _ = stream
+                    .write_all(&ldap::response::notice_of_disconnection(&why))
+                    .await;
+                return;
+            }
+        };
+        let next = match Request::decode(&bytes) {
+            Ok(request) => ops::answer(&shared, &mut session, request),
+            Err(e) => {
+                let why = Outcome::new(ResultCode::ProtocolError, e.to_string());
+                let _ = stream
+                    .write_all(&ldap::response::notice_of_disconnection(&why))
+                    .await;
+                return;
+            }
+        };
+        match next {
+            Next::Send(messages) => {
+                for m in messages {
+                    if stream.write_all(&m).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Next::StartTls(answer) => {
+                let Stream::Plain(mut plain) = stream else {
+                    return;
+                };
+                if plain.write_all(&answer).await.is_err() || !buf.is_empty() {
+                    return;
+                }
+                stream = match handshake(&tls, plain).await {
+                    Some(s) => s,
+                    None => return,
+                };
+                session.started_tls();
+            }
+            Next::Close => return,
+        }
+    }
+}
