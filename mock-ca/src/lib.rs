@@ -2,6 +2,7 @@
 //! database, issuance, revocation and CRLs, usable in-process from any Rust
 //! test. The certsrv web server builds on it.
 
+pub mod accounts;
 pub mod authority;
 pub mod ca;
 pub mod config;

@@ -137,6 +137,8 @@ class Server:
         cmd += ["--seed", "7", "--config", ndes_toml, "--ready-file", self.ready_file]
         if kerberos_possible(self.binary):
             cmd.append("--kerberos")
+        # The directory on 389 and 636 where they can be bound (root).
+        cmd.append("--ldap" if ldap_possible(self.binary) else "--no-ldap")
         if not rpc_possible(self.binary):
             cmd.append("--no-rpc")
         else:
@@ -1692,6 +1694,190 @@ def _(ctx):
         check(r.status_code == 500, "POST %r answered %s" % (body, r.status_code))
     r = requests.get(ndes_url(ctx) + "?operation=GetCACaps", timeout=30)
     check(r.status_code == 200 and "SHA-256" in r.text, "GetCACaps after malformed messages: %s" % r.status_code)
+
+# --------------------------------------------------------------------------
+# The directory (LDAP on 389, LDAPS on 636): OpenLDAP's ldapsearch, python
+# ldap3 2.9.1 with NTLM and paging, and `certipy find` (4.8.2 and 5.1.0)
+# over LDAPS and LDAP with NTLM and 5.x's simple bind. Certipy exits 0 on
+# errors, so its cases read what it prints. Without a DNS server for the
+# CA's name Certipy spends about 5 s per lookup and reports web
+# enrollment and the CA's registry settings as unknown.
+# --------------------------------------------------------------------------
+
+DEFAULT_TEMPLATES = ("WebServer", "Machine", "User", "IPSECIntermediateOffline",
+                     "OperationsManager", "WebServerApproval")
+
+
+def ldap_possible(binary):
+    """Clients find the directory on 389 and 636 only (root); the Windows
+    build's directory is covered by its Rust tests under Wine."""
+    return not binary.lower().endswith(".exe") and hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def ldap_server(ctx):
+    info = ctx.server.info.get("ldap")
+    if not info:
+        if not ldap_possible(ctx.server.binary):
+            raise Skip("the directory needs ports 389 and 636: run as root (CI does), not under Wine")
+        raise Fail("the server was started with --ldap but its ready file has no ldap object")
+    return info
+
+
+def ldapsearch(ctx, *args, url=None):
+    if not shutil.which("ldapsearch"):
+        raise Skip("ldapsearch not installed (apt-get install ldap-utils)")
+    info = ldap_server(ctx)
+    env = dict(os.environ, LDAPTLS_CACERT=ctx.server.info["root_cert"], LDAPTLS_REQCERT="demand")
+    cmd = ["ldapsearch", "-LLL", "-o", "nettimeout=15", "-H", url or info["url"]] + list(args)
+    log("ldapsearch: %s" % " ".join(cmd))
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+
+
+def ldap_journal(ctx, path):
+    since = getattr(ctx, "journal_from", 0)
+    return [e for e in journal(ctx) if e.get("seq", 0) > since and e.get("path") == path]
+
+
+@case("ldap.ldapsearch_simple_bind_over_ldap_and_ldaps", transports=("http",))
+def _(ctx):
+    info = ldap_server(ctx)
+    for url in (info["url"], info["ldaps_url"]):
+        r = ldapsearch(ctx, "-x", "-D", "alice@contoso.test", "-w", ALICE[1], "-b", info["domain_dn"],
+                       "(sAMAccountName=alice)", "sAMAccountName", "userPrincipalName", url=url)
+        check(r.returncode == 0, "%s: exit %s: %s" % (url, r.returncode, r.stderr.strip()))
+        check("sAMAccountName: alice" in r.stdout, "%s: %s" % (url, r.stdout))
+        check("userPrincipalName: alice@contoso.test" in r.stdout, "%s: %s" % (url, r.stdout))
+    binds = [(e.get("method"), e.get("user"), e.get("auth")) for e in ldap_journal(ctx, "ldap/bind") if e.get("status") == 0]
+    check(("LDAPS", "CONTOSO\\alice", "simple") in binds and ("LDAP", "CONTOSO\\alice", "simple") in binds,
+          "bind journal: %s" % binds)
+
+
+@case("ldap.ldapsearch_starttls_and_the_root_dse", transports=("http",))
+def _(ctx):
+    info = ldap_server(ctx)
+    r = ldapsearch(ctx, "-x", "-ZZ", "-b", "", "-s", "base", "(objectClass=*)",
+                   "defaultNamingContext", "ldapServiceName", "dnsHostName")
+    check(r.returncode == 0, "exit %s: %s" % (r.returncode, r.stderr.strip()))
+    check("defaultNamingContext: %s" % info["domain_dn"] in r.stdout, r.stdout)
+    check("ldapServiceName: contoso.test:dc01$@CONTOSO.TEST" in r.stdout, r.stdout)
+
+
+@case("ldap.ldapsearch_wrong_password_is_49_data_52e", transports=("http",))
+def _(ctx):
+    r = ldapsearch(ctx, "-x", "-D", "alice@contoso.test", "-w", WRONG_PASSWORD, "-b", "", "-s", "base")
+    check(r.returncode == 49, "exit %s (want 49): %s" % (r.returncode, r.stderr.strip()))
+    check("data 52e" in r.stderr, r.stderr)
+
+
+@case("ldap.ldap3_ntlm_pages_through_the_templates", transports=("http",))
+def _(ctx):
+    import ldap3
+    info = ldap_server(ctx)
+    host, port = info["url"].rsplit("/", 1)[1].rsplit(":", 1)
+    server = ldap3.Server(host, port=int(port), get_info=ldap3.ALL, connect_timeout=15)
+    conn = ldap3.Connection(server, user=ALICE[0], password=ALICE[1], authentication=ldap3.NTLM,
+                            receive_timeout=30)
+    check(conn.bind(), "NTLM bind: %s" % conn.result)
+    check(server.info.other["defaultNamingContext"] == [info["domain_dn"]], "rootDSE %r" % server.info.other)
+    base = "CN=Certificate Templates,CN=Public Key Services,CN=Services," + info["configuration_dn"]
+    found = list(conn.extend.standard.paged_search(base, "(objectClass=pKICertificateTemplate)",
+                                                   attributes=["cn", "objectGUID", "msPKI-Certificate-Name-Flag"],
+                                                   paged_size=2, generator=True))
+    names = sorted(e["attributes"]["cn"] for e in found if e.get("type") == "searchResEntry")
+    want = sorted(DEFAULT_TEMPLATES) if ctx.server.mode == "enterprise" else []
+    check(names == want, "templates %r, want %r" % (names, want))
+    for e in found:
+        if e.get("type") == "searchResEntry":
+            check(re.fullmatch(r"\{[0-9a-f-]{36}\}", e["attributes"]["objectGUID"]), "objectGUID %r" % e["attributes"])
+    conn.search(info["domain_dn"], "(sAMAccountName=alice)", attributes=["objectSid", "memberOf"])
+    check(len(conn.entries) == 1 and str(conn.entries[0].objectSid).startswith("S-1-5-21-"), "alice: %r" % conn.entries)
+    check(conn.extend.standard.who_am_i() == "u:CONTOSO\\alice", "whoami")
+    conn.unbind()
+
+
+def certipy_find(ctx, exe, extra):
+    ldap_server(ctx)
+    return run_certipy(ctx, exe + ["find", "-u", "alice@contoso.test", "-p", ALICE[1],
+                                   "-dc-ip", ctx.server.host, "-timeout", "5", "-stdout"] + list(extra))
+
+
+def check_find_output(ctx, out):
+    """What `certipy find -stdout` must say of the harness's CA and templates."""
+    if ctx.server.mode == "standalone":
+        expect(out, "Found 0 certificate templates")
+        expect(out, "Found 0 certificate authorit")
+        return
+    ca = ctx.server.ca_cert()
+    expect(out, "Found %d certificate templates" % len(DEFAULT_TEMPLATES))
+    expect(out, "Found 1 certificate authority")
+    check(re.search(r"CA Name\s+: %s\n" % re.escape(ctx.server.ca_name()), out), "CA name: %s" % out_tail(out))
+    check(re.search(r"DNS Name\s+: %s\n" % re.escape(CA_HOST), out), "CA DNS name: %s" % out_tail(out))
+    serial = "%X" % ca.serial_number
+    check(re.search(r"Certificate Serial Number\s+: 0*%s\n" % serial, out), "serial %s: %s" % (serial, out_tail(out)))
+    for t in DEFAULT_TEMPLATES:
+        check(re.search(r"Template Name\s+: %s\n" % t, out), "template %s not listed: %s" % (t, out_tail(out)))
+    check(re.search(r"Owner\s+: CONTOSO.TEST\\Enterprise Admins", out), "owner: %s" % out_tail(out))
+    check(re.search(r"Enrollment Rights\s+: CONTOSO.TEST\\Domain Users", out), "User's enrollment rights: %s" % out_tail(out))
+    # What the default configuration implies: OperationsManager (enrollee
+    # supplies subject, client authentication, Authenticated Users enroll)
+    # is ESC1, and nothing else is flagged.
+    flagged = sorted(set(re.findall(r"\b(ESC\d+)\s+:", out)))
+    check(flagged == ["ESC1"], "ESCs flagged %r: %s" % (flagged, out_tail(out)))
+
+
+def check_find_journal(ctx, method):
+    binds = [(e.get("method"), e.get("user"), e.get("auth")) for e in ldap_journal(ctx, "ldap/bind") if e.get("status") == 0]
+    check((method, "CONTOSO\\alice", "ntlm") in binds, "bind journal: %s" % binds)
+
+
+@case("certipy.find_vulnerable_over_ldaps_with_ntlm", transports=("http",))
+def _(ctx):
+    out = certipy_find(ctx, certipy_exe(), [])
+    check_find_output(ctx, out)
+    check_find_journal(ctx, "LDAPS")
+
+
+@case("certipy.find_over_plain_ldap_with_ntlm", modes=("enterprise",), transports=("http",))
+def _(ctx):
+    out = certipy_find(ctx, certipy_exe(), ["-scheme", "ldap", "-vulnerable"])
+    expect(out, "Template Name                       : OperationsManager")
+    expect(out, "ESC1")
+    check_find_journal(ctx, "LDAP")
+
+
+@case("certipy5.find_over_ldaps_with_ntlm_and_channel_binding", transports=("http",))
+def _(ctx):
+    out = certipy_find(ctx, certipy5_exe(), [])
+    check_find_output(ctx, out)
+    check_find_journal(ctx, "LDAPS")
+
+
+@case("certipy5.find_over_plain_ldap_with_ntlm", modes=("enterprise",), transports=("http",))
+def _(ctx):
+    out = certipy_find(ctx, certipy5_exe(), ["-ldap-scheme", "ldap", "-vulnerable"])
+    expect(out, "OperationsManager")
+    expect(out, "ESC1")
+    check_find_journal(ctx, "LDAP")
+
+
+@case("certipy5.find_json_with_a_simple_bind", modes=("enterprise",), transports=("http",))
+def _(ctx):
+    ldap_server(ctx)
+    run_certipy(ctx, certipy5_exe() + ["find", "-u", "alice@contoso.test", "-p", ALICE[1], "-dc-ip", ctx.server.host,
+                                       "-timeout", "5", "-ldap-simple-auth", "-json", "-output", "harness"])
+    path = os.path.join(ctx.workdir, "harness_Certipy.json")
+    check(os.path.exists(path), "no %s: %s" % (path, os.listdir(ctx.workdir)))
+    with open(path, encoding="utf-8") as f:
+        report = json.load(f)
+    cas = report.get("Certificate Authorities", {})
+    check(len(cas) == 1, "CAs %r" % cas)
+    ca = next(iter(cas.values()))
+    check(ca.get("CA Name") == ctx.server.ca_name(), "CA %r" % ca)
+    templates = sorted(t.get("Template Name") for t in report.get("Certificate Templates", {}).values())
+    check(templates == sorted(DEFAULT_TEMPLATES), "templates %r" % templates)
+    binds = [(e.get("user"), e.get("auth")) for e in ldap_journal(ctx, "ldap/bind") if e.get("status") == 0]
+    check(("CONTOSO\\alice", "simple") in binds, "bind journal: %s" % binds)
+
 
 
 def selected(name, patterns):

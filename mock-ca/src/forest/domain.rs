@@ -6,9 +6,9 @@
 use adcs_proto::sd::Sid;
 
 use super::{filetime, Entry, Maker};
+use crate::accounts::{Directory, User};
 use crate::ca::Ca;
 use crate::db::sid;
-use crate::web::directory::{Directory, User};
 
 /// userAccountControl bits.
 const NORMAL_ACCOUNT: i64 = 0x200;

@@ -12,16 +12,15 @@ mod domain;
 mod pki;
 pub mod root_dse;
 pub mod schema;
-mod schema_table;
 pub mod search;
 
 use adcs_proto::clock::UnixTime;
 use adcs_proto::sd::{Guid, Sid};
 use adcs_proto::seed::Seed;
 
+use crate::accounts::Directory;
 use crate::ca::Ca;
 use crate::config::CaConfig;
-use crate::web::directory::Directory;
 use schema::AttributeType;
 
 /// The names of the forest's partitions and of its domain controller.

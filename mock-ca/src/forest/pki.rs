@@ -9,10 +9,10 @@ use adcs_proto::sd::{extended_right, rights, Ace, SecurityDescriptor, Sid};
 
 use super::domain::sid_of;
 use super::{schema, Entry, Maker};
+use crate::accounts::Directory;
 use crate::ca::Ca;
 use crate::config::CaMode;
 use crate::template::{KeyFamily, SubjectSource, Template};
-use crate::web::directory::Directory;
 use crate::CrlKind;
 
 /// msPKI-Certificate-Name-Flag bits.

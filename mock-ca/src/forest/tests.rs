@@ -3,8 +3,20 @@ use adcs_proto::sd::{extended_right, part, Guid, SecurityDescriptor, Sid};
 
 use super::search::{matches, project, scope, Index};
 use super::*;
-use crate::testing::{users, T0};
 use crate::{CaConfig, Clock};
+
+/// 2026-01-01T00:00:00Z.
+const T0: i64 = 1_767_225_600;
+
+/// alice, bob in `Web Admins`, the administrator.
+fn users() -> Vec<crate::accounts::User> {
+    let parse = |s: &str| crate::accounts::User::parse(s).unwrap();
+    let mut bob = parse("CONTOSO\\bob:b");
+    bob.groups = vec!["Web Admins".into()];
+    let mut admin = parse("CONTOSO\\Administrator:a");
+    admin.admin = true;
+    vec![parse("CONTOSO\\alice:a"), bob, admin]
+}
 
 fn world(config: CaConfig) -> (Ca, Directory, Naming) {
     let ca = Ca::new(config, Seed(7), Clock::frozen_at(T0)).unwrap();

@@ -13,7 +13,7 @@ mod certsrv;
 mod connections;
 pub mod console;
 pub mod control;
-pub mod directory;
+pub use crate::accounts as directory;
 pub mod faults;
 pub mod form;
 pub mod journal;

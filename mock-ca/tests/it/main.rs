@@ -8,6 +8,7 @@ mod console;
 mod engine;
 mod kdc;
 mod kerberos;
+mod ldap;
 mod limits;
 mod ndes;
 mod persistence;

@@ -3,7 +3,9 @@
 //! case, and published as AD publishes it in `CN=Aggregate`. Matching in
 //! filters follows each attribute's syntax.
 
-use super::schema_table::{ATTRIBUTES, CLASSES};
+mod table;
+
+use table::{ATTRIBUTES, CLASSES};
 
 /// The LDAP syntaxes AD publishes.
 pub mod syntax {

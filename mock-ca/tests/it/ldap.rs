@@ -1,0 +1,353 @@
+//! The directory over sockets, spoken with adcs_proto's LDAP messages:
+//! the rootDSE to anyone, binds (simple, Sicily NTLM, wrong passwords),
+//! searches refused before a bind, paging that ends, a template changed
+//! in the engine seen at once, garbage that closes one connection only.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use adcs_proto::ldap::{
+    self, control, request, BindAuth, Done, Outcome, Response, ResultCode, SearchRequestScope,
+};
+use adcs_proto::ntlm;
+use mock_ca::testing::{start_with, ALICE};
+use mock_ca::web::ldap::LdapConfig;
+use mock_ca::web::{Server, WebOptions};
+use mock_ca::CaConfig;
+
+fn server(config: CaConfig) -> Server {
+    start_with(
+        config,
+        WebOptions {
+            tls: false,
+            ldap: Some(LdapConfig {
+                port: 0,
+                ldaps_port: 0,
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+}
+
+/// A search's entries, its final result and the result's controls.
+type Searched = (
+    Vec<(String, Vec<ldap::Attribute>)>,
+    Outcome,
+    Vec<control::Control>,
+);
+
+struct Client {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    next_id: u32,
+}
+
+impl Client {
+    fn connect(server: &Server) -> Client {
+        let (plain, _) = server.ldap_addrs().expect("LDAP is served");
+        let stream = TcpStream::connect(plain).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        Client {
+            stream,
+            buf: Vec::new(),
+            next_id: 1,
+        }
+    }
+
+    fn id(&mut self) -> u32 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// The next message, or `None` when the server closed the connection.
+    fn read(&mut self) -> Option<(u32, Response, Vec<control::Control>)> {
+        loop {
+            if let Some(n) = ldap::frame_len(&self.buf, ldap::MAX_MESSAGE).unwrap() {
+                let bytes: Vec<u8> = self.buf.drain(..n).collect();
+                return Some(Response::decode(&bytes).unwrap());
+            }
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    fn bind(&mut self, name: &str, auth: BindAuth) -> (Outcome, Vec<u8>) {
+        let id = self.id();
+        self.stream
+            .write_all(&request::bind(id, name, &auth))
+            .unwrap();
+        match self.read() {
+            Some((
+                got,
+                Response::Bind {
+                    outcome,
+                    matched_dn,
+                    ..
+                },
+                _,
+            )) if got == id => (outcome, matched_dn),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn ntlm(&mut self, user: &str, password: &str) -> Outcome {
+        let (o, matched) = self.bind("", BindAuth::SicilyDiscovery);
+        assert_eq!(
+            (o.code, matched.as_slice()),
+            (ResultCode::Success, &b"NTLM"[..])
+        );
+        let negotiate = ntlm::client_negotiate_sealing();
+        let (_, challenge) = self.bind(user, BindAuth::SicilyNegotiate(negotiate.clone()));
+        let flags = u32::from_le_bytes(challenge[20..24].try_into().unwrap());
+        assert_eq!(
+            flags & (ntlm::flags::SIGN | ntlm::flags::SEAL),
+            0,
+            "no sealing off TLS"
+        );
+        let (domain, name) = user.split_once('\\').unwrap();
+        let opts = ntlm::ClientOptions {
+            channel_binding: None,
+            mic: true,
+            client_challenge: [7; 8],
+        };
+        let auth = ntlm::client_authenticate(&negotiate, &challenge, name, domain, password, &opts)
+            .unwrap();
+        self.bind(user, BindAuth::SicilyResponse(auth)).0
+    }
+
+    /// Entries and the final result of one search (one page).
+    fn search(
+        &mut self,
+        base: &str,
+        scope: SearchRequestScope,
+        filter: ldap::Filter,
+        attributes: &[&str],
+        controls: &[control::Control],
+    ) -> Searched {
+        let id = self.id();
+        let s = ldap::search_request(base, scope, filter, attributes);
+        self.stream
+            .write_all(&request::search(id, &s, controls))
+            .unwrap();
+        let mut entries = Vec::new();
+        loop {
+            match self.read() {
+                Some((_, Response::Entry { dn, attributes }, _)) => entries.push((dn, attributes)),
+                Some((
+                    _,
+                    Response::Done {
+                        kind: Done::Search,
+                        outcome,
+                    },
+                    c,
+                )) => return (entries, outcome, c),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}
+
+fn values<'a>(attrs: &'a [ldap::Attribute], name: &str) -> Vec<&'a [u8]> {
+    attrs
+        .iter()
+        .filter(|a| a.name.eq_ignore_ascii_case(name))
+        .flat_map(|a| a.values.iter().map(Vec::as_slice))
+        .collect()
+}
+
+const TEMPLATES: &str =
+    "CN=Certificate Templates,CN=Public Key Services,CN=Services,CN=Configuration,DC=contoso,DC=test";
+
+#[test]
+fn anyone_reads_the_root_dse_but_nothing_else_before_a_bind() {
+    let s = server(CaConfig::default());
+    let mut c = Client::connect(&s);
+    let (entries, o, _) = c.search(
+        "",
+        SearchRequestScope::BaseObject,
+        ldap::present("objectClass"),
+        &[],
+        &[],
+    );
+    assert_eq!(o.code, ResultCode::Success);
+    let root = &entries[0].1;
+    assert_eq!(
+        values(root, "defaultNamingContext"),
+        [b"DC=contoso,DC=test"]
+    );
+    assert_eq!(
+        values(root, "ldapServiceName"),
+        [b"contoso.test:dc01$@CONTOSO.TEST"]
+    );
+    assert_eq!(values(root, "dnsHostName"), [b"dc01.contoso.test"]);
+    let (_, o, _) = c.search(
+        "DC=contoso,DC=test",
+        SearchRequestScope::WholeSubtree,
+        ldap::present("objectClass"),
+        &[],
+        &[],
+    );
+    assert_eq!(o.code, ResultCode::OperationsError);
+    assert!(o.diagnostic.starts_with("000004DC"), "{}", o.diagnostic);
+}
+
+#[test]
+fn binds_check_the_accounts_passwords() {
+    let s = server(CaConfig::default());
+    let mut c = Client::connect(&s);
+    let (o, _) = c.bind("alice@contoso.test", BindAuth::Simple(b"wrong".to_vec()));
+    assert_eq!(o.code, ResultCode::InvalidCredentials);
+    assert!(o.diagnostic.contains("data 52e"), "{}", o.diagnostic);
+    assert_eq!(
+        c.ntlm(ALICE.0, "wrong").code,
+        ResultCode::InvalidCredentials
+    );
+    let (o, _) = c.bind(
+        "CN=alice,CN=Users,DC=contoso,DC=test",
+        BindAuth::Simple(ALICE.1.as_bytes().to_vec()),
+    );
+    assert_eq!(o.code, ResultCode::Success);
+    assert_eq!(c.ntlm(ALICE.0, ALICE.1).code, ResultCode::Success);
+    let (entries, o, _) = c.search(
+        "DC=contoso,DC=test",
+        SearchRequestScope::WholeSubtree,
+        ldap::equality("sAMAccountName", b"ALICE"),
+        &["objectSid", "sAMAccountName"],
+        &[],
+    );
+    assert_eq!((o.code, entries.len()), (ResultCode::Success, 1));
+    assert_eq!(values(&entries[0].1, "sAMAccountName"), [b"alice"]);
+    let journal = s.journal();
+    let binds: Vec<_> = journal.iter().filter(|e| e.path == "ldap/bind").collect();
+    assert!(binds
+        .iter()
+        .any(|e| e.status == 49 && e.detail.as_deref().unwrap_or("").contains("wrong password")));
+    assert!(binds.iter().any(|e| e.status == 0
+        && e.auth.as_deref() == Some("ntlm")
+        && e.user.as_deref() == Some(ALICE.0)));
+    let search = journal
+        .iter()
+        .find(|e| e.path == "ldap/search" && e.status == 0)
+        .unwrap();
+    assert!(
+        search
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("(sAMAccountName=ALICE): 1 entries"),
+        "{search:?}"
+    );
+}
+
+#[test]
+fn pages_end_and_a_changed_template_shows_at_once() {
+    let s = server(CaConfig::default());
+    let mut c = Client::connect(&s);
+    assert_eq!(c.ntlm(ALICE.0, ALICE.1).code, ResultCode::Success);
+    let filter = || ldap::equality("objectclass", b"pKICertificateTemplate");
+    let mut cookie = Vec::new();
+    let mut names = Vec::new();
+    for _ in 0..10 {
+        let paged = control::Paged {
+            size: 4,
+            cookie: cookie.clone(),
+        }
+        .control(true);
+        let sd = control::sd_flags_control(5, false);
+        let (entries, o, reply) = c.search(
+            TEMPLATES,
+            SearchRequestScope::WholeSubtree,
+            filter(),
+            &["cn", "nTSecurityDescriptor"],
+            &[paged, sd],
+        );
+        assert_eq!(o.code, ResultCode::Success);
+        names.extend(entries.iter().map(|(dn, _)| dn.clone()));
+        for (_, attrs) in &entries {
+            let sd =
+                adcs_proto::sd::SecurityDescriptor::parse(values(attrs, "nTSecurityDescriptor")[0])
+                    .unwrap();
+            assert!(sd.owner.is_some() && sd.dacl.is_some() && sd.group.is_none());
+        }
+        cookie = control::Paged::parse(reply[0].value.as_deref().unwrap())
+            .unwrap()
+            .cookie;
+        if cookie.is_empty() {
+            break;
+        }
+    }
+    assert!(cookie.is_empty(), "the cookie ends");
+    assert_eq!(names.len(), s.ca().templates().len());
+    let mut t = s.ca().template("WebServer").unwrap();
+    t.validity_days = 5;
+    s.ca().put_template(t).unwrap();
+    let (entries, _, _) = c.search(
+        &format!("CN=WebServer,{TEMPLATES}"),
+        SearchRequestScope::BaseObject,
+        ldap::present("objectClass"),
+        &["pKIExpirationPeriod"],
+        &[],
+    );
+    assert_eq!(
+        values(&entries[0].1, "pKIExpirationPeriod"),
+        [(-5 * 864_000_000_000i64).to_le_bytes().as_slice()]
+    );
+    // An unknown critical control is refused as AD refuses it.
+    let odd = control::Control {
+        oid: "1.2.3.4".into(),
+        critical: true,
+        value: None,
+    };
+    let (_, o, _) = c.search(
+        TEMPLATES,
+        SearchRequestScope::BaseObject,
+        ldap::present("objectClass"),
+        &[],
+        &[odd],
+    );
+    assert_eq!(o.code, ResultCode::UnavailableCriticalExtension);
+}
+
+#[test]
+fn a_standalone_ca_has_no_enrollment_service() {
+    let s = server(CaConfig::standalone());
+    let mut c = Client::connect(&s);
+    assert_eq!(c.ntlm(ALICE.0, ALICE.1).code, ResultCode::Success);
+    let base = "CN=Public Key Services,CN=Services,CN=Configuration,DC=contoso,DC=test";
+    let (entries, o, _) = c.search(
+        base,
+        SearchRequestScope::WholeSubtree,
+        ldap::equality("objectClass", b"pKIEnrollmentService"),
+        &[],
+        &[],
+    );
+    assert_eq!((o.code, entries.len()), (ResultCode::Success, 0));
+}
+
+#[test]
+fn garbage_closes_that_connection_only() {
+    let s = server(CaConfig::default());
+    let mut bad = Client::connect(&s);
+    bad.stream.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    match bad.read() {
+        Some((0, Response::Extended { outcome, name, .. }, _)) => {
+            assert_eq!(outcome.code, ResultCode::ProtocolError);
+            assert_eq!(name.as_deref(), Some(ldap::oid::NOTICE_OF_DISCONNECTION));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(bad.read().is_none(), "closed");
+    let mut good = Client::connect(&s);
+    let (o, _) = good.bind(
+        "CONTOSO\\alice",
+        BindAuth::Simple(ALICE.1.as_bytes().to_vec()),
+    );
+    assert_eq!(o.code, ResultCode::Success);
+}
