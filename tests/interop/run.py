@@ -1817,7 +1817,7 @@ def check_find_output(ctx, out):
     for t in DEFAULT_TEMPLATES:
         check(re.search(r"Template Name\s+: %s\n" % t, out), "template %s not listed: %s" % (t, out_tail(out)))
     check(re.search(r"Owner\s+: CONTOSO.TEST\\Enterprise Admins", out), "owner: %s" % out_tail(out))
-    check(re.search(r"Enrollment Rights\s+: CONTOSO.TEST\\Domain Users", out), "User's enrollment rights: %s" % out_tail(out))
+    expect(out, "CONTOSO.TEST\\Domain Users", "User's enrollment rights")
     # What the default configuration implies: OperationsManager (enrollee
     # supplies subject, client authentication, Authenticated Users enroll)
     # is ESC1, and nothing else is flagged.
