@@ -53,6 +53,9 @@ pub struct ServeConfig {
     /// The domain controller's LDAP and LDAPS (`[ldap]`; absent: on where
     /// ports 389 and 636 can be bound, off otherwise).
     pub ldap: Option<crate::web::ldap::LdapConfig>,
+    /// The domain's DNS zone (`[dns]`; absent: on where port 53 can be
+    /// bound, off otherwise).
+    pub dns: Option<crate::web::dns::DnsConfig>,
 }
 
 /// Authentication settings of the config file.
@@ -198,6 +201,10 @@ pub fn build(config: &ServeConfig) -> Result<(Arc<Ca>, WebOptions), ServeError> 
             optional: true,
             ..Default::default()
         })),
+        dns: Some(config.dns.clone().unwrap_or(crate::web::dns::DnsConfig {
+            optional: true,
+            ..Default::default()
+        })),
     };
     Ok((ca, opts))
 }
@@ -302,6 +309,7 @@ pub fn start(config: ServeConfig, ready_file: Option<&Path>) -> Result<Running, 
                 configuration_dn: n.config_dn.clone(),
                 dc_name: n.dc_host.clone(),
             }),
+        dns: server.dns_addr().map(|a| a.to_string()),
     };
     if let Some(r) = ready_file {
         let json = serde_json::to_vec_pretty(&info).expect("ready info serialises");

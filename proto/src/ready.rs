@@ -35,6 +35,9 @@ pub struct ReadyInfo {
     /// The domain controller's LDAP and LDAPS, when served.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ldap: Option<ReadyLdap>,
+    /// The domain's DNS zone (UDP and TCP), `127.0.0.1:53`, when served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<String>,
 }
 
 /// Where the directory listens and what its names are.

@@ -88,6 +88,18 @@ pub struct ServeArgs {
     /// LDAPS's port instead of 636 (0: a free one; implies --ldap).
     #[arg(long, value_name = "PORT")]
     ldaps_port: Option<u16>,
+    /// Answer for the domain's DNS zone (the DC's and the CA's names, AD's
+    /// SRV records) on UDP and TCP port 53, and stop if it cannot be bound
+    /// (`[dns]` in the config file). Without it, the zone is served where
+    /// port 53 can be bound and left out where it cannot.
+    #[arg(long, conflicts_with = "no_dns")]
+    dns: bool,
+    /// No DNS zone, even where port 53 could be bound.
+    #[arg(long)]
+    no_dns: bool,
+    /// The zone's port instead of 53 (0: a free one; implies --dns).
+    #[arg(long, value_name = "PORT")]
+    dns_port: Option<u16>,
 }
 
 /// `--ldap`, `--no-ldap` and the ports over `[ldap]`.
@@ -106,6 +118,23 @@ fn ldap_flags(args: &ServeArgs, c: &mut ServeConfig) {
     if let Some(l) = c.ldap.as_mut() {
         l.port = args.ldap_port.unwrap_or(l.port);
         l.ldaps_port = args.ldaps_port.unwrap_or(l.ldaps_port);
+    }
+}
+
+/// `--dns`, `--no-dns` and `--dns-port` over `[dns]`.
+fn dns_flags(args: &ServeArgs, c: &mut ServeConfig) {
+    use mock_ca::web::dns::DnsConfig;
+    if (args.dns || args.dns_port.is_some()) && c.dns.is_none() {
+        c.dns = Some(DnsConfig::default());
+    }
+    if args.no_dns {
+        c.dns = Some(DnsConfig {
+            enabled: false,
+            ..Default::default()
+        });
+    }
+    if let (Some(port), Some(d)) = (args.dns_port, c.dns.as_mut()) {
+        d.port = port;
     }
 }
 
@@ -152,6 +181,7 @@ pub fn config(args: &ServeArgs) -> Result<ServeConfig, String> {
         r.epm_port = port;
     }
     ldap_flags(args, &mut c);
+    dns_flags(args, &mut c);
     for spec in &args.users {
         c.users
             .push(User::parse(spec).map_err(|e| format!("--user {e}"))?);
@@ -218,6 +248,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
         );
     } else if let Some(why) = running.server.ldap_unavailable() {
         println!("ldap      off: {why}");
+    }
+    if let Some(d) = &info.dns {
+        println!("dns       {d}  (the domain's zone: the DC, the CA's host, AD's SRV records)");
+    } else if let Some(why) = running.server.dns_unavailable() {
+        println!("dns       off: {why}");
     }
     println!("control   {}", info.control_url);
     println!(

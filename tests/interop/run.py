@@ -139,6 +139,7 @@ class Server:
             cmd.append("--kerberos")
         # The directory on 389 and 636 where they can be bound (root).
         cmd.append("--ldap" if ldap_possible(self.binary) else "--no-ldap")
+        cmd.append("--dns" if ldap_possible(self.binary) else "--no-dns")
         if not rpc_possible(self.binary):
             cmd.append("--no-rpc")
         else:
@@ -1760,6 +1761,29 @@ def _(ctx):
     check(r.returncode == 0, "exit %s: %s" % (r.returncode, r.stderr.strip()))
     check("defaultNamingContext: %s" % info["domain_dn"] in r.stdout, r.stdout)
     check("ldapServiceName: contoso.test:dc01$@CONTOSO.TEST" in r.stdout, r.stdout)
+
+
+@case("dns.dig_finds_the_dc_by_srv_and_the_ca_host", transports=("http",))
+def _(ctx):
+    if not shutil.which("dig"):
+        raise Skip("dig not installed (apt-get install bind9-dnsutils)")
+    info = ldap_server(ctx)
+    dns = ctx.server.info.get("dns")
+    check(dns, "the server was started with --dns but its ready file has no dns")
+    host, port = dns.rsplit(":", 1)
+    ldap_port = info["url"].rsplit(":", 1)[1]
+
+    def dig(*args):
+        r = subprocess.run(["dig", "+short", "+time=5", "+tries=1", "@" + host, "-p", port] + list(args),
+                           capture_output=True, text=True, timeout=30)
+        check(r.returncode == 0, "dig %s: exit %s %s" % (args, r.returncode, r.stderr))
+        return r.stdout.split()
+
+    check(dig("-t", "SRV", "_ldap._tcp.dc._msdcs.contoso.test") == ["0", "100", ldap_port, "dc01.contoso.test."],
+          "SRV answer")
+    check(dig("+tcp", "-t", "SRV", "_ldap._tcp.contoso.test")[-1:] == ["dc01.contoso.test."], "SRV over TCP")
+    check(dig(CA_HOST) == [ctx.server.host], "the CA's host")
+    check(dig("dc01.contoso.test") == [ctx.server.host], "the DC")
 
 
 @case("ldap.ldapsearch_wrong_password_is_49_data_52e", transports=("http",))

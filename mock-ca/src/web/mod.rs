@@ -14,6 +14,7 @@ mod connections;
 pub mod console;
 pub mod control;
 pub use crate::accounts as directory;
+pub mod dns;
 pub mod faults;
 pub mod form;
 pub mod journal;
@@ -75,6 +76,8 @@ pub struct WebOptions {
     pub rpc: Option<rpc::RpcConfig>,
     /// The domain controller's LDAP and LDAPS (the forest's directory).
     pub ldap: Option<ldap::LdapConfig>,
+    /// The domain's DNS zone.
+    pub dns: Option<dns::DnsConfig>,
 }
 
 impl Default for WebOptions {
@@ -93,6 +96,7 @@ impl Default for WebOptions {
             kerberos: None,
             rpc: None,
             ldap: None,
+            dns: None,
         }
     }
 }
@@ -272,6 +276,10 @@ pub struct Server {
     ldap: Option<(SocketAddr, SocketAddr)>,
     /// Why the directory, asked for where it could be bound, is not served.
     ldap_unavailable: Option<String>,
+    /// The DNS zone's address (UDP and TCP).
+    dns: Option<SocketAddr>,
+    /// Why the zone, asked for where it could be bound, is not served.
+    dns_unavailable: Option<String>,
     tls: bool,
     shared: Arc<Shared>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -418,6 +426,7 @@ impl Server {
             l.spawn(shared.clone(), c.enforce_encryption)?;
         }
         let (ldap, ldap_unavailable) = start_ldap(&runtime, &shared, &opts)?;
+        let (dns, dns_unavailable) = start_dns(&runtime, &shared, &opts, ldap.map(|l| l.0.port()))?;
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let s = shared.clone();
         let thread = std::thread::Builder::new()
@@ -432,6 +441,8 @@ impl Server {
             rpc_unavailable,
             ldap,
             ldap_unavailable,
+            dns,
+            dns_unavailable,
             tls: opts.tls,
             shared,
             stop: Some(stop),
@@ -463,6 +474,17 @@ impl Server {
     /// where it could bind (ports 389 and 636 taken or privileged).
     pub fn ldap_unavailable(&self) -> Option<&str> {
         self.ldap_unavailable.as_deref()
+    }
+
+    /// The DNS zone's address, when served.
+    pub fn dns_addr(&self) -> Option<SocketAddr> {
+        self.dns
+    }
+
+    /// Why the zone is off although `serve`'s default asked for it where
+    /// it could bind (port 53 taken or privileged).
+    pub fn dns_unavailable(&self) -> Option<&str> {
+        self.dns_unavailable.as_deref()
     }
 
     /// The forest's names, when serving the directory.
@@ -603,6 +625,41 @@ fn start_ldap(
     let _guard = runtime.enter();
     listeners.spawn(shared.clone(), shared.ca.tls_identity())?;
     Ok((Some(addrs), None))
+}
+
+/// Binds and starts the domain's DNS zone, as `opts.dns` asks, naming the
+/// DC (and its LDAP port, when served), the CA's host and the KDC.
+fn start_dns(
+    runtime: &tokio::runtime::Runtime,
+    shared: &Arc<Shared>,
+    opts: &WebOptions,
+    ldap_port: Option<u16>,
+) -> io::Result<(Option<SocketAddr>, Option<String>)> {
+    let Some(c) = opts.dns.as_ref().filter(|c| c.enabled) else {
+        return Ok((None, None));
+    };
+    let listeners = match dns::Listeners::bind(opts.listen.ip(), c) {
+        Ok(l) => l,
+        Err(e) if c.optional => return Ok((None, Some(e.to_string()))),
+        Err(e) => return Err(e),
+    };
+    let config = shared.ca.config();
+    let dc_host = shared.ldap.as_ref().map_or_else(
+        || crate::forest::Naming::new(&config, &shared.ca.seed(), None).dc_host,
+        |n| n.dc_host.clone(),
+    );
+    let zone = dns::Zone {
+        domain: config.dns_domain.clone(),
+        dc_host,
+        ca_host: config.host_name.clone(),
+        ip: dns::answer_ip(opts.listen.ip()),
+        ldap_port,
+        kdc_port: shared.kerberos.as_ref().map(|k| k.kdc.addr.port()),
+    };
+    let addr = listeners.addr()?;
+    let _guard = runtime.enter();
+    listeners.spawn(&zone)?;
+    Ok((Some(addr), None))
 }
 
 /// An injected connection reset: hyper drops the connection unanswered.

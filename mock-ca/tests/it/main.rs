@@ -5,6 +5,7 @@
 mod certsrv;
 mod conformance;
 mod console;
+mod dns;
 mod engine;
 mod kdc;
 mod kerberos;
