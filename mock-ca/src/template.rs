@@ -1,9 +1,12 @@
 //! Certificate templates with teeth: what an enterprise CA checks and writes
 //! for each template, and the default set a fresh CA publishes.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use adcs_proto::protocol::oid;
+use adcs_proto::sd::rights;
 
 /// Where the issued certificate's subject comes from. A subject built from
 /// Active Directory also brings the requester's objectSid extension
@@ -79,6 +82,61 @@ pub struct Template {
     /// Published to this CA (certsrv lists and issues only published templates).
     #[serde(default = "yes")]
     pub published: bool,
+    /// Users or groups with AutoEnroll (shown in the directory; the CA
+    /// does not act on it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub auto_enroll: Vec<String>,
+    /// The template object's owner (Enterprise Admins in a fresh forest).
+    #[serde(default = "default_owner")]
+    pub owner: String,
+    /// Rights on the template object besides Enroll, as AD stores them:
+    /// who may read it, write its properties, its DACL or its owner. A
+    /// grant with CONTROL_ACCESS (full control) carries every extended
+    /// right, Enroll included.
+    #[serde(default = "default_acl")]
+    pub acl: Vec<Grant>,
+    /// Attributes written through the directory that the CA does not act
+    /// on (template flags, CSPs, critical extensions, …), kept as written
+    /// (text, or hex for binary syntaxes) so the directory answers them
+    /// back; an empty list is an attribute deleted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub directory_attributes: BTreeMap<String, Vec<String>>,
+}
+
+/// One access grant on a template object: a user or group and the access
+/// mask AD stores (0x000F01FF full control, 0x00020094 read, …).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grant {
+    pub who: String,
+    pub mask: u32,
+}
+
+/// "Write" as Domain and Enterprise Admins hold it on a fresh forest's
+/// templates: every right but the extended ones (Enroll is granted apart).
+pub const WRITE_ALL: u32 = rights::FULL_CONTROL & !rights::CONTROL_ACCESS;
+
+fn default_owner() -> String {
+    "Enterprise Admins".into()
+}
+
+/// A fresh forest's template DACL besides Enroll: Authenticated Users
+/// read, Domain and Enterprise Admins write.
+pub fn default_acl() -> Vec<Grant> {
+    vec![
+        Grant {
+            who: "Authenticated Users".into(),
+            mask: rights::GENERIC_READ,
+        },
+        Grant {
+            who: "Domain Admins".into(),
+            mask: WRITE_ALL,
+        },
+        Grant {
+            who: "Enterprise Admins".into(),
+            mask: WRITE_ALL,
+        },
+    ]
 }
 
 fn default_schema() -> u8 {
@@ -129,7 +187,12 @@ impl Template {
             (None, Some((_, short))) => a.eq_ignore_ascii_case(short),
             (None, None) => a.eq_ignore_ascii_case(b),
         };
-        self.enroll.iter().any(|p| {
+        let full_control = self
+            .acl
+            .iter()
+            .filter(|g| g.mask & rights::CONTROL_ACCESS != 0)
+            .map(|g| &g.who);
+        self.enroll.iter().chain(full_control).any(|p| {
             same(p, account)
                 || groups.iter().any(|g| same(g, p))
                 || implicit.iter().any(|i| i.eq_ignore_ascii_case(p))
@@ -186,6 +249,10 @@ fn t(
         exportable_key: false,
         enroll: enroll.iter().map(|s| s.to_string()).collect(),
         published: true,
+        auto_enroll: Vec::new(),
+        owner: default_owner(),
+        acl: default_acl(),
+        directory_attributes: BTreeMap::new(),
     }
 }
 

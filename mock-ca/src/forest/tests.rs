@@ -269,3 +269,191 @@ fn a_changed_template_shows_at_once() {
         .iter()
         .any(|v| v == b"WebServer"));
 }
+
+mod writes {
+    use super::*;
+    use crate::forest::write::{modify, Change};
+    use adcs_proto::ldap::{ChangeOperation, ResultCode};
+    use adcs_proto::sd::{rights, Ace};
+
+    fn dn(naming: &Naming, t: &str) -> String {
+        format!("CN={t},CN=Certificate Templates,{}", naming.pki_dn())
+    }
+
+    fn change(attribute: &str, values: &[&[u8]]) -> Change {
+        Change {
+            op: ChangeOperation::Replace,
+            attribute: attribute.into(),
+            values: values.iter().map(|v| v.to_vec()).collect(),
+        }
+    }
+
+    /// Certipy's "write default configuration": enrollee supplies the
+    /// subject, client authentication, Authenticated Users full control.
+    fn esc1_configuration() -> Vec<Change> {
+        let sd = SecurityDescriptor {
+            owner: Some(Sid::parse("S-1-5-11").unwrap()),
+            group: None,
+            dacl: Some(vec![
+                Ace::allow(Sid::parse("S-1-5-11").unwrap(), rights::FULL_CONTROL),
+                Ace::allow(Sid::parse("S-1-5-11").unwrap(), rights::GENERIC_READ),
+            ]),
+        };
+        vec![
+            change("msPKI-Certificate-Name-Flag", &[b"1"]),
+            change("pKIExtendedKeyUsage", &[b"1.3.6.1.5.5.7.3.2"]),
+            change("msPKI-Enrollment-Flag", &[b"0"]),
+            change("flags", &[b"131642"]),
+            change(
+                "pKIDefaultCSPs",
+                &[b"2,Microsoft Base Cryptographic Provider v1.0"],
+            ),
+            change("nTSecurityDescriptor", &[&sd.to_bytes()]),
+        ]
+    }
+
+    #[test]
+    fn only_those_the_dacl_lets_write_change_a_template() {
+        let (ca, dir, naming) = world(CaConfig::default());
+        let alice = dir.identity(dir.find("", "alice").unwrap());
+        let admin = dir.identity(dir.find("", "administrator").unwrap());
+        let refused = modify(
+            &ca,
+            &dir,
+            &naming,
+            &alice,
+            &dn(&naming, "User"),
+            &esc1_configuration(),
+            part::DACL,
+        )
+        .unwrap_err();
+        assert_eq!(refused.code, ResultCode::InsufficientAccessRights);
+        assert!(
+            refused.diagnostic.starts_with("00002098"),
+            "{}",
+            refused.diagnostic
+        );
+        let t = modify(
+            &ca,
+            &dir,
+            &naming,
+            &admin,
+            &dn(&naming, "User"),
+            &esc1_configuration(),
+            part::DACL,
+        )
+        .unwrap();
+        assert_eq!(t.subject, crate::template::SubjectSource::Request);
+        assert_eq!(t.ekus, ["1.3.6.1.5.5.7.3.2"]);
+        assert!(
+            t.may_enroll(&alice.account, &alice.requester.groups),
+            "full control carries Enroll"
+        );
+        assert_eq!(
+            t.owner, "Enterprise Admins",
+            "the owner part was not written"
+        );
+        ca.put_template(t).unwrap();
+        // The directory answers what was written, the CA issues from it.
+        let entries = objects(&ca, &dir, &naming);
+        let e = entries
+            .iter()
+            .find(|e| e.dn == dn(&naming, "User"))
+            .unwrap();
+        assert_eq!(e.text("flags").unwrap(), "131642");
+        assert_eq!(e.text("msPKI-Certificate-Name-Flag").unwrap(), "1");
+        assert_eq!(
+            e.text("pKIDefaultCSPs").unwrap(),
+            "2,Microsoft Base Cryptographic Provider v1.0"
+        );
+        // Now alice holds full control herself: she may write it again.
+        let again = vec![change("msPKI-Minimal-Key-Size", &[b"4096"])];
+        let t = modify(
+            &ca,
+            &dir,
+            &naming,
+            &alice,
+            &dn(&naming, "User"),
+            &again,
+            part::DACL,
+        )
+        .unwrap();
+        assert_eq!(t.min_key_size, 4096);
+    }
+
+    #[test]
+    fn writes_the_ca_cannot_act_on_are_refused() {
+        let (ca, dir, naming) = world(CaConfig::default());
+        let admin = dir.identity(dir.find("", "administrator").unwrap());
+        let user = dn(&naming, "User");
+        for (attr, value, code) in [
+            (
+                "msPKI-RA-Signature",
+                &b"1"[..],
+                ResultCode::UnwillingToPerform,
+            ),
+            (
+                "msPKI-Enrollment-Flag",
+                b"524288",
+                ResultCode::UnwillingToPerform,
+            ),
+            ("cn", b"Other", ResultCode::NotAllowedOnRdn),
+            ("objectGUID", b"x", ResultCode::UnwillingToPerform),
+            ("noSuchAttribute", b"1", ResultCode::UndefinedAttributeType),
+            (
+                "pKIExpirationPeriod",
+                b"short",
+                ResultCode::ConstraintViolation,
+            ),
+        ] {
+            let e = modify(
+                &ca,
+                &dir,
+                &naming,
+                &admin,
+                &user,
+                &[change(attr, &[value])],
+                part::DACL,
+            )
+            .unwrap_err();
+            assert_eq!(e.code, code, "{attr}");
+        }
+        let two = change("msPKI-Minimal-Key-Size", &[b"1", b"2"]);
+        assert_eq!(
+            modify(&ca, &dir, &naming, &admin, &user, &[two], part::DACL)
+                .unwrap_err()
+                .code,
+            ResultCode::ConstraintViolation
+        );
+        let other = format!("CN=alice,CN=Users,{}", naming.domain_dn);
+        assert_eq!(
+            modify(
+                &ca,
+                &dir,
+                &naming,
+                &admin,
+                &other,
+                &[change("mail", &[b"a@b"])],
+                part::DACL
+            )
+            .unwrap_err()
+            .code,
+            ResultCode::InsufficientAccessRights
+        );
+        let missing = dn(&naming, "NoSuchTemplate");
+        assert_eq!(
+            modify(
+                &ca,
+                &dir,
+                &naming,
+                &admin,
+                &missing,
+                &[change("flags", &[b"1"])],
+                part::DACL
+            )
+            .unwrap_err()
+            .code,
+            ResultCode::NoSuchObject
+        );
+    }
+}

@@ -12,7 +12,7 @@ use adcs_proto::sd::part;
 use super::super::journal::JournalEntry;
 use super::super::Shared;
 use super::{Next, Session};
-use crate::forest::{self, root_dse, search, Naming};
+use crate::forest::{self, root_dse, search, write, Naming};
 
 /// AD's MaxPageSize: a search without paging returns this many entries.
 const MAX_PAGE_SIZE: usize = 1000;
@@ -52,8 +52,18 @@ pub(super) fn answer(shared: &Shared, session: &mut Session, request: Request) -
             &request.controls,
         )),
         Op::Modify(m) => {
-            let o = Outcome::new(ResultCode::UnwillingToPerform, WILL_NOT_PERFORM);
-            let detail = format!("modify {}: {}", &*m.object, code_text(&o));
+            let o = modify(shared, session, naming, &m, &request.controls);
+            let attrs: Vec<&str> = m
+                .changes
+                .iter()
+                .map(|c| c.modification.r#type.as_str())
+                .collect();
+            let detail = format!(
+                "modify {} ({}): {}",
+                &*m.object,
+                attrs.join(", "),
+                code_text(&o)
+            );
             journal(shared, session, "ldap/modify", &o, detail);
             Next::Send(vec![response::done(id, Done::Modify, &o, &[])])
         }
@@ -65,6 +75,45 @@ pub(super) fn answer(shared: &Shared, session: &mut Session, request: Request) -
             let kind = Done::from_tag(response_tag).unwrap_or(Done::Modify);
             Next::Send(vec![response::done(id, kind, &o, &[])])
         }
+    }
+}
+
+/// A ModifyRequest: a template written by someone its DACL lets write it
+/// becomes the template the CA issues from next.
+fn modify(
+    shared: &Shared,
+    session: &Session,
+    naming: &Naming,
+    m: &ldap::ModifyRequest,
+    controls: &[control::Control],
+) -> Outcome {
+    let Some(who) = session.identity() else {
+        return Outcome::new(ResultCode::OperationsError, BIND_REQUIRED);
+    };
+    let changes: Vec<write::Change> = m
+        .changes
+        .iter()
+        .map(|c| write::Change {
+            op: c.operation,
+            attribute: c.modification.r#type.to_string(),
+            values: c.modification.vals.iter().map(|v| v.to_vec()).collect(),
+        })
+        .collect();
+    let parts = sd_parts(controls);
+    match write::modify(
+        &shared.ca,
+        &shared.directory,
+        naming,
+        who,
+        &m.object,
+        &changes,
+        parts,
+    ) {
+        Ok(t) => match shared.ca.put_template(t) {
+            Ok(()) => Outcome::success(),
+            Err(e) => Outcome::new(ResultCode::Other, e.to_string()),
+        },
+        Err(o) => o,
     }
 }
 
