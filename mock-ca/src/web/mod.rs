@@ -623,7 +623,11 @@ fn start_ldap(
     };
     let addrs = listeners.addrs()?;
     let _guard = runtime.enter();
-    listeners.spawn(shared.clone(), shared.ca.tls_identity())?;
+    let policies = ldap::Policies {
+        require_signing: c.signing == ldap::Signing::Require,
+        channel_binding: c.channel_binding,
+    };
+    listeners.spawn(shared.clone(), shared.ca.tls_identity(), policies)?;
     Ok((Some(addrs), None))
 }
 

@@ -11,12 +11,17 @@ use adcs_proto::ldap::{
     self, control, request, BindAuth, Done, Outcome, Response, ResultCode, SearchRequestScope,
 };
 use adcs_proto::ntlm;
+use adcs_proto::ntlm::session::{Role, Session as NtlmSession};
 use mock_ca::testing::{start_with, ALICE};
-use mock_ca::web::ldap::LdapConfig;
+use mock_ca::web::ldap::{LdapConfig, Signing};
 use mock_ca::web::{Server, WebOptions};
 use mock_ca::CaConfig;
 
 fn server(config: CaConfig) -> Server {
+    server_with(config, LdapConfig::default())
+}
+
+fn server_with(config: CaConfig, ldap: LdapConfig) -> Server {
     start_with(
         config,
         WebOptions {
@@ -24,7 +29,7 @@ fn server(config: CaConfig) -> Server {
             ldap: Some(LdapConfig {
                 port: 0,
                 ldaps_port: 0,
-                ..Default::default()
+                ..ldap
             }),
             ..Default::default()
         },
@@ -41,7 +46,10 @@ type Searched = (
 struct Client {
     stream: TcpStream,
     buf: Vec<u8>,
+    raw: Vec<u8>,
     next_id: u32,
+    /// NTLM sealing after a bind that negotiated it.
+    sealed: Option<NtlmSession>,
 }
 
 impl Client {
@@ -54,13 +62,53 @@ impl Client {
         Client {
             stream,
             buf: Vec::new(),
+            raw: Vec::new(),
             next_id: 1,
+            sealed: None,
         }
     }
 
     fn id(&mut self) -> u32 {
         self.next_id += 1;
         self.next_id
+    }
+
+    /// Sends one message, in a sealed SASL buffer once sealing is on.
+    fn send(&mut self, message: &[u8]) {
+        let out = match self.sealed.as_mut() {
+            Some(s) => {
+                let mut body = message.to_vec();
+                let all = 0..body.len();
+                let sig = s.seal(&mut body, all);
+                let mut out = ((16 + body.len()) as u32).to_be_bytes().to_vec();
+                out.extend_from_slice(&sig);
+                out.extend_from_slice(&body);
+                out
+            }
+            None => message.to_vec(),
+        };
+        self.stream.write_all(&out).unwrap();
+    }
+
+    /// Moves one whole sealed SASL buffer, unsealed, into the message
+    /// buffer; false when more bytes are needed.
+    fn unseal_buffered(&mut self) -> bool {
+        let Some(head) = self.raw.get(..4) else {
+            return false;
+        };
+        let len = u32::from_be_bytes(head.try_into().unwrap()) as usize;
+        if self.raw.len() < 4 + len {
+            return false;
+        }
+        let frame: Vec<u8> = self.raw.drain(..4 + len).skip(4).collect();
+        let (sig, body) = frame.split_at(16);
+        let mut body = body.to_vec();
+        let all = 0..body.len();
+        let s = self.sealed.as_mut().unwrap();
+        s.unseal(&mut body, all, sig)
+            .expect("the server's signature");
+        self.buf.extend_from_slice(&body);
+        true
     }
 
     /// The next message, or `None` when the server closed the connection.
@@ -70,9 +118,13 @@ impl Client {
                 let bytes: Vec<u8> = self.buf.drain(..n).collect();
                 return Some(Response::decode(&bytes).unwrap());
             }
+            if self.sealed.is_some() && self.unseal_buffered() {
+                continue;
+            }
             let mut chunk = [0u8; 65536];
             match self.stream.read(&mut chunk) {
                 Ok(0) | Err(_) => return None,
+                Ok(n) if self.sealed.is_some() => self.raw.extend_from_slice(&chunk[..n]),
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
             }
         }
@@ -80,9 +132,7 @@ impl Client {
 
     fn bind(&mut self, name: &str, auth: BindAuth) -> (Outcome, Vec<u8>) {
         let id = self.id();
-        self.stream
-            .write_all(&request::bind(id, name, &auth))
-            .unwrap();
+        self.send(&request::bind(id, name, &auth));
         match self.read() {
             Some((
                 got,
@@ -97,20 +147,27 @@ impl Client {
         }
     }
 
+    /// A Sicily NTLM bind as ldap3 sends it (no signing).
     fn ntlm(&mut self, user: &str, password: &str) -> Outcome {
+        self.ntlm_with(user, password, false)
+    }
+
+    /// A Sicily NTLM bind, asking for sealing as Certipy 5 does off TLS.
+    fn ntlm_with(&mut self, user: &str, password: &str, seal: bool) -> Outcome {
         let (o, matched) = self.bind("", BindAuth::SicilyDiscovery);
         assert_eq!(
             (o.code, matched.as_slice()),
             (ResultCode::Success, &b"NTLM"[..])
         );
-        let negotiate = ntlm::client_negotiate_sealing();
+        let negotiate = if seal {
+            ntlm::client_negotiate_sealing()
+        } else {
+            ntlm::client_negotiate()
+        };
         let (_, challenge) = self.bind(user, BindAuth::SicilyNegotiate(negotiate.clone()));
         let flags = u32::from_le_bytes(challenge[20..24].try_into().unwrap());
-        assert_eq!(
-            flags & (ntlm::flags::SIGN | ntlm::flags::SEAL),
-            0,
-            "no sealing off TLS"
-        );
+        let granted = flags & (ntlm::flags::SIGN | ntlm::flags::SEAL) != 0;
+        assert_eq!(granted, seal, "sealing granted exactly when asked for");
         let (domain, name) = user.split_once('\\').unwrap();
         let opts = ntlm::ClientOptions {
             channel_binding: None,
@@ -119,7 +176,12 @@ impl Client {
         };
         let auth = ntlm::client_authenticate(&negotiate, &challenge, name, domain, password, &opts)
             .unwrap();
-        self.bind(user, BindAuth::SicilyResponse(auth)).0
+        let outcome = self.bind(user, BindAuth::SicilyResponse(auth.clone())).0;
+        if seal && outcome.code == ResultCode::Success {
+            let key = ntlm::client_session_key(&auth, password).unwrap();
+            self.sealed = Some(NtlmSession::new(&key, flags, Role::Client).unwrap());
+        }
+        outcome
     }
 
     /// Entries and the final result of one search (one page).
@@ -133,9 +195,7 @@ impl Client {
     ) -> Searched {
         let id = self.id();
         let s = ldap::search_request(base, scope, filter, attributes);
-        self.stream
-            .write_all(&request::search(id, &s, controls))
-            .unwrap();
+        self.send(&request::search(id, &s, controls));
         let mut entries = Vec::new();
         loop {
             match self.read() {
@@ -350,4 +410,61 @@ fn garbage_closes_that_connection_only() {
         BindAuth::Simple(ALICE.1.as_bytes().to_vec()),
     );
     assert_eq!(o.code, ResultCode::Success);
+}
+
+#[test]
+fn a_sealed_ntlm_session_searches_in_sealed_buffers() {
+    let s = server(CaConfig::default());
+    let mut c = Client::connect(&s);
+    assert_eq!(
+        c.ntlm_with(ALICE.0, ALICE.1, true).code,
+        ResultCode::Success
+    );
+    for _ in 0..2 {
+        let (entries, o, _) = c.search(
+            "DC=contoso,DC=test",
+            SearchRequestScope::WholeSubtree,
+            ldap::equality("objectClass", b"group"),
+            &["cn"],
+            &[],
+        );
+        assert_eq!(o.code, ResultCode::Success);
+        assert!(
+            entries.len() > 5,
+            "every answer of a search in one sealed buffer"
+        );
+    }
+    let sealed = s
+        .journal()
+        .into_iter()
+        .filter(|e| e.auth.as_deref() == Some("ntlm sealed"))
+        .count();
+    assert!(
+        sealed >= 3,
+        "the bind and both searches journaled as sealed"
+    );
+}
+
+#[test]
+fn the_signing_policy_refuses_clear_binds_off_tls() {
+    let policy = LdapConfig {
+        signing: Signing::Require,
+        ..Default::default()
+    };
+    let s = server_with(CaConfig::default(), policy);
+    let mut c = Client::connect(&s);
+    let (o, _) = c.bind(
+        "alice@contoso.test",
+        BindAuth::Simple(ALICE.1.as_bytes().to_vec()),
+    );
+    assert_eq!(o.code, ResultCode::StrongerAuthRequired);
+    assert!(o.diagnostic.starts_with("00002028"), "{}", o.diagnostic);
+    assert_eq!(
+        c.ntlm(ALICE.0, ALICE.1).code,
+        ResultCode::StrongerAuthRequired
+    );
+    assert_eq!(
+        c.ntlm_with(ALICE.0, ALICE.1, true).code,
+        ResultCode::Success
+    );
 }

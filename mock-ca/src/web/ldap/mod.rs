@@ -19,7 +19,7 @@ use adcs_proto::ldap::{self, Outcome, Request, ResultCode, MAX_MESSAGE};
 mod ops;
 mod session;
 
-pub use session::Session;
+pub use session::{Policies, Session};
 
 /// `[ldap]` in serve.toml. Without the section `serve` runs LDAP where
 /// the ports can be bound (`optional`).
@@ -38,6 +38,22 @@ pub struct LdapConfig {
     pub ldaps_port: u16,
     /// The domain controller's DNS name; `dc01.<domain>` when absent.
     pub dc_name: Option<String>,
+    /// "LDAP server signing requirements": `none` (the default) or
+    /// `require` (simple binds and binds without signing refused off TLS).
+    pub signing: Signing,
+    /// "LDAP server channel binding token requirements" for NTLM over
+    /// LDAPS: `off` (never), `accept` (when supported, the default) or
+    /// `require` (always).
+    pub channel_binding: adcs_proto::ntlm::ChannelBindingPolicy,
+}
+
+/// AD's LDAP server signing requirements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Signing {
+    #[default]
+    None,
+    Require,
 }
 
 impl Default for LdapConfig {
@@ -48,6 +64,8 @@ impl Default for LdapConfig {
             port: 389,
             ldaps_port: 636,
             dc_name: None,
+            signing: Signing::None,
+            channel_binding: adcs_proto::ntlm::ChannelBindingPolicy::Accept,
         }
     }
 }
@@ -96,7 +114,12 @@ impl Listeners {
 
     /// Starts both accept loops on the current runtime. `tls` is the DC's
     /// TLS identity (chain, PKCS#8 key) for LDAPS and StartTLS.
-    pub(crate) fn spawn(self, shared: Arc<Shared>, tls: (Vec<Vec<u8>>, Vec<u8>)) -> io::Result<()> {
+    pub(crate) fn spawn(
+        self,
+        shared: Arc<Shared>,
+        tls: (Vec<Vec<u8>>, Vec<u8>),
+        policies: Policies,
+    ) -> io::Result<()> {
         let binding = tls
             .0
             .first()
@@ -104,7 +127,11 @@ impl Listeners {
         let acceptor = super::connections::tls_acceptor(tls.0, tls.1, &[])?;
         let plain = TcpListener::from_std(self.plain)?;
         let secure = TcpListener::from_std(self.tls)?;
-        let tls = Tls { acceptor, binding };
+        let tls = Tls {
+            acceptor,
+            binding,
+            policies,
+        };
         tokio::spawn(accept(plain, shared.clone(), tls.clone(), false));
         tokio::spawn(accept(secure, shared, tls, true));
         Ok(())
@@ -116,6 +143,7 @@ impl Listeners {
 struct Tls {
     acceptor: tokio_rustls::TlsAcceptor,
     binding: Option<[u8; 16]>,
+    policies: Policies,
 }
 
 async fn accept(listener: TcpListener, shared: Arc<Shared>, tls: Tls, secure: bool) {
@@ -173,14 +201,29 @@ impl Stream {
     }
 }
 
-/// Reads the next whole message, keeping what follows it in `buf`;
-/// `Ok(None)` at a clean end of the connection.
-async fn read_message(stream: &mut Stream, buf: &mut Vec<u8>) -> io::Result<Option<Vec<u8>>> {
+/// What has been read and not yet answered: raw bytes (SASL buffers once
+/// NTLM signing or sealing is on) and the clear LDAP bytes inside them.
+#[derive(Default)]
+struct Reader {
+    raw: Vec<u8>,
+    clear: Vec<u8>,
+}
+
+/// Reads the next whole message, unwrapping SASL buffers when the session
+/// signs or seals; `Ok(None)` at a clean end of the connection.
+async fn read_message(
+    stream: &mut Stream,
+    r: &mut Reader,
+    session: &mut Session,
+) -> io::Result<Option<Vec<u8>>> {
     loop {
-        match ldap::frame_len(buf, MAX_MESSAGE) {
-            Ok(Some(n)) => return Ok(Some(buf.drain(..n).collect())),
+        match ldap::frame_len(&r.clear, MAX_MESSAGE) {
+            Ok(Some(n)) => return Ok(Some(r.clear.drain(..n).collect())),
             Ok(None) => {}
             Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+        }
+        if unwrap_buffered(r, session)? {
+            continue;
         }
         let mut chunk = [0u8; 16 * 1024];
         let n = tokio::time::timeout(IDLE, stream.read(&mut chunk))
@@ -189,8 +232,37 @@ async fn read_message(stream: &mut Stream, buf: &mut Vec<u8>) -> io::Result<Opti
         if n == 0 {
             return Ok(None);
         }
-        buf.extend_from_slice(&chunk[..n]);
+        r.raw.extend_from_slice(&chunk[..n]);
     }
+}
+
+/// Moves what `raw` holds into `clear`: as it is, or one whole SASL
+/// buffer unwrapped. False when more bytes are needed.
+fn unwrap_buffered(r: &mut Reader, session: &mut Session) -> io::Result<bool> {
+    let Some(wrapper) = session.wrapper() else {
+        let moved = !r.raw.is_empty();
+        r.clear.append(&mut r.raw);
+        return Ok(moved);
+    };
+    let Some(head) = r.raw.get(..4) else {
+        return Ok(false);
+    };
+    let len = u32::from_be_bytes(head.try_into().expect("4 bytes")) as usize;
+    if len > MAX_MESSAGE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "a SASL buffer over the size limit",
+        ));
+    }
+    if r.raw.len() < 4 + len {
+        return Ok(false);
+    }
+    let buffer: Vec<u8> = r.raw.drain(..4 + len).skip(4).collect();
+    let clear = wrapper
+        .unwrap(&buffer)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    r.clear.extend_from_slice(&clear);
+    Ok(true)
 }
 
 /// What the loop does after a message.
@@ -204,10 +276,10 @@ pub(crate) enum Next {
 }
 
 async fn connection(mut stream: Stream, shared: Arc<Shared>, tls: Tls) {
-    let mut session = Session::new(stream.is_tls(), tls.binding);
-    let mut buf = Vec::new();
+    let mut session = Session::new(stream.is_tls(), tls.binding, tls.policies);
+    let mut reader = Reader::default();
     loop {
-        let bytes = match read_message(&mut stream, &mut buf).await {
+        let bytes = match read_message(&mut stream, &mut reader, &mut session).await {
             Ok(Some(b)) => b,
             Ok(None) => return,
             Err(e) => {
@@ -218,6 +290,7 @@ async fn connection(mut stream: Stream, shared: Arc<Shared>, tls: Tls) {
                 return;
             }
         };
+        let wrapped = session.wrapper().is_some();
         let next = match Request::decode(&bytes) {
             Ok(request) => ops::answer(&shared, &mut session, request),
             Err(e) => {
@@ -229,18 +302,23 @@ async fn connection(mut stream: Stream, shared: Arc<Shared>, tls: Tls) {
             }
         };
         match next {
+            Next::Send(messages) if messages.is_empty() => {}
             Next::Send(messages) => {
-                for m in messages {
-                    if stream.write_all(&m).await.is_err() {
-                        return;
-                    }
+                let all = messages.concat();
+                let out = match session.wrapper().filter(|_| wrapped) {
+                    Some(w) => w.wrap(&all),
+                    None => all,
+                };
+                if stream.write_all(&out).await.is_err() {
+                    return;
                 }
             }
             Next::StartTls(answer) => {
                 let Stream::Plain(mut plain) = stream else {
                     return;
                 };
-                if plain.write_all(&answer).await.is_err() || !buf.is_empty() {
+                let pending = !reader.raw.is_empty() || !reader.clear.is_empty();
+                if plain.write_all(&answer).await.is_err() || pending {
                     return;
                 }
                 stream = match handshake(&tls, plain).await {

@@ -3,7 +3,8 @@
 //! same accounts as the pages, with AD's result codes and texts.
 
 use adcs_proto::ldap::{Bind, BindAuth, Outcome, ResultCode};
-use adcs_proto::ntlm::{self, ChallengeState, ChannelBindingPolicy, ServerNames};
+use adcs_proto::ntlm::session::{Role, Session as NtlmSession};
+use adcs_proto::ntlm::{self, ChallengeState, ChannelBindingPolicy, NtlmError, ServerNames};
 
 use super::super::auth::{new_challenge, prove_authenticate};
 use super::super::directory::Identity;
@@ -13,6 +14,65 @@ use crate::forest::Naming;
 /// AD's answer to a wrong name or password.
 pub(crate) const INVALID_CREDENTIALS: &str =
     "80090308: LdapErr: DSID-0C090439, comment: AcceptSecurityContext error, data 52e, v4563\0";
+/// AD's answer to NTLM over LDAPS without the channel binding it requires.
+const CHANNEL_BINDING: &str =
+    "80090346: LdapErr: DSID-0C090749, comment: AcceptSecurityContext error, data 80090346, v4563\0";
+/// AD's answer to a bind without integrity off TLS when signing is required.
+const SIGNING_REQUIRED: &str = "00002028: LdapErr: DSID-0C090259, comment: The server requires binds to turn on integrity checking if SSL\\TLS are not already active on the connection, data 0, v4563\0";
+
+/// AD's "LDAP server signing requirements" and "LDAP server channel
+/// binding token requirements" policies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policies {
+    /// Refuse simple binds and binds without signing off TLS.
+    pub require_signing: bool,
+    pub channel_binding: ChannelBindingPolicy,
+}
+
+/// NTLM signing or sealing of every message after the bind, as
+/// negotiated off TLS (MS-NLMP 3.4 in a SASL buffer: a 4-byte length, the
+/// 16-byte signature, then the message).
+pub struct Wrapper {
+    ntlm: NtlmSession,
+    seal: bool,
+}
+
+impl Wrapper {
+    /// One outgoing buffer holding `messages` (all of one answer: Certipy
+    /// reads one buffer per request).
+    pub fn wrap(&mut self, messages: &[u8]) -> Vec<u8> {
+        let mut body = messages.to_vec();
+        let sig = if self.seal {
+            let all = 0..body.len();
+            self.ntlm.seal(&mut body, all)
+        } else {
+            self.ntlm.sign(&body)
+        };
+        let mut out = Vec::with_capacity(20 + body.len());
+        out.extend_from_slice(&((16 + body.len()) as u32).to_be_bytes());
+        out.extend_from_slice(&sig);
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// The messages inside one incoming buffer (without its length).
+    pub fn unwrap(&mut self, buffer: &[u8]) -> Result<Vec<u8>, NtlmError> {
+        if buffer.len() < 16 {
+            return Err(NtlmError::Malformed(
+                "a SASL buffer shorter than its signature",
+            ));
+        }
+        let (sig, body) = buffer.split_at(16);
+        let mut body = body.to_vec();
+        if self.seal {
+            let all = 0..body.len();
+            self.ntlm.unseal(&mut body, all, sig)?;
+        } else {
+            self.ntlm.verify(&body, sig)?;
+        }
+        Ok(body)
+    }
+}
 
 /// Who is signed in on a connection, and how.
 pub struct Session {
@@ -22,6 +82,9 @@ pub struct Session {
     identity: Option<Identity>,
     method: &'static str,
     pending: Option<ChallengeState>,
+    policies: Policies,
+    /// Set by an NTLM bind that negotiated signing or sealing off TLS.
+    wrapper: Option<Wrapper>,
 }
 
 /// A bind's answer: the outcome and matchedDN (Sicily's payload).
@@ -51,14 +114,21 @@ impl BindAnswer {
 }
 
 impl Session {
-    pub fn new(tls: bool, binding: Option<[u8; 16]>) -> Session {
+    pub fn new(tls: bool, binding: Option<[u8; 16]>, policies: Policies) -> Session {
         Session {
             tls,
             binding,
             identity: None,
             method: "anonymous",
             pending: None,
+            policies,
+            wrapper: None,
         }
+    }
+
+    /// The signing or sealing in force, if any.
+    pub fn wrapper(&mut self) -> Option<&mut Wrapper> {
+        self.wrapper.as_mut()
     }
 
     /// The connection is now under TLS (StartTLS).
@@ -74,7 +144,7 @@ impl Session {
         self.identity.as_ref()
     }
 
-    /// `simple`, `ntlm` or `anonymous`.
+    /// `simple`, `ntlm`, `ntlm signed`, `ntlm sealed` or `anonymous`.
     pub fn method(&self) -> &'static str {
         self.method
     }
@@ -123,14 +193,21 @@ impl Session {
         if user.password.as_bytes() != password {
             return BindAnswer::refused(format!("simple bind: wrong password for {}", user.name));
         }
+        if self.policies.require_signing && !self.tls {
+            return BindAnswer {
+                outcome: Outcome::new(ResultCode::StrongerAuthRequired, SIGNING_REQUIRED),
+                matched_dn: Vec::new(),
+                why: Some("simple bind off TLS while signing is required".into()),
+            };
+        }
         self.identity = Some(shared.directory.identity(user));
         self.method = "simple";
         BindAnswer::ok(Vec::new())
     }
 
-    /// Sicily `[10]`: the CHALLENGE goes back in matchedDN. Off TLS the
-    /// server grants neither signing nor sealing, so what follows the bind
-    /// stays clear text.
+    /// Sicily `[10]`: the CHALLENGE goes back in matchedDN, granting the
+    /// signing and sealing the client asks for, as AD does (a client that
+    /// asks for neither, as ldap3 does, stays in clear text).
     fn negotiate(&mut self, shared: &Shared, naming: &Naming, msg: &[u8]) -> BindAnswer {
         let names = ServerNames {
             nb_domain: naming.netbios.clone(),
@@ -140,8 +217,7 @@ impl Session {
         };
         let now = ntlm::filetime(shared.ca.clock().now());
         match new_challenge(&names, now, msg) {
-            Ok(mut state) => {
-                state.withhold(ntlm::flags::SIGN | ntlm::flags::SEAL);
+            Ok(state) => {
                 let challenge = state.challenge.clone();
                 self.pending = Some(state);
                 BindAnswer::ok(challenge)
@@ -151,22 +227,55 @@ impl Session {
     }
 
     /// Sicily `[11]`: the AUTHENTICATE against the pending CHALLENGE
-    /// (used once), with the LDAPS channel binding when one is sent.
+    /// (used once), with the LDAPS channel binding as the policy asks; off
+    /// TLS, the signing or sealing both ends negotiated starts after it.
     fn authenticate(&mut self, shared: &Shared, msg: &[u8]) -> BindAnswer {
         self.identity = None;
         self.method = "anonymous";
+        self.wrapper = None;
         let Some(state) = self.pending.take() else {
             return BindAnswer::refused("NTLM AUTHENTICATE without a CHALLENGE".into());
         };
         let binding = self.binding.filter(|_| self.tls);
-        let policy = ChannelBindingPolicy::Accept;
-        match prove_authenticate(&shared.directory, &state, msg, policy, binding) {
-            Ok((identity, _, _)) => {
-                self.identity = Some(identity);
-                self.method = "ntlm";
-                BindAnswer::ok(Vec::new())
-            }
-            Err(why) => BindAnswer::refused(why),
+        let policy = if self.tls {
+            self.policies.channel_binding
+        } else {
+            ChannelBindingPolicy::Off
+        };
+        let (identity, verified, flags) =
+            match prove_authenticate(&shared.directory, &state, msg, policy, binding) {
+                Ok(ok) => ok,
+                Err(why) if why.contains("channel binding") => {
+                    return BindAnswer {
+                        outcome: Outcome::new(ResultCode::InvalidCredentials, CHANNEL_BINDING),
+                        matched_dn: Vec::new(),
+                        why: Some(why),
+                    }
+                }
+                Err(why) => return BindAnswer::refused(why),
+            };
+        let negotiated = flags & state.flags;
+        let sign = negotiated & ntlm::flags::SIGN != 0;
+        let seal = negotiated & ntlm::flags::SEAL != 0;
+        if !self.tls && self.policies.require_signing && !sign {
+            return BindAnswer {
+                outcome: Outcome::new(ResultCode::StrongerAuthRequired, SIGNING_REQUIRED),
+                matched_dn: Vec::new(),
+                why: Some("NTLM without signing off TLS while signing is required".into()),
+            };
         }
+        self.method = "ntlm";
+        if !self.tls && (sign || seal) {
+            let key = verified.exported_session_key;
+            match NtlmSession::new(&key, negotiated, Role::Server) {
+                Ok(ntlm) => {
+                    self.wrapper = Some(Wrapper { ntlm, seal });
+                    self.method = if seal { "ntlm sealed" } else { "ntlm signed" };
+                }
+                Err(e) => return BindAnswer::refused(format!("NTLM session security: {e}")),
+            }
+        }
+        self.identity = Some(identity);
+        BindAnswer::ok(Vec::new())
     }
 }
