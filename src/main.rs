@@ -39,6 +39,9 @@ enum Command {
         #[command(subcommand)]
         action: req::ReqAction,
     },
+    /// certutil -ADCA: the enterprise CAs the directory publishes (name,
+    /// DNS name, templates), read over LDAP or LDAPS.
+    CaInfo(cli::directory::DirectoryArgs),
     /// Download a CA certificate, chain or CRL from web enrollment.
     CaCert {
         #[command(subcommand)]
@@ -248,6 +251,7 @@ fn main() -> ExitCode {
             None => ca_remote::run(&target, &remote, action),
         },
         Command::Req { action } => req::run_req(action),
+        Command::CaInfo(args) => cli::directory::ca_info(args),
         Command::CaCert { action } => ca_cert::run_ca_cert(action),
         Command::Store { action } => store::run_store(action),
         Command::Scom { action } => scom::run(action),

@@ -317,7 +317,8 @@ impl rustls::client::danger::ServerCertVerifier for NoVerify {
     }
 }
 
-fn tls_config(trust: &Trust) -> Result<rustls::ClientConfig, String> {
+/// A TLS client configuration trusting `trust`, offering `alpn`.
+pub(crate) fn tls_config(trust: &Trust, alpn: &[&[u8]]) -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -337,7 +338,7 @@ fn tls_config(trust: &Trust) -> Result<rustls::ClientConfig, String> {
             .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
             .with_no_client_auth(),
     };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(config)
 }
 
@@ -382,7 +383,8 @@ impl Connection {
                 return Ok((handshake(tcp).await?, None));
             }
             let tls = within(timeout, &origin, Phase::TlsHandshake, async {
-                let config = tls_config(trust).map_err(|e| HttpError::Tls(origin.clone(), e))?;
+                let config = tls_config(trust, &[b"http/1.1"])
+                    .map_err(|e| HttpError::Tls(origin.clone(), e))?;
                 let name = rustls::pki_types::ServerName::try_from(url.host.clone())
                     .map_err(|e| HttpError::Tls(origin.clone(), e.to_string()))?;
                 tokio_rustls::TlsConnector::from(Arc::new(config))

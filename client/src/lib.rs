@@ -9,6 +9,7 @@ pub mod http;
 pub mod icpr;
 pub mod inf;
 pub mod keys;
+pub mod ldap;
 pub mod negotiate;
 pub mod registry;
 pub mod request;

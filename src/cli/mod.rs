@@ -5,6 +5,7 @@ pub mod ca_cert;
 pub mod ca_local;
 pub mod ca_remote;
 pub mod common;
+pub mod directory;
 pub mod req;
 pub mod scep;
 pub mod scom;

@@ -26,6 +26,9 @@ pub enum ReqAction {
     Enroll(EnrollCmd),
     /// A device's SCEP enrollment (NDES): new key, challenge, PKCSReq, polls.
     Scep(super::scep::ScepCmd),
+    /// certutil -template: the templates in the directory and whether the
+    /// account may enroll in each (read from their DACLs over LDAP).
+    Templates(super::directory::DirectoryArgs),
 }
 
 /// The outcome of a submit/retrieve: exit code, printed lines, certificate written.
@@ -80,6 +83,7 @@ pub fn run_req(action: ReqAction) -> Result<ExitCode, String> {
         ReqAction::Accept(a) => accept(a),
         ReqAction::Enroll(a) => enroll(a),
         ReqAction::Scep(a) => super::scep::run(a),
+        ReqAction::Templates(a) => super::directory::templates(a),
     }
 }
 

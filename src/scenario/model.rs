@@ -145,6 +145,9 @@ pub enum Action {
         /// Seconds to poll a pending request (0: report pending at once).
         wait: u64,
     },
+    /// `ldap.search`: a search of the world's directory (`[world.ldap]`),
+    /// bound as the step's user.
+    LdapSearch(LdapSearch),
     /// `http`: a raw request, signed in.
     Http {
         method: String,
@@ -186,8 +189,31 @@ impl Action {
             Action::FaultClear => "fault.clear",
             Action::ScepEnroll { .. } => "scep.enroll",
             Action::Http { .. } => "http",
+            Action::LdapSearch(_) => "ldap.search",
         }
     }
+}
+
+/// An `ldap.search` step's search and bind.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LdapSearch {
+    /// The base DN, with `{domain}` and `{config}` standing for the naming
+    /// contexts; the domain when absent.
+    pub base: Option<String>,
+    pub scope: adcs_proto::ldap::SearchRequestScope,
+    pub filter: adcs_proto::ldap::Filter,
+    pub attributes: Vec<String>,
+    pub bind: LdapBind,
+    /// Over LDAPS (trusting the world's root) instead of LDAP.
+    pub ldaps: bool,
+}
+
+/// How an `ldap.search` step binds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LdapBind {
+    Ntlm,
+    Simple,
+    Anonymous,
 }
 
 /// Where a `scep.enroll` step's challenge password comes from.
@@ -324,6 +350,11 @@ pub struct Expect {
     pub fail_info: Option<String>,
     /// Entries the server's journal must have recorded during the step.
     pub journal: Option<Vec<JournalExpect>>,
+    /// ldap.search: how many entries it found.
+    pub entries: Option<usize>,
+    /// ldap.search: attribute values that must be among the entries'
+    /// (`values = { certificateTemplates = ["User"] }`).
+    pub values: Option<std::collections::BTreeMap<String, Vec<String>>>,
 }
 
 /// One journal entry a step must have caused; every key is optional.
@@ -343,6 +374,6 @@ pub struct JournalExpect {
     /// Whether a fault was injected into it.
     pub fault: Option<bool>,
     /// Part of what the journal says beyond the status (SCEP: operation,
-    /// transaction ID, pkiStatus, failInfo).
+    /// transaction ID, pkiStatus, failInfo; LDAP: base, filter, entries).
     pub detail: Option<String>,
 }

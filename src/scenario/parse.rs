@@ -232,7 +232,7 @@ mod tests {
             e.starts_with("x.toml: line 4, column 6: step 1: unknown action `req.neww` (one of req.new, req.submit,"),
             "{e}"
         );
-        assert!(e.ends_with("fault.clear, http, scep.enroll)"), "{e}");
+        assert!(e.ends_with("http, scep.enroll, ldap.search)"), "{e}");
         let e = error("name = \"x\"\n[[step]]\nname = \"a\"\n");
         assert_eq!(e, "x.toml: line 2, column 1: missing field `do`");
     }

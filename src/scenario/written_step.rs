@@ -11,8 +11,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::model::{
-    Action, Auth, CertSelector, EnrollArgs, Expect, InfSource, RequestRef, ScepChallenge,
-    ScomCheckTarget, ScomProcedure, SerialRef, Step,
+    Action, Auth, CertSelector, EnrollArgs, Expect, InfSource, LdapBind, LdapSearch, RequestRef,
+    ScepChallenge, ScomCheckTarget, ScomProcedure, SerialRef, Step,
 };
 
 /// The keys each action takes besides `do`, `name`, `user`, `password`,
@@ -95,6 +95,10 @@ const ACTION_KEYS: &[(&str, &[&str])] = &[
     ("fault.clear", &[]),
     ("http", &["method", "path", "body"]),
     ("scep.enroll", &["subject", "challenge", "wait"]),
+    (
+        "ldap.search",
+        &["base", "scope", "filter", "attributes", "bind", "ldaps"],
+    ),
 ];
 
 /// The actions a step may name, in the README's order.
@@ -167,6 +171,12 @@ pub struct WrittenStep {
     body: Option<Spanned<String>>,
     faults: Option<Spanned<Vec<FaultRule>>>,
     challenge: Option<Spanned<String>>,
+    base: Option<Spanned<String>>,
+    scope: Option<Spanned<String>>,
+    filter: Option<Spanned<String>>,
+    attributes: Option<Spanned<Vec<String>>>,
+    bind: Option<Spanned<String>>,
+    ldaps: Option<Spanned<bool>>,
     #[serde(default)]
     expect: Expect,
 }
@@ -440,7 +450,52 @@ impl Converting<'_> {
                     .ok_or_else(|| self.missing("`path` (under /certsrv/, or absolute)"))?,
                 body: value(&s.body),
             },
+            "ldap.search" => Action::LdapSearch(self.ldap_search()?),
             other => unreachable!("`{other}` is in ACTION_KEYS but not converted"),
+        })
+    }
+
+    /// `ldap.search`'s keys: the filter in RFC 4515's form, `sub` scope
+    /// and an NTLM bind unless said otherwise.
+    fn ldap_search(&self) -> Result<LdapSearch, StepError> {
+        use adcs_proto::ldap::SearchRequestScope as S;
+        let s = self.step;
+        let scope = match value(&s.scope).as_deref() {
+            None | Some("sub") => S::WholeSubtree,
+            Some("one") => S::SingleLevel,
+            Some("base") => S::BaseObject,
+            Some(other) => {
+                return Err(StepError::new(
+                    span_of(&s.scope).unwrap_or(self.header.clone()),
+                    format!("`scope = \"{other}\"`: expected base, one or sub"),
+                ))
+            }
+        };
+        let text = value(&s.filter).unwrap_or_else(|| "(objectClass=*)".into());
+        let filter = adcs_proto::ldap::parse_filter(&text).map_err(|e| {
+            StepError::new(
+                span_of(&s.filter).unwrap_or(self.header.clone()),
+                format!("`filter`: {e}"),
+            )
+        })?;
+        let bind = match value(&s.bind).as_deref() {
+            None | Some("ntlm") => LdapBind::Ntlm,
+            Some("simple") => LdapBind::Simple,
+            Some("anonymous") => LdapBind::Anonymous,
+            Some(other) => {
+                return Err(StepError::new(
+                    span_of(&s.bind).unwrap_or(self.header.clone()),
+                    format!("`bind = \"{other}\"`: expected ntlm, simple or anonymous"),
+                ))
+            }
+        };
+        Ok(LdapSearch {
+            base: value(&s.base),
+            scope,
+            filter,
+            attributes: value(&s.attributes).unwrap_or_default(),
+            bind,
+            ldaps: flag(&s.ldaps),
         })
     }
 

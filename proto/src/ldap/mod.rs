@@ -10,7 +10,10 @@
 //! them (rasn sorts a SET OF as DER does, AD does not).
 
 pub mod control;
+mod filter;
 mod wire;
+
+pub use filter::parse_filter;
 
 #[cfg(test)]
 mod tests;

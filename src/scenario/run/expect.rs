@@ -88,6 +88,26 @@ fn wants_certificate(e: &Expect) -> bool {
         || e.configured.is_some()
 }
 
+/// ldap.search: the number of entries and values among them.
+fn check_entries(e: &Expect, o: &Observed, out: &mut Failures) {
+    let found = o.entries.as_deref().unwrap_or_default();
+    if let Some(n) = e.entries {
+        out.want(
+            "entries",
+            n.to_string(),
+            or_nothing(o.entries.as_ref().map(|v| v.len().to_string())),
+        );
+    }
+    for (attribute, values) in e.values.iter().flatten() {
+        let have: Vec<String> = found.iter().flat_map(|en| en.texts(attribute)).collect();
+        for v in values {
+            if !have.iter().any(|h| h.eq_ignore_ascii_case(v)) {
+                out.want(attribute, format!("a value `{v}`"), format!("{have:?}"));
+            }
+        }
+    }
+}
+
 /// The agent's verdict, the CRL and the raw HTTP reply.
 fn check_verdicts(e: &Expect, o: &Observed, out: &mut Failures) {
     if let Some(ok) = e.ok {
@@ -160,6 +180,7 @@ impl Runner<'_> {
         }
         self.check_store_counts(e, &mut out);
         check_verdicts(e, o, &mut out);
+        check_entries(e, o, &mut out);
         if let Some(n) = e.n_renewals {
             out.want(
                 "nRenewals",

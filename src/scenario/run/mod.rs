@@ -8,6 +8,7 @@ mod ca;
 mod client;
 mod expect;
 mod http;
+mod ldap;
 mod observed;
 mod scep;
 mod scom;
@@ -207,6 +208,7 @@ impl Runner<'_> {
             Action::FaultSet { rules } => self.set_faults(rules.clone()),
             Action::FaultClear => self.set_faults(Vec::new()),
             Action::Http { method, path, body } => self.http(step, method, path, body.as_deref()),
+            Action::LdapSearch(search) => self.ldap_search(step, search),
             Action::ScepEnroll {
                 subject,
                 challenge,

@@ -23,6 +23,8 @@ pub(super) struct Observed {
     pub(super) body: Option<String>,
     /// scep.enroll: a FAILURE's failInfo.
     pub(super) fail_info: Option<&'static str>,
+    /// ldap.search: the entries found.
+    pub(super) entries: Option<Vec<adcs_client::ldap::Entry>>,
 }
 
 impl Observed {

@@ -56,6 +56,26 @@ impl<'a> Runner<'a> {
         world.listen = None;
         // A scenario's CA lives for the run only.
         world.state_dir = None;
+        // The directory and the zone only where the world has them, on
+        // free ports (a run never takes 389, 636 or 53).
+        world.ldap = Some(match world.ldap.take() {
+            Some(l) => mock_ca::web::ldap::LdapConfig {
+                port: 0,
+                ldaps_port: 0,
+                ..l
+            },
+            None => mock_ca::web::ldap::LdapConfig {
+                enabled: false,
+                ..Default::default()
+            },
+        });
+        world.dns = Some(match world.dns.take() {
+            Some(d) => mock_ca::web::dns::DnsConfig { port: 0, ..d },
+            None => mock_ca::web::dns::DnsConfig {
+                enabled: false,
+                ..Default::default()
+            },
+        });
         let (ca, opts) = mock_ca::serve::build(&world).map_err(|e| e.to_string())?;
         let server = Server::start(ca, opts).map_err(|e| format!("cannot listen: {e}"))?;
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -80,16 +100,23 @@ impl<'a> Runner<'a> {
     pub(super) fn scrub(&self, s: &str) -> String {
         let dir = self.dir.path().display().to_string();
         let port = self.server.addr().to_string();
-        s.replace(&dir, "<run>")
+        let mut out = s
+            .replace(&dir, "<run>")
             .replace(&dir.replace('\\', "/"), "<run>")
-            .replace(&port, "<server>")
+            .replace(&port, "<server>");
+        if let Some((plain, secure)) = self.server.ldap_addrs() {
+            out = out
+                .replace(&plain.to_string(), "<ldap>")
+                .replace(&secure.to_string(), "<ldaps>");
+        }
+        out
     }
 
     pub(super) fn now(&self) -> i64 {
         self.server.ca().clock().now()
     }
 
-    fn user(&self, step: &Step) -> Result<&User, String> {
+    pub(super) fn user(&self, step: &Step) -> Result<&User, String> {
         let users = self.server.users();
         match &step.user {
             None => users
