@@ -21,6 +21,7 @@ pub const TARGETS: &[Target] = &[
     ("ntlm", ntlm),
     ("scep", scep),
     ("rpc", rpc),
+    ("ldap", ldap),
 ];
 
 /// A certsrv form post and its CertAttrib, and a Cookie header, as the
@@ -549,8 +550,143 @@ fn ntlm_seeds() -> Result<Vec<Seed>, FuzzError> {
         "spnego-challenge.bin",
         tagged(3, &spnego::ntlm_challenge(&state.challenge)),
     );
+    ldap_seeds(&mut add);
 
     Ok(out)
+}
+
+/// A forest to search, made once (the default enterprise CA and accounts).
+fn forest() -> &'static (
+    mock_ca::Ca,
+    mock_ca::accounts::Directory,
+    mock_ca::forest::Naming,
+) {
+    static FOREST: std::sync::OnceLock<(
+        mock_ca::Ca,
+        mock_ca::accounts::Directory,
+        mock_ca::forest::Naming,
+    )> = std::sync::OnceLock::new();
+    FOREST.get_or_init(|| {
+        let ca = mock_ca::Ca::new(
+            mock_ca::CaConfig::default(),
+            mock_ca::Seed(1),
+            mock_ca::Clock::frozen_at(0),
+        )
+        .expect("a CA for fuzzing");
+        let c = ca.config();
+        let dir = mock_ca::accounts::Directory::new(
+            mock_ca::web::default_users(),
+            &c.netbios_domain,
+            &c.dns_domain,
+        );
+        let naming = mock_ca::forest::Naming::new(&c, &ca.seed(), None);
+        (ca, dir, naming)
+    })
+}
+
+/// A stream of LDAP messages as the directory reads them: each frame cut
+/// by its BER length, decoded, a search's filter evaluated over the
+/// forest and a modify's changes checked as the administrator (never
+/// applied); the same bytes also read as responses, as a filter's text
+/// and as a security descriptor.
+pub fn ldap(data: &[u8]) {
+    use adcs_proto::ldap::{frame_len, Op, Request, Response, MAX_MESSAGE};
+    use mock_ca::forest::{search, write};
+    let _ = adcs_proto::ldap::parse_filter(&String::from_utf8_lossy(data));
+    let _ = adcs_proto::sd::SecurityDescriptor::parse(data);
+    let (ca, dir, naming) = forest();
+    let mut rest = data;
+    while let Ok(Some(n)) = frame_len(rest, MAX_MESSAGE) {
+        let (frame, tail) = rest.split_at(n);
+        let _ = Response::decode(frame);
+        match Request::decode(frame).map(|r| r.op) {
+            Ok(Op::Search(s)) => {
+                let objects = mock_ca::forest::objects(ca, dir, naming);
+                let index = search::Index::new(&objects);
+                if let Ok(reached) = search::scope(&objects, naming, &s.base_object, s.scope) {
+                    for e in reached {
+                        let _ = search::matches(e, &s.filter, &index);
+                    }
+                }
+                let _ = adcs_proto::ldap::filter_text(&s.filter);
+            }
+            Ok(Op::Modify(m)) => {
+                let admin = dir.identity(dir.find("", "Administrator").expect("the default admin"));
+                let changes: Vec<write::Change> = m
+                    .changes
+                    .iter()
+                    .map(|c| write::Change {
+                        op: c.operation,
+                        attribute: c.modification.r#type.to_string(),
+                        values: c.modification.vals.iter().map(|v| v.to_vec()).collect(),
+                    })
+                    .collect();
+                let _ = write::modify(ca, dir, naming, &admin, &m.object, &changes, 7);
+            }
+            _ => {}
+        }
+        rest = tail;
+    }
+}
+
+/// LDAP seeds: the binds, searches and a template write clients send.
+fn ldap_seeds(add: &mut impl FnMut(&'static str, &str, Vec<u8>)) {
+    use adcs_proto::ldap::{self, control, request, BindAuth, SearchRequestScope};
+    let search = |base: &str, filter: &str| {
+        let f = ldap::parse_filter(filter).expect("a seed filter");
+        ldap::search_request(
+            base,
+            SearchRequestScope::WholeSubtree,
+            f,
+            &["cn", "nTSecurityDescriptor"],
+        )
+    };
+    let paged = control::Paged {
+        size: 200,
+        cookie: Vec::new(),
+    }
+    .control(true);
+    let mut stream = request::bind(1, "", &BindAuth::SicilyDiscovery);
+    stream.extend(request::bind(
+        2,
+        "NTLM",
+        &BindAuth::SicilyNegotiate(adcs_proto::ntlm::client_negotiate()),
+    ));
+    add("ldap", "sicily.ber", stream);
+    add(
+        "ldap",
+        "simple.ber",
+        request::bind(1, "alice@contoso.test", &BindAuth::Simple(b"pw".to_vec())),
+    );
+    let pks = "CN=Public Key Services,CN=Services,CN=Configuration,DC=contoso,DC=test";
+    let templates = search(pks, "(&(objectclass=pKICertificateTemplate)(msPKI-Certificate-Name-Flag:1.2.840.113556.1.4.803:=1))");
+    add(
+        "ldap",
+        "templates.ber",
+        request::search(3, &templates, &[paged, control::sd_flags_control(5, false)]),
+    );
+    let chain = search("DC=contoso,DC=test", "(|(member:1.2.840.113556.1.4.1941:=CN=alice,CN=Users,DC=contoso,DC=test)(objectSid=\\01\\05)(cn=a*b*c))");
+    add("ldap", "in-chain.ber", request::search(4, &chain, &[]));
+    let change = ldap::ModifyRequest {
+        object: format!("CN=User,CN=Certificate Templates,{pks}").into(),
+        changes: vec![rasn_modify_change("msPKI-Certificate-Name-Flag", b"1")],
+    };
+    add(
+        "ldap",
+        "modify.ber",
+        request::modify(5, &change, &[control::sd_flags_control(4, true)]),
+    );
+}
+
+/// One replace of `attribute` with `value`.
+fn rasn_modify_change(attribute: &str, value: &[u8]) -> adcs_proto::ldap::ModifyRequestChange {
+    adcs_proto::ldap::ModifyRequestChange {
+        operation: adcs_proto::ldap::ChangeOperation::Replace,
+        modification: adcs_proto::ldap::PartialAttribute::new(
+            attribute.into(),
+            vec![value.to_vec().into()].into(),
+        ),
+    }
 }
 
 /// Writes [`seeds`] as `dir/<target>/<name>`.

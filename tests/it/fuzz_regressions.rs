@@ -35,6 +35,10 @@ fn seeds_cover_every_target_and_parse() {
                 name.starts_with("envelope")
                     || adcs_proto::scep::PkiMessage::parse(bytes).is_ok_and(|m| m.signature_valid)
             }
+            "ldap" => adcs_proto::ldap::frame_len(bytes, adcs_proto::ldap::MAX_MESSAGE)
+                .ok()
+                .flatten()
+                .is_some_and(|n| adcs_proto::ldap::Request::decode(&bytes[..n]).is_ok()),
             _ => true,
         };
         assert!(valid, "seed {t}/{name} does not parse");

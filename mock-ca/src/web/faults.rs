@@ -21,7 +21,9 @@ pub struct FaultRule {
     /// A page under /certsrv/ (`certfnsh.asp`, `certnew.cer`, …; `` for the
     /// welcome page) or `*` for all of them; or `rpc/CertServerRequest`,
     /// ICertPassage's call over DCE/RPC (method `RPC`), which `*` leaves
-    /// out. Case-insensitive.
+    /// out; or a directory operation, `ldap/bind`, `ldap/search`,
+    /// `ldap/modify`, `ldap/extended`, or `ldap/*` for all of them (method
+    /// `LDAP` or `LDAPS`). Case-insensitive.
     pub endpoint: String,
     /// Only requests with this method (`GET`, `POST`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,6 +75,10 @@ pub struct FaultRule {
     /// After `pending_polls`: `issue` (default) or `deny`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub then: Option<String>,
+    /// A directory operation answered with this LDAP result code (51
+    /// busy, 52 unavailable, 53 unwilling to perform, …) instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<u32>,
 }
 
 impl FaultRule {
@@ -114,6 +120,7 @@ impl FaultRule {
             self.delay_ms.is_some(),
             self.deny_hresult.is_some(),
             self.pending_polls.is_some(),
+            self.result.is_some(),
         ];
         let http_only = [
             self.status.is_some(),
@@ -121,13 +128,31 @@ impl FaultRule {
             self.garble,
             self.content_type.is_some(),
         ];
+        if let Some(r) = self.result {
+            if !self.is_ldap() {
+                return Err(self.invalid("result is an LDAP result code: for ldap/ endpoints"));
+            }
+            adcs_proto::ldap::result_code(r).ok_or_else(|| {
+                self.invalid(format!(
+                    "result {r} is not a result code a directory answers with"
+                ))
+            })?;
+        }
+        let protocol_effects = [
+            self.hresult.is_some(),
+            self.deny_hresult.is_some(),
+            self.pending_polls.is_some(),
+        ];
+        if self.is_ldap() && (http_only.iter().any(|e| *e) || protocol_effects.iter().any(|e| *e)) {
+            return Err(self.invalid("a directory operation takes delay_ms, reset or result"));
+        }
         if self.is_rpc() && http_only.iter().any(|e| *e) {
             return Err(self.invalid(
                 "status, truncate, garble and content_type are HTTP's: an RPC call takes delay_ms, reset, hresult, deny_hresult or pending_polls",
             ));
         }
         if !effects.iter().any(|e| *e) {
-            return Err(self.invalid("does nothing: give status, delay_ms, truncate, garble, content_type, reset, hresult, deny_hresult or pending_polls"));
+            return Err(self.invalid("does nothing: give status, delay_ms, truncate, garble, content_type, reset, hresult, deny_hresult, pending_polls or result"));
         }
         Ok(())
     }
@@ -137,9 +162,18 @@ impl FaultRule {
         self.endpoint.to_ascii_lowercase().starts_with("rpc/")
     }
 
+    /// Whether the rule is for a directory operation.
+    fn is_ldap(&self) -> bool {
+        self.endpoint.to_ascii_lowercase().starts_with("ldap/")
+    }
+
     fn matches(&self, page: &str, method: &str) -> bool {
-        let rpc_call = page.to_ascii_lowercase().starts_with("rpc/");
-        ((self.endpoint == "*" && !rpc_call) || self.endpoint.eq_ignore_ascii_case(page))
+        let lower = page.to_ascii_lowercase();
+        let not_a_page = lower.starts_with("rpc/") || lower.starts_with("ldap/");
+        let all_ldap = self.endpoint == "ldap/*" && lower.starts_with("ldap/");
+        ((self.endpoint == "*" && !not_a_page)
+            || all_ldap
+            || self.endpoint.eq_ignore_ascii_case(page))
             && self
                 .method
                 .as_deref()
@@ -202,6 +236,9 @@ impl FaultRule {
                 "pending for {n} polls, then {}",
                 self.then.as_deref().unwrap_or("issue")
             ));
+        }
+        if let Some(r) = self.result {
+            parts.push(format!("LDAP result {r}"));
         }
         parts.join(", ")
     }

@@ -468,3 +468,64 @@ fn the_signing_policy_refuses_clear_binds_off_tls() {
         ResultCode::Success
     );
 }
+
+#[test]
+fn fault_rules_delay_refuse_or_cut_directory_operations() {
+    use mock_ca::web::faults::FaultRule;
+    let s = server(CaConfig::default());
+    let rule = |endpoint: &str, nth: u64| FaultRule {
+        endpoint: endpoint.into(),
+        nth: Some(nth),
+        ..Default::default()
+    };
+    s.set_faults(vec![
+        FaultRule {
+            result: Some(51),
+            ..rule("ldap/search", 1)
+        },
+        FaultRule {
+            reset: true,
+            ..rule("ldap/*", 4)
+        },
+    ])
+    .unwrap();
+    let mut c = Client::connect(&s);
+    let (o, _) = c.bind(
+        "alice@contoso.test",
+        BindAuth::Simple(ALICE.1.as_bytes().to_vec()),
+    );
+    assert_eq!(o.code, ResultCode::Success);
+    let all = || ldap::present("objectClass");
+    let base = "DC=contoso,DC=test";
+    let (_, o, _) = c.search(base, SearchRequestScope::BaseObject, all(), &[], &[]);
+    assert_eq!(
+        o.code,
+        ResultCode::Busy,
+        "the first search is refused as busy"
+    );
+    let (entries, o, _) = c.search(base, SearchRequestScope::BaseObject, all(), &[], &[]);
+    assert_eq!((o.code, entries.len()), (ResultCode::Success, 1));
+    // The fourth directory operation is cut off unanswered.
+    c.stream
+        .write_all(&request::search(
+            9,
+            &ldap::search_request(base, SearchRequestScope::BaseObject, all(), &[]),
+            &[],
+        ))
+        .unwrap();
+    assert!(c.read().is_none(), "the connection is reset");
+    let faults: Vec<_> = s.journal().into_iter().filter_map(|e| e.fault).collect();
+    assert_eq!(faults.len(), 2, "{faults:?}");
+    assert!(faults[0].contains("LDAP result 51"));
+    // Rules that mean nothing for a directory operation are refused.
+    let bad = FaultRule {
+        status: Some(503),
+        ..rule("ldap/search", 1)
+    };
+    assert!(s.set_faults(vec![bad]).is_err());
+    let bad = FaultRule {
+        result: Some(51),
+        ..rule("certfnsh.asp", 1)
+    };
+    assert!(s.set_faults(vec![bad]).is_err());
+}

@@ -18,9 +18,11 @@ pub use filter::parse_filter;
 #[cfg(test)]
 mod tests;
 
+/// One change of a ModifyRequest.
+pub use rasn_ldap::ModifyRequestChanges as ModifyRequestChange;
 pub use rasn_ldap::{
-    ChangeOperation, Filter, MatchingRuleAssertion, ModifyRequest, ResultCode, SearchRequest,
-    SearchRequestDerefAliases, SearchRequestScope, SubstringChoice,
+    ChangeOperation, Filter, MatchingRuleAssertion, ModifyRequest, PartialAttribute, ResultCode,
+    SearchRequest, SearchRequestDerefAliases, SearchRequestScope, SubstringChoice,
 };
 
 use control::Control;
@@ -155,6 +157,29 @@ impl Request {
         let op = wire::decode_op(&op)?;
         Ok(Request { id, op, controls })
     }
+}
+
+/// The result code with this number, among those a directory answers
+/// with (what a fault rule may name).
+pub fn result_code(n: u32) -> Option<ResultCode> {
+    use ResultCode as R;
+    Some(match n {
+        0 => R::Success,
+        1 => R::OperationsError,
+        2 => R::ProtocolError,
+        3 => R::TimeLimitExceeded,
+        4 => R::SizeLimitExceeded,
+        8 => R::StrongerAuthRequired,
+        11 => R::AdminLimitExceeded,
+        32 => R::NoSuchObject,
+        49 => R::InvalidCredentials,
+        50 => R::InsufficientAccessRights,
+        51 => R::Busy,
+        52 => R::Unavailable,
+        53 => R::UnwillingToPerform,
+        80 => R::Other,
+        _ => return None,
+    })
 }
 
 /// The result part of a response.

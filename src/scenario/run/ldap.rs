@@ -53,7 +53,11 @@ impl Runner<'_> {
             .search(&base, s.scope, s.filter.clone(), &attributes)
             .map_err(|e| self.scrub(&e.to_string()))?;
         c.unbind();
-        let under = if base.is_empty() { "the rootDSE" } else { &base };
+        let under = if base.is_empty() {
+            "the rootDSE"
+        } else {
+            &base
+        };
         Ok(Observed {
             summary: format!("{} entries under {under}", entries.len()),
             entries: Some(entries),

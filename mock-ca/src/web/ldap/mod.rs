@@ -292,7 +292,10 @@ async fn connection(mut stream: Stream, shared: Arc<Shared>, tls: Tls) {
         };
         let wrapped = session.wrapper().is_some();
         let next = match Request::decode(&bytes) {
-            Ok(request) => ops::answer(&shared, &mut session, request),
+            Ok(request) => match ops::injected(&shared, &session, &request).await {
+                Some(next) => next,
+                None => ops::answer(&shared, &mut session, request),
+            },
             Err(e) => {
                 let why = Outcome::new(ResultCode::ProtocolError, e.to_string());
                 let _ = stream

@@ -117,6 +117,68 @@ fn modify(
     }
 }
 
+/// The fault rules on this operation (`ldap/bind`, `ldap/search`, …):
+/// their delays waited out, then a reset or a result code in place of
+/// the answer (`None`: answer as usual). Each hit is journaled.
+pub(super) async fn injected(
+    shared: &Shared,
+    session: &Session,
+    request: &Request,
+) -> Option<Next> {
+    let (endpoint, kind) = match &request.op {
+        Op::Bind(_) => ("ldap/bind", None),
+        Op::Search(_) => ("ldap/search", Some(Done::Search)),
+        Op::Modify(_) => ("ldap/modify", Some(Done::Modify)),
+        Op::Extended { .. } => ("ldap/extended", None),
+        _ => return None,
+    };
+    let method = if session.is_tls() { "LDAPS" } else { "LDAP" };
+    let hits = shared.faults.hits(endpoint, method, &shared.ca.seed());
+    if hits.is_empty() {
+        return None;
+    }
+    for (rule, _) in &hits {
+        if let Some(ms) = rule.delay_ms {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
+    }
+    let reset = hits.iter().any(|(r, _)| r.reset);
+    let code = hits
+        .iter()
+        .find_map(|(r, _)| r.result.and_then(ldap::result_code));
+    if !reset && code.is_none() {
+        return None;
+    }
+    let description = hits
+        .iter()
+        .map(|(r, n)| format!("{} ({endpoint} {n})", r.describe()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let outcome = Outcome::new(code.unwrap_or(ResultCode::Other), "");
+    shared.journal.record(JournalEntry {
+        seq: 0,
+        time: shared.ca.clock().now(),
+        method: method.into(),
+        path: endpoint.into(),
+        user: session.identity().map(|i| i.account.clone()),
+        auth: Some(session.method().into()),
+        status: outcome.code as u16,
+        request_id: None,
+        disposition: None,
+        detail: None,
+        fault: Some(description),
+    });
+    if reset {
+        return Some(Next::Close);
+    }
+    let id = request.id;
+    Some(Next::Send(vec![match kind {
+        Some(kind) => response::done(id, kind, &outcome, &[]),
+        None if endpoint == "ldap/bind" => response::bind(id, &outcome, &[], None),
+        None => response::extended(id, &outcome, None, None),
+    }]))
+}
+
 fn code_text(o: &Outcome) -> String {
     format!("{:?} ({})", o.code, o.code as u8)
 }
