@@ -28,6 +28,9 @@ pub struct KdcOptions {
     pub users: Vec<(String, String)>,
     /// Host names the site answers to; each gets `HTTP/<name>` in the keytab.
     pub service_hosts: Vec<String>,
+    /// Other service principals for the keytab, as written (`ldap/dc01…`,
+    /// `host/…` and `HOST/…`: MIT tells their case apart).
+    pub principals: Vec<String>,
     /// How far ticket times may be off (krb5.conf's `clockskew`), seconds.
     pub clockskew: u32,
 }
@@ -68,7 +71,8 @@ pub struct Kdc {
     pub addr: SocketAddr,
     /// The client configuration (`KRB5_CONFIG`).
     pub krb5_conf: PathBuf,
-    /// The `HTTP/<name>` keys the web server accepts tickets with.
+    /// The service principals in the keytab: `HTTP/<name>` first (the
+    /// web server's), then the others asked for.
     pub keytab: PathBuf,
     pub service_principals: Vec<String>,
     dir: PathBuf,
@@ -114,8 +118,11 @@ impl Kdc {
             }
         }
         let mut services = Vec::new();
-        for host in &opts.service_hosts {
-            let principal = format!("HTTP/{}", host.to_ascii_lowercase());
+        let http = opts
+            .service_hosts
+            .iter()
+            .map(|host| format!("HTTP/{}", host.to_ascii_lowercase()));
+        for principal in http.chain(opts.principals.iter().cloned()) {
             if services.contains(&principal) {
                 continue;
             }

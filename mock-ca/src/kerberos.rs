@@ -52,6 +52,7 @@ impl Kerberos {
         dns_domain: &str,
         users: &[(String, String)],
         hosts: &[String],
+        principals: &[String],
     ) -> Result<Kerberos, String> {
         adcs_proto::gss::available().map_err(|e| format!("Kerberos: {e}"))?;
         let max_skew = config.max_skew_seconds.unwrap_or(DEFAULT_MAX_SKEW_SECONDS);
@@ -76,6 +77,7 @@ impl Kerberos {
             clockskew: max_skew,
             users: users.to_vec(),
             service_hosts: hosts.to_vec(),
+            principals: principals.to_vec(),
         };
         let kdc = Kdc::start(&opts).map_err(|e| format!("Kerberos: {e}"))?;
         let acceptor =

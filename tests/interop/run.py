@@ -1905,6 +1905,76 @@ def _(ctx):
     check(("CONTOSO\\alice", "simple") in binds, "bind journal: %s" % binds)
 
 
+# Kerberos binds to the directory (the server's realm; the DC's ldap/,
+# host/ and HOST/ principals are in its keytab): ldapsearch -Y GSSAPI
+# (Cyrus SASL, RFC 4752's security layer: it picks confidentiality off
+# TLS) and Certipy 5 `find -k` (GSS-SPNEGO; sealed with Kerberos off TLS).
+# Tickets come from kinit and kvno, as for the pages.
+
+
+def check_ldap_kerberos_journal(ctx, method, auth):
+    binds = [(e.get("method"), e.get("user"), e.get("auth")) for e in ldap_journal(ctx, "ldap/bind")
+             if e.get("status") == 0]
+    check((method, "CONTOSO\\alice", auth) in binds, "bind journal: %s" % binds)
+
+
+@case("ldap.ldapsearch_gssapi_with_a_kinit_ticket", modes=("enterprise",), transports=("http",))
+def _(ctx):
+    if not shutil.which("ldapsearch"):
+        raise Skip("ldapsearch not installed (apt-get install ldap-utils)")
+    if not any(os.path.exists(p) for p in ("/usr/lib/x86_64-linux-gnu/sasl2/libgssapiv2.so",
+                                              "/usr/lib/aarch64-linux-gnu/sasl2/libgssapiv2.so")):
+        raise Skip("Cyrus SASL's GSSAPI module is not installed (apt-get install libsasl2-modules-gssapi-mit)")
+    info = ldap_server(ctx)
+    env = signed_in_alice(ctx)
+    cmd = ["ldapsearch", "-LLL", "-Y", "GSSAPI", "-N", "-o", "nettimeout=15", "-H", info["url"],
+           "-b", info["domain_dn"], "(sAMAccountName=alice)", "sAMAccountName"]
+    log("ldapsearch: %s" % " ".join(cmd))
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+    check(r.returncode == 0, "exit %s: %s" % (r.returncode, r.stderr.strip()))
+    check("sAMAccountName: alice" in r.stdout, r.stdout)
+    check_ldap_kerberos_journal(ctx, "LDAP", "kerberos sealed")
+
+
+def certipy_find_k(ctx, exe, spn, extra):
+    """`find -k` from a ticket cache: kinit and kvno get the tickets
+    (impacket's own TGS exchange fails against MIT, see above)."""
+    ldap_server(ctx)
+    env = signed_in_alice(ctx)
+    kvno = tool("kvno", "krb5-user")
+    r = subprocess.run([kvno, spn], env=env, capture_output=True, timeout=60)
+    check(r.returncode == 0, "kvno: %s" % (r.stdout + r.stderr).decode(errors="replace"))
+    cmd = exe + ["find", "-k", "-no-pass", "-u", "alice@contoso.test", "-dc-ip", ctx.server.host,
+                 "-target", "dc01.contoso.test", "-timeout", "5", "-stdout"] + list(extra)
+    log("certipy: %s" % " ".join(cmd))
+    r = subprocess.run(cmd, cwd=ctx.workdir, env=env, capture_output=True, text=True, timeout=CLIENT_TIMEOUT)
+    out = r.stdout + "\n" + r.stderr
+    log(out)
+    expect(out, "Found %d certificate templates" % len(DEFAULT_TEMPLATES))
+    expect(out, "Found 1 certificate authority")
+    return out
+
+
+@case("certipy.find_k_over_ldaps_from_a_ticket_cache", modes=("enterprise",), transports=("http",))
+def _(ctx):
+    certipy_find_k(ctx, certipy_exe(), "host/dc01.contoso.test", [])
+    check_ldap_kerberos_journal(ctx, "LDAPS", "kerberos")
+
+
+@case("certipy5.find_k_over_ldaps_from_a_ticket_cache", modes=("enterprise",), transports=("http",))
+def _(ctx):
+    certipy_find_k(ctx, certipy5_exe(), "HOST/dc01.contoso.test",
+                   ["-dc-host", "dc01.contoso.test", "-ldap-scheme", "ldaps"])
+    check_ldap_kerberos_journal(ctx, "LDAPS", "kerberos")
+
+
+@case("certipy5.find_k_over_ldap_sealed_with_kerberos", modes=("enterprise",), transports=("http",))
+def _(ctx):
+    certipy_find_k(ctx, certipy5_exe(), "HOST/dc01.contoso.test",
+                   ["-dc-host", "dc01.contoso.test", "-ldap-scheme", "ldap"])
+    check_ldap_kerberos_journal(ctx, "LDAP", "kerberos sealed")
+
+
 # certipy template (ESC4): a template rewritten over LDAP by an account its
 # DACL lets write it, refused for one it does not; the next request (over
 # RPC) is issued from the changed template. Registered last: each changes

@@ -361,6 +361,7 @@ fn kerberos(
             principal,
             reply,
             channel_bound,
+            ..
         }) => {
             if call.clock_moved.abs() > i64::from(k.max_skew_seconds) {
                 return denied(format!(
@@ -392,7 +393,7 @@ fn kerberos(
 
 /// The account name a client principal names (`alice@CONTOSO.TEST` →
 /// `alice`), when it is a user of our realm.
-fn account_of<'a>(principal: &'a str, realm: &str) -> Option<&'a str> {
+pub(crate) fn account_of<'a>(principal: &'a str, realm: &str) -> Option<&'a str> {
     let (name, r) = principal.rsplit_once('@')?;
     if !r.eq_ignore_ascii_case(realm) || name.contains('/') || name.is_empty() {
         return None;

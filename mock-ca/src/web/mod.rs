@@ -116,6 +116,24 @@ fn service_hosts(host_name: &str, listen: SocketAddr) -> Vec<String> {
     hosts
 }
 
+/// The domain controller's service principals LDAP clients ask tickets
+/// for: `ldap/` (ldapsearch, certihound), `host/` (Certipy 4) and `HOST/`
+/// (Certipy 5) for its DNS name, and `ldap/` for the names a client on
+/// this machine reaches it by.
+fn ldap_principals(n: &crate::forest::Naming, listen: SocketAddr) -> Vec<String> {
+    let dc = n.dc_host.to_ascii_lowercase();
+    let mut out = vec![
+        format!("ldap/{dc}"),
+        format!("host/{dc}"),
+        format!("HOST/{dc}"),
+        format!("ldap/{dc}/{}", n.dns_domain),
+    ];
+    for host in service_hosts(&dc, listen).into_iter().skip(1) {
+        out.push(format!("ldap/{host}"));
+    }
+    out
+}
+
 /// The default accounts: one user and one administrator.
 pub fn default_users() -> Vec<User> {
     let mut alice = User::parse(&format!(
@@ -312,6 +330,11 @@ impl Server {
             .next()
             .unwrap_or("CA")
             .to_ascii_uppercase();
+        let forest = opts
+            .ldap
+            .as_ref()
+            .filter(|l| l.enabled)
+            .map(|l| crate::forest::Naming::new(&config, &ca.seed(), l.dc_name.as_deref()));
         let kerberos = match &opts.kerberos {
             Some(k) => Some(
                 crate::kerberos::Kerberos::start(
@@ -323,6 +346,10 @@ impl Server {
                         .map(|u| (u.short_name().to_string(), u.password.clone()))
                         .collect::<Vec<_>>(),
                     &service_hosts(&config.host_name, opts.listen),
+                    &forest
+                        .as_ref()
+                        .map(|n| ldap_principals(n, opts.listen))
+                        .unwrap_or_default(),
                 )
                 .map_err(io::Error::other)?,
             ),
@@ -363,7 +390,6 @@ impl Server {
             Some(c) => Some(crate::ndes::Ndes::start(&ca, c).map_err(io::Error::other)?),
             None => None,
         };
-        let ca_seed = ca.seed();
         let shared = Arc::new(Shared {
             ca,
             directory,
@@ -379,11 +405,7 @@ impl Server {
             connections: Arc::default(),
             ndes,
             kerberos,
-            ldap: opts
-                .ldap
-                .as_ref()
-                .filter(|l| l.enabled)
-                .map(|l| crate::forest::Naming::new(&config, &ca_seed, l.dc_name.as_deref())),
+            ldap: forest,
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

@@ -15,6 +15,10 @@ fn options(dir: &Path) -> KdcOptions {
         port: None,
         users: vec![("alice".into(), "Alice-Passw0rd".into())],
         service_hosts: vec!["localhost".into(), "ca01.contoso.test".into()],
+        principals: vec![
+            "ldap/dc01.contoso.test".into(),
+            "HOST/dc01.contoso.test".into(),
+        ],
         clockskew: 300,
     }
 }
@@ -62,7 +66,12 @@ fn a_realm_gives_tickets_for_the_right_password_only() {
     };
     assert_eq!(
         kdc.service_principals,
-        ["HTTP/localhost", "HTTP/ca01.contoso.test"]
+        [
+            "HTTP/localhost",
+            "HTTP/ca01.contoso.test",
+            "ldap/dc01.contoso.test",
+            "HOST/dc01.contoso.test"
+        ]
     );
     let conf = std::fs::read_to_string(&kdc.krb5_conf).unwrap();
     assert!(conf.contains("rdns = false") && conf.contains(&format!("kdc = {}", kdc.addr)));
@@ -81,6 +90,10 @@ fn a_realm_gives_tickets_for_the_right_password_only() {
     assert!(ok, "{said}");
     let (ok, said) = client(&kdc, "kvno", &["HTTP/ca01.contoso.test"], "");
     assert!(ok && said.contains("kvno"), "{said}");
+    for spn in ["ldap/dc01.contoso.test", "HOST/dc01.contoso.test"] {
+        let (ok, said) = client(&kdc, "kvno", &[spn], "");
+        assert!(ok && said.contains("kvno"), "{spn}: {said}");
+    }
     let keytab = kdc.keytab.display().to_string();
     let (ok, said) = client(&kdc, "klist", &["-k", &keytab], "");
     assert!(ok && said.contains("HTTP/localhost@CONTOSO.TEST"), "{said}");

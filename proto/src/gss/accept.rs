@@ -28,6 +28,9 @@ pub enum Accepted {
         reply: Vec<u8>,
         /// The client's channel bindings matched the ones given.
         channel_bound: bool,
+        /// The client asked for integrity or confidentiality: what follows
+        /// the authentication is wrapped (AD's Kerberos-signed LDAP).
+        integrity: bool,
     },
 }
 
@@ -121,6 +124,62 @@ impl AcceptContext {
             principal: take(api, &mut text),
             reply,
             channel_bound: flags & ffi::GSS_C_CHANNEL_BOUND_FLAG != 0,
+            integrity: flags & (ffi::GSS_C_INTEG_FLAG | ffi::GSS_C_CONF_FLAG) != 0,
+        })
+    }
+}
+
+impl AcceptContext {
+    /// Wraps `message` with the established context (RFC 2743 GSS_Wrap):
+    /// sealed when `confidential`, else signed. SASL security layers
+    /// (RFC 4752) and AD's Kerberos-sealed LDAP are made of these.
+    pub fn wrap(&mut self, message: &[u8], confidential: bool) -> Result<Vec<u8>, GssError> {
+        let conf = self.krb5_conf.clone();
+        locked(Some(&conf), || {
+            let api = self.h.api;
+            let mut input = Buffer::of(message);
+            let mut out = Buffer::empty();
+            let (mut minor, mut state) = (0, 0);
+            // SAFETY: the context is established; the buffers are valid
+            // for the call and `out` is released by `take_bytes`.
+            let major = unsafe {
+                (api.wrap)(
+                    &mut minor,
+                    self.h.ctx,
+                    i32::from(confidential),
+                    0,
+                    &mut input,
+                    &mut state,
+                    &mut out,
+                )
+            };
+            let bytes = take_bytes(api, &mut out);
+            if ffi::is_error(major) {
+                return Err(status(api, "GSS wrap", major, minor));
+            }
+            Ok(bytes)
+        })
+    }
+
+    /// Unwraps a peer's wrap token: the message, and whether it was sealed.
+    pub fn unwrap(&mut self, token: &[u8]) -> Result<(Vec<u8>, bool), GssError> {
+        let conf = self.krb5_conf.clone();
+        locked(Some(&conf), || {
+            let api = self.h.api;
+            let mut input = Buffer::of(token);
+            let mut out = Buffer::empty();
+            let (mut minor, mut state, mut qop) = (0, 0, 0);
+            // SAFETY: as in `wrap`.
+            let major = unsafe {
+                (api.unwrap)(
+                    &mut minor, self.h.ctx, &mut input, &mut out, &mut state, &mut qop,
+                )
+            };
+            let bytes = take_bytes(api, &mut out);
+            if ffi::is_error(major) {
+                return Err(status(api, "GSS unwrap", major, minor));
+            }
+            Ok((bytes, state != 0))
         })
     }
 }

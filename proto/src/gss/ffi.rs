@@ -79,6 +79,8 @@ pub const GSS_C_MUTUAL_FLAG: OmUint32 = 2;
 pub const GSS_C_SEQUENCE_FLAG: OmUint32 = 8;
 /// MIT 1.19 and later: the initiator's channel bindings matched ours.
 pub const GSS_C_CHANNEL_BOUND_FLAG: OmUint32 = 2048;
+pub const GSS_C_CONF_FLAG: OmUint32 = 16;
+pub const GSS_C_INTEG_FLAG: OmUint32 = 32;
 
 /// `major` is an error when a calling or routine error is set.
 pub fn is_error(major: OmUint32) -> bool {
@@ -147,6 +149,23 @@ type DisplayStatus = unsafe extern "C" fn(
     *mut OmUint32,
     *mut Buffer,
 ) -> OmUint32;
+type Wrap = unsafe extern "C" fn(
+    *mut OmUint32,
+    Ctx,
+    c_int,
+    OmUint32,
+    *mut Buffer,
+    *mut c_int,
+    *mut Buffer,
+) -> OmUint32;
+type Unwrap = unsafe extern "C" fn(
+    *mut OmUint32,
+    Ctx,
+    *mut Buffer,
+    *mut Buffer,
+    *mut c_int,
+    *mut OmUint32,
+) -> OmUint32;
 type ReleaseBuffer = unsafe extern "C" fn(*mut OmUint32, *mut Buffer) -> OmUint32;
 type ReleaseName = unsafe extern "C" fn(*mut OmUint32, *mut Name) -> OmUint32;
 type ReleaseCred = unsafe extern "C" fn(*mut OmUint32, *mut Cred) -> OmUint32;
@@ -166,6 +185,8 @@ pub struct Api {
     pub release_name: ReleaseName,
     pub release_cred: ReleaseCred,
     pub delete_sec_context: DeleteSecContext,
+    pub wrap: Wrap,
+    pub unwrap: Unwrap,
 }
 
 /// The library names tried, newest soname first.
@@ -210,6 +231,8 @@ fn bind(lib: libloading::Library) -> Result<Api, libloading::Error> {
             release_name: *lib.get(b"gss_release_name\0")?,
             release_cred: *lib.get(b"gss_release_cred\0")?,
             delete_sec_context: *lib.get(b"gss_delete_sec_context\0")?,
+            wrap: *lib.get(b"gss_wrap\0")?,
+            unwrap: *lib.get(b"gss_unwrap\0")?,
             _lib: lib,
         })
     }

@@ -17,9 +17,10 @@ use super::Shared;
 use adcs_proto::ldap::{self, Outcome, Request, ResultCode, MAX_MESSAGE};
 
 mod ops;
+mod sasl;
 mod session;
 
-pub use session::{Policies, Session};
+pub use session::{Binding, Policies, Session};
 
 /// `[ldap]` in serve.toml. Without the section `serve` runs LDAP where
 /// the ports can be bound (`optional`).
@@ -120,10 +121,11 @@ impl Listeners {
         tls: (Vec<Vec<u8>>, Vec<u8>),
         policies: Policies,
     ) -> io::Result<()> {
-        let binding = tls
-            .0
-            .first()
-            .map(|leaf| adcs_proto::ntlm::channel_binding_hash(leaf));
+        let leaf = tls.0.first();
+        let binding = Binding {
+            ntlm: leaf.map(|l| adcs_proto::ntlm::channel_binding_hash(l)),
+            gss: leaf.map(|l| adcs_proto::gss::tls_server_end_point(l)),
+        };
         let acceptor = super::connections::tls_acceptor(tls.0, tls.1, &[])?;
         let plain = TcpListener::from_std(self.plain)?;
         let secure = TcpListener::from_std(self.tls)?;
@@ -142,7 +144,7 @@ impl Listeners {
 #[derive(Clone)]
 struct Tls {
     acceptor: tokio_rustls::TlsAcceptor,
-    binding: Option<[u8; 16]>,
+    binding: Binding,
     policies: Policies,
 }
 
@@ -276,7 +278,7 @@ pub(crate) enum Next {
 }
 
 async fn connection(mut stream: Stream, shared: Arc<Shared>, tls: Tls) {
-    let mut session = Session::new(stream.is_tls(), tls.binding, tls.policies);
+    let mut session = Session::new(stream.is_tls(), &tls.binding, tls.policies);
     let mut reader = Reader::default();
     loop {
         let bytes = match read_message(&mut stream, &mut reader, &mut session).await {
@@ -292,10 +294,12 @@ async fn connection(mut stream: Stream, shared: Arc<Shared>, tls: Tls) {
         };
         let wrapped = session.wrapper().is_some();
         let next = match Request::decode(&bytes) {
-            Ok(request) => match ops::injected(&shared, &session, &request).await {
-                Some(next) => next,
-                None => ops::answer(&shared, &mut session, request),
-            },
+            Ok(request) => {
+                match ops::injected(&shared, ops::Caller::of(&session), &request).await {
+                    Some(next) => next,
+                    None => ops::answer(&shared, &mut session, request),
+                }
+            }
             Err(e) => {
                 let why = Outcome::new(ResultCode::ProtocolError, e.to_string());
                 let _ = stream
@@ -309,7 +313,10 @@ async fn connection(mut stream: Stream, shared: Arc<Shared>, tls: Tls) {
             Next::Send(messages) => {
                 let all = messages.concat();
                 let out = match session.wrapper().filter(|_| wrapped) {
-                    Some(w) => w.wrap(&all),
+                    Some(w) => match w.wrap(&all) {
+                        Ok(out) => out,
+                        Err(_) => return,
+                    },
                     None => all,
                 };
                 if stream.write_all(&out).await.is_err() {

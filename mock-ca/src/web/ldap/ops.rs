@@ -41,7 +41,12 @@ pub(super) fn answer(shared: &Shared, session: &mut Session, request: Request) -
                     .unwrap_or_default()
             );
             journal(shared, session, "ldap/bind", &a.outcome, detail);
-            Next::Send(vec![response::bind(id, &a.outcome, &a.matched_dn, None)])
+            Next::Send(vec![response::bind(
+                id,
+                &a.outcome,
+                &a.matched_dn,
+                a.sasl_creds.as_deref(),
+            )])
         }
         Op::Search(s) => Next::Send(search_op(
             shared,
@@ -117,14 +122,28 @@ fn modify(
     }
 }
 
+/// Who sends a request, as a fault's journal entry names them (taken
+/// from the session before any wait, which the session may not cross).
+pub(super) struct Caller {
+    pub tls: bool,
+    pub account: Option<String>,
+    pub auth: &'static str,
+}
+
+impl Caller {
+    pub(super) fn of(session: &Session) -> Caller {
+        Caller {
+            tls: session.is_tls(),
+            account: session.identity().map(|i| i.account.clone()),
+            auth: session.method(),
+        }
+    }
+}
+
 /// The fault rules on this operation (`ldap/bind`, `ldap/search`, …):
 /// their delays waited out, then a reset or a result code in place of
 /// the answer (`None`: answer as usual). Each hit is journaled.
-pub(super) async fn injected(
-    shared: &Shared,
-    session: &Session,
-    request: &Request,
-) -> Option<Next> {
+pub(super) async fn injected(shared: &Shared, who: Caller, request: &Request) -> Option<Next> {
     let (endpoint, kind) = match &request.op {
         Op::Bind(_) => ("ldap/bind", None),
         Op::Search(_) => ("ldap/search", Some(Done::Search)),
@@ -132,7 +151,7 @@ pub(super) async fn injected(
         Op::Extended { .. } => ("ldap/extended", None),
         _ => return None,
     };
-    let method = if session.is_tls() { "LDAPS" } else { "LDAP" };
+    let method = if who.tls { "LDAPS" } else { "LDAP" };
     let hits = shared.faults.hits(endpoint, method, &shared.ca.seed());
     if hits.is_empty() {
         return None;
@@ -160,8 +179,8 @@ pub(super) async fn injected(
         time: shared.ca.clock().now(),
         method: method.into(),
         path: endpoint.into(),
-        user: session.identity().map(|i| i.account.clone()),
-        auth: Some(session.method().into()),
+        user: who.account,
+        auth: Some(who.auth.into()),
         status: outcome.code as u16,
         request_id: None,
         disposition: None,

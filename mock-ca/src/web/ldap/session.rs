@@ -2,13 +2,15 @@
 //! three-step bind ldap3, Certipy and Windows send), checked against the
 //! same accounts as the pages, with AD's result codes and texts.
 
+use adcs_proto::gss::AcceptContext;
 use adcs_proto::ldap::{Bind, BindAuth, Outcome, ResultCode};
 use adcs_proto::ntlm::session::{Role, Session as NtlmSession};
-use adcs_proto::ntlm::{self, ChallengeState, ChannelBindingPolicy, NtlmError, ServerNames};
+use adcs_proto::ntlm::{self, ChallengeState, ChannelBindingPolicy, ServerNames};
 
 use super::super::auth::{new_challenge, prove_authenticate};
 use super::super::directory::Identity;
 use super::super::Shared;
+use super::sasl;
 use crate::forest::Naming;
 
 /// AD's answer to a wrong name or password.
@@ -29,48 +31,64 @@ pub struct Policies {
     pub channel_binding: ChannelBindingPolicy,
 }
 
-/// NTLM signing or sealing of every message after the bind, as
-/// negotiated off TLS (MS-NLMP 3.4 in a SASL buffer: a 4-byte length, the
-/// 16-byte signature, then the message).
-pub struct Wrapper {
-    ntlm: NtlmSession,
-    seal: bool,
+/// Signing or sealing of every message after the bind, as negotiated off
+/// TLS, each in a SASL buffer (a 4-byte length, then the token): NTLM's
+/// 16-byte signature and the message (MS-NLMP 3.4), or a Kerberos wrap
+/// token (RFC 4121).
+pub enum Wrapper {
+    Ntlm { ntlm: Box<NtlmSession>, seal: bool },
+    Kerberos { ctx: AcceptContext, seal: bool },
 }
 
 impl Wrapper {
     /// One outgoing buffer holding `messages` (all of one answer: Certipy
     /// reads one buffer per request).
-    pub fn wrap(&mut self, messages: &[u8]) -> Vec<u8> {
-        let mut body = messages.to_vec();
-        let sig = if self.seal {
-            let all = 0..body.len();
-            self.ntlm.seal(&mut body, all)
-        } else {
-            self.ntlm.sign(&body)
+    pub fn wrap(&mut self, messages: &[u8]) -> Result<Vec<u8>, String> {
+        let token = match self {
+            Wrapper::Ntlm { ntlm, seal } => {
+                let mut body = messages.to_vec();
+                let sig = if *seal {
+                    let all = 0..body.len();
+                    ntlm.seal(&mut body, all)
+                } else {
+                    ntlm.sign(&body)
+                };
+                [sig.as_slice(), &body].concat()
+            }
+            Wrapper::Kerberos { ctx, seal } => {
+                ctx.wrap(messages, *seal).map_err(|e| e.to_string())?
+            }
         };
-        let mut out = Vec::with_capacity(20 + body.len());
-        out.extend_from_slice(&((16 + body.len()) as u32).to_be_bytes());
-        out.extend_from_slice(&sig);
-        out.extend_from_slice(&body);
-        out
+        let mut out = (token.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(&token);
+        Ok(out)
     }
 
-    /// The messages inside one incoming buffer (without its length).
-    pub fn unwrap(&mut self, buffer: &[u8]) -> Result<Vec<u8>, NtlmError> {
-        if buffer.len() < 16 {
-            return Err(NtlmError::Malformed(
-                "a SASL buffer shorter than its signature",
-            ));
+    /// The messages inside one incoming buffer (without its length). A
+    /// Kerberos peer may seal or only sign each; the answer does the same.
+    pub fn unwrap(&mut self, buffer: &[u8]) -> Result<Vec<u8>, String> {
+        match self {
+            Wrapper::Ntlm { ntlm, seal } => {
+                if buffer.len() < 16 {
+                    return Err("a SASL buffer shorter than its signature".into());
+                }
+                let (sig, body) = buffer.split_at(16);
+                let mut body = body.to_vec();
+                let checked = if *seal {
+                    let all = 0..body.len();
+                    ntlm.unseal(&mut body, all, sig)
+                } else {
+                    ntlm.verify(&body, sig)
+                };
+                checked.map_err(|e| e.to_string())?;
+                Ok(body)
+            }
+            Wrapper::Kerberos { ctx, seal } => {
+                let (body, sealed) = ctx.unwrap(buffer).map_err(|e| e.to_string())?;
+                *seal = sealed;
+                Ok(body)
+            }
         }
-        let (sig, body) = buffer.split_at(16);
-        let mut body = body.to_vec();
-        if self.seal {
-            let all = 0..body.len();
-            self.ntlm.unseal(&mut body, all, sig)?;
-        } else {
-            self.ntlm.verify(&body, sig)?;
-        }
-        Ok(body)
     }
 }
 
@@ -83,14 +101,27 @@ pub struct Session {
     method: &'static str,
     pending: Option<ChallengeState>,
     policies: Policies,
-    /// Set by an NTLM bind that negotiated signing or sealing off TLS.
+    /// Set by a bind that negotiated signing or sealing off TLS.
     wrapper: Option<Wrapper>,
+    /// The LDAPS channel's `tls-server-end-point` data, for Kerberos.
+    gss_binding: Option<Vec<u8>>,
+    /// A Kerberos bind in progress.
+    gss: Option<sasl::GssBind>,
 }
 
-/// A bind's answer: the outcome and matchedDN (Sicily's payload).
+/// The LDAPS certificate's channel bindings, as NTLM and Kerberos carry them.
+#[derive(Clone, Debug, Default)]
+pub struct Binding {
+    pub ntlm: Option<[u8; 16]>,
+    pub gss: Option<Vec<u8>>,
+}
+
+/// A bind's answer: the outcome, matchedDN (Sicily's payload) and the
+/// server's SASL credentials.
 pub(crate) struct BindAnswer {
     pub outcome: Outcome,
     pub matched_dn: Vec<u8>,
+    pub sasl_creds: Option<Vec<u8>>,
     /// Why a sign-in failed, for the journal.
     pub why: Option<String>,
 }
@@ -100,6 +131,7 @@ impl BindAnswer {
         BindAnswer {
             outcome: Outcome::success(),
             matched_dn,
+            sasl_creds: None,
             why: None,
         }
     }
@@ -108,21 +140,24 @@ impl BindAnswer {
         BindAnswer {
             outcome: Outcome::new(ResultCode::InvalidCredentials, INVALID_CREDENTIALS),
             matched_dn: Vec::new(),
+            sasl_creds: None,
             why: Some(why),
         }
     }
 }
 
 impl Session {
-    pub fn new(tls: bool, binding: Option<[u8; 16]>, policies: Policies) -> Session {
+    pub fn new(tls: bool, binding: &Binding, policies: Policies) -> Session {
         Session {
             tls,
-            binding,
+            binding: binding.ntlm,
             identity: None,
             method: "anonymous",
             pending: None,
             policies,
             wrapper: None,
+            gss_binding: binding.gss.clone(),
+            gss: None,
         }
     }
 
@@ -144,16 +179,21 @@ impl Session {
         self.identity.as_ref()
     }
 
-    /// `simple`, `ntlm`, `ntlm signed`, `ntlm sealed` or `anonymous`.
+    /// `simple`, `ntlm`, `kerberos` (each `signed` or `sealed` when what
+    /// follows is wrapped) or `anonymous`.
     pub fn method(&self) -> &'static str {
         self.method
     }
 
     /// A bind replaces whoever was signed in, as in AD.
     pub(crate) fn bind(&mut self, shared: &Shared, naming: &Naming, bind: &Bind) -> BindAnswer {
-        if !matches!(bind.auth, BindAuth::SicilyResponse(_)) {
+        if !matches!(
+            bind.auth,
+            BindAuth::SicilyResponse(_) | BindAuth::Sasl { .. }
+        ) {
             self.identity = None;
             self.method = "anonymous";
+            self.gss = None;
         }
         match &bind.auth {
             BindAuth::Simple(password) if password.is_empty() => BindAnswer::ok(Vec::new()),
@@ -161,6 +201,13 @@ impl Session {
             BindAuth::SicilyDiscovery => BindAnswer::ok(b"NTLM".to_vec()),
             BindAuth::SicilyNegotiate(msg) => self.negotiate(shared, naming, msg),
             BindAuth::SicilyResponse(msg) => self.authenticate(shared, msg),
+            BindAuth::Sasl {
+                mechanism,
+                credentials,
+            } if sasl::Mech::named(mechanism).is_some() => {
+                let mech = sasl::Mech::named(mechanism).expect("checked");
+                self.kerberos(shared, mech, credentials.as_deref().unwrap_or_default())
+            }
             BindAuth::Sasl { mechanism, .. } => BindAnswer {
                 outcome: Outcome::new(
                     ResultCode::AuthMethodNotSupported,
@@ -169,8 +216,57 @@ impl Session {
                     ),
                 ),
                 matched_dn: Vec::new(),
+                sasl_creds: None,
                 why: Some(format!("SASL {mechanism} is not served")),
             },
+        }
+    }
+
+    /// A GSS-SPNEGO or GSSAPI bind with the site's Kerberos realm.
+    fn kerberos(&mut self, shared: &Shared, mech: sasl::Mech, token: &[u8]) -> BindAnswer {
+        let Some(k) = shared.auth.kerberos.as_ref() else {
+            return BindAnswer {
+                outcome: Outcome::new(
+                    ResultCode::AuthMethodNotSupported,
+                    "00002027: LdapErr: DSID-0C0906B5, comment: no Kerberos realm on this site (serve --kerberos), data 0, v4563\0",
+                ),
+                matched_dn: Vec::new(),
+                sasl_creds: None,
+                why: Some("Kerberos bind without a realm".into()),
+            };
+        };
+        let binding = self.gss_binding.clone().filter(|_| self.tls);
+        match sasl::step(shared, k, self.gss.take(), mech, token, binding.as_deref()) {
+            sasl::Step::Continue(creds, state) => {
+                self.gss = Some(state);
+                BindAnswer {
+                    outcome: Outcome::new(ResultCode::SaslBindInProgress, ""),
+                    matched_dn: Vec::new(),
+                    sasl_creds: Some(creds),
+                    why: None,
+                }
+            }
+            sasl::Step::Done {
+                creds,
+                identity,
+                layer,
+            } => {
+                self.identity = Some(identity);
+                self.method = "kerberos";
+                if let Some((ctx, seal)) = layer.filter(|_| !self.tls) {
+                    self.method = if seal {
+                        "kerberos sealed"
+                    } else {
+                        "kerberos signed"
+                    };
+                    self.wrapper = Some(Wrapper::Kerberos { ctx, seal });
+                }
+                BindAnswer {
+                    sasl_creds: creds,
+                    ..BindAnswer::ok(Vec::new())
+                }
+            }
+            sasl::Step::Refused(why) => BindAnswer::refused(why),
         }
     }
 
@@ -197,6 +293,7 @@ impl Session {
             return BindAnswer {
                 outcome: Outcome::new(ResultCode::StrongerAuthRequired, SIGNING_REQUIRED),
                 matched_dn: Vec::new(),
+                sasl_creds: None,
                 why: Some("simple bind off TLS while signing is required".into()),
             };
         }
@@ -249,6 +346,7 @@ impl Session {
                     return BindAnswer {
                         outcome: Outcome::new(ResultCode::InvalidCredentials, CHANNEL_BINDING),
                         matched_dn: Vec::new(),
+                        sasl_creds: None,
                         why: Some(why),
                     }
                 }
@@ -261,6 +359,7 @@ impl Session {
             return BindAnswer {
                 outcome: Outcome::new(ResultCode::StrongerAuthRequired, SIGNING_REQUIRED),
                 matched_dn: Vec::new(),
+                sasl_creds: None,
                 why: Some("NTLM without signing off TLS while signing is required".into()),
             };
         }
@@ -269,7 +368,10 @@ impl Session {
             let key = verified.exported_session_key;
             match NtlmSession::new(&key, negotiated, Role::Server) {
                 Ok(ntlm) => {
-                    self.wrapper = Some(Wrapper { ntlm, seal });
+                    self.wrapper = Some(Wrapper::Ntlm {
+                        ntlm: Box::new(ntlm),
+                        seal,
+                    });
                     self.method = if seal { "ntlm sealed" } else { "ntlm signed" };
                 }
                 Err(e) => return BindAnswer::refused(format!("NTLM session security: {e}")),
