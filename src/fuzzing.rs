@@ -612,15 +612,7 @@ pub fn ldap(data: &[u8]) {
             }
             Ok(Op::Modify(m)) => {
                 let admin = dir.identity(dir.find("", "Administrator").expect("the default admin"));
-                let changes: Vec<write::Change> = m
-                    .changes
-                    .iter()
-                    .map(|c| write::Change {
-                        op: c.operation,
-                        attribute: c.modification.r#type.to_string(),
-                        values: c.modification.vals.iter().map(|v| v.to_vec()).collect(),
-                    })
-                    .collect();
+                let changes = write::Change::all_of(&m);
                 let _ = write::modify(ca, dir, naming, &admin, &m.object, &changes, 7);
             }
             _ => {}

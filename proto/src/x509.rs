@@ -27,14 +27,19 @@ fn to_der<T: Encode>(v: &T) -> Vec<u8> {
 
 /// An X.509 time: UTCTime through 2049, GeneralizedTime after (RFC 5280).
 pub fn x509_time(t: UnixTime) -> Time {
-    let secs = t.max(0) as u64;
-    let dt = der::DateTime::from_unix_duration(std::time::Duration::from_secs(secs))
-        .unwrap_or(der::DateTime::INFINITY);
+    let dt = date_time(t);
     if dt.year() < 2050 {
         Time::UtcTime(der::asn1::UtcTime::from_date_time(dt).expect("year < 2050"))
     } else {
         Time::GeneralTime(der::asn1::GeneralizedTime::from_date_time(dt))
     }
+}
+
+/// The calendar date and time of a Unix time (before 1970 reads as 1970;
+/// past 9999, as the end of time).
+pub fn date_time(t: UnixTime) -> der::DateTime {
+    der::DateTime::from_unix_duration(std::time::Duration::from_secs(t.max(0) as u64))
+        .unwrap_or(der::DateTime::INFINITY)
 }
 
 /// `2026-11-25T08:00:00Z` for display.

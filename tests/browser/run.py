@@ -401,9 +401,33 @@ def ca_certificate_page(c):
     check(current != s.ca_cert and current.subject == s.ca_cert.subject, "Current is not the renewal")
 
 
+def ldap_attribute(s, base, scope, attribute, filt="(objectClass=*)"):
+    """Values of `attribute` under `base`, read with OpenLDAP's ldapsearch
+    as the administrator from the server's directory."""
+    ldap = s.info["ldap"]
+    base = base.replace("{config}", ldap["configuration_dn"])
+    r = subprocess.run(
+        ["ldapsearch", "-LLL", "-x", "-o", "ldif-wrap=no", "-o", "nettimeout=15", "-H", ldap["url"],
+         "-D", s.admin[0], "-w", s.admin[1], "-b", base, "-s", scope, filt, attribute],
+        capture_output=True, text=True, timeout=60,
+    )
+    check(r.returncode == 0, f"ldapsearch {base}: exit {r.returncode}: {r.stderr.strip()}")
+    prefix = attribute.lower() + ": "
+    return [l[len(prefix):] for l in r.stdout.splitlines() if l.lower().startswith(prefix)]
+
+
+TEMPLATES_DN = "CN=Certificate Templates,CN=Public Key Services,CN=Services,{config}"
+SERVICES_DN = "CN=Enrollment Services,CN=Public Key Services,CN=Services,{config}"
+
+
 @case("enterprise/console-template-duplication")
 def template_duplication(c):
-    s = c.env.server("enterprise")
+    # Its own server with the directory on free ports: the console and
+    # the LDAP view must agree.
+    s = c.env.server("enterprise", "--ldap-port", "0", "--ldaps-port", "0")
+    directory = shutil.which("ldapsearch") is not None
+    if not directory:
+        print("NOTE: ldapsearch not installed (ldap-utils): the directory's side is not checked")
     admin = c.page(s.admin)
     admin.goto(s.console + "templates")
     admin.click('tr[data-template="WebServer"] a.duplicate')
@@ -423,6 +447,13 @@ def template_duplication(c):
     check("SCOM Server (ScomServer) was saved at version 100.2" in banner, f"console says: {banner}")
     row = 'tr[data-template="ScomServer"]'
     check(admin.inner_text(f"{row} td.published") == "No", "a new template is published at once")
+    if directory:
+        dn = "CN=ScomServer," + TEMPLATES_DN
+        check(ldap_attribute(s, dn, "base", "displayName") == ["SCOM Server"], "the directory lacks the duplicate")
+        check(ldap_attribute(s, dn, "base", "msPKI-Template-Schema-Version") == ["3"],
+              "the duplicate's schema version in the directory")
+        issued = ldap_attribute(s, SERVICES_DN, "one", "certificateTemplates")
+        check("ScomServer" not in issued, f"the directory says an unpublished template is issued: {issued}")
 
     alice = c.page(ALICE)
     go_to_base64_form(alice, s)
@@ -432,6 +463,9 @@ def template_duplication(c):
     admin.click(f"{row} button.publish")
     check("is issued by this CA" in admin.inner_text("#banner"), "not published")
     check(admin.inner_text(f"{row} td.published") == "Yes", "not shown as published")
+    if directory:
+        issued = ldap_attribute(s, SERVICES_DN, "one", "certificateTemplates")
+        check("ScomServer" in issued, f"the enrollment service does not list the published template: {issued}")
 
     go_to_base64_form(alice, s)
     cert = issue_with_template(alice, "scom04.contoso.test", "SCOM Server")

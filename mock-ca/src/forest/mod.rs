@@ -286,8 +286,7 @@ impl Maker<'_> {
 
 /// AD's GeneralizedTime: `20261207050616.0Z`.
 pub fn generalized_time(t: UnixTime) -> String {
-    let d = der::DateTime::from_unix_duration(std::time::Duration::from_secs(t.max(0) as u64))
-        .unwrap_or(der::DateTime::INFINITY);
+    let d = adcs_proto::x509::date_time(t);
     format!(
         "{:04}{:02}{:02}{:02}{:02}{:02}.0Z",
         d.year(),

@@ -27,6 +27,20 @@ pub struct Change {
     pub values: Vec<Vec<u8>>,
 }
 
+impl Change {
+    /// The changes a ModifyRequest carries, in order.
+    pub fn all_of(m: &adcs_proto::ldap::ModifyRequest) -> Vec<Change> {
+        m.changes
+            .iter()
+            .map(|c| Change {
+                op: c.operation,
+                attribute: c.modification.r#type.to_string(),
+                values: c.modification.vals.iter().map(|v| v.to_vec()).collect(),
+            })
+            .collect()
+    }
+}
+
 const INSUFFICIENT: &str =
     "00002098: SecErr: DSID-03150F94, problem 4003 (INSUFF_ACCESS_RIGHTS), data 0\n\0";
 const WILL_NOT_PERFORM: &str =

@@ -277,6 +277,14 @@ pub(crate) enum Next {
     Close,
 }
 
+/// The notice of disconnection a server sends before it drops a
+/// connection whose bytes it cannot read (protocolError, with why).
+async fn goodbye(stream: &mut Stream, why: String) {
+    let notice =
+        ldap::response::notice_of_disconnection(&Outcome::new(ResultCode::ProtocolError, why));
+    let _ = stream.write_all(&notice).await;
+}
+
 async fn connection(mut stream: Stream, shared: Arc<Shared>, tls: Tls) {
     let mut session = Session::new(stream.is_tls(), &tls.binding, tls.policies);
     let mut reader = Reader::default();
@@ -284,13 +292,7 @@ async fn connection(mut stream: Stream, shared: Arc<Shared>, tls: Tls) {
         let bytes = match read_message(&mut stream, &mut reader, &mut session).await {
             Ok(Some(b)) => b,
             Ok(None) => return,
-            Err(e) => {
-                let why = Outcome::new(ResultCode::ProtocolError, e.to_string());
-                let _ = stream
-                    .write_all(&ldap::response::notice_of_disconnection(&why))
-                    .await;
-                return;
-            }
+            Err(e) => return goodbye(&mut stream, e.to_string()).await,
         };
         let wrapped = session.wrapper().is_some();
         let next = match Request::decode(&bytes) {
@@ -300,13 +302,7 @@ async fn connection(mut stream: Stream, shared: Arc<Shared>, tls: Tls) {
                     None => ops::answer(&shared, &mut session, request),
                 }
             }
-            Err(e) => {
-                let why = Outcome::new(ResultCode::ProtocolError, e.to_string());
-                let _ = stream
-                    .write_all(&ldap::response::notice_of_disconnection(&why))
-                    .await;
-                return;
-            }
+            Err(e) => return goodbye(&mut stream, e.to_string()).await,
         };
         match next {
             Next::Send(messages) if messages.is_empty() => {}

@@ -95,15 +95,7 @@ fn modify(
     let Some(who) = session.identity() else {
         return Outcome::new(ResultCode::OperationsError, BIND_REQUIRED);
     };
-    let changes: Vec<write::Change> = m
-        .changes
-        .iter()
-        .map(|c| write::Change {
-            op: c.operation,
-            attribute: c.modification.r#type.to_string(),
-            values: c.modification.vals.iter().map(|v| v.to_vec()).collect(),
-        })
-        .collect();
+    let changes = write::Change::all_of(m);
     let parts = sd_parts(controls);
     match write::modify(
         &shared.ca,
