@@ -529,3 +529,45 @@ fn fault_rules_delay_refuse_or_cut_directory_operations() {
     };
     assert!(s.set_faults(vec![bad]).is_err());
 }
+
+#[test]
+fn directory_connections_count_against_the_connection_limit() {
+    let s = start_with(
+        CaConfig::default(),
+        WebOptions {
+            tls: false,
+            ldap: Some(LdapConfig {
+                port: 0,
+                ldaps_port: 0,
+                ..Default::default()
+            }),
+            limits: mock_ca::web::limits::Limits {
+                max_connections: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    );
+    let mut first = Client::connect(&s);
+    let (o, _) = first.bind(
+        "alice@contoso.test",
+        BindAuth::Simple(ALICE.1.as_bytes().to_vec()),
+    );
+    assert_eq!(o.code, ResultCode::Success);
+    let mut second = Client::connect(&s);
+    assert!(
+        second.read().is_none(),
+        "a connection over the limit is closed"
+    );
+    assert_eq!(s.connection_counts().refused_over_limit, 1);
+    drop(first);
+    // The place is free again once the server has seen the first go
+    // (waited for generously: a loaded machine may be slow to notice).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while s.connection_counts().open > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut third = Client::connect(&s);
+    let (o, _) = third.bind("", BindAuth::Simple(Vec::new()));
+    assert_eq!(o.code, ResultCode::Success, "served once a place is free");
+}

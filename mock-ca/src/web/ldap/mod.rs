@@ -155,8 +155,15 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>, tls: Tls, secure: bo
             continue;
         };
         let _ = stream.set_nodelay(true);
+        // The directory's connections count against [limits]
+        // max_connections with the pages'; one over it is closed at once.
+        let Some(place) = shared.connections.admit(shared.limits.max_connections) else {
+            drop(stream);
+            continue;
+        };
         let (shared, tls) = (shared.clone(), tls.clone());
         tokio::spawn(async move {
+            let _place = place;
             let stream = if secure {
                 match handshake(&tls, stream).await {
                     Some(s) => s,
