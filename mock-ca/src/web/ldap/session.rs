@@ -236,6 +236,11 @@ impl Session {
             };
         };
         let binding = self.gss_binding.clone().filter(|_| self.tls);
+        if self.gss.is_none() {
+            // A new bind: whoever was signed in is not any more.
+            self.identity = None;
+            self.method = "anonymous";
+        }
         match sasl::step(shared, k, self.gss.take(), mech, token, binding.as_deref()) {
             sasl::Step::Continue(creds, state) => {
                 self.gss = Some(state);
