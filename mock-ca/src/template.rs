@@ -101,6 +101,10 @@ pub struct Template {
     /// back; an empty list is an attribute deleted.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub directory_attributes: BTreeMap<String, Vec<String>>,
+    /// When an administrator last changed it (the directory's
+    /// whenChanged); never, for a template as the CA was made with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_at: Option<i64>,
 }
 
 /// One access grant on a template object: a user or group and the access
@@ -253,6 +257,7 @@ fn t(
         owner: default_owner(),
         acl: default_acl(),
         directory_attributes: BTreeMap::new(),
+        changed_at: None,
     }
 }
 

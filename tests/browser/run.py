@@ -416,6 +416,25 @@ def ldap_attribute(s, base, scope, attribute, filt="(objectClass=*)"):
     return [l[len(prefix):] for l in r.stdout.splitlines() if l.lower().startswith(prefix)]
 
 
+def certipy_finds(s, template):
+    """Certipy 5 (the interop suite's venv, when it has been made) lists
+    `template` as enabled, reading the directory over LDAP as the admin."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    exe = os.environ.get("CERTIPY5") or os.path.join(root, "target", "certipy5-venv", "bin", "certipy")
+    if not os.path.exists(exe):
+        print("NOTE: no Certipy 5 venv (the interop suite makes it): Certipy's view is not checked")
+        return
+    port = s.info["ldap"]["url"].rsplit(":", 1)[1]
+    user = s.admin[0].split("\\")[-1] + "@contoso.test"
+    r = subprocess.run(
+        [exe, "find", "-u", user, "-p", s.admin[1], "-dc-ip", "127.0.0.1", "-ldap-scheme", "ldap",
+         "-ldap-port", port, "-dc-only", "-enabled", "-stdout", "-timeout", "5"],
+        capture_output=True, text=True, timeout=120, cwd=s.dir,
+    )
+    out = r.stdout + r.stderr
+    check(re.search(rf"Template Name\s+: {template}\n", out), f"certipy find does not list {template}: {out[-800:]}")
+
+
 TEMPLATES_DN = "CN=Certificate Templates,CN=Public Key Services,CN=Services,{config}"
 SERVICES_DN = "CN=Enrollment Services,CN=Public Key Services,CN=Services,{config}"
 
@@ -466,6 +485,7 @@ def template_duplication(c):
     if directory:
         issued = ldap_attribute(s, SERVICES_DN, "one", "certificateTemplates")
         check("ScomServer" in issued, f"the enrollment service does not list the published template: {issued}")
+    certipy_finds(s, "ScomServer")
 
     go_to_base64_form(alice, s)
     cert = issue_with_template(alice, "scom04.contoso.test", "SCOM Server")

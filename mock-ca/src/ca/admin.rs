@@ -138,7 +138,8 @@ impl Ca {
     /// Adds `template`, or replaces the one of the same name, as the
     /// Certificate Templates console does. Checked as the configuration is,
     /// made durable, then in force for the next request.
-    pub fn put_template(&self, template: Template) -> Result<(), CaError> {
+    pub fn put_template(&self, mut template: Template) -> Result<(), CaError> {
+        template.changed_at = Some(self.clock.now());
         let mut st = self.lock();
         let mut templates = st.config.templates.clone();
         match templates
@@ -167,7 +168,8 @@ impl Ca {
     }
 
     /// Adds a new template; refused when one of that name exists.
-    pub fn add_template(&self, template: Template) -> Result<(), CaError> {
+    pub fn add_template(&self, mut template: Template) -> Result<(), CaError> {
+        template.changed_at = Some(self.clock.now());
         let mut st = self.lock();
         if st
             .config

@@ -1,8 +1,9 @@
 //! Certificates the CA issues to its own services when they are set up:
-//! the certsrv site's TLS certificate (request 1 of every fresh CA) and the
+//! the certsrv site's TLS certificate (request 1 of every fresh CA), the
 //! two registration-authority certificates NDES enrolls for at install
 //! (Exchange Enrollment Agent (Offline request) to sign SCEP replies, CEP
-//! Encryption to receive SCEP requests).
+//! Encryption to receive SCEP requests), and the domain controller's
+//! certificate its LDAPS listener presents.
 
 use super::*;
 
@@ -15,6 +16,8 @@ struct ServiceCert<'a> {
     ekus: &'a [&'a str],
     template: &'a str,
     validity_days: u32,
+    /// The requesting account; the CA host's computer account when `None`.
+    requester: Option<String>,
 }
 
 /// NDES's RA certificates (DER), issued by the current CA.
@@ -29,6 +32,8 @@ pub struct RaCertificates {
 /// Template names of the RA certificates (what NDES setup enrolls for).
 const RA_SIGNING_TEMPLATE: &str = "EnrollmentAgentOffline";
 const RA_ENCRYPTION_TEMPLATE: &str = "CEPEncryption";
+/// The template of a domain controller's certificate.
+const DC_TEMPLATE: &str = "DomainController";
 
 impl Ca {
     /// Request 1 of every fresh CA: the certsrv site's own TLS certificate
@@ -60,6 +65,7 @@ impl Ca {
             ekus: &[oid::EKU_SERVER_AUTH],
             template: "WebServer",
             validity_days: 730,
+            requester: None,
         };
         self.issue_service(&mut st, &spec).map(|_| ())
     }
@@ -86,6 +92,7 @@ impl Ca {
                 ekus: &[oid::EKU_CERTIFICATE_REQUEST_AGENT],
                 template,
                 validity_days: 730,
+                requester: None,
             };
             let id = self.issue_service(&mut st, &spec)?;
             Ok::<_, CaError>(
@@ -99,6 +106,65 @@ impl Ca {
             signing: get(signing, RA_SIGNING_TEMPLATE, 0x80)?,
             encryption: get(encryption, RA_ENCRYPTION_TEMPLATE, 0x20)?,
         })
+    }
+
+    /// The domain controller's certificate for `key`, leaf first with the
+    /// CA's chain: the one issued before (a restarted server keeps it),
+    /// else a new request from the DC's account, as its autoenrollment
+    /// makes one: CN=<DC's DNS name>, `names` in the SAN, client and server
+    /// authentication, the DomainController template.
+    pub fn domain_controller_certificate(
+        &self,
+        key: &SigningKey,
+        dc_host: &str,
+        names: &[String],
+    ) -> Result<Vec<Vec<u8>>, CaError> {
+        let mut st = self.lock();
+        let leaf = match find_issued(&st, DC_TEMPLATE, key.spki_der()) {
+            Some(der) => der,
+            None => {
+                let san: Vec<SanEntry> = names
+                    .iter()
+                    .map(|n| {
+                        n.parse()
+                            .map(SanEntry::Ip)
+                            .unwrap_or_else(|_| SanEntry::Dns(n.clone()))
+                    })
+                    .collect();
+                let san = extension(
+                    oid::SUBJECT_ALT_NAME,
+                    false,
+                    x509::san_value(&san).map_err(AuthorityError::from)?,
+                );
+                let short = dc_host
+                    .split('.')
+                    .next()
+                    .unwrap_or(dc_host)
+                    .to_ascii_uppercase();
+                let spec = ServiceCert {
+                    subject: format!("CN={dc_host}"),
+                    key,
+                    san: Some(san),
+                    key_usage: 0xa0,
+                    ekus: &[oid::EKU_CLIENT_AUTH, oid::EKU_SERVER_AUTH],
+                    template: DC_TEMPLATE,
+                    validity_days: 365,
+                    requester: Some(format!("{}\\{short}$", st.config.netbios_domain)),
+                };
+                let id = self.issue_service(&mut st, &spec)?;
+                st.db
+                    .get(id)
+                    .and_then(|r| r.certificate.clone())
+                    .unwrap_or_default()
+            }
+        };
+        let mut chain = vec![leaf];
+        chain.extend(
+            st.authority
+                .chain(st.authority.current_index())
+                .unwrap_or_default(),
+        );
+        Ok(chain)
     }
 
     /// Issues `spec` as a new request from the CA host's computer account.
@@ -138,11 +204,13 @@ impl Ca {
             san: spec.san.clone(),
             body,
         };
-        let requester = Requester::new(&format!(
-            "{}\\{}$",
-            st.config.netbios_domain,
-            host.split('.').next().unwrap_or(&host).to_ascii_uppercase()
-        ));
+        let requester = Requester::new(&spec.requester.clone().unwrap_or_else(|| {
+            format!(
+                "{}\\{}$",
+                st.config.netbios_domain,
+                host.split('.').next().unwrap_or(&host).to_ascii_uppercase()
+            )
+        }));
         let spki = spec.key.spki_der().to_vec();
         let id = st.db.allocate_id();
         let now = self.clock.now();

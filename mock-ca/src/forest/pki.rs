@@ -240,6 +240,10 @@ pub(super) fn template(m: &Maker, accounts: &Directory, t: &Template) -> Entry {
     let key_spec = if t.key_usage & 0x20 != 0 { 1 } else { 2 };
     let mut e = m
         .object(&dn, "pKICertificateTemplate")
+        .s(
+            "whenChanged",
+            super::generalized_time(t.changed_at.unwrap_or(m.created)),
+        )
         .s("displayName", &t.display_name)
         .i("flags", i64::from(general_flags(t)))
         .i("revision", i64::from(t.major_version))

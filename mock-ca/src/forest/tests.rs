@@ -457,3 +457,25 @@ mod writes {
         );
     }
 }
+
+#[test]
+fn a_template_changed_by_an_administrator_shows_when() {
+    let (ca, dir, naming) = world(CaConfig::default());
+    let dn = format!("CN=User,CN=Certificate Templates,{}", naming.pki_dn());
+    let when = |ca: &Ca| {
+        let entries = objects(ca, &dir, &naming);
+        let e = entries.iter().find(|e| e.dn == dn).unwrap();
+        (
+            e.text("whenCreated").unwrap(),
+            e.text("whenChanged").unwrap(),
+        )
+    };
+    let (created, changed) = when(&ca);
+    assert_eq!(created, changed, "a template as the CA was made");
+    ca.clock().advance(3600);
+    let t = ca.template("User").unwrap();
+    ca.put_template(t).unwrap();
+    let (created_after, changed_after) = when(&ca);
+    assert_eq!(created_after, created);
+    assert_eq!(changed_after, generalized_time(T0 + 3600));
+}

@@ -231,7 +231,7 @@ fn ntlm_exchange(call: &NtlmCall, conn: &mut ConnAuth, msg: &[u8]) -> Option<Out
 
 /// Checks the client's mechListMIC over the mechanism list it offered and
 /// makes the server's (MS-SPNG 3.1.5.1); none when the client sent none.
-fn mech_list_mic(
+pub(crate) fn mech_list_mic(
     verified: &ntlm::Verified,
     negotiated: u32,
     types: Option<Vec<u8>>,

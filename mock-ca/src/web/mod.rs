@@ -14,6 +14,7 @@ mod connections;
 pub mod console;
 pub mod control;
 pub use crate::accounts as directory;
+mod dc;
 pub mod dns;
 pub mod faults;
 pub mod form;
@@ -114,24 +115,6 @@ fn service_hosts(host_name: &str, listen: SocketAddr) -> Vec<String> {
         hosts.push(listen.ip().to_string());
     }
     hosts
-}
-
-/// The domain controller's service principals LDAP clients ask tickets
-/// for: `ldap/` (ldapsearch, certihound), `host/` (Certipy 4) and `HOST/`
-/// (Certipy 5) for its DNS name, and `ldap/` for the names a client on
-/// this machine reaches it by.
-fn ldap_principals(n: &crate::forest::Naming, listen: SocketAddr) -> Vec<String> {
-    let dc = n.dc_host.to_ascii_lowercase();
-    let mut out = vec![
-        format!("ldap/{dc}"),
-        format!("host/{dc}"),
-        format!("HOST/{dc}"),
-        format!("ldap/{dc}/{}", n.dns_domain),
-    ];
-    for host in service_hosts(&dc, listen).into_iter().skip(1) {
-        out.push(format!("ldap/{host}"));
-    }
-    out
 }
 
 /// The default accounts: one user and one administrator.
@@ -348,7 +331,7 @@ impl Server {
                     &service_hosts(&config.host_name, opts.listen),
                     &forest
                         .as_ref()
-                        .map(|n| ldap_principals(n, opts.listen))
+                        .map(|n| dc::ldap_principals(n, opts.listen))
                         .unwrap_or_default(),
                 )
                 .map_err(io::Error::other)?,
@@ -447,8 +430,9 @@ impl Server {
             let _guard = runtime.enter();
             l.spawn(shared.clone(), c.enforce_encryption)?;
         }
-        let (ldap, ldap_unavailable) = start_ldap(&runtime, &shared, &opts)?;
-        let (dns, dns_unavailable) = start_dns(&runtime, &shared, &opts, ldap.map(|l| l.0.port()))?;
+        let (ldap, ldap_unavailable) = dc::start_ldap(&runtime, &shared, &opts)?;
+        let (dns, dns_unavailable) =
+            dc::start_dns(&runtime, &shared, &opts, ldap.map(|l| l.0.port()))?;
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let s = shared.clone();
         let thread = std::thread::Builder::new()
@@ -624,68 +608,6 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop_now();
     }
-}
-
-type LdapStarted = (Option<(SocketAddr, SocketAddr)>, Option<String>);
-
-/// Binds and starts the directory's listeners, as `opts.ldap` asks: a
-/// port that cannot be had is an error, or (serve's default) a reason.
-fn start_ldap(
-    runtime: &tokio::runtime::Runtime,
-    shared: &Arc<Shared>,
-    opts: &WebOptions,
-) -> io::Result<LdapStarted> {
-    let Some(c) = opts.ldap.as_ref().filter(|c| c.enabled) else {
-        return Ok((None, None));
-    };
-    let listeners = match ldap::Listeners::bind(opts.listen.ip(), c) {
-        Ok(l) => l,
-        Err(e) if c.optional => return Ok((None, Some(e.to_string()))),
-        Err(e) => return Err(e),
-    };
-    let addrs = listeners.addrs()?;
-    let _guard = runtime.enter();
-    let policies = ldap::Policies {
-        require_signing: c.signing == ldap::Signing::Require,
-        channel_binding: c.channel_binding,
-    };
-    listeners.spawn(shared.clone(), shared.ca.tls_identity(), policies)?;
-    Ok((Some(addrs), None))
-}
-
-/// Binds and starts the domain's DNS zone, as `opts.dns` asks, naming the
-/// DC (and its LDAP port, when served), the CA's host and the KDC.
-fn start_dns(
-    runtime: &tokio::runtime::Runtime,
-    shared: &Arc<Shared>,
-    opts: &WebOptions,
-    ldap_port: Option<u16>,
-) -> io::Result<(Option<SocketAddr>, Option<String>)> {
-    let Some(c) = opts.dns.as_ref().filter(|c| c.enabled) else {
-        return Ok((None, None));
-    };
-    let listeners = match dns::Listeners::bind(opts.listen.ip(), c) {
-        Ok(l) => l,
-        Err(e) if c.optional => return Ok((None, Some(e.to_string()))),
-        Err(e) => return Err(e),
-    };
-    let config = shared.ca.config();
-    let dc_host = shared.ldap.as_ref().map_or_else(
-        || crate::forest::Naming::new(&config, &shared.ca.seed(), None).dc_host,
-        |n| n.dc_host.clone(),
-    );
-    let zone = dns::Zone {
-        domain: config.dns_domain.clone(),
-        dc_host,
-        ca_host: config.host_name.clone(),
-        ip: dns::answer_ip(opts.listen.ip()),
-        ldap_port,
-        kdc_port: shared.kerberos.as_ref().map(|k| k.kdc.addr.port()),
-    };
-    let addr = listeners.addr()?;
-    let _guard = runtime.enter();
-    listeners.spawn(&zone)?;
-    Ok((Some(addr), None))
 }
 
 /// An injected connection reset: hyper drops the connection unanswered.

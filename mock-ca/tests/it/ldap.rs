@@ -571,3 +571,107 @@ fn directory_connections_count_against_the_connection_limit() {
     let (o, _) = third.bind("", BindAuth::Simple(Vec::new()));
     assert_eq!(o.code, ResultCode::Success, "served once a place is free");
 }
+
+#[test]
+fn ldaps_presents_the_domain_controllers_own_certificate() {
+    let s = server(CaConfig::default());
+    let rows = s.ca().list(None);
+    let dc = rows
+        .iter()
+        .find(|r| r.template.as_deref() == Some("DomainController"))
+        .expect("the DC's certificate is in the CA's database");
+    assert_eq!(dc.requester.account, "CONTOSO\\DC01$");
+    let der = dc.certificate.clone().unwrap();
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+    assert_eq!(cert.subject().to_string(), "CN=dc01.contoso.test");
+    let san = cert.subject_alternative_name().unwrap().unwrap().value;
+    let names: Vec<String> = san.general_names.iter().map(|n| n.to_string()).collect();
+    for want in [
+        "DNSName(dc01.contoso.test)",
+        "DNSName(contoso.test)",
+        "IPAddress(7f:00:00:01)",
+    ] {
+        assert_eq!(
+            names.iter().filter(|n| *n == want).count(),
+            1,
+            "{want} in {names:?}"
+        );
+    }
+    // A client that checks the chain and the name gets in over LDAPS.
+    let (_, secure) = s.ldap_addrs().unwrap();
+    let trust = adcs_client::http::Trust::Roots(vec![s.ca().root_certificate()]);
+    let mut c = adcs_client::ldap::Connection::connect(
+        &format!("ldaps://{secure}"),
+        &trust,
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    c.bind(&adcs_client::ldap::Bind::Anonymous).unwrap();
+    assert!(c.root_dse().is_ok());
+}
+
+#[test]
+fn ntlm_inside_gss_spnego_signs_in_with_both_mech_list_mics() {
+    use adcs_proto::gss::spnego;
+    use adcs_proto::ntlm::Direction;
+    let s = server(CaConfig::default());
+    for (password, expect) in [
+        (ALICE.1, ResultCode::Success),
+        ("wrong", ResultCode::InvalidCredentials),
+    ] {
+        let mut c = Client::connect(&s);
+        let sasl = |c: &mut Client, token: Vec<u8>| {
+            let id = c.id();
+            let auth = BindAuth::Sasl {
+                mechanism: "GSS-SPNEGO".into(),
+                credentials: Some(token),
+            };
+            c.send(&request::bind(id, "", &auth));
+            match c.read() {
+                Some((
+                    _,
+                    Response::Bind {
+                        outcome,
+                        sasl_creds,
+                        ..
+                    },
+                    _,
+                )) => (outcome, sasl_creds),
+                other => panic!("{other:?}"),
+            }
+        };
+        let negotiate = ntlm::client_negotiate();
+        let (init, types) = spnego::client_ntlm_init(&negotiate);
+        let (o, creds) = sasl(&mut c, init);
+        assert_eq!(o.code, ResultCode::SaslBindInProgress);
+        let challenge = spnego::read_resp(&creds.unwrap())
+            .unwrap()
+            .response_token
+            .unwrap();
+        let opts = ntlm::ClientOptions {
+            mic: true,
+            ..Default::default()
+        };
+        let auth =
+            ntlm::client_authenticate(&negotiate, &challenge, "alice", "CONTOSO", password, &opts)
+                .unwrap();
+        let key = ntlm::client_session_key(&auth, password).unwrap();
+        let flags = ntlm::parse_authenticate(&auth).unwrap().flags;
+        let mic = ntlm::sign_first(&key, flags, Direction::ClientToServer, &types);
+        let (o, creds) = sasl(&mut c, spnego::client_ntlm_answer(&auth, Some(&mic)));
+        assert_eq!(o.code, expect, "{password}");
+        if expect == ResultCode::Success {
+            let server_mic = spnego::read_resp(&creds.unwrap()).unwrap().mech_list_mic;
+            let ours = ntlm::sign_first(&key, flags, Direction::ServerToClient, &types);
+            assert_eq!(server_mic.as_deref(), Some(&ours[..]));
+            let (entries, o, _) = c.search(
+                "DC=contoso,DC=test",
+                SearchRequestScope::WholeSubtree,
+                ldap::equality("sAMAccountName", b"alice"),
+                &["cn"],
+                &[],
+            );
+            assert_eq!((o.code, entries.len()), (ResultCode::Success, 1));
+        }
+    }
+}

@@ -7,7 +7,7 @@ use adcs_proto::ldap::{Bind, BindAuth, Outcome, ResultCode};
 use adcs_proto::ntlm::session::{Role, Session as NtlmSession};
 use adcs_proto::ntlm::{self, ChallengeState, ChannelBindingPolicy, ServerNames};
 
-use super::super::auth::{new_challenge, prove_authenticate};
+use super::super::auth::{mech_list_mic, new_challenge, prove_authenticate};
 use super::super::directory::Identity;
 use super::super::Shared;
 use super::sasl;
@@ -107,6 +107,9 @@ pub struct Session {
     gss_binding: Option<Vec<u8>>,
     /// A Kerberos bind in progress.
     gss: Option<sasl::GssBind>,
+    /// The mechanism list of an NTLM bind inside GSS-SPNEGO, which the
+    /// mechListMICs sign.
+    spnego_types: Option<Vec<u8>>,
 }
 
 /// The LDAPS certificate's channel bindings, as NTLM and Kerberos carry them.
@@ -158,6 +161,7 @@ impl Session {
             wrapper: None,
             gss_binding: binding.gss.clone(),
             gss: None,
+            spnego_types: None,
         }
     }
 
@@ -206,7 +210,11 @@ impl Session {
                 credentials,
             } if sasl::Mech::named(mechanism).is_some() => {
                 let mech = sasl::Mech::named(mechanism).expect("checked");
-                self.kerberos(shared, mech, credentials.as_deref().unwrap_or_default())
+                let token = credentials.as_deref().unwrap_or_default();
+                let ntlm = (mech == sasl::Mech::Spnego && self.gss.is_none())
+                    .then(|| self.spnego_ntlm(shared, naming, token))
+                    .flatten();
+                ntlm.unwrap_or_else(|| self.kerberos(shared, mech, token))
             }
             BindAuth::Sasl { mechanism, .. } => BindAnswer {
                 outcome: Outcome::new(
@@ -220,6 +228,68 @@ impl Session {
                 why: Some(format!("SASL {mechanism} is not served")),
             },
         }
+    }
+
+    /// NTLM inside GSS-SPNEGO, as Windows' ADSI binds: a NegTokenInit
+    /// with the NEGOTIATE gets the CHALLENGE in a NegTokenResp; the
+    /// NegTokenResp with the AUTHENTICATE (and a mechListMIC) signs in, and
+    /// the answer carries the server's mechListMIC (MS-SPNG 3.1.5.1).
+    /// Signing and sealing are not granted under SPNEGO: what follows
+    /// stays clear text (or under TLS). `None`: not an NTLM token.
+    fn spnego_ntlm(
+        &mut self,
+        shared: &Shared,
+        naming: &Naming,
+        token: &[u8],
+    ) -> Option<BindAnswer> {
+        use adcs_proto::gss::spnego;
+        if let Some((types, negotiate)) = spnego::ntlm_in_init(token) {
+            self.identity = None;
+            self.method = "anonymous";
+            let mut a = self.negotiate(shared, naming, &negotiate);
+            if a.outcome.code != ResultCode::Success {
+                return Some(a);
+            }
+            if let Some(state) = self.pending.as_mut() {
+                state.withhold(ntlm::flags::SIGN | ntlm::flags::SEAL);
+                a.matched_dn = state.challenge.clone();
+            }
+            self.spnego_types = Some(types);
+            return Some(BindAnswer {
+                outcome: Outcome::new(ResultCode::SaslBindInProgress, ""),
+                sasl_creds: Some(spnego::ntlm_challenge(&a.matched_dn)),
+                matched_dn: Vec::new(),
+                why: None,
+            });
+        }
+        let (auth, mic) = spnego::ntlm_in_resp(token)?;
+        let types = self.spnego_types.take();
+        let Some(state) = self.pending.take() else {
+            return Some(BindAnswer::refused(
+                "NTLM AUTHENTICATE without a CHALLENGE".into(),
+            ));
+        };
+        let binding = self.binding.filter(|_| self.tls);
+        let policy = if self.tls {
+            self.policies.channel_binding
+        } else {
+            ChannelBindingPolicy::Off
+        };
+        let proved = prove_authenticate(&shared.directory, &state, &auth, policy, binding)
+            .and_then(|(identity, verified, flags)| {
+                mech_list_mic(&verified, flags & state.flags, types, mic).map(|m| (identity, m))
+            });
+        Some(match proved {
+            Ok((identity, server_mic)) => {
+                self.identity = Some(identity);
+                self.method = "ntlm";
+                BindAnswer {
+                    sasl_creds: Some(spnego::completed(server_mic.as_ref().map(|m| &m[..]))),
+                    ..BindAnswer::ok(Vec::new())
+                }
+            }
+            Err(why) => BindAnswer::refused(why),
+        })
     }
 
     /// A GSS-SPNEGO or GSSAPI bind with the site's Kerberos realm.
