@@ -16,8 +16,6 @@ struct ServiceCert<'a> {
     ekus: &'a [&'a str],
     template: &'a str,
     validity_days: u32,
-    /// The requesting account; the CA host's computer account when `None`.
-    requester: Option<String>,
 }
 
 /// NDES's RA certificates (DER), issued by the current CA.
@@ -65,7 +63,6 @@ impl Ca {
             ekus: &[oid::EKU_SERVER_AUTH],
             template: "WebServer",
             validity_days: 730,
-            requester: None,
         };
         self.issue_service(&mut st, &spec).map(|_| ())
     }
@@ -92,7 +89,6 @@ impl Ca {
                 ekus: &[oid::EKU_CERTIFICATE_REQUEST_AGENT],
                 template,
                 validity_days: 730,
-                requester: None,
             };
             let id = self.issue_service(&mut st, &spec)?;
             Ok::<_, CaError>(
@@ -109,55 +105,42 @@ impl Ca {
     }
 
     /// The domain controller's certificate for `key`, leaf first with the
-    /// CA's chain: the one issued before (a restarted server keeps it),
-    /// else a new request from the DC's account, as its autoenrollment
-    /// makes one: CN=<DC's DNS name>, `names` in the SAN, client and server
-    /// authentication, the DomainController template.
+    /// CA's chain, as its autoenrollment gets one from the DomainController
+    /// template: CN=<DC's DNS name>, `names` in the SAN, client and server
+    /// authentication. Signed by the CA but kept out of its database (its
+    /// serial carries request ID 0), so that whether the directory runs
+    /// does not move the request numbering clients see.
     pub fn domain_controller_certificate(
         &self,
         key: &SigningKey,
         dc_host: &str,
         names: &[String],
     ) -> Result<Vec<Vec<u8>>, CaError> {
-        let mut st = self.lock();
-        let leaf = match find_issued(&st, DC_TEMPLATE, key.spki_der()) {
-            Some(der) => der,
-            None => {
-                let san: Vec<SanEntry> = names
-                    .iter()
-                    .map(|n| {
-                        n.parse()
-                            .map(SanEntry::Ip)
-                            .unwrap_or_else(|_| SanEntry::Dns(n.clone()))
-                    })
-                    .collect();
-                let san = extension(
-                    oid::SUBJECT_ALT_NAME,
-                    false,
-                    x509::san_value(&san).map_err(AuthorityError::from)?,
-                );
-                let short = dc_host
-                    .split('.')
-                    .next()
-                    .unwrap_or(dc_host)
-                    .to_ascii_uppercase();
-                let spec = ServiceCert {
-                    subject: format!("CN={dc_host}"),
-                    key,
-                    san: Some(san),
-                    key_usage: 0xa0,
-                    ekus: &[oid::EKU_CLIENT_AUTH, oid::EKU_SERVER_AUTH],
-                    template: DC_TEMPLATE,
-                    validity_days: 365,
-                    requester: Some(format!("{}\\{short}$", st.config.netbios_domain)),
-                };
-                let id = self.issue_service(&mut st, &spec)?;
-                st.db
-                    .get(id)
-                    .and_then(|r| r.certificate.clone())
-                    .unwrap_or_default()
-            }
+        let st = self.lock();
+        let san: Vec<SanEntry> = names
+            .iter()
+            .map(|n| {
+                n.parse()
+                    .map(SanEntry::Ip)
+                    .unwrap_or_else(|_| SanEntry::Dns(n.clone()))
+            })
+            .collect();
+        let san = extension(
+            oid::SUBJECT_ALT_NAME,
+            false,
+            x509::san_value(&san).map_err(AuthorityError::from)?,
+        );
+        let spec = ServiceCert {
+            subject: format!("CN={dc_host}"),
+            key,
+            san: Some(san),
+            key_usage: 0xa0,
+            ekus: &[oid::EKU_CLIENT_AUTH, oid::EKU_SERVER_AUTH],
+            template: DC_TEMPLATE,
+            validity_days: 365,
         };
+        let (plan, _) = service_plan(&st, &spec)?;
+        let leaf = self.sign_unrecorded(&st, &plan, key.spki_der())?;
         let mut chain = vec![leaf];
         chain.extend(
             st.authority
@@ -170,47 +153,14 @@ impl Ca {
     /// Issues `spec` as a new request from the CA host's computer account.
     fn issue_service(&self, st: &mut State, spec: &ServiceCert<'_>) -> Result<u32, CaError> {
         let host = st.config.host_name.clone();
-        let subject =
-            parse_dn(&spec.subject).map_err(|e| ConfigError::new("host_name", e.to_string()))?;
-        let ku = extension(oid::KEY_USAGE, true, x509::key_usage_value(spec.key_usage));
-        let mut requested: Vec<_> = spec.san.iter().cloned().collect();
-        requested.push(ku.clone());
-        let request =
-            x509::build_request(&subject, spec.key, requested).map_err(AuthorityError::from)?;
-        let enterprise = st.config.mode == CaMode::Enterprise;
-        let mut body = Vec::new();
-        if enterprise {
-            body.push(extension(
-                oid::TEMPLATE_NAME,
-                false,
-                x509::template_name_value(spec.template),
-            ));
-        }
-        body.push(ku);
-        let ekus: Vec<_> = spec
-            .ekus
-            .iter()
-            .map(|e| der::asn1::ObjectIdentifier::new_unwrap(e))
-            .collect();
-        body.push(extension(
-            oid::EXTENDED_KEY_USAGE,
-            false,
-            x509::eku_value(&ekus),
+        let (plan, requested) = service_plan(st, spec)?;
+        let request = x509::build_request(&plan.subject, spec.key, requested)
+            .map_err(AuthorityError::from)?;
+        let requester = Requester::new(&format!(
+            "{}\\{}$",
+            st.config.netbios_domain,
+            host.split('.').next().unwrap_or(&host).to_ascii_uppercase()
         ));
-        let plan = IssuePlan {
-            template: enterprise.then(|| spec.template.to_string()),
-            subject,
-            validity_days: spec.validity_days,
-            san: spec.san.clone(),
-            body,
-        };
-        let requester = Requester::new(&spec.requester.clone().unwrap_or_else(|| {
-            format!(
-                "{}\\{}$",
-                st.config.netbios_domain,
-                host.split('.').next().unwrap_or(&host).to_ascii_uppercase()
-            )
-        }));
         let spki = spec.key.spki_der().to_vec();
         let id = st.db.allocate_id();
         let now = self.clock.now();
@@ -219,6 +169,47 @@ impl Ca {
         commit(st, row)?;
         Ok(id)
     }
+}
+
+/// What a service certificate's issuance writes, and the extensions its
+/// request asks for (SAN, key usage).
+fn service_plan(
+    st: &State,
+    spec: &ServiceCert<'_>,
+) -> Result<(IssuePlan, Vec<x509_cert::ext::Extension>), CaError> {
+    let subject =
+        parse_dn(&spec.subject).map_err(|e| ConfigError::new("host_name", e.to_string()))?;
+    let ku = extension(oid::KEY_USAGE, true, x509::key_usage_value(spec.key_usage));
+    let mut requested: Vec<_> = spec.san.iter().cloned().collect();
+    requested.push(ku.clone());
+    let enterprise = st.config.mode == CaMode::Enterprise;
+    let mut body = Vec::new();
+    if enterprise {
+        body.push(extension(
+            oid::TEMPLATE_NAME,
+            false,
+            x509::template_name_value(spec.template),
+        ));
+    }
+    body.push(ku);
+    let ekus: Vec<_> = spec
+        .ekus
+        .iter()
+        .map(|e| der::asn1::ObjectIdentifier::new_unwrap(e))
+        .collect();
+    body.push(extension(
+        oid::EXTENDED_KEY_USAGE,
+        false,
+        x509::eku_value(&ekus),
+    ));
+    let plan = IssuePlan {
+        template: enterprise.then(|| spec.template.to_string()),
+        subject,
+        validity_days: spec.validity_days,
+        san: spec.san.clone(),
+        body,
+    };
+    Ok((plan, requested))
 }
 
 /// An issued, unrevoked certificate of `template` for the key `spki`.

@@ -226,6 +226,19 @@ impl Ca {
         Ok(())
     }
 
+    /// A certificate the CA signs for `plan` and `spki` without a request
+    /// row: its serial carries request ID 0, which no row has.
+    pub(super) fn sign_unrecorded(
+        &self,
+        st: &State,
+        plan: &IssuePlan,
+        spki: &[u8],
+    ) -> Result<Vec<u8>, CaError> {
+        Ok(self
+            .prepare_issue(st, 0, plan, spki, self.clock.now())?
+            .sign())
+    }
+
     /// Everything of request `id`'s certificate but its signature.
     fn prepare_issue(
         &self,
