@@ -94,6 +94,42 @@ pub struct Connection {
     stream: Box<dyn Stream>,
     buf: Vec<u8>,
     next_id: u32,
+    server_certificate: Option<Vec<u8>>,
+}
+
+/// The TLS handshake over `tcp` (its timeouts bound it), checked against
+/// `trust` and `host`; the stream and the server's certificate.
+fn handshake(
+    at: &str,
+    host: &str,
+    trust: &Trust,
+    mut tcp: TcpStream,
+) -> Result<
+    (
+        rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
+        Vec<u8>,
+    ),
+    LdapClientError,
+> {
+    let tls_err = |why: String| LdapClientError::Tls {
+        at: at.to_string(),
+        why,
+    };
+    let config = crate::http::tls_config(trust, &[]).map_err(tls_err)?;
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| tls_err(e.to_string()))?;
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name)
+        .map_err(|e| tls_err(e.to_string()))?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp)
+            .map_err(|e| tls_err(e.to_string()))?;
+    }
+    let cert = conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.to_vec())
+        .ok_or_else(|| tls_err("the server sent no certificate".into()))?;
+    Ok((rustls::StreamOwned::new(conn, tcp), cert))
 }
 
 /// One entry of a search.
@@ -166,34 +202,24 @@ impl Connection {
         tcp.set_read_timeout(Some(timeout)).map_err(io)?;
         tcp.set_write_timeout(Some(timeout)).map_err(io)?;
         let _ = tcp.set_nodelay(true);
-        let stream: Box<dyn Stream> = if tls {
-            let config =
-                crate::http::tls_config(trust, &[]).map_err(|why| LdapClientError::Tls {
-                    at: at.clone(),
-                    why,
-                })?;
-            let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| {
-                LdapClientError::Tls {
-                    at: at.clone(),
-                    why: e.to_string(),
-                }
-            })?;
-            let conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| {
-                LdapClientError::Tls {
-                    at: at.clone(),
-                    why: e.to_string(),
-                }
-            })?;
-            Box::new(rustls::StreamOwned::new(conn, tcp))
+        let (stream, server_certificate): (Box<dyn Stream>, _) = if tls {
+            let (tls, cert) = handshake(&at, host, trust, tcp)?;
+            (Box::new(tls), Some(cert))
         } else {
-            Box::new(tcp)
+            (Box::new(tcp), None)
         };
         Ok(Connection {
             at,
             stream,
             buf: Vec::new(),
             next_id: 0,
+            server_certificate,
         })
+    }
+
+    /// The server's TLS certificate (DER) over LDAPS, for channel bindings.
+    pub fn server_certificate(&self) -> Option<&[u8]> {
+        self.server_certificate.as_deref()
     }
 
     fn io(&self, source: std::io::Error) -> LdapClientError {
@@ -287,7 +313,8 @@ impl Connection {
     }
 
     /// Sicily NTLM: package discovery, NEGOTIATE, AUTHENTICATE (no signing
-    /// or sealing asked for, as ldap3 binds).
+    /// or sealing asked for, as ldap3 binds; over LDAPS with the channel
+    /// binding).
     fn ntlm(&mut self, user: &str, password: &str) -> Result<Outcome, LdapClientError> {
         let (o, packages) = self.bind_step("", BindAuth::SicilyDiscovery)?;
         if o.code != ResultCode::Success || !packages.starts_with(b"NTLM") {
@@ -302,8 +329,12 @@ impl Connection {
         let (domain, name) = ntlm::split_account(user, "");
         let mut client_challenge = [0u8; 8];
         aws_lc_rs::rand::fill(&mut client_challenge).map_err(|_| self.protocol("no randomness"))?;
+        // Over LDAPS, the channel binding AD checks (as Certipy 5 sends it).
         let opts = ntlm::ClientOptions {
-            channel_binding: None,
+            channel_binding: self
+                .server_certificate
+                .as_deref()
+                .map(ntlm::channel_binding_hash),
             mic: true,
             client_challenge,
         };

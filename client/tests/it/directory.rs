@@ -112,3 +112,23 @@ fn a_wrong_password_and_a_search_before_binding_are_refused() {
     assert!(e.to_string().contains("000004DC"), "{e}");
     assert!(Connection::connect("http://x", &Trust::AnyCertificate, TIMEOUT).is_err());
 }
+
+#[test]
+fn ntlm_over_ldaps_sends_the_channel_binding_a_strict_dc_requires() {
+    let s = start_with(
+        CaConfig::default(),
+        WebOptions {
+            ldap: Some(LdapConfig {
+                port: 0,
+                ldaps_port: 0,
+                channel_binding: adcs_proto::ntlm::ChannelBindingPolicy::Require,
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    let mut c = connect(&s, true);
+    assert!(c.server_certificate().is_some());
+    c.bind(&ntlm(ALICE)).unwrap();
+    assert_eq!(ldap::enrollment_services(&mut c).unwrap().len(), 1);
+}

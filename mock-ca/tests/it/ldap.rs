@@ -581,7 +581,11 @@ fn ldaps_presents_the_domain_controllers_own_certificate() {
         "the DC's certificate takes no request row: numbering is as without the directory"
     );
     let (_, secure) = s.ldap_addrs().unwrap();
-    let der = peer_certificate(secure);
+    let url = format!("ldaps://{secure}");
+    let any = adcs_client::http::Trust::AnyCertificate;
+    let unchecked =
+        adcs_client::ldap::Connection::connect(&url, &any, Duration::from_secs(30)).unwrap();
+    let der = unchecked.server_certificate().unwrap().to_vec();
     let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
     assert_eq!(cert.subject().to_string(), "CN=dc01.contoso.test");
     let ca_der = s.ca().ca_certificate(0).unwrap();
@@ -677,67 +681,4 @@ fn ntlm_inside_gss_spnego_signs_in_with_both_mech_list_mics() {
             assert_eq!((o.code, entries.len()), (ResultCode::Success, 1));
         }
     }
-}
-
-/// The certificate a TLS server presents at `at` (not checked).
-fn peer_certificate(at: std::net::SocketAddr) -> Vec<u8> {
-    use std::sync::Arc;
-    #[derive(Debug)]
-    struct Any(Arc<rustls::crypto::CryptoProvider>);
-    impl rustls::client::danger::ServerCertVerifier for Any {
-        fn verify_server_cert(
-            &self,
-            _: &rustls::pki_types::CertificateDer<'_>,
-            _: &[rustls::pki_types::CertificateDer<'_>],
-            _: &rustls::pki_types::ServerName<'_>,
-            _: &[u8],
-            _: rustls::pki_types::UnixTime,
-        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-            Ok(rustls::client::danger::ServerCertVerified::assertion())
-        }
-        fn verify_tls12_signature(
-            &self,
-            m: &[u8],
-            c: &rustls::pki_types::CertificateDer<'_>,
-            d: &rustls::DigitallySignedStruct,
-        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls12_signature(
-                m,
-                c,
-                d,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-        fn verify_tls13_signature(
-            &self,
-            m: &[u8],
-            c: &rustls::pki_types::CertificateDer<'_>,
-            d: &rustls::DigitallySignedStruct,
-        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls13_signature(
-                m,
-                c,
-                d,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-            self.0.signature_verification_algorithms.supported_schemes()
-        }
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Any(provider)))
-        .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-    let mut tcp = TcpStream::connect(at).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    while conn.is_handshaking() {
-        conn.complete_io(&mut tcp).unwrap();
-    }
-    conn.peer_certificates().unwrap()[0].to_vec()
 }
