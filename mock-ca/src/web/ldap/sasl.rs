@@ -65,16 +65,22 @@ pub(super) enum Step {
 /// the largest message, as RFC 4752's server token carries them.
 const LAYER_OFFER: [u8; 4] = [0x07, 0x01, 0x00, 0x00];
 
+/// The LDAPS channel's `tls-server-end-point` data, and whether the
+/// policy requires clients to bind to it.
+pub(super) struct Channel<'a> {
+    pub binding: Option<&'a [u8]>,
+    pub required: bool,
+}
+
 /// Takes one SASL bind message. `state` is the bind in progress on the
-/// connection, if it is for the same mechanism; `binding` the LDAPS
-/// channel's `tls-server-end-point` data.
+/// connection, if it is for the same mechanism.
 pub(super) fn step(
     shared: &Shared,
     k: &KerberosAuth,
     state: Option<GssBind>,
     mech: Mech,
     token: &[u8],
-    binding: Option<&[u8]>,
+    channel: &Channel,
 ) -> Step {
     let bind = match state.filter(|s| s.mech == mech) {
         Some(s) => s,
@@ -89,7 +95,7 @@ pub(super) fn step(
         },
     };
     match bind.stage {
-        Stage::Context => context(shared, k, bind, token, binding),
+        Stage::Context => context(shared, k, bind, token, channel),
         Stage::AwaitEmpty => offer(bind),
         Stage::AwaitLayer => layer_chosen(bind, token),
     }
@@ -101,18 +107,21 @@ fn context(
     k: &KerberosAuth,
     mut bind: GssBind,
     token: &[u8],
-    binding: Option<&[u8]>,
+    channel: &Channel,
 ) -> Step {
-    let (principal, reply, integrity) = match bind.ctx.step(token, binding) {
+    let (principal, reply, integrity, bound) = match bind.ctx.step(token, channel.binding) {
         Ok(Accepted::Continue(t)) => return Step::Continue(t, bind),
         Ok(Accepted::Done {
             principal,
             reply,
             integrity,
-            ..
-        }) => (principal, reply, integrity),
+            channel_bound,
+        }) => (principal, reply, integrity, channel_bound),
         Err(e) => return Step::Refused(e.to_string()),
     };
+    if channel.required && channel.binding.is_some() && !bound {
+        return Step::Refused(format!("Kerberos {principal}: no channel binding"));
+    }
     let moved = shared.ca.clock().moved();
     if moved.abs() > i64::from(k.max_skew_seconds) {
         return Step::Refused(format!(

@@ -306,12 +306,16 @@ impl Session {
             };
         };
         let binding = self.gss_binding.clone().filter(|_| self.tls);
+        let channel = sasl::Channel {
+            binding: binding.as_deref(),
+            required: self.policies.channel_binding == ChannelBindingPolicy::Require,
+        };
         if self.gss.is_none() {
             // A new bind: whoever was signed in is not any more.
             self.identity = None;
             self.method = "anonymous";
         }
-        match sasl::step(shared, k, self.gss.take(), mech, token, binding.as_deref()) {
+        match sasl::step(shared, k, self.gss.take(), mech, token, &channel) {
             sasl::Step::Continue(creds, state) => {
                 self.gss = Some(state);
                 BindAnswer {
@@ -341,6 +345,12 @@ impl Session {
                     ..BindAnswer::ok(Vec::new())
                 }
             }
+            sasl::Step::Refused(why) if why.ends_with("no channel binding") => BindAnswer {
+                outcome: Outcome::new(ResultCode::InvalidCredentials, CHANNEL_BINDING),
+                matched_dn: Vec::new(),
+                sasl_creds: None,
+                why: Some(why),
+            },
             sasl::Step::Refused(why) => BindAnswer::refused(why),
         }
     }
