@@ -45,10 +45,12 @@ enum BindKind {
 }
 
 impl DirectoryArgs {
-    fn open(&self) -> Result<Connection, LdapClientError> {
+    /// What the flags ask for, checked before any connection: the trust,
+    /// the bound on each wait and the bind; a bad flag or file is named.
+    fn prepare(&self) -> Result<(Trust, std::time::Duration, Bind), String> {
         let trust = match &self.ca_file {
             Some(f) => {
-                let bad = |e: String| LdapClientError::Url(format!("{}: {e}", f.display()));
+                let bad = |e: String| format!("--ca-file {}: {e}", f.display());
                 let bytes = std::fs::read(f).map_err(|e| bad(e.to_string()))?;
                 Trust::Roots(
                     adcs_client::store::read_certificates(&bytes)
@@ -57,17 +59,12 @@ impl DirectoryArgs {
             }
             None => Trust::AnyCertificate,
         };
-        let mut c = Connection::connect(
-            &self.ldap,
-            &trust,
-            timeout_arg(self.timeout).map_err(LdapClientError::Url)?,
-        )?;
         let how = match (&self.user, &self.password, self.bind) {
             (None, _, _) => Bind::Anonymous,
             (Some(_), None, _) => {
-                return Err(LdapClientError::Url(
+                return Err(
                     "--user needs a password: give --password or set ADCS_HARNESS_PASSWORD".into(),
-                ))
+                )
             }
             (Some(u), Some(p), BindKind::Ntlm) => Bind::Ntlm {
                 user: u.clone(),
@@ -78,7 +75,15 @@ impl DirectoryArgs {
                 password: p.clone(),
             },
         };
-        c.bind(&how)?;
+        Ok((trust, timeout_arg(self.timeout)?, how))
+    }
+
+    fn open(
+        &self,
+        (trust, timeout, how): &(Trust, std::time::Duration, Bind),
+    ) -> Result<Connection, LdapClientError> {
+        let mut c = Connection::connect(&self.ldap, trust, *timeout)?;
+        c.bind(how)?;
         Ok(c)
     }
 }
@@ -96,8 +101,9 @@ fn failure(e: LdapClientError) -> Result<ExitCode, String> {
 
 /// `ca-info`: the enterprise CAs and the templates each issues.
 pub fn ca_info(args: DirectoryArgs) -> Result<ExitCode, String> {
+    let ready = args.prepare()?;
     let cas = match args
-        .open()
+        .open(&ready)
         .and_then(|mut c| ldap::enrollment_services(&mut c))
     {
         Ok(cas) => cas,
@@ -130,8 +136,9 @@ pub fn ca_info(args: DirectoryArgs) -> Result<ExitCode, String> {
 /// `req templates`: every template, and whether the account may enroll.
 pub fn templates(args: DirectoryArgs) -> Result<ExitCode, String> {
     let account = args.user.clone().unwrap_or_default();
+    let ready = args.prepare()?;
     let all = match args
-        .open()
+        .open(&ready)
         .and_then(|mut c| ldap::templates(&mut c, &account))
     {
         Ok(t) => t,

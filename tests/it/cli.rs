@@ -392,3 +392,29 @@ fn req_submit_and_retrieve_over_rpc_from_the_shell() {
     assert_eq!(o.status.code(), Some(5), "{}", text(&o));
     assert!(text(&o).contains("0x80070005"), "{}", text(&o));
 }
+
+#[test]
+fn directory_verbs_name_the_bad_flag_before_connecting() {
+    for (args, says) in [
+        (&["--user", "alice"][..], "--user needs a password"),
+        (
+            &["--ca-file", "no-such-roots.pem"][..],
+            "--ca-file no-such-roots.pem",
+        ),
+        (&["--timeout", "0"][..], "--timeout 0"),
+    ] {
+        let mut all = vec!["ca-info", "--ldap", "ldap://127.0.0.1:1"];
+        all.extend_from_slice(args);
+        let o = harness(&all);
+        assert!(!o.status.success(), "{args:?}");
+        let t = text(&o);
+        assert!(
+            t.contains(says) && !t.contains("not an ldap://"),
+            "{args:?}: {t}"
+        );
+    }
+    let o = harness(&["req", "templates", "--ldap", "http://dc01"]);
+    assert!(
+        !o.status.success() && text(&o).contains("http://dc01: not an ldap:// or ldaps:// URL")
+    );
+}

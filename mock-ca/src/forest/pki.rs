@@ -130,11 +130,6 @@ fn public_key_services(m: &Maker, ca: &Ca, accounts: &Directory) -> Vec<Entry> {
     out
 }
 
-/// An account or group's SID for an ACL.
-fn sid(m: &Maker, accounts: &Directory, name: &str) -> Sid {
-    sid_of(m, accounts, name)
-}
-
 /// A template's descriptor, from the template's owner and grants, with
 /// Enroll (and AutoEnroll) for exactly the principals it lists: the DACL
 /// says who may enroll as the engine decides it.
@@ -142,21 +137,21 @@ pub(crate) fn template_sd(m: &Maker, accounts: &Directory, t: &Template) -> Secu
     let mut dacl: Vec<Ace> = t
         .acl
         .iter()
-        .map(|g| Ace::allow(sid(m, accounts, &g.who), g.mask))
+        .map(|g| Ace::allow(sid_of(m, accounts, &g.who), g.mask))
         .collect();
     for who in &t.enroll {
         dacl.push(Ace::allow_right(
-            sid(m, accounts, who),
+            sid_of(m, accounts, who),
             extended_right::ENROLL,
         ));
     }
     for who in &t.auto_enroll {
         dacl.push(Ace::allow_right(
-            sid(m, accounts, who),
+            sid_of(m, accounts, who),
             extended_right::AUTO_ENROLL,
         ));
     }
-    let owner = sid(m, accounts, &t.owner);
+    let owner = sid_of(m, accounts, &t.owner);
     SecurityDescriptor {
         owner: Some(owner.clone()),
         group: Some(owner),
@@ -420,7 +415,7 @@ fn enrollment_service(m: &Maker, ca: &Ca, accounts: &Directory, templates: &[Tem
         .map(|t| t.name.as_str())
         .collect();
     let n = m.naming;
-    let host_sid = sid(
+    let host_sid = sid_of(
         m,
         accounts,
         &format!(
