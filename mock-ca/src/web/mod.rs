@@ -18,6 +18,7 @@ mod dc;
 pub mod dns;
 pub mod faults;
 pub mod form;
+mod inject;
 pub mod journal;
 pub mod ldap;
 pub mod limits;

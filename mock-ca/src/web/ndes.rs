@@ -43,7 +43,7 @@ pub(crate) async fn scep(shared: &Arc<Shared>, req: &Request) -> Reply {
                 return failed(&op, "the message is neither DER nor base64");
             };
             let shared = shared.clone();
-            super::routes::inject(
+            super::inject::inject(
                 &shared.clone(),
                 req,
                 "mscep/mscep.dll",

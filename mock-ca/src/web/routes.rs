@@ -5,15 +5,13 @@
 
 use std::sync::{Arc, Mutex};
 
-use hyper::{Method, StatusCode};
+use hyper::Method;
 
 use super::auth::{self, ConnAuth, Outcome};
 use super::directory::Identity;
 use super::journal::JournalEntry;
-use super::{
-    certsrv, console, control, faults, ndes, pages, replies, Injected, Reply, Request, Shared,
-};
-use adcs_proto::protocol::{content_type, endpoint, Disposition, HResult};
+use super::{certsrv, console, control, inject, ndes, pages, Reply, Request, Shared};
+use adcs_proto::protocol::{content_type, endpoint};
 
 /// Percent-decodes a path (lossy; a `%` that starts no escape stays), for
 /// routing and traversal checks.
@@ -130,7 +128,7 @@ async fn authorized(shared: &Arc<Shared>, req: &Request, lower: &str, who: &Iden
             .strip_prefix(endpoint::CERTSRV)
             .unwrap_or("")
             .to_string();
-        inject(shared, req, &page, |over| {
+        inject::inject(shared, req, &page, |over| {
             certsrv::handle(shared, req, &page, who, over)
         })
         .await
@@ -157,93 +155,6 @@ async fn authorized(shared: &Arc<Shared>, req: &Request, lower: &str, who: &Iden
             None => control::handle(shared, req, rest, who).await,
         }
     }
-}
-
-/// Serves a certsrv page through the fault rules that hit it: a status,
-/// an error page or a reset instead of the page; a delay before it; a cut,
-/// scrambled or mislabelled body after it.
-pub(super) async fn inject<F: std::future::Future<Output = Reply>>(
-    shared: &Arc<Shared>,
-    req: &Request,
-    page: &str,
-    serve: impl FnOnce(Option<crate::ca::PolicyOverride>) -> F,
-) -> Reply {
-    let seed = shared.ca.seed();
-    let hits = shared.faults.hits(page, req.method.as_str(), &seed);
-    if hits.is_empty() {
-        return serve(None).await;
-    }
-    let describe = hits
-        .iter()
-        .map(|(r, n)| format!("{} (request {n} to {})", r.describe(), r.endpoint))
-        .collect::<Vec<_>>()
-        .join("; ");
-    for (rule, _) in &hits {
-        if let Some(ms) = rule.delay_ms {
-            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-        }
-    }
-    let first = |f: fn(&faults::FaultRule) -> bool| hits.iter().find(|(r, _)| f(r));
-    let mut injected = Injected {
-        description: describe,
-        reset: first(|r| r.reset).is_some(),
-        content_type: None,
-    };
-    let mut reply = if injected.reset {
-        Reply::status(500, "reset")
-    } else if let Some((r, _)) = first(|r| r.status.is_some()) {
-        let code = r.status.unwrap_or(500);
-        let reason = StatusCode::from_u16(code)
-            .ok()
-            .and_then(|s| s.canonical_reason())
-            .unwrap_or("Injected Fault");
-        let mut reply = Reply::status(code, reason);
-        if code == 503 || code == 429 {
-            reply.headers.push(("Retry-After", "1".into()));
-        }
-        reply
-    } else if let Some((r, _)) = first(|r| r.hresult.is_some()) {
-        let h = HResult(
-            r.hresult
-                .as_deref()
-                .and_then(faults::parse_hresult)
-                .unwrap_or(0x8007_06BA),
-        );
-        let context = if page == endpoint::SUBMIT {
-            pages::ErrorContext::NewRequest
-        } else {
-            pages::ErrorContext::Fetch
-        };
-        replies::error_page(context, endpoint::MODE_NEW, None, h, Some(h))
-    } else if let Some((r, _)) = first(|r| r.deny_hresult.is_some()) {
-        let h = r.deny_hresult.as_deref().and_then(faults::parse_hresult);
-        serve(Some(crate::ca::PolicyOverride::Deny(HResult(
-            h.unwrap_or(HResult::E_INVALIDARG.0),
-        ))))
-        .await
-    } else if let Some((r, _)) = first(|r| r.pending_polls.is_some()) {
-        let reply = serve(Some(crate::ca::PolicyOverride::Pending)).await;
-        if let (Some(id), Some(Disposition::Pending)) = (reply.request_id, reply.disposition) {
-            let issue = r.then.as_deref() != Some("deny");
-            shared.held.hold(id, r.pending_polls.unwrap_or(0), issue);
-        }
-        reply
-    } else {
-        serve(None).await
-    };
-    for (rule, n) in &hits {
-        if let Some(ct) = &rule.content_type {
-            injected.content_type = Some(ct.clone());
-        }
-        if rule.garble {
-            faults::garble(&mut reply.body, &seed, *n);
-        }
-        if let Some(t) = rule.truncate {
-            reply.body.truncate(t);
-        }
-    }
-    reply.fault = Some(Box::new(injected));
-    reply
 }
 
 #[cfg(test)]
