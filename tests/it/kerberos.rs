@@ -82,7 +82,7 @@ fn serve_kerberos_lists_the_realm_and_leaves_no_kdc_when_killed() {
     let gone = Instant::now();
     while std::net::TcpStream::connect_timeout(&kdc, Duration::from_millis(200)).is_ok() {
         assert!(
-            gone.elapsed() < Duration::from_secs(5),
+            gone.elapsed() < Duration::from_secs(30),
             "the KDC outlived serve"
         );
         std::thread::sleep(Duration::from_millis(20));
