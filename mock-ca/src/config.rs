@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::keys::KeyAlgorithm;
-use crate::template::{default_templates, Template};
+use crate::template::{default_templates, IssuancePolicy, Template};
 
 pub use adcs_proto::protocol::CaMode;
 
@@ -55,6 +55,15 @@ pub struct CaConfig {
     /// `1.3.6.1.4.1.311.25.2` drops the objectSid extension (KB5014754).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub disable_extensions: Vec<String>,
+    /// The forest's issuance policies (`[[ca.issuance_policies]]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub issuance_policies: Vec<IssuancePolicy>,
+    /// A CA without the CVE-2024-49019 fix ("EKUwu", ESC15): on schema
+    /// version 1 templates that take the subject from the request, the
+    /// request's Application Policies extension is copied into the
+    /// certificate. Off (as patched): that extension is ignored.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub copy_request_application_policies: bool,
 }
 
 impl Default for CaConfig {
@@ -85,6 +94,8 @@ impl Default for CaConfig {
             delta_crl_period_hours: 24,
             high_serial: None,
             disable_extensions: Vec::new(),
+            issuance_policies: Vec::new(),
+            copy_request_application_policies: false,
         }
     }
 }
@@ -149,6 +160,14 @@ impl CaConfig {
                 format!("`{o}` is not an OID"),
             ));
         }
+        for (i, p) in self.issuance_policies.iter().enumerate() {
+            if der::asn1::ObjectIdentifier::new(p.oid.trim()).is_err() {
+                return Err(ConfigError::new(
+                    format!("issuance_policies[{i}].oid"),
+                    format!("`{}` is not an OID", p.oid),
+                ));
+            }
+        }
         if self.crl_period_hours == 0 || self.delta_crl_period_hours == 0 {
             return Err(ConfigError::new(
                 "crl_period_hours",
@@ -182,6 +201,13 @@ fn template_problem(t: &Template) -> Option<String> {
         .find(|e| der::asn1::ObjectIdentifier::new(e).is_err())
     {
         return Some(format!("EKU `{e}` is not an OID"));
+    }
+    if let Some(p) = t
+        .issuance_policies
+        .iter()
+        .find(|p| der::asn1::ObjectIdentifier::new(p).is_err())
+    {
+        return Some(format!("issuance policy `{p}` is not an OID"));
     }
     if let Some(o) = t
         .oid

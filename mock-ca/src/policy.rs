@@ -102,20 +102,35 @@ fn requested_san(
     parsed: &ParsedRequest,
     attributes: &[(String, String)],
 ) -> Result<Option<Extension>, String> {
-    if config.edit_flags.attribute_subject_alt_name2 {
-        if let Some((_, v)) = attributes
-            .iter()
-            .rev()
-            .find(|(n, _)| n.eq_ignore_ascii_case("SAN"))
-        {
-            let entries = parse_san_attribute(v)?;
-            if !entries.is_empty() {
-                let value = x509::san_value(&entries).map_err(|e| e.to_string())?;
-                return Ok(Some(extension(oid::SUBJECT_ALT_NAME, false, value)));
-            }
-        }
+    Ok(match attribute_san(config, attributes)? {
+        Some(san) => Some(san),
+        None => parsed.extension(oid::SUBJECT_ALT_NAME).cloned(),
+    })
+}
+
+/// The `SAN:` request attribute as a SAN extension, when the CA has
+/// EDITF_ATTRIBUTESUBJECTALTNAME2 (ESC6): it then wins on every template,
+/// also over the names a template builds from the directory.
+fn attribute_san(
+    config: &CaConfig,
+    attributes: &[(String, String)],
+) -> Result<Option<Extension>, String> {
+    if !config.edit_flags.attribute_subject_alt_name2 {
+        return Ok(None);
     }
-    Ok(parsed.extension(oid::SUBJECT_ALT_NAME).cloned())
+    let Some((_, v)) = attributes
+        .iter()
+        .rev()
+        .find(|(n, _)| n.eq_ignore_ascii_case("SAN"))
+    else {
+        return Ok(None);
+    };
+    let entries = parse_san_attribute(v)?;
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let value = x509::san_value(&entries).map_err(|e| e.to_string())?;
+    Ok(Some(extension(oid::SUBJECT_ALT_NAME, false, value)))
 }
 
 fn oids(list: &[String]) -> Vec<ObjectIdentifier> {
@@ -240,7 +255,33 @@ fn enterprise_plan(
     attributes: &[(String, String)],
 ) -> Result<IssuePlan, Decision> {
     let bad_subject = || policy_denial(&template.name, HResult::BAD_REQUESTSUBJECT);
-    let (subject, san) = match template.subject {
+    let (subject, mut san) = subject_and_san(config, template, parsed, requester, attributes)?;
+    if template.subject.from_directory() {
+        if let Some(asked) = attribute_san(config, attributes).map_err(|_| bad_subject())? {
+            san = Some(asked);
+        }
+    }
+    check_subject(&subject).map_err(|_| bad_subject())?;
+    Ok(IssuePlan {
+        template: Some(template.name.clone()),
+        subject,
+        validity_days: template.validity_days,
+        san,
+        body: template_extensions(config, template, parsed, requester)?,
+    })
+}
+
+/// The subject and SAN a template gives: the request's, or the requester's
+/// names from the directory.
+fn subject_and_san(
+    config: &CaConfig,
+    template: &Template,
+    parsed: &ParsedRequest,
+    requester: &Requester,
+    attributes: &[(String, String)],
+) -> Result<(Name, Option<Extension>), Decision> {
+    let bad_subject = || policy_denial(&template.name, HResult::BAD_REQUESTSUBJECT);
+    Ok(match template.subject {
         SubjectSource::Request => {
             let san = if template.san_from_request {
                 requested_san(config, parsed, attributes).map_err(|_| bad_subject())?
@@ -292,8 +333,17 @@ fn enterprise_plan(
                 Some(extension(oid::SUBJECT_ALT_NAME, false, value)),
             )
         }
-    };
-    check_subject(&subject).map_err(|_| bad_subject())?;
+    })
+}
+
+/// The extensions a template writes besides the SAN, in AD CS's order.
+fn template_extensions(
+    config: &CaConfig,
+    template: &Template,
+    parsed: &ParsedRequest,
+    requester: &Requester,
+) -> Result<Vec<Extension>, Decision> {
+    let bad_subject = || policy_denial(&template.name, HResult::BAD_REQUESTSUBJECT);
     let ekus = oids(&template.ekus);
     let mut body = Vec::new();
     if template.schema_version < 2 {
@@ -330,22 +380,49 @@ fn enterprise_plan(
             ));
         }
     }
+    if let Some(ext) = requested_application_policies(config, template, parsed) {
+        body.push(ext);
+    }
+    let policies = oids(&template.issuance_policies);
+    if !policies.is_empty() {
+        body.push(extension(
+            oid::CERTIFICATE_POLICIES,
+            false,
+            x509::certificate_policies_value(&policies),
+        ));
+    }
     // KB5014754: a subject built from AD carries the requester's objectSid
-    // (the CA fills `requester.sid`; a bare policy call without one adds none).
-    if let (true, Some(sid)) = (template.subject.from_directory(), &requester.sid) {
+    // (the CA fills `requester.sid`; a bare policy call without one adds
+    // none), unless the template says CT_FLAG_NO_SECURITY_EXTENSION.
+    let sid = requester
+        .sid
+        .as_ref()
+        .filter(|_| !template.no_security_extension);
+    if let (true, Some(sid)) = (template.subject.from_directory(), sid) {
         body.push(extension(
             oid::NTDS_CA_SECURITY_EXT,
             false,
             x509::sid_extension_value(sid).map_err(|_| bad_subject())?,
         ));
     }
-    Ok(IssuePlan {
-        template: Some(template.name.clone()),
-        subject,
-        validity_days: template.validity_days,
-        san,
-        body,
-    })
+    Ok(body)
+}
+
+/// The request's Application Policies extension, copied as a CA without
+/// the CVE-2024-49019 fix does (ESC15): only for schema version 1
+/// templates that take the subject from the request, only when the CA is
+/// configured unpatched. A v2+ template writes its own (above).
+fn requested_application_policies(
+    config: &CaConfig,
+    template: &Template,
+    parsed: &ParsedRequest,
+) -> Option<Extension> {
+    let applies = config.copy_request_application_policies
+        && template.schema_version < 2
+        && template.subject == SubjectSource::Request;
+    applies
+        .then(|| parsed.extension(oid::APPLICATION_POLICIES).cloned())
+        .flatten()
 }
 
 /// Requested extensions a stand-alone CA copies into the certificate.

@@ -105,6 +105,26 @@ pub struct Template {
     /// whenChanged); never, for a template as the CA was made with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changed_at: Option<i64>,
+    /// CT_FLAG_NO_SECURITY_EXTENSION: certificates carry no objectSid
+    /// extension even when the subject comes from the directory (ESC9).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_security_extension: bool,
+    /// Issuance policy OIDs (msPKI-Certificate-Policy), written into every
+    /// certificate's certificatePolicies extension.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub issuance_policies: Vec<String>,
+}
+
+/// An issuance policy of the forest (an OID object under `CN=OID`), linked
+/// to a group when `group` is set (msDS-OIDToGroupLink: a certificate with
+/// the policy makes its holder a member at sign-in, as ESC13 uses).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuancePolicy {
+    pub oid: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 /// One access grant on a template object: a user or group and the access
@@ -160,7 +180,7 @@ fn yes() -> bool {
 }
 
 /// The forest-specific OID root of templates made in this (test) forest.
-const FOREST_TEMPLATE_ROOT: &str =
+pub(crate) const FOREST_TEMPLATE_ROOT: &str =
     "1.3.6.1.4.1.311.21.8.5734392.1645427.14185471.2658632.3425463.201";
 
 impl Template {
@@ -226,7 +246,10 @@ impl Template {
     }
 }
 
-fn t(
+/// A schema version 1 template with a fresh forest's defaults (RSA 2048,
+/// key usage 0xa0, the default ACL), published; other built-in sets start
+/// from it too.
+pub(crate) fn t(
     name: &str,
     display: &str,
     ekus: &[&str],
@@ -258,6 +281,8 @@ fn t(
         acl: default_acl(),
         directory_attributes: BTreeMap::new(),
         changed_at: None,
+        no_security_extension: false,
+        issuance_policies: Vec::new(),
     }
 }
 

@@ -61,6 +61,8 @@ pub mod oid {
     pub const CRL_DISTRIBUTION_POINTS: Oid = Oid::new_unwrap("2.5.29.31");
     pub const AUTHORITY_KEY_IDENTIFIER: Oid = Oid::new_unwrap("2.5.29.35");
     pub const EXTENDED_KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.37");
+    /// certificatePolicies (a template's issuance policies).
+    pub const CERTIFICATE_POLICIES: Oid = Oid::new_unwrap("2.5.29.32");
     pub const FRESHEST_CRL: Oid = Oid::new_unwrap("2.5.29.46");
     pub const AUTHORITY_INFO_ACCESS: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.1.1");
     pub const AD_CA_ISSUERS: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.2");
@@ -72,6 +74,8 @@ pub mod oid {
     pub const EKU_IPSEC_IKE_INTERMEDIATE: &str = "1.3.6.1.5.5.8.2.2";
     /// Certificate Request Agent (NDES's RA certificates).
     pub const EKU_CERTIFICATE_REQUEST_AGENT: &str = "1.3.6.1.4.1.311.20.2.1";
+    /// anyExtendedKeyUsage ("Any Purpose").
+    pub const EKU_ANY_PURPOSE: &str = "2.5.29.37.0";
     /// The names the Certificate Templates console gives these EKUs.
     pub const EKU_NAMES: [(&str, &str); 5] = [
         (EKU_SERVER_AUTH, "Server Authentication"),

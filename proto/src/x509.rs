@@ -453,6 +453,19 @@ pub fn application_policies_value(oids: &[ObjectIdentifier]) -> Vec<u8> {
     to_der(&v)
 }
 
+/// certificatePolicies value without qualifiers: SEQUENCE OF
+/// PolicyInformation { policyIdentifier }, as AD CS writes issuance policies.
+pub fn certificate_policies_value(oids: &[ObjectIdentifier]) -> Vec<u8> {
+    application_policies_value(oids)
+}
+
+/// The policy OIDs of a certificatePolicies or Application Policies value
+/// (both SEQUENCE OF SEQUENCE { OID, qualifiers OPTIONAL }), in order.
+pub fn parse_policy_oids(value: &[u8]) -> Result<Vec<ObjectIdentifier>, der::Error> {
+    let policies = x509_cert::ext::pkix::CertificatePolicies::from_der(value)?;
+    Ok(policies.0.iter().map(|p| p.policy_identifier).collect())
+}
+
 /// v1 template name extension value: a bare BMPString.
 pub fn template_name_value(name: &str) -> Vec<u8> {
     to_der(&BmpString::from_utf8(name).expect("template names are BMP text"))

@@ -88,7 +88,16 @@ pub(super) fn group_names(ca: &Ca, accounts: &Directory) -> Vec<String> {
         .users()
         .iter()
         .flat_map(|u| member_groups(accounts, u))
-        .chain(ca.templates().into_iter().flat_map(|t| t.enroll));
+        .chain(ca.templates().into_iter().flat_map(|t| {
+            let granted = t.acl.into_iter().map(|g| g.who);
+            t.enroll.into_iter().chain(granted).collect::<Vec<_>>()
+        }))
+        .chain(
+            ca.config()
+                .issuance_policies
+                .into_iter()
+                .filter_map(|p| p.group),
+        );
     for g in named {
         let short = g.rsplit('\\').next().unwrap_or(&g).to_string();
         let known = names.iter().any(|n| n.eq_ignore_ascii_case(&short))
@@ -101,6 +110,13 @@ pub(super) fn group_names(ca: &Ca, accounts: &Directory) -> Vec<String> {
         }
     }
     names
+}
+
+/// Where a group of [`group_names`] lives: `CN=<name>,CN=Users,<domain>`
+/// (a `DOMAIN\` prefix dropped).
+pub(super) fn group_dn(m: &Maker, name: &str) -> String {
+    let short = name.rsplit('\\').next().unwrap_or(name);
+    format!("CN={short},CN=Users,{}", m.naming.domain_dn)
 }
 
 pub(super) fn objects(m: &Maker, ca: &Ca, accounts: &Directory) -> Vec<Entry> {
@@ -129,7 +145,7 @@ pub(super) fn objects(m: &Maker, ca: &Ca, accounts: &Directory) -> Vec<Entry> {
         out.push(host_computer(m, &host, &dn));
     }
     for name in group_names(ca, accounts) {
-        let dn = format!("CN={name},CN=Users,{d}");
+        let dn = group_dn(m, &name);
         let members: Vec<&String> = memberships
             .iter()
             .filter(|(g, _)| g.eq_ignore_ascii_case(&name))

@@ -12,7 +12,7 @@ use super::{schema, Entry, Maker};
 use crate::accounts::Directory;
 use crate::ca::Ca;
 use crate::config::CaMode;
-use crate::template::{KeyFamily, SubjectSource, Template, WRITE_ALL};
+use crate::template::{IssuancePolicy, KeyFamily, SubjectSource, Template, WRITE_ALL};
 use crate::CrlKind;
 
 /// msPKI-Certificate-Name-Flag bits.
@@ -28,6 +28,7 @@ const INCLUDE_SYMMETRIC_ALGORITHMS: u32 = 0x1;
 const PEND_ALL_REQUESTS: u32 = 0x2;
 const PUBLISH_TO_DS: u32 = 0x8;
 const AUTO_ENROLLMENT: u32 = 0x20;
+const NO_SECURITY_EXTENSION: u32 = 0x8_0000;
 /// msPKI-Private-Key-Flag: CT_FLAG_EXPORTABLE_KEY.
 const EXPORTABLE_KEY: u32 = 0x10;
 /// Template `flags` (general flags).
@@ -47,7 +48,7 @@ pub(crate) const NAME_FLAG_BITS: u32 = ENROLLEE_SUPPLIES_SUBJECT
     | SUBJECT_REQUIRE_DNS_AS_CN
     | SUBJECT_REQUIRE_EMAIL
     | SUBJECT_REQUIRE_DIRECTORY_PATH;
-pub(crate) const ENROLLMENT_FLAG_BITS: u32 = PEND_ALL_REQUESTS;
+pub(crate) const ENROLLMENT_FLAG_BITS: u32 = PEND_ALL_REQUESTS | NO_SECURITY_EXTENSION;
 pub(crate) const PRIVATE_KEY_FLAG_BITS: u32 = EXPORTABLE_KEY;
 
 pub(super) fn configuration(m: &Maker, ca: &Ca, accounts: &Directory) -> Vec<Entry> {
@@ -123,6 +124,9 @@ fn public_key_services(m: &Maker, ca: &Ca, accounts: &Directory) -> Vec<Entry> {
         out.push(template(m, accounts, t));
         out.extend(template_oid(m, t));
     }
+    for p in &ca.config().issuance_policies {
+        out.push(issuance_policy(m, p));
+    }
     out.extend(certificates(m, ca, enterprise));
     if enterprise {
         out.push(enrollment_service(m, ca, accounts, &templates));
@@ -184,6 +188,10 @@ fn enrollment_flag(t: &Template) -> u32 {
     };
     let acted = if t.requires_approval {
         PEND_ALL_REQUESTS
+    } else {
+        0
+    } | if t.no_security_extension {
+        NO_SECURITY_EXTENSION
     } else {
         0
     };
@@ -280,6 +288,7 @@ pub(super) fn template(m: &Maker, accounts: &Directory, t: &Template) -> Entry {
     if t.schema_version >= 2 {
         e = e.ss("msPKI-Certificate-Application-Policy", &t.ekus);
     }
+    e = e.ss("msPKI-Certificate-Policy", &t.issuance_policies);
     overlay_written(e, t)
 }
 
@@ -312,26 +321,41 @@ fn overlay_written(mut e: Entry, t: &Template) -> Entry {
     e
 }
 
-/// A version 2 or later template's OID object (`CN=<arcs>.<hex>,CN=OID`).
+/// An OID object's DN as AD names it: `CN=<last two arcs>.<hex>,CN=OID`.
+fn oid_dn(m: &Maker, oid: &str) -> String {
+    let arcs: Vec<&str> = oid.rsplitn(3, '.').take(2).collect();
+    let hex: String = m.guid(oid).0.iter().map(|b| format!("{b:02X}")).collect();
+    let last = arcs.first().copied().unwrap_or_default();
+    let before = arcs.get(1).copied().unwrap_or_default();
+    format!("CN={before}.{last}.{hex},CN=OID,{}", m.naming.pki_dn())
+}
+
+/// A version 2 or later template's OID object (`flags` 1: a template).
 fn template_oid(m: &Maker, t: &Template) -> Option<Entry> {
     if t.schema_version < 2 {
         return None;
     }
     let oid = t.template_oid();
-    let arcs: Vec<&str> = oid.rsplitn(3, '.').take(2).collect();
-    let hex: String = m.guid(&oid).0.iter().map(|b| format!("{b:02X}")).collect();
-    let dn = format!(
-        "CN={}.{}.{hex},CN=OID,{}",
-        arcs[1],
-        arcs[0],
-        m.naming.pki_dn()
-    );
     Some(
-        m.object(&dn, "msPKI-Enterprise-Oid")
+        m.object(&oid_dn(m, &oid), "msPKI-Enterprise-Oid")
             .s("displayName", &t.display_name)
             .s("msPKI-Cert-Template-OID", &oid)
             .i("flags", 1),
     )
+}
+
+/// An issuance policy's OID object (`flags` 2), with its group link.
+fn issuance_policy(m: &Maker, p: &IssuancePolicy) -> Entry {
+    let oid = p.oid.trim();
+    let e = m
+        .object(&oid_dn(m, oid), "msPKI-Enterprise-Oid")
+        .s("displayName", &p.name)
+        .s("msPKI-Cert-Template-OID", oid)
+        .i("flags", 2);
+    match &p.group {
+        Some(g) => e.s("msDS-OIDToGroupLink", super::domain::group_dn(m, g)),
+        None => e,
+    }
 }
 
 /// The certificate of a certificationAuthority object's common name.

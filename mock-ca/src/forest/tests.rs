@@ -392,11 +392,6 @@ mod writes {
                 &b"1"[..],
                 ResultCode::UnwillingToPerform,
             ),
-            (
-                "msPKI-Enrollment-Flag",
-                b"524288",
-                ResultCode::UnwillingToPerform,
-            ),
             ("cn", b"Other", ResultCode::NotAllowedOnRdn),
             ("objectGUID", b"x", ResultCode::UnwillingToPerform),
             ("noSuchAttribute", b"1", ResultCode::UndefinedAttributeType),
@@ -455,6 +450,78 @@ mod writes {
             .code,
             ResultCode::NoSuchObject
         );
+    }
+    #[test]
+    fn the_lab_templates_read_and_write_as_their_escs_need() {
+        let mut config = CaConfig::default();
+        crate::lab::apply(&mut config, &crate::lab::Esc::ALL);
+        let (ca, dir, naming) = world(config);
+        let alice = dir.identity(dir.find("", "alice").unwrap());
+        let entries = objects(&ca, &dir, &naming);
+        let entry = |dn: &str| entries.iter().find(|e| e.dn == dn).unwrap();
+        // ESC9: the flag as Certipy tests it; ESC13: the policy and its link.
+        let esc9 = entry(&dn(&naming, "ESC9"));
+        let flag: i64 = esc9.text("msPKI-Enrollment-Flag").unwrap().parse().unwrap();
+        assert_ne!(flag & 0x8_0000, 0, "{flag:#x}");
+        let policy = crate::lab::esc13_policy_oid();
+        let esc13 = entry(&dn(&naming, "ESC13"));
+        assert_eq!(esc13.text("msPKI-Certificate-Policy").unwrap(), policy);
+        let oid_object = entries
+            .iter()
+            .find(|e| {
+                e.text("msPKI-Cert-Template-OID").as_deref() == Some(policy.as_str())
+                    && e.text("flags").as_deref() == Some("2")
+            })
+            .expect("the issuance policy's OID object");
+        let group = oid_object.text("msDS-OIDToGroupLink").unwrap();
+        assert_eq!(
+            group,
+            format!("CN=ESC13 Group,CN=Users,{}", naming.domain_dn)
+        );
+        assert!(entries.iter().any(|e| e.dn == group), "the group exists");
+        // ESC4: alice (a Domain User) may rewrite ESC4 but not User.
+        let t = modify(
+            &ca,
+            &dir,
+            &naming,
+            &alice,
+            &dn(&naming, "ESC4"),
+            &esc1_configuration(),
+            part::DACL,
+        )
+        .unwrap();
+        assert_eq!(t.subject, crate::template::SubjectSource::Request);
+        let e = modify(
+            &ca,
+            &dir,
+            &naming,
+            &alice,
+            &dn(&naming, "User"),
+            &esc1_configuration(),
+            part::DACL,
+        )
+        .unwrap_err();
+        assert_eq!(e.code, ResultCode::InsufficientAccessRights);
+        // The flag and the policy written back are what the CA acts on.
+        let admin = dir.identity(dir.find("", "administrator").unwrap());
+        let t = modify(
+            &ca,
+            &dir,
+            &naming,
+            &admin,
+            &dn(&naming, "User"),
+            &[
+                change("msPKI-Enrollment-Flag", &[b"524329"]),
+                change("msPKI-Certificate-Policy", &[policy.as_bytes()]),
+            ],
+            part::DACL,
+        )
+        .unwrap();
+        assert!(t.no_security_extension);
+        assert_eq!(t.issuance_policies, vec![policy]);
+        assert!(!t
+            .directory_attributes
+            .contains_key("msPKI-Certificate-Policy"));
     }
 }
 

@@ -284,18 +284,15 @@ fn from_attributes(
             }
             "msPKI-Enrollment-Flag" => {
                 let f = int(v).unwrap_or(0) as u32;
-                if f & 0x8_0000 != 0 {
-                    return Err(unwilling("CT_FLAG_NO_SECURITY_EXTENSION"));
-                }
                 t.requires_approval = f & 0x2 != 0;
+                t.no_security_extension = f & 0x8_0000 != 0;
             }
             "msPKI-Private-Key-Flag" => t.exportable_key = int(v).unwrap_or(0) & 0x10 != 0,
             "msPKI-RA-Signature" if int(v).unwrap_or(0) != 0 => {
                 return Err(unwilling("msPKI-RA-Signature above 0"))
             }
-            "msPKI-Certificate-Policy" | "msPKI-RA-Application-Policies" | "msPKI-RA-Policies"
-                if !texts(v).is_empty() =>
-            {
+            "msPKI-Certificate-Policy" => t.issuance_policies = texts(v),
+            "msPKI-RA-Application-Policies" | "msPKI-RA-Policies" if !texts(v).is_empty() => {
                 return Err(unwilling(name))
             }
             "pKICriticalExtensions" => {
@@ -321,6 +318,7 @@ fn keep_as_written(t: &mut Template, name: &'static str, v: Option<&Vec<Vec<u8>>
         "msPKI-Template-Schema-Version",
         "revision",
         "msPKI-Template-Minor-Revision",
+        "msPKI-Certificate-Policy",
     ];
     if ACTED.contains(&name) {
         return;

@@ -9,6 +9,7 @@ mod dns;
 mod engine;
 mod kdc;
 mod kerberos;
+mod lab;
 mod ldap;
 mod limits;
 mod ndes;

@@ -38,6 +38,8 @@ pub struct Req<'a> {
     pub template_ext: Option<&'a str>,
     pub san: Vec<SanEntry>,
     pub key_usage: Option<u16>,
+    /// An Application Policies extension (1.3.6.1.4.1.311.21.10) with these OIDs.
+    pub application_policies: Vec<&'a str>,
 }
 
 impl Default for Req<'_> {
@@ -49,6 +51,7 @@ impl Default for Req<'_> {
             template_ext: None,
             san: vec![],
             key_usage: Some(0xa0),
+            application_policies: vec![],
         }
     }
 }
@@ -72,6 +75,18 @@ pub fn request(r: &Req<'_>) -> Vec<u8> {
             oid::SUBJECT_ALT_NAME,
             false,
             x509::san_value(&r.san).unwrap(),
+        ));
+    }
+    if !r.application_policies.is_empty() {
+        let policies: Vec<ObjectIdentifier> = r
+            .application_policies
+            .iter()
+            .map(|o| ObjectIdentifier::new_unwrap(o))
+            .collect();
+        ext.push(extension(
+            oid::APPLICATION_POLICIES,
+            false,
+            x509::application_policies_value(&policies),
         ));
     }
     ext.push(extension(

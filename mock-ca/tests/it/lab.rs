@@ -1,0 +1,220 @@
+//! The lab's misconfigurations as the CA engine acts on them: each ESC's
+//! abusing request is issued as a misconfigured (or unpatched) CA issues
+//! it, and the same request against the default CA is refused or stripped.
+
+use crate::support::*;
+use adcs_proto::protocol::oid;
+use adcs_proto::x509::SanEntry;
+use mock_ca::lab::{self, Esc};
+use mock_ca::{Ca, CaConfig, Disposition, HResult, Seed, Submission};
+use x509_parser::asn1_rs::{Any, FromDer as _};
+use x509_parser::extensions::{GeneralName, SubjectAlternativeName};
+use x509_parser::prelude::*;
+
+const SID_EXT: &str = "1.3.6.1.4.1.311.25.2";
+const APPLICATION_POLICIES: &str = "1.3.6.1.4.1.311.21.10";
+const ADMIN_UPN: &str = "administrator@contoso.test";
+
+fn vulnerable() -> Ca {
+    let mut c = CaConfig::default();
+    lab::apply(&mut c, &Esc::ALL);
+    Ca::new(c, Seed(11), clock()).unwrap()
+}
+
+fn hardened() -> Ca {
+    Ca::new(CaConfig::default(), Seed(11), clock()).unwrap()
+}
+
+/// alice submits `req` for `template`, with `extra` request attributes.
+fn submit(ca: &Ca, req: &Req<'_>, template: &str, extra: &[(&str, &str)]) -> Submission {
+    let mut attributes = template_attr(template);
+    attributes.extend(extra.iter().map(|(n, v)| (n.to_string(), v.to_string())));
+    ca.submit(&request(req), &alice(), &attributes).unwrap()
+}
+
+fn issued(s: &Submission) -> Vec<u8> {
+    assert_eq!(s.disposition, Disposition::Issued, "{}", s.message);
+    s.certificate.clone().unwrap()
+}
+
+/// The value of the extension `oid`, if the certificate has it.
+fn extension(der: &[u8], oid: &str) -> Option<Vec<u8>> {
+    let (_, cert) = X509Certificate::from_der(der).unwrap();
+    cert.extensions()
+        .iter()
+        .find(|e| e.oid.to_id_string() == oid)
+        .map(|e| e.value.to_vec())
+}
+
+/// The UPNs in the certificate's SAN (otherName 1.3.6.1.4.1.311.20.2.3).
+fn upns(der: &[u8]) -> Vec<String> {
+    let Some(value) = extension(der, "2.5.29.17") else {
+        return Vec::new();
+    };
+    let (_, san) = SubjectAlternativeName::from_der(&value).unwrap();
+    san.general_names
+        .iter()
+        .filter_map(|n| match n {
+            GeneralName::OtherName(id, v) if id.to_id_string() == "1.3.6.1.4.1.311.20.2.3" => {
+                let (_, explicit) = Any::from_der(v).unwrap();
+                let (_, text) = Any::from_der(explicit.data).unwrap();
+                Some(String::from_utf8(text.data.to_vec()).unwrap())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The OIDs of a SEQUENCE OF SEQUENCE { OID, … } value (certificate and
+/// application policies), in order.
+fn policy_oids(value: &[u8]) -> Vec<String> {
+    let (_, outer) = Any::from_der(value).unwrap();
+    let mut rest = outer.data;
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let (next, inner) = Any::from_der(rest).unwrap();
+        let (_, oid) = x509_parser::der_parser::oid::Oid::from_der(inner.data).unwrap();
+        out.push(oid.to_id_string());
+        rest = next;
+    }
+    out
+}
+
+fn ekus(der: &[u8]) -> Vec<String> {
+    let (_, cert) = X509Certificate::from_der(der).unwrap();
+    let eku = cert.extended_key_usage().unwrap().unwrap().value;
+    let known = [
+        (eku.any, oid::EKU_ANY_PURPOSE),
+        (eku.server_auth, oid::EKU_SERVER_AUTH),
+        (eku.client_auth, oid::EKU_CLIENT_AUTH),
+    ];
+    let mut out: Vec<String> = known
+        .iter()
+        .filter(|(set, _)| *set)
+        .map(|(_, o)| o.to_string())
+        .collect();
+    out.extend(eku.other.iter().map(|o| o.to_id_string()));
+    out
+}
+
+fn admin_san() -> Req<'static> {
+    Req {
+        subject: "CN=Administrator",
+        san: vec![SanEntry::Upn(ADMIN_UPN.into())],
+        ..Req::default()
+    }
+}
+
+#[test]
+fn esc1_the_subject_and_upn_come_from_the_request() {
+    let der = issued(&submit(&vulnerable(), &admin_san(), "ESC1", &[]));
+    assert_eq!(upns(&der), [ADMIN_UPN]);
+    assert!(
+        extension(&der, SID_EXT).is_none(),
+        "the request names the subject"
+    );
+    assert_eq!(ekus(&der), [oid::EKU_CLIENT_AUTH]);
+    // The default CA has no such template, and User ignores the request's SAN.
+    let refused = submit(&hardened(), &admin_san(), "ESC1", &[]);
+    assert_eq!(refused.disposition, Disposition::Denied);
+    assert_eq!(refused.status, HResult::UNSUPPORTED_CERT_TYPE);
+    let user = issued(&submit(&hardened(), &admin_san(), "User", &[]));
+    assert_eq!(upns(&user), ["alice@contoso.test"]);
+}
+
+#[test]
+fn esc2_and_esc3_templates_issue_any_purpose_and_request_agent_certificates() {
+    let ca = vulnerable();
+    let any = issued(&submit(&ca, &Req::default(), "ESC2", &[]));
+    assert_eq!(ekus(&any), [oid::EKU_ANY_PURPOSE]);
+    let agent = issued(&submit(&ca, &Req::default(), "ESC3", &[]));
+    assert_eq!(ekus(&agent), [oid::EKU_CERTIFICATE_REQUEST_AGENT]);
+    assert_eq!(
+        upns(&agent),
+        ["alice@contoso.test"],
+        "the agent's own names"
+    );
+}
+
+#[test]
+fn esc6_a_san_attribute_wins_on_a_template_built_from_the_directory() {
+    let san = [("SAN", "upn=administrator@contoso.test")];
+    let der = issued(&submit(&vulnerable(), &Req::default(), "User", &san));
+    assert_eq!(upns(&der), [ADMIN_UPN]);
+    // Strong mapping still names the requester (why ESC6 alone is patched).
+    let sid = extension(&der, SID_EXT);
+    let plain = issued(&submit(&hardened(), &Req::default(), "User", &san));
+    assert_eq!(
+        upns(&plain),
+        ["alice@contoso.test"],
+        "the attribute ignored"
+    );
+    assert!(
+        sid.is_none(),
+        "the lab also disables the SID extension (ESC16)"
+    );
+    let mut only_esc6 = CaConfig::default();
+    lab::apply(&mut only_esc6, &[Esc::Esc6]);
+    let ca = Ca::new(only_esc6, Seed(11), clock()).unwrap();
+    let der = issued(&submit(&ca, &Req::default(), "User", &san));
+    assert_eq!(upns(&der), [ADMIN_UPN]);
+    assert_eq!(
+        extension(&der, SID_EXT),
+        extension(&plain, SID_EXT),
+        "alice's SID, not the administrator's"
+    );
+}
+
+#[test]
+fn esc9_and_esc16_certificates_carry_no_sid() {
+    let mut only_esc9 = CaConfig::default();
+    lab::apply(&mut only_esc9, &[Esc::Esc9]);
+    let ca = Ca::new(only_esc9, Seed(11), clock()).unwrap();
+    let esc9 = issued(&submit(&ca, &Req::default(), "ESC9", &[]));
+    assert!(extension(&esc9, SID_EXT).is_none());
+    assert_eq!(upns(&esc9), ["alice@contoso.test"]);
+    let user = issued(&submit(&ca, &Req::default(), "User", &[]));
+    assert!(
+        extension(&user, SID_EXT).is_some(),
+        "other templates keep it"
+    );
+    let user = issued(&submit(&vulnerable(), &Req::default(), "User", &[]));
+    assert!(
+        extension(&user, SID_EXT).is_none(),
+        "ESC16: the CA drops it"
+    );
+}
+
+#[test]
+fn esc13_the_issuance_policy_is_in_the_certificate() {
+    let der = issued(&submit(&vulnerable(), &Req::default(), "ESC13", &[]));
+    let policies = extension(&der, "2.5.29.32").expect("certificatePolicies");
+    assert_eq!(policy_oids(&policies), [lab::esc13_policy_oid()]);
+    let user = issued(&submit(&vulnerable(), &Req::default(), "User", &[]));
+    assert!(extension(&user, "2.5.29.32").is_none());
+}
+
+#[test]
+fn esc15_an_unpatched_ca_copies_the_requested_application_policies() {
+    // Certipy's `-application-policies 'Certificate Request Agent'`.
+    let req = Req {
+        application_policies: vec![oid::EKU_CERTIFICATE_REQUEST_AGENT],
+        ..Req::default()
+    };
+    let der = issued(&submit(&vulnerable(), &req, "ESC15", &[]));
+    let copied = extension(&der, APPLICATION_POLICIES).expect("copied");
+    assert_eq!(policy_oids(&copied), [oid::EKU_CERTIFICATE_REQUEST_AGENT]);
+    assert_eq!(
+        ekus(&der),
+        [oid::EKU_SERVER_AUTH],
+        "the template's EKU stays"
+    );
+    // Patched (the default): the same request to the same kind of template
+    // (WebServer: schema version 1, subject from the request) has none.
+    let der = issued(&submit(&hardened(), &req, "WebServer", &[]));
+    assert!(extension(&der, APPLICATION_POLICIES).is_none());
+    // Nor does a version 2 template copy it on the unpatched CA.
+    let der = issued(&submit(&vulnerable(), &req, "ESC1", &[]));
+    let own = policy_oids(&extension(&der, APPLICATION_POLICIES).unwrap());
+    assert_eq!(own, [oid::EKU_CLIENT_AUTH], "the template's own");
+}
