@@ -11,6 +11,7 @@ pub mod forest;
 pub mod kdc;
 pub mod kerberos;
 pub mod keys;
+pub mod lab;
 pub mod ndes;
 pub mod policy;
 pub mod serve;

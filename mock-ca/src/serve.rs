@@ -56,6 +56,8 @@ pub struct ServeConfig {
     /// The domain's DNS zone (`[dns]`; absent: on where port 53 can be
     /// bound, off otherwise).
     pub dns: Option<crate::web::dns::DnsConfig>,
+    /// Misconfigurations to set (`[lab]`, `--vulnerable`; absent: none).
+    pub lab: Option<crate::lab::LabConfig>,
 }
 
 /// Authentication settings of the config file.
@@ -81,6 +83,11 @@ impl Default for AuthConfig {
 }
 
 impl ServeConfig {
+    /// The misconfigurations `[lab]` names (none without it).
+    pub fn lab_escs(&self) -> Result<Vec<crate::lab::Esc>, ConfigError> {
+        self.lab.as_ref().map_or(Ok(Vec::new()), |l| l.escs())
+    }
+
     /// Reads a TOML file; errors name the file, line and column.
     pub fn load(path: &Path) -> Result<ServeConfig, ServeError> {
         let text = std::fs::read_to_string(path).map_err(|source| ServeError::Read {
@@ -151,6 +158,7 @@ pub fn build(config: &ServeConfig) -> Result<(Arc<Ca>, WebOptions), ServeError> 
     if let Some(mode) = config.mode {
         ca_config.mode = mode;
     }
+    crate::lab::apply(&mut ca_config, &config.lab_escs()?);
     ca_config.validate()?;
     for f in &config.faults {
         f.validate()?;
@@ -299,6 +307,7 @@ pub fn start(config: ServeConfig, ready_file: Option<&Path>) -> Result<Running, 
             epm: epm.to_string(),
             port: icpr.port(),
         }),
+        vulnerable: crate::lab::findings(&config.lab_escs()?),
         ldap: server
             .ldap_addrs()
             .zip(server.forest())

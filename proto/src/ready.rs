@@ -38,6 +38,22 @@ pub struct ReadyInfo {
     /// The domain's DNS zone (UDP and TCP), `127.0.0.1:53`, when served.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<String>,
+    /// The misconfigurations `--vulnerable` set, for a scanner to find.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vulnerable: Vec<ReadyFinding>,
+}
+
+/// A misconfiguration of the lab: where it is and who can use it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReadyFinding {
+    /// `ESC1`, as Certipy prints it.
+    pub esc: String,
+    /// The template's name, or `CA` for a setting of the CA.
+    pub target: String,
+    /// Who can exploit it (`Domain Users`: every default account).
+    pub who: String,
+    /// What was set, in a line.
+    pub what: String,
 }
 
 /// Where the directory listens and what its names are.

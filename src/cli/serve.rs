@@ -100,6 +100,11 @@ pub struct ServeArgs {
     /// The zone's port instead of 53 (0: a free one; implies --dns).
     #[arg(long, value_name = "PORT")]
     dns_port: Option<u16>,
+    /// Misconfigure the CA for testing AD CS tools: a comma-separated list
+    /// of esc1, esc2, esc3, esc4, esc6, esc9, esc13, esc15, esc16, or all
+    /// (adds to `[lab]`).
+    #[arg(long, value_name = "LIST")]
+    vulnerable: Option<String>,
 }
 
 /// `--ldap`, `--no-ldap` and the ports over `[ldap]`.
@@ -182,6 +187,13 @@ pub fn config(args: &ServeArgs) -> Result<ServeConfig, String> {
     }
     ldap_flags(args, &mut c);
     dns_flags(args, &mut c);
+    if let Some(list) = &args.vulnerable {
+        let lab = c.lab.get_or_insert_with(Default::default);
+        lab.vulnerable
+            .extend(mock_ca::lab::LabConfig::from_list(list).vulnerable);
+        lab.escs()
+            .map_err(|e| format!("--vulnerable: {}", e.reason))?;
+    }
     for spec in &args.users {
         c.users
             .push(User::parse(spec).map_err(|e| format!("--user {e}"))?);
@@ -279,6 +291,12 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
     );
     println!("CA cert   {}", info.ca_cert);
     println!("root      {}  (trust this for HTTPS)", info.root_cert);
+    for f in &info.vulnerable {
+        println!(
+            "vulnerable {} on {}, for {}: {}",
+            f.esc, f.target, f.who, f.what
+        );
+    }
     if let Some(r) = &args.ready_file {
         println!("ready     {}", r.display());
     }
