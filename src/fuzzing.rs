@@ -659,26 +659,15 @@ fn ldap_seeds(add: &mut impl FnMut(&'static str, &str, Vec<u8>)) {
     );
     let chain = search("DC=contoso,DC=test", "(|(member:1.2.840.113556.1.4.1941:=CN=alice,CN=Users,DC=contoso,DC=test)(objectSid=\\01\\05)(cn=a*b*c))");
     add("ldap", "in-chain.ber", request::search(4, &chain, &[]));
-    let change = ldap::ModifyRequest {
-        object: format!("CN=User,CN=Certificate Templates,{pks}").into(),
-        changes: vec![rasn_modify_change("msPKI-Certificate-Name-Flag", b"1")],
-    };
+    let change = ldap::modify_request(
+        &format!("CN=User,CN=Certificate Templates,{pks}"),
+        vec![ldap::replace("msPKI-Certificate-Name-Flag", &[b"1"])],
+    );
     add(
         "ldap",
         "modify.ber",
         request::modify(5, &change, &[control::sd_flags_control(4, true)]),
     );
-}
-
-/// One replace of `attribute` with `value`.
-fn rasn_modify_change(attribute: &str, value: &[u8]) -> adcs_proto::ldap::ModifyRequestChange {
-    adcs_proto::ldap::ModifyRequestChange {
-        operation: adcs_proto::ldap::ChangeOperation::Replace,
-        modification: adcs_proto::ldap::PartialAttribute::new(
-            attribute.into(),
-            vec![value.to_vec().into()].into(),
-        ),
-    }
 }
 
 /// Writes [`seeds`] as `dir/<target>/<name>`.

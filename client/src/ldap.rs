@@ -396,6 +396,37 @@ impl Connection {
         }
     }
 
+    /// Changes the entry `dn` (`certipy template` and ldapmodify's
+    /// ModifyRequest, with the SD-flags control for the DACL); a refusal
+    /// comes back with the server's result code and text.
+    pub fn modify(
+        &mut self,
+        dn: &str,
+        changes: Vec<ldap::ModifyRequestChange>,
+    ) -> Result<(), LdapClientError> {
+        let id = self.id();
+        let m = ldap::modify_request(dn, changes);
+        self.send(&request::modify(
+            id,
+            &m,
+            &[control::sd_flags_control(4, false)],
+        ))?;
+        match self.read()? {
+            (
+                got,
+                Response::Done {
+                    kind: Done::Modify,
+                    outcome,
+                },
+                _,
+            ) if got == id => match outcome.code {
+                ResultCode::Success => Ok(()),
+                _ => Err(self.refused(&format!("modify of `{dn}`"), outcome)),
+            },
+            other => Err(self.protocol(format!("expected a modify response, got {other:?}"))),
+        }
+    }
+
     /// The rootDSE (the naming contexts and the DC's names).
     pub fn root_dse(&mut self) -> Result<Entry, LdapClientError> {
         let found = self.search(

@@ -148,6 +148,9 @@ pub enum Action {
     /// `ldap.search`: a search of the world's directory (`[world.ldap]`),
     /// bound as the step's user.
     LdapSearch(LdapSearch),
+    /// `ldap.modify`: a change of one entry (a template, as `certipy
+    /// template` writes it), bound as the step's user.
+    LdapModify(LdapModify),
     /// `http`: a raw request, signed in.
     Http {
         method: String,
@@ -190,6 +193,7 @@ impl Action {
             Action::ScepEnroll { .. } => "scep.enroll",
             Action::Http { .. } => "http",
             Action::LdapSearch(_) => "ldap.search",
+            Action::LdapModify(_) => "ldap.modify",
         }
     }
 }
@@ -208,7 +212,18 @@ pub struct LdapSearch {
     pub ldaps: bool,
 }
 
-/// How an `ldap.search` step binds.
+/// An `ldap.modify` step's change and bind.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LdapModify {
+    /// The entry, with `{domain}` and `{config}` as in `ldap.search`.
+    pub dn: String,
+    /// Each attribute replaced with these values (none: deleted).
+    pub replace: Vec<(String, Vec<String>)>,
+    pub bind: LdapBind,
+    pub ldaps: bool,
+}
+
+/// How an `ldap.search` or `ldap.modify` step binds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LdapBind {
     Ntlm,
@@ -328,6 +343,14 @@ pub struct Expect {
     pub key_usage: Option<String>,
     pub template: Option<String>,
     pub validity_days: Option<i64>,
+    /// Of the step's certificate: the UPNs in its SAN, whether it carries
+    /// the objectSid extension (1.3.6.1.4.1.311.25.2), and the OIDs of its
+    /// certificatePolicies (issuance policies) and Application Policies
+    /// extensions (`[]`: none).
+    pub upn: Option<Vec<String>>,
+    pub sid: Option<bool>,
+    pub policies: Option<Vec<String>>,
+    pub application_policies: Option<Vec<String>>,
     /// How many certificates the store's My, Root and CA hold, and how many
     /// requests wait in REQUEST.
     pub my: Option<usize>,

@@ -232,7 +232,10 @@ mod tests {
             e.starts_with("x.toml: line 4, column 6: step 1: unknown action `req.neww` (one of req.new, req.submit,"),
             "{e}"
         );
-        assert!(e.ends_with("http, scep.enroll, ldap.search)"), "{e}");
+        assert!(
+            e.ends_with("http, scep.enroll, ldap.search, ldap.modify)"),
+            "{e}"
+        );
         let e = error("name = \"x\"\n[[step]]\nname = \"a\"\n");
         assert_eq!(e, "x.toml: line 2, column 1: missing field `do`");
     }
@@ -352,6 +355,7 @@ mod tests {
                 "clock.set" => "time = \"0\"\n",
                 "http" => "path = \"/\"\n",
                 "scep.enroll" => "subject = \"CN=x\"\n",
+                "ldap.modify" => "dn = \"CN=x\"\nreplace = { cn = [] }\n",
                 _ => "",
             };
             let a = actions(&format!("name = \"x\"\n[[step]]\ndo = \"{name}\"\n{args}"));

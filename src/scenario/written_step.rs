@@ -11,8 +11,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::model::{
-    Action, Auth, CertSelector, EnrollArgs, Expect, InfSource, LdapBind, LdapSearch, RequestRef,
-    ScepChallenge, ScomCheckTarget, ScomProcedure, SerialRef, Step,
+    Action, Auth, CertSelector, EnrollArgs, Expect, InfSource, LdapBind, LdapModify, LdapSearch,
+    RequestRef, ScepChallenge, ScomCheckTarget, ScomProcedure, SerialRef, Step,
 };
 
 /// The keys each action takes besides `do`, `name`, `user`, `password`,
@@ -99,6 +99,7 @@ const ACTION_KEYS: &[(&str, &[&str])] = &[
         "ldap.search",
         &["base", "scope", "filter", "attributes", "bind", "ldaps"],
     ),
+    ("ldap.modify", &["dn", "replace", "bind", "ldaps"]),
 ];
 
 /// The actions a step may name, in the README's order.
@@ -177,6 +178,8 @@ pub struct WrittenStep {
     attributes: Option<Spanned<Vec<String>>>,
     bind: Option<Spanned<String>>,
     ldaps: Option<Spanned<bool>>,
+    dn: Option<Spanned<String>>,
+    replace: Option<Spanned<std::collections::BTreeMap<String, Vec<String>>>>,
     #[serde(default)]
     expect: Expect,
 }
@@ -252,6 +255,14 @@ impl WrittenStep {
             ("body", span_of(&self.body)),
             ("faults", span_of(&self.faults)),
             ("challenge", span_of(&self.challenge)),
+            ("base", span_of(&self.base)),
+            ("scope", span_of(&self.scope)),
+            ("filter", span_of(&self.filter)),
+            ("attributes", span_of(&self.attributes)),
+            ("bind", span_of(&self.bind)),
+            ("ldaps", span_of(&self.ldaps)),
+            ("dn", span_of(&self.dn)),
+            ("replace", span_of(&self.replace)),
         ]
         .into_iter()
         .filter_map(|(key, span)| span.map(|s| (key, s)))
@@ -451,6 +462,15 @@ impl Converting<'_> {
                 body: value(&s.body),
             },
             "ldap.search" => Action::LdapSearch(self.ldap_search()?),
+            "ldap.modify" => Action::LdapModify(LdapModify {
+                dn: value(&s.dn).ok_or_else(|| self.missing("`dn` (the entry to change)"))?,
+                replace: value(&s.replace)
+                    .ok_or_else(|| self.missing("`replace` (attribute = [values])"))?
+                    .into_iter()
+                    .collect(),
+                bind: self.ldap_bind()?,
+                ldaps: flag(&s.ldaps),
+            }),
             other => unreachable!("`{other}` is in ACTION_KEYS but not converted"),
         })
     }
@@ -478,7 +498,20 @@ impl Converting<'_> {
                 format!("`filter`: {e}"),
             )
         })?;
-        let bind = match value(&s.bind).as_deref() {
+        Ok(LdapSearch {
+            base: value(&s.base),
+            scope,
+            filter,
+            attributes: value(&s.attributes).unwrap_or_default(),
+            bind: self.ldap_bind()?,
+            ldaps: flag(&s.ldaps),
+        })
+    }
+
+    /// `bind`: NTLM unless said otherwise.
+    fn ldap_bind(&self) -> Result<LdapBind, StepError> {
+        let s = self.step;
+        Ok(match value(&s.bind).as_deref() {
             None | Some("ntlm") => LdapBind::Ntlm,
             Some("simple") => LdapBind::Simple,
             Some("anonymous") => LdapBind::Anonymous,
@@ -488,14 +521,6 @@ impl Converting<'_> {
                     format!("`bind = \"{other}\"`: expected ntlm, simple or anonymous"),
                 ))
             }
-        };
-        Ok(LdapSearch {
-            base: value(&s.base),
-            scope,
-            filter,
-            attributes: value(&s.attributes).unwrap_or_default(),
-            bind,
-            ldaps: flag(&s.ldaps),
         })
     }
 

@@ -124,8 +124,15 @@ class Server:
 
     # -- lifecycle --------------------------------------------------------
 
+    @property
+    def ca_mode(self):
+        """The CA's mode: the lab is an enterprise CA."""
+        return "enterprise" if self.mode == "lab" else self.mode
+
     def start(self):
-        cmd = command(self.binary) + ["serve", "--mode", self.mode, "--listen", "127.0.0.1:0"]
+        cmd = command(self.binary) + ["serve", "--mode", self.ca_mode, "--listen", "127.0.0.1:0"]
+        if self.mode == "lab":
+            cmd += ["--vulnerable", "all"]
         if self.transport == "http":
             cmd.append("--http")
         # NDES with its own capability list plus AES: strongSwan 5.9.8's
@@ -186,7 +193,7 @@ class Server:
                 raise RuntimeError("ready file lacks %r: %r" % (key, self.info))
         for key in ("ca_cert", "root_cert"):
             self.info[key] = local_path(self.info[key])
-        if self.info["scheme"] != self.transport or self.info["mode"] != self.mode:
+        if self.info["scheme"] != self.transport or self.info["mode"] != self.ca_mode:
             raise RuntimeError(
                 "ready file says %s/%s, expected %s/%s"
                 % (self.info["mode"], self.info["scheme"], self.mode, self.transport)
@@ -2029,6 +2036,178 @@ def _(ctx):
 
 
 
+# The lab (`serve --vulnerable all`): each ESC a minimal misconfiguration,
+# listed in the ready file with its template; Certipy finds each one there
+# and its abuse gives the certificate the ESC promises. The CA-level ones
+# (ESC6, ESC16) are read over remote registry (SMB), which Certipy reports
+# as Unknown until it is served; their abuse is checked here.
+
+
+def lab_findings(ctx):
+    found = ctx.server.info.get("vulnerable") or []
+    check(found, "the ready file lists no findings: %r" % ctx.server.info)
+    return found
+
+
+def template_escs(out):
+    """{template name: [ESCn, …]} from `certipy find -stdout` text."""
+    found, current = {}, None
+    for line in out.splitlines():
+        m = re.match(r"\s*Template Name\s+: (.+)$", line)
+        if m:
+            current = m.group(1).strip()
+            found.setdefault(current, [])
+            continue
+        m = re.match(r"\s*(ESC\d+)\s+:", line)
+        if m and current:
+            found[current].append(m.group(1))
+    return found
+
+
+def check_lab_find(ctx, exe, known):
+    """Certipy `find -vulnerable` flags each finding the ready file lists on
+    a template (of the ESCs this Certipy version knows) on that template."""
+    ldap_server(ctx)
+    out = run_certipy(ctx, exe + ["find", "-u", "alice@contoso.test", "-p", ALICE[1],
+                                  "-dc-ip", ctx.server.host, "-timeout", "5", "-stdout", "-vulnerable"])
+    flagged = template_escs(out)
+    want = [(f["esc"], f["target"]) for f in lab_findings(ctx) if f["target"] != "CA" and f["esc"] in known]
+    check(len(want) == len(known), "findings %r for %r" % (want, known))
+    for esc, template in want:
+        check(esc in flagged.get(template, []), "%s not flagged on %s: %r" % (esc, template, flagged))
+    return flagged
+
+
+@case("certipy5.find_flags_each_lab_esc_on_its_template", modes=("lab",), transports=("https",))
+def _(ctx):
+    check_lab_find(ctx, certipy5_exe(), ("ESC1", "ESC2", "ESC3", "ESC4", "ESC9", "ESC13", "ESC15"))
+
+
+@case("certipy.find_flags_each_lab_esc_on_its_template", modes=("lab",), transports=("https",))
+def _(ctx):
+    check_lab_find(ctx, certipy_exe(), ("ESC1", "ESC2", "ESC3", "ESC4"))
+
+
+def lab_req(ctx, exe, template, *extra):
+    """A certificate Certipy requests over RPC as alice; the pfx's certificate."""
+    s = ctx.server
+    rpc_server(ctx)
+    out = run_certipy(ctx, exe + ["req", "-u", "alice@contoso.test", "-p", ALICE[1], "-ca", s.ca_name(),
+                                  "-target-ip", s.host, "-dc-ip", s.host, "-dynamic-endpoint",
+                                  "-template", template, "-timeout", "15"] + list(extra))
+    pfx = files_with(ctx.workdir, ".pfx")
+    check(len(pfx) == 1, "no .pfx (%r): %s" % (pfx, out_tail(out)))
+    _key, cert = load_pfx(os.path.join(ctx.workdir, pfx[0]))
+    check_issued_by(cert, s.ca_cert())
+    return out, cert
+
+
+def extension_value(cert, dotted):
+    try:
+        return cert.extensions.get_extension_for_oid(x509.ObjectIdentifier(dotted)).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def policy_oids(cert, dotted):
+    """The OIDs of a certificate or application policies extension."""
+    value = extension_value(cert, dotted)
+    if value is None:
+        return []
+    if isinstance(value, x509.CertificatePolicies):
+        return [p.policy_identifier.dotted_string for p in value]
+    # Application policies: SEQUENCE OF SEQUENCE { OID } (unrecognised raw DER).
+    return re.findall(r"\d+(?:\.\d+)+", oids_in_der(value.value))
+
+
+def oids_in_der(der):
+    """Every OBJECT IDENTIFIER in DER bytes, dotted, space-separated."""
+    out, i = [], 0
+    while i + 2 <= len(der):
+        if der[i] == 0x06 and i + 2 + der[i + 1] <= len(der):
+            body = der[i + 2 : i + 2 + der[i + 1]]
+            arcs, n = [body[0] // 40, body[0] % 40], 0
+            for b in body[1:]:
+                n = (n << 7) | (b & 0x7F)
+                if not b & 0x80:
+                    arcs.append(n)
+                    n = 0
+            out.append(".".join(map(str, arcs)))
+            i += 2 + der[i + 1]
+        else:
+            i += 1
+    return " ".join(out)
+
+
+ADMIN_UPN = "administrator@" + DNS_DOMAIN
+
+
+def account_sid(ctx, name):
+    """An account's objectSid as the directory (ldap3, NTLM) gives it."""
+    import ldap3
+    info = ldap_server(ctx)
+    host, port = info["url"].rsplit("/", 1)[1].rsplit(":", 1)
+    server = ldap3.Server(host, port=int(port), connect_timeout=15)
+    conn = ldap3.Connection(server, user=ALICE[0], password=ALICE[1], authentication=ldap3.NTLM,
+                            receive_timeout=30)
+    check(conn.bind(), "NTLM bind: %s" % conn.result)
+    conn.search(info["domain_dn"], "(sAMAccountName=%s)" % name, attributes=["objectSid"])
+    check(len(conn.entries) == 1, "%s: %r" % (name, conn.entries))
+    sid = str(conn.entries[0].objectSid)
+    conn.unbind()
+    return sid
+
+
+@case("certipy5.esc1_req_with_the_administrators_upn_and_sid", modes=("lab",), transports=("https",))
+def _(ctx):
+    sid = account_sid(ctx, "Administrator")
+    check(sid.endswith("-500"), "the administrator's SID %s" % sid)
+    _out, cert = lab_req(ctx, certipy5_exe(), "ESC1", "-upn", ADMIN_UPN, "-sid", sid)
+    check([u.lower() for u in san_upns(cert)] == [ADMIN_UPN], "UPN %r" % san_upns(cert))
+    urls = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+        x509.UniformResourceIdentifier)
+    check("tag:microsoft.com,2022-09-14:sid:" + sid in urls, "SID URL %r" % urls)
+
+
+@case("certipy.esc1_req_with_the_administrators_upn", modes=("lab",), transports=("https",))
+def _(ctx):
+    _out, cert = lab_req(ctx, certipy_exe(), "ESC1", "-upn", ADMIN_UPN)
+    check([u.lower() for u in san_upns(cert)] == [ADMIN_UPN], "UPN %r" % san_upns(cert))
+
+
+@case("certipy.esc6_upn_on_the_user_template", modes=("lab", "enterprise"), transports=("https",))
+def _(ctx):
+    _out, cert = lab_req(ctx, certipy_exe(), "User", "-upn", ADMIN_UPN)
+    want = ADMIN_UPN if ctx.server.mode == "lab" else "alice@" + DNS_DOMAIN
+    check([u.lower() for u in san_upns(cert)] == [want], "UPN %r, want %s" % (san_upns(cert), want))
+
+
+@case("certipy5.esc9_and_esc16_certificates_carry_no_sid", modes=("lab", "enterprise"), transports=("https",))
+def _(ctx):
+    template = "ESC9" if ctx.server.mode == "lab" else "User"
+    _out, cert = lab_req(ctx, certipy5_exe(), template)
+    has_sid = extension_value(cert, "1.3.6.1.4.1.311.25.2") is not None
+    check(has_sid == (ctx.server.mode != "lab"), "SID extension present: %s" % has_sid)
+
+
+@case("certipy5.esc13_the_issuance_policy_is_in_the_certificate", modes=("lab",), transports=("https",))
+def _(ctx):
+    _out, cert = lab_req(ctx, certipy5_exe(), "ESC13")
+    policies = policy_oids(cert, "2.5.29.32")
+    check(len(policies) == 1 and policies[0].startswith("1.3.6.1.4.1.311.21.8."), "policies %r" % policies)
+
+
+@case("certipy5.esc15_application_policies_from_the_request", modes=("lab", "enterprise"), transports=("https",))
+def _(ctx):
+    template = "ESC15" if ctx.server.mode == "lab" else "WebServer"
+    _out, cert = lab_req(ctx, certipy5_exe(), template, "-upn", ADMIN_UPN,
+                         "-application-policies", "Client Authentication")
+    copied = policy_oids(cert, "1.3.6.1.4.1.311.21.10")
+    want = ["1.3.6.1.5.5.7.3.2"] if ctx.server.mode == "lab" else []
+    check(copied == want, "application policies %r, want %r" % (copied, want))
+
+
+
 def selected(name, patterns):
     if not patterns:
         return True
@@ -2073,7 +2252,7 @@ def main():
         return 2
 
     passed = failed = skipped = 0
-    for mode in MODES:
+    for mode in MODES + ("lab",):
         for transport in TRANSPORTS:
             group = [c for c in todo if c[2] == mode and c[3] == transport]
             if not group:

@@ -284,8 +284,10 @@ fn garbage_closes_only_its_own_connection() {
     ] {
         let mut bad = TcpStream::connect(at).unwrap();
         bad.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        bad.write_all(&junk).unwrap();
-        bad.shutdown(std::net::Shutdown::Write).unwrap();
+        // The server may close (even reset) the connection as soon as it
+        // has read enough to refuse it: a failed write or shutdown is fine.
+        let _ = bad.write_all(&junk);
+        let _ = bad.shutdown(std::net::Shutdown::Write);
         let mut rest = Vec::new();
         let _ = bad.read_to_end(&mut rest);
     }

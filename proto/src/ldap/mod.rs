@@ -361,6 +361,29 @@ pub fn search_request(
     )
 }
 
+/// A ModifyRequest of `dn` making `changes`.
+pub fn modify_request(dn: &str, changes: Vec<ModifyRequestChange>) -> ModifyRequest {
+    ModifyRequest {
+        object: dn.into(),
+        changes,
+    }
+}
+
+/// One change replacing `attribute`'s values with `values` (none: delete).
+pub fn replace(attribute: &str, values: &[&[u8]]) -> ModifyRequestChange {
+    ModifyRequestChange {
+        operation: ChangeOperation::Replace,
+        modification: PartialAttribute::new(
+            attribute.into(),
+            values
+                .iter()
+                .map(|v| rasn::types::OctetString::from(v.to_vec()))
+                .collect::<Vec<_>>()
+                .into(),
+        ),
+    }
+}
+
 /// `(attribute=value)`.
 pub fn equality(attribute: &str, value: &[u8]) -> Filter {
     Filter::EqualityMatch(rasn_ldap::AttributeValueAssertion::new(

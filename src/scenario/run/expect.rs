@@ -86,6 +86,64 @@ fn wants_certificate(e: &Expect) -> bool {
         || e.template.is_some()
         || e.validity_days.is_some()
         || e.configured.is_some()
+        || e.upn.is_some()
+        || e.sid.is_some()
+        || e.policies.is_some()
+        || e.application_policies.is_some()
+}
+
+/// The step's certificate as the ESC checks read it: UPNs, the SID
+/// extension, issuance and application policies.
+fn check_identity(e: &Expect, der: &[u8], out: &mut Failures) {
+    use adcs_proto::protocol::oid;
+    use der::Decode;
+    let Ok(cert) = x509_cert::Certificate::from_der(der) else {
+        return;
+    };
+    let exts = cert
+        .tbs_certificate()
+        .extensions()
+        .cloned()
+        .unwrap_or_default();
+    let value = |id| {
+        exts.iter()
+            .find(|x| x.extn_id == id)
+            .map(|x| x.extn_value.as_bytes().to_vec())
+    };
+    if let Some(want) = &e.upn {
+        let san = value(oid::SUBJECT_ALT_NAME)
+            .and_then(|v| adcs_proto::x509::parse_san(&v).ok())
+            .unwrap_or_default();
+        let got: Vec<String> = san
+            .into_iter()
+            .filter_map(|n| match n {
+                adcs_proto::x509::SanEntry::Upn(u) => Some(u),
+                _ => None,
+            })
+            .collect();
+        out.want("UPNs", want.join(", "), got.join(", "));
+    }
+    if let Some(want) = e.sid {
+        let got = value(oid::NTDS_CA_SECURITY_EXT).is_some();
+        out.want("SID extension", want.to_string(), got.to_string());
+    }
+    for (what, want, id) in [
+        ("issuance policies", &e.policies, oid::CERTIFICATE_POLICIES),
+        (
+            "application policies",
+            &e.application_policies,
+            oid::APPLICATION_POLICIES,
+        ),
+    ] {
+        let Some(want) = want else { continue };
+        let got: Vec<String> = value(id)
+            .and_then(|v| adcs_proto::x509::parse_policy_oids(&v).ok())
+            .unwrap_or_default()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        out.want(what, want.join(", "), got.join(", "));
+    }
 }
 
 /// ldap.search: the number of entries and values among them.
@@ -174,7 +232,10 @@ impl Runner<'_> {
                 None => out.want("certificate", "one from this step".into(), "none".into()),
                 Some(der) => match Facts::of_certificate(der, "") {
                     Err(err) => out.want("certificate", "a certificate".into(), err.to_string()),
-                    Ok(f) => self.check_certificate(e, &f, &mut out),
+                    Ok(f) => {
+                        self.check_certificate(e, &f, &mut out);
+                        check_identity(e, der, &mut out);
+                    }
                 },
             }
         }

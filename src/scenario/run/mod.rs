@@ -209,6 +209,7 @@ impl Runner<'_> {
             Action::FaultClear => self.set_faults(Vec::new()),
             Action::Http { method, path, body } => self.http(step, method, path, body.as_deref()),
             Action::LdapSearch(search) => self.ldap_search(step, search),
+            Action::LdapModify(change) => self.ldap_modify(step, change),
             Action::ScepEnroll {
                 subject,
                 challenge,
