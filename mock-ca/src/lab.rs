@@ -193,10 +193,13 @@ pub fn apply(ca: &mut CaConfig, escs: &[Esc]) {
             }
             Esc::Esc15 => {
                 ca.copy_request_application_policies = true;
+                // IPSec (Offline request)'s purpose, not Server
+                // Authentication, so that Certipy 5 sees ESC15 and not
+                // also ESC17.
                 ca.templates.push(t(
                     "ESC15",
                     "ESC15",
-                    &[oid::EKU_SERVER_AUTH],
+                    &[oid::EKU_IPSEC_IKE_INTERMEDIATE],
                     SubjectSource::Request,
                     365,
                     &[LAB_PRINCIPAL],

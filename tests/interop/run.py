@@ -2075,6 +2075,10 @@ def check_lab_find(ctx, exe, known):
     check(len(want) == len(known), "findings %r for %r" % (want, known))
     for esc, template in want:
         check(esc in flagged.get(template, []), "%s not flagged on %s: %r" % (esc, template, flagged))
+        # Each a minimal example: nothing else flagged on it, but ESC3 on
+        # ESC2 (Any Purpose includes the Certificate Request Agent EKU).
+        extra = set(flagged.get(template, [])) - {esc} - ({"ESC3"} if esc == "ESC2" else set())
+        check(not extra, "%s also flagged %s: %r" % (template, sorted(extra), flagged))
     return flagged
 
 
@@ -2085,7 +2089,7 @@ def _(ctx):
 
 @case("certipy.find_flags_each_lab_esc_on_its_template", modes=("lab",), transports=("https",))
 def _(ctx):
-    check_lab_find(ctx, certipy_exe(), ("ESC1", "ESC2", "ESC3", "ESC4"))
+    check_lab_find(ctx, certipy_exe(), ("ESC1", "ESC2", "ESC3", "ESC4", "ESC9"))
 
 
 def lab_req(ctx, exe, template, *extra):

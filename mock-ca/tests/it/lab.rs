@@ -206,7 +206,7 @@ fn esc15_an_unpatched_ca_copies_the_requested_application_policies() {
     assert_eq!(policy_oids(&copied), [oid::EKU_CERTIFICATE_REQUEST_AGENT]);
     assert_eq!(
         ekus(&der),
-        [oid::EKU_SERVER_AUTH],
+        [oid::EKU_IPSEC_IKE_INTERMEDIATE],
         "the template's EKU stays"
     );
     // Patched (the default): the same request to the same kind of template
