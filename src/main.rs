@@ -143,6 +143,10 @@ enum CaAction {
     },
     /// List pending requests.
     Pending,
+    /// A request as a detection rule reads it (events 4886-4889): the
+    /// requester, template and attributes, the subject and SANs as
+    /// requested and as issued, as JSON.
+    Audit { id: u32 },
     /// Issue a pending request.
     Issue { id: u32 },
     /// Deny a pending request.

@@ -3,6 +3,7 @@
 //! test. The certsrv web server builds on it.
 
 pub mod accounts;
+pub mod audit;
 pub mod authority;
 pub mod ca;
 pub mod config;

@@ -50,6 +50,14 @@ pub fn run(state_dir: &Path, action: CaAction) -> Result<ExitCode, String> {
                 );
             }
         }
+        CaAction::Audit { id } => {
+            let row = open(&state_dir)?
+                .request(id)
+                .ok_or_else(|| format!("{}: no request {id}", state_dir.display()))?;
+            let audit = serde_json::to_string_pretty(&mock_ca::audit::of(&row))
+                .map_err(|e| e.to_string())?;
+            println!("{audit}");
+        }
         CaAction::Issue { id } => {
             let s = open(&state_dir)?
                 .issue_pending(id, OFFICER)

@@ -103,6 +103,11 @@ fn act(c: &mut ControlClient, action: CaAction) -> Result<(), RemoteError> {
             let rows = c.requests(Some("pending"))?;
             rows.as_array().into_iter().flatten().for_each(print_row);
         }
+        CaAction::Audit { id } => {
+            let r = c.request(id)?;
+            let audit = serde_json::to_string_pretty(&r["audit"]).map_err(|e| e.to_string())?;
+            println!("{audit}");
+        }
         CaAction::Issue { id } => {
             let r = c.issue(id)?;
             println!(

@@ -82,6 +82,18 @@ fn standalone_flow_from_the_shell() {
         "{}",
         text(&o)
     );
+    // The audit view: received, then pending and now issued (4887).
+    let o = harness(&["ca", "--state-dir", s, "audit", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let audit: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(audit["events"], serde_json::json!([4886, 4887]), "{audit}");
+    assert_eq!(audit["requested"]["subject"], audit["issued"]["subject"]);
+    let o = harness(&["ca", "--state-dir", s, "audit", "99"]);
+    assert!(
+        !o.status.success() && text(&o).contains("no request 99"),
+        "{}",
+        text(&o)
+    );
 
     let crl = tmp.path().join("ca.crl");
     let o = harness(&[

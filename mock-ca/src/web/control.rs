@@ -39,6 +39,7 @@ fn row_json(r: &RequestRow, with_certificate: bool) -> Value {
     });
     if with_certificate {
         v["certificate"] = json!(r.certificate.as_ref().map(|c| pem("CERTIFICATE", c)));
+        v["audit"] = json!(crate::audit::of(r));
     }
     v
 }

@@ -123,6 +123,35 @@ fn esc1_the_subject_and_upn_come_from_the_request() {
 }
 
 #[test]
+fn the_audit_view_shows_the_names_as_requested_and_as_issued() {
+    let ca = vulnerable();
+    let esc1 = submit(&ca, &admin_san(), "ESC1", &[]);
+    let a = mock_ca::audit::of(&ca.request(esc1.id).unwrap());
+    assert_eq!(a.events, [4886, 4887]);
+    assert_eq!(a.requester, "CONTOSO\\alice");
+    assert_eq!(a.template.as_deref(), Some("ESC1"));
+    let requested = a.requested.unwrap();
+    assert_eq!(requested.san, [format!("upn={ADMIN_UPN}")]);
+    assert_eq!(a.issued.unwrap().san, requested.san, "ESC1 takes it");
+    // ESC6: the name comes from an attribute, not the request's SAN.
+    let san = [("SAN", "upn=administrator@contoso.test")];
+    let esc6 = submit(&ca, &Req::default(), "User", &san);
+    let a = mock_ca::audit::of(&ca.request(esc6.id).unwrap());
+    assert!(a.requested.unwrap().san.is_empty());
+    assert!(a
+        .attributes
+        .contains(&("SAN".into(), "upn=administrator@contoso.test".into())));
+    assert_eq!(a.issued.unwrap().san, [format!("upn={ADMIN_UPN}")]);
+    assert!(!a.issued_sid, "ESC16");
+    // Refused on the default CA: received, then denied, nothing issued.
+    let default = hardened();
+    let refused = submit(&default, &admin_san(), "ESC1", &[]);
+    let a = mock_ca::audit::of(&default.request(refused.id).unwrap());
+    assert_eq!(a.events, [4886, 4888]);
+    assert!(a.issued.is_none());
+}
+
+#[test]
 fn esc2_and_esc3_templates_issue_any_purpose_and_request_agent_certificates() {
     let ca = vulnerable();
     let any = issued(&submit(&ca, &Req::default(), "ESC2", &[]));
