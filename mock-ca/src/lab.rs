@@ -25,8 +25,14 @@ pub enum Esc {
     Esc4,
     /// EDITF_ATTRIBUTESUBJECTALTNAME2 on the CA.
     Esc6,
+    /// Web enrollment over HTTP (IIS's port 80, where served) and over
+    /// HTTPS without channel binding.
+    Esc8,
     /// A client-auth template with CT_FLAG_NO_SECURITY_EXTENSION.
     Esc9,
+    /// ICertPassage accepting requests without packet privacy
+    /// (IF_ENFORCEENCRYPTICERTREQUEST off).
+    Esc11,
     /// A client-auth template with an issuance policy linked to a group.
     Esc13,
     /// A schema version 1 template with the subject from the request, on a
@@ -37,13 +43,15 @@ pub enum Esc {
 }
 
 impl Esc {
-    pub const ALL: [Esc; 9] = [
+    pub const ALL: [Esc; 11] = [
         Esc::Esc1,
         Esc::Esc2,
         Esc::Esc3,
         Esc::Esc4,
         Esc::Esc6,
+        Esc::Esc8,
         Esc::Esc9,
+        Esc::Esc11,
         Esc::Esc13,
         Esc::Esc15,
         Esc::Esc16,
@@ -57,7 +65,9 @@ impl Esc {
             Esc::Esc3 => "ESC3",
             Esc::Esc4 => "ESC4",
             Esc::Esc6 => "ESC6",
+            Esc::Esc8 => "ESC8",
             Esc::Esc9 => "ESC9",
+            Esc::Esc11 => "ESC11",
             Esc::Esc13 => "ESC13",
             Esc::Esc15 => "ESC15",
             Esc::Esc16 => "ESC16",
@@ -208,7 +218,28 @@ pub fn apply(ca: &mut CaConfig, escs: &[Esc]) {
             Esc::Esc16 => ca
                 .disable_extensions
                 .push(oid::NTDS_CA_SECURITY_EXT.to_string()),
+            // Settings of the pages and of RPC: see `web_settings`.
+            Esc::Esc8 | Esc::Esc11 => {}
         }
+    }
+}
+
+/// The ESCs that are settings of the pages and of ICertPassage rather
+/// than of the CA engine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WebSettings {
+    /// ESC8: no channel binding on the pages (which IIS's port 80 serves
+    /// over plain HTTP where it can be bound).
+    pub channel_binding_off: bool,
+    /// ESC11: ICertPassage takes requests without packet privacy.
+    pub rpc_without_privacy: bool,
+}
+
+/// What `escs` set on the pages and on ICertPassage.
+pub fn web_settings(escs: &[Esc]) -> WebSettings {
+    WebSettings {
+        channel_binding_off: escs.contains(&Esc::Esc8),
+        rpc_without_privacy: escs.contains(&Esc::Esc11),
     }
 }
 
@@ -227,6 +258,14 @@ pub fn findings(escs: &[Esc]) -> Vec<Finding> {
                 Esc::Esc6 => (
                     "CA",
                     "EDITF_ATTRIBUTESUBJECTALTNAME2: SAN request attributes honoured",
+                ),
+                Esc::Esc8 => (
+                    "CA",
+                    "web enrollment over HTTP (IIS's port 80) and over HTTPS without channel binding",
+                ),
+                Esc::Esc11 => (
+                    "CA",
+                    "ICertPassage takes requests without packet privacy (IF_ENFORCEENCRYPTICERTREQUEST off)",
                 ),
                 Esc::Esc9 => (
                     "ESC9",
@@ -284,7 +323,10 @@ mod tests {
                 .map(|t| t.name.as_str())
                 .collect();
             let finding = &findings(&[esc])[0];
-            if finding.target == "CA" {
+            if matches!(esc, Esc::Esc8 | Esc::Esc11) {
+                assert_eq!(one, base, "{esc:?} is a setting of the pages or RPC");
+                assert_ne!(web_settings(&[esc]), WebSettings::default(), "{esc:?}");
+            } else if finding.target == "CA" {
                 assert!(added.is_empty(), "{esc:?} added {added:?}");
                 assert_ne!(one, base, "{esc:?} changed nothing");
             } else {

@@ -56,6 +56,9 @@ pub struct ServeConfig {
     /// The domain's DNS zone (`[dns]`; absent: on where port 53 can be
     /// bound, off otherwise).
     pub dns: Option<crate::web::dns::DnsConfig>,
+    /// The pages also on IIS's ports 80 and 443 (`[iis]`; absent: where
+    /// the ports can be bound).
+    pub iis: Option<crate::web::iis::IisConfig>,
     /// Misconfigurations to set (`[lab]`, `--vulnerable`; absent: none).
     pub lab: Option<crate::lab::LabConfig>,
 }
@@ -185,7 +188,7 @@ pub fn build(config: &ServeConfig) -> Result<(Arc<Ca>, WebOptions), ServeError> 
     if !users.is_empty() && !users.iter().any(|u| u.admin) {
         return Err(ServeError::NoAdministrator);
     }
-    let opts = WebOptions {
+    let mut opts = WebOptions {
         listen: config
             .listen
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
@@ -213,7 +216,18 @@ pub fn build(config: &ServeConfig) -> Result<(Arc<Ca>, WebOptions), ServeError> 
             optional: true,
             ..Default::default()
         })),
+        iis: Some(config.iis.clone().unwrap_or(crate::web::iis::IisConfig {
+            optional: true,
+            ..Default::default()
+        })),
     };
+    let lab = crate::lab::web_settings(&config.lab_escs()?);
+    if lab.channel_binding_off {
+        opts.channel_binding = ChannelBindingPolicy::Off;
+    }
+    if let (true, Some(rpc)) = (lab.rpc_without_privacy, opts.rpc.as_mut()) {
+        rpc.enforce_encryption = false;
+    }
     Ok((ca, opts))
 }
 
@@ -307,6 +321,12 @@ pub fn start(config: ServeConfig, ready_file: Option<&Path>) -> Result<Running, 
             epm: epm.to_string(),
             port: icpr.port(),
         }),
+        iis: server
+            .iis_addrs()
+            .map(|(http, https)| adcs_proto::ready::ReadyIis {
+                http_url: format!("http://{http}{}", adcs_proto::protocol::endpoint::CERTSRV),
+                https_url: format!("https://{https}{}", adcs_proto::protocol::endpoint::CERTSRV),
+            }),
         vulnerable: crate::lab::findings(&config.lab_escs()?),
         ldap: server
             .ldap_addrs()

@@ -38,9 +38,20 @@ pub struct ReadyInfo {
     /// The domain's DNS zone (UDP and TCP), `127.0.0.1:53`, when served.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<String>,
+    /// The pages on IIS's ports: `http://127.0.0.1:80/certsrv/` and
+    /// `https://127.0.0.1:443/certsrv/`, when served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iis: Option<ReadyIis>,
     /// The misconfigurations `--vulnerable` set, for a scanner to find.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vulnerable: Vec<ReadyFinding>,
+}
+
+/// The certsrv URLs on IIS's ports.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReadyIis {
+    pub http_url: String,
+    pub https_url: String,
 }
 
 /// A misconfiguration of the lab: where it is and who can use it.

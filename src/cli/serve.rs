@@ -100,8 +100,16 @@ pub struct ServeArgs {
     /// The zone's port instead of 53 (0: a free one; implies --dns).
     #[arg(long, value_name = "PORT")]
     dns_port: Option<u16>,
+    /// Serve the pages on IIS's ports 80 and 443 too, or fail (the default:
+    /// where they can be bound).
+    #[arg(long, conflicts_with = "no_iis")]
+    iis: bool,
+    /// Not on IIS's ports, even where they could be bound.
+    #[arg(long)]
+    no_iis: bool,
     /// Misconfigure the CA for testing AD CS tools: a comma-separated list
-    /// of esc1, esc2, esc3, esc4, esc6, esc9, esc13, esc15, esc16, or all
+    /// of esc1, esc2, esc3, esc4, esc6, esc8, esc9, esc11, esc13, esc15,
+    /// esc16, or all
     /// (adds to `[lab]`).
     #[arg(long, value_name = "LIST")]
     vulnerable: Option<String>,
@@ -187,6 +195,15 @@ pub fn config(args: &ServeArgs) -> Result<ServeConfig, String> {
     }
     ldap_flags(args, &mut c);
     dns_flags(args, &mut c);
+    if args.iis && c.iis.is_none() {
+        c.iis = Some(mock_ca::web::iis::IisConfig::default());
+    }
+    if args.no_iis {
+        c.iis = Some(mock_ca::web::iis::IisConfig {
+            enabled: false,
+            ..Default::default()
+        });
+    }
     if let Some(list) = &args.vulnerable {
         let lab = c.lab.get_or_insert_with(Default::default);
         lab.vulnerable
@@ -265,6 +282,14 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
         println!("dns       {d}  (the domain's zone: the DC, the CA's host, AD's SRV records)");
     } else if let Some(why) = running.server.dns_unavailable() {
         println!("dns       off: {why}");
+    }
+    if let Some(i) = &info.iis {
+        println!(
+            "iis       {}  {}  (the pages on IIS's ports, as tools probing the CA's name find them)",
+            i.http_url, i.https_url
+        );
+    } else if let Some(why) = running.server.iis_unavailable() {
+        println!("iis       off: {why}");
     }
     println!("control   {}", info.control_url);
     println!(

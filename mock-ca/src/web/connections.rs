@@ -34,6 +34,27 @@ pub(super) fn tls_acceptor(
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
+/// A port that could not be bound, with what wanted it and the settings
+/// that change it (`setting`: `[ldap] port or --ldap-port`; `off`: the
+/// flag that turns the service off, if any).
+pub(crate) fn bind_error(
+    e: io::Error,
+    what: &str,
+    at: std::net::SocketAddr,
+    setting: &str,
+    off: Option<&str>,
+) -> io::Error {
+    let off = off.map(|f| format!(", or {f}")).unwrap_or_default();
+    let hint = match e.kind() {
+        io::ErrorKind::PermissionDenied => {
+            format!(" (ports below 1024 need root or CAP_NET_BIND_SERVICE; set {setting}{off})")
+        }
+        io::ErrorKind::AddrInUse => format!(" (another server has it; set {setting}{off})"),
+        _ => String::new(),
+    };
+    io::Error::new(e.kind(), format!("{what} on {at}: {e}{hint}"))
+}
+
 pub(super) async fn accept_loop(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,

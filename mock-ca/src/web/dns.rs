@@ -152,16 +152,8 @@ impl Listeners {
     /// naming the setting to change.
     pub(crate) fn bind(ip: IpAddr, c: &DnsConfig) -> io::Result<Listeners> {
         let explain = |e: io::Error, at: SocketAddr| {
-            let hint = match e.kind() {
-                io::ErrorKind::PermissionDenied => {
-                    " (ports below 1024 need root or CAP_NET_BIND_SERVICE; set [dns] port or --dns-port, or --no-dns)"
-                }
-                io::ErrorKind::AddrInUse => {
-                    " (another server has it; set [dns] port or --dns-port, or --no-dns)"
-                }
-                _ => "",
-            };
-            io::Error::new(e.kind(), format!("DNS on {at}: {e}{hint}"))
+            let setting = "[dns] port or --dns-port";
+            crate::web::connections::bind_error(e, "DNS", at, setting, Some("--no-dns"))
         };
         let at = SocketAddr::new(ip, c.port);
         let udp = std::net::UdpSocket::bind(at).map_err(|e| explain(e, at))?;

@@ -18,6 +18,7 @@ mod dc;
 pub mod dns;
 pub mod faults;
 pub mod form;
+pub mod iis;
 mod inject;
 pub mod journal;
 pub mod ldap;
@@ -80,6 +81,8 @@ pub struct WebOptions {
     pub ldap: Option<ldap::LdapConfig>,
     /// The domain's DNS zone.
     pub dns: Option<dns::DnsConfig>,
+    /// The pages also on IIS's ports, 80 and 443.
+    pub iis: Option<iis::IisConfig>,
 }
 
 impl Default for WebOptions {
@@ -99,6 +102,7 @@ impl Default for WebOptions {
             rpc: None,
             ldap: None,
             dns: None,
+            iis: None,
         }
     }
 }
@@ -282,6 +286,10 @@ pub struct Server {
     dns: Option<SocketAddr>,
     /// Why the zone, asked for where it could be bound, is not served.
     dns_unavailable: Option<String>,
+    /// The pages' addresses on IIS's HTTP and HTTPS ports.
+    iis: Option<(SocketAddr, SocketAddr)>,
+    /// Why IIS's ports, asked for where they could be bound, are not served.
+    iis_unavailable: Option<String>,
     tls: bool,
     shared: Arc<Shared>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -356,16 +364,9 @@ impl Server {
                 dns_computer: config.host_name.clone(),
             },
         };
-        let (acceptor, binding) = if opts.tls {
-            let (chain, key) = ca.tls_identity();
-            let Some(leaf) = chain.first() else {
-                return Err(io::Error::other("the CA has no web server certificate"));
-            };
-            let binding = auth::Binding {
-                ntlm: ntlm::channel_binding_hash(leaf),
-                gss: adcs_proto::gss::tls_server_end_point(leaf),
-            };
-            let acceptor = connections::tls_acceptor(chain, key, &[b"http/1.1"])?;
+        let any_tls = opts.tls || opts.iis.as_ref().is_some_and(|c| c.enabled);
+        let (https, binding) = if any_tls {
+            let (acceptor, binding) = https_identity(&ca)?;
             (Some(acceptor), Some(binding))
         } else {
             (None, None)
@@ -431,6 +432,11 @@ impl Server {
             let _guard = runtime.enter();
             l.spawn(shared.clone(), c.enforce_encryption)?;
         }
+        let (iis, iis_unavailable) = match &https {
+            Some(a) => iis::start(&runtime, &shared, opts.listen, opts.iis.as_ref(), a)?,
+            None => (None, None),
+        };
+        let acceptor = https.filter(|_| opts.tls);
         let (ldap, ldap_unavailable) = dc::start_ldap(&runtime, &shared, &opts)?;
         let (dns, dns_unavailable) =
             dc::start_dns(&runtime, &shared, &opts, ldap.map(|l| l.0.port()))?;
@@ -450,6 +456,8 @@ impl Server {
             ldap_unavailable,
             dns,
             dns_unavailable,
+            iis,
+            iis_unavailable,
             tls: opts.tls,
             shared,
             stop: Some(stop),
@@ -492,6 +500,17 @@ impl Server {
     /// it could bind (port 53 taken or privileged).
     pub fn dns_unavailable(&self) -> Option<&str> {
         self.dns_unavailable.as_deref()
+    }
+
+    /// The pages' HTTP and HTTPS addresses on IIS's ports, when served.
+    pub fn iis_addrs(&self) -> Option<(SocketAddr, SocketAddr)> {
+        self.iis
+    }
+
+    /// Why IIS's ports are not served although `serve`'s default asked for
+    /// them where they could be bound (ports 80 and 443 taken or privileged).
+    pub fn iis_unavailable(&self) -> Option<&str> {
+        self.iis_unavailable.as_deref()
     }
 
     /// The forest's names, when serving the directory.
@@ -603,6 +622,21 @@ impl Server {
             let _ = t.join();
         }
     }
+}
+
+/// The pages' HTTPS acceptor with the CA-issued web server certificate, and
+/// that certificate's channel bindings (NTLM's and GSS's).
+fn https_identity(ca: &Ca) -> io::Result<(tokio_rustls::TlsAcceptor, auth::Binding)> {
+    let (chain, key) = ca.tls_identity();
+    let Some(leaf) = chain.first() else {
+        return Err(io::Error::other("the CA has no web server certificate"));
+    };
+    let binding = auth::Binding {
+        ntlm: ntlm::channel_binding_hash(leaf),
+        gss: adcs_proto::gss::tls_server_end_point(leaf),
+    };
+    let acceptor = connections::tls_acceptor(chain, key, &[b"http/1.1"])?;
+    Ok((acceptor, binding))
 }
 
 impl Drop for Server {

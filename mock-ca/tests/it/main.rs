@@ -7,6 +7,7 @@ mod conformance;
 mod console;
 mod dns;
 mod engine;
+mod iis;
 mod kdc;
 mod kerberos;
 mod lab;

@@ -56,8 +56,8 @@ impl<'a> Runner<'a> {
         world.listen = None;
         // A scenario's CA lives for the run only.
         world.state_dir = None;
-        // The directory and the zone only where the world has them, on
-        // free ports (a run never takes 389, 636 or 53).
+        // The directory, the zone and IIS's ports only where the world has
+        // them, on free ports (a run never takes 389, 636, 53, 80 or 443).
         world.ldap = Some(match world.ldap.take() {
             Some(l) => mock_ca::web::ldap::LdapConfig {
                 port: 0,
@@ -72,6 +72,17 @@ impl<'a> Runner<'a> {
         world.dns = Some(match world.dns.take() {
             Some(d) => mock_ca::web::dns::DnsConfig { port: 0, ..d },
             None => mock_ca::web::dns::DnsConfig {
+                enabled: false,
+                ..Default::default()
+            },
+        });
+        world.iis = Some(match world.iis.take() {
+            Some(i) => mock_ca::web::iis::IisConfig {
+                http_port: 0,
+                https_port: 0,
+                ..i
+            },
+            None => mock_ca::web::iis::IisConfig {
                 enabled: false,
                 ..Default::default()
             },

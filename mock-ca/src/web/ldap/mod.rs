@@ -89,16 +89,8 @@ impl Listeners {
         let bind = |port: u16, what: &str, key: &str, flag: &str| {
             let at = SocketAddr::new(ip, port);
             let l = std::net::TcpListener::bind(at).map_err(|e| {
-                let hint = match e.kind() {
-                    io::ErrorKind::PermissionDenied => format!(
-                        " (ports below 1024 need root or CAP_NET_BIND_SERVICE; set [ldap] {key} or {flag}, or --no-ldap)"
-                    ),
-                    io::ErrorKind::AddrInUse => {
-                        format!(" (another server has it; set [ldap] {key} or {flag}, or --no-ldap)")
-                    }
-                    _ => String::new(),
-                };
-                io::Error::new(e.kind(), format!("{what} on {at}: {e}{hint}"))
+                let setting = format!("[ldap] {key} or {flag}");
+                crate::web::connections::bind_error(e, what, at, &setting, Some("--no-ldap"))
             })?;
             l.set_nonblocking(true)?;
             Ok::<_, io::Error>(l)

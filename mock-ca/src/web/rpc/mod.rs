@@ -77,16 +77,9 @@ impl Listeners {
     pub(crate) fn bind(ip: std::net::IpAddr, c: &RpcConfig) -> io::Result<Listeners> {
         let epm_at = SocketAddr::new(ip, c.epm_port);
         let epm = std::net::TcpListener::bind(epm_at).map_err(|e| {
-            let hint = match e.kind() {
-                io::ErrorKind::PermissionDenied => {
-                    " (ports below 1024 need root or CAP_NET_BIND_SERVICE; set [rpc] epm_port or --rpc-epm-port)"
-                }
-                io::ErrorKind::AddrInUse => {
-                    " (another server has it; set [rpc] epm_port or --rpc-epm-port, or --no-rpc)"
-                }
-                _ => "",
-            };
-            io::Error::new(e.kind(), format!("the RPC endpoint mapper on {epm_at}: {e}{hint}"))
+            let what = "the RPC endpoint mapper";
+            let setting = "[rpc] epm_port or --rpc-epm-port";
+            crate::web::connections::bind_error(e, what, epm_at, setting, Some("--no-rpc"))
         })?;
         let icpr_at = SocketAddr::new(ip, c.port);
         let icpr = std::net::TcpListener::bind(icpr_at)
