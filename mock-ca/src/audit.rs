@@ -25,6 +25,9 @@ pub struct Audit {
     /// 4887, 4888 or 4889 as it stands now).
     pub events: Vec<u32>,
     pub requester: String,
+    /// The enrollment agent who signed the request on the requester's
+    /// behalf (and sent it), when one did.
+    pub agent: Option<String>,
     /// The requester's SID, when the directory knows it.
     pub requester_sid: Option<String>,
     pub template: Option<String>,
@@ -51,6 +54,7 @@ pub fn of(row: &RequestRow) -> Audit {
     Audit {
         events,
         requester: row.requester.account.clone(),
+        agent: row.agent.clone(),
         requester_sid: row.requester.sid.clone(),
         template: row.template.clone(),
         attributes: row.attributes.clone(),

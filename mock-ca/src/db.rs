@@ -229,6 +229,10 @@ pub struct RequestRow {
     pub revocation: Option<Revocation>,
     /// When a certificate hold was lifted (a delta CRL says removeFromCRL until the next base).
     pub hold_released_at: Option<UnixTime>,
+    /// The enrollment agent who signed the request on the requester's
+    /// behalf (the account that sent it), when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
 }
 
 /// Base64 (de)serialisation for byte fields of the state file.

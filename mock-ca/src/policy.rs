@@ -213,38 +213,76 @@ pub fn decide(
             standalone_plan(config, parsed, attributes)
         }
         CaMode::Enterprise => {
-            let template = match resolve_template(config, parsed, attributes) {
-                Ok(t) => t,
-                Err(d) => return d,
-            };
-            if !approved {
-                if !template.may_enroll(&requester.account, &requester.groups) {
-                    return policy_denial(&template.name, HResult::TEMPLATE_DENIED);
-                }
-                let family_ok = match parsed.key {
-                    PublicKeyKind::Rsa { .. } => template.key_families.contains(&KeyFamily::Rsa),
-                    PublicKeyKind::Ec { .. } => template.key_families.contains(&KeyFamily::Ecdsa),
-                    _ => false,
-                };
-                if !family_ok {
-                    return policy_denial(&template.name, HResult::NTE_BAD_ALGID);
-                }
-                if parsed.key.bits() < template.min_key_size {
-                    return policy_denial(&template.name, HResult::KEY_LENGTH);
-                }
-            }
-            let plan = match enterprise_plan(config, template, parsed, requester, attributes) {
-                Ok(p) => p,
-                Err(d) => return d,
-            };
-            if template.requires_approval && !approved {
-                return Decision::Pending {
-                    template: Some(template.name.clone()),
-                };
-            }
-            Decision::Issue(Box::new(plan))
+            enterprise(config, parsed, requester, requester, attributes, approved)
         }
     }
+}
+
+/// Decides an enrollment agent's request for `target` (ESC3's second
+/// step, and the smart-card enrollment station's flow): the agent needs
+/// Enroll on the template, the certificate names the target. Only schema
+/// version 1 templates take such requests as they are: a later one asks
+/// for RA signatures (msPKI-RA-Signature), which this CA does not model.
+pub fn decide_on_behalf(
+    config: &CaConfig,
+    parsed: &ParsedRequest,
+    agent: &Requester,
+    target: &Requester,
+    attributes: &[(String, String)],
+) -> Decision {
+    if config.mode == CaMode::Standalone {
+        return decide(config, parsed, target, attributes, false);
+    }
+    match resolve_template(config, parsed, attributes) {
+        Err(d) => d,
+        Ok(t) if t.schema_version >= 2 => {
+            policy_denial(&t.name, HResult::SIGNATURE_POLICY_REQUIRED)
+        }
+        Ok(_) => enterprise(config, parsed, agent, target, attributes, false),
+    }
+}
+
+/// An enterprise CA's decision: `enroller` needs the template's Enroll
+/// right (the requester, or an enrollment agent), `enrollee` is whom the
+/// certificate names.
+fn enterprise(
+    config: &CaConfig,
+    parsed: &ParsedRequest,
+    enroller: &Requester,
+    enrollee: &Requester,
+    attributes: &[(String, String)],
+    approved: bool,
+) -> Decision {
+    let template = match resolve_template(config, parsed, attributes) {
+        Ok(t) => t,
+        Err(d) => return d,
+    };
+    if !approved {
+        if !template.may_enroll(&enroller.account, &enroller.groups) {
+            return policy_denial(&template.name, HResult::TEMPLATE_DENIED);
+        }
+        let family_ok = match parsed.key {
+            PublicKeyKind::Rsa { .. } => template.key_families.contains(&KeyFamily::Rsa),
+            PublicKeyKind::Ec { .. } => template.key_families.contains(&KeyFamily::Ecdsa),
+            _ => false,
+        };
+        if !family_ok {
+            return policy_denial(&template.name, HResult::NTE_BAD_ALGID);
+        }
+        if parsed.key.bits() < template.min_key_size {
+            return policy_denial(&template.name, HResult::KEY_LENGTH);
+        }
+    }
+    let plan = match enterprise_plan(config, template, parsed, enrollee, attributes) {
+        Ok(p) => p,
+        Err(d) => return d,
+    };
+    if template.requires_approval && !approved {
+        return Decision::Pending {
+            template: Some(template.name.clone()),
+        };
+    }
+    Decision::Issue(Box::new(plan))
 }
 
 fn enterprise_plan(

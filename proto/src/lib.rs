@@ -8,6 +8,7 @@
 //! the client reads. One exception to "no I/O": the atomic file write every
 //! writer in the project uses (`atomic_file`).
 
+pub mod agent;
 pub mod atomic_file;
 pub mod clock;
 pub mod encoding;

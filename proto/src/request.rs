@@ -87,6 +87,9 @@ pub struct ParsedRequest {
     pub client_info: Option<ClientInfo>,
     /// The PKCS#9 challengePassword (what NDES checks).
     pub challenge_password: Option<String>,
+    /// An enrollment agent's signature naming the account the request is
+    /// for, when it came signed on another's behalf.
+    pub on_behalf_of: Option<crate::agent::OnBehalfOf>,
 }
 
 impl ParsedRequest {
@@ -310,7 +313,9 @@ fn decode_client_info(any: &Any) -> Option<ClientInfo> {
 pub fn parse_request(input: &[u8]) -> Result<ParsedRequest, RequestError> {
     let mut der = decode_request_bytes(input)?;
     let mut format = RequestFormat::Pkcs10;
+    let mut on_behalf_of = None;
     if let Some(inner) = unwrap_pkcs7(&der)? {
+        on_behalf_of = crate::agent::read(&der);
         der = inner;
         format = RequestFormat::Pkcs7Renewal;
     }
@@ -404,6 +409,7 @@ pub fn parse_request(input: &[u8]) -> Result<ParsedRequest, RequestError> {
         csp,
         client_info,
         challenge_password,
+        on_behalf_of,
     })
 }
 

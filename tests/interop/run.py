@@ -2217,6 +2217,43 @@ def _(ctx):
     check([u.lower() for u in san_upns(cert)] == [ADMIN_UPN], "UPN %r" % san_upns(cert))
 
 
+def esc3_on_behalf_of_the_administrator(ctx, exe):
+    """ESC3 end to end: an agent certificate from the ESC3 template, then a
+    User certificate for the administrator requested with it."""
+    _out, agent = lab_req(ctx, exe, "ESC3")
+    check(x509.ObjectIdentifier("1.3.6.1.4.1.311.20.2.1") in ekus(agent), "agent EKUs %r" % ekus(agent))
+    agent_pfx = os.path.join(ctx.workdir, files_with(ctx.workdir, ".pfx")[0])
+    s = ctx.server
+    out = run_certipy(ctx, exe + ["req", "-u", "alice@contoso.test", "-p", ALICE[1], "-ca", s.ca_name(),
+                                  "-target-ip", s.host, "-dc-ip", s.host, "-dynamic-endpoint",
+                                  "-template", "User", "-on-behalf-of", "CONTOSO\\Administrator",
+                                  "-pfx", agent_pfx, "-timeout", "15"])
+    made = [os.path.join(ctx.workdir, f) for f in files_with(ctx.workdir, ".pfx")]
+    made = [f for f in made if f != agent_pfx]
+    check(len(made) == 1, "no administrator .pfx (%r): %s" % (made, out_tail(out)))
+    _key, cert = load_pfx(made[0])
+    check([u.lower() for u in san_upns(cert)] == [ADMIN_UPN], "UPN %r" % san_upns(cert))
+    check_issued_by(cert, s.ca_cert())
+    # The CA's record names the administrator as requester and alice as agent.
+    m = re.search(r"Request ID is (\d+)", out)
+    check(m, "no request ID: %s" % out_tail(out))
+    r = s.ca("audit", m.group(1))
+    check(r.returncode == 0, "`ca audit` exited %s: %s" % (r.returncode, r.stderr))
+    audit = json.loads(r.stdout)
+    check(audit.get("agent") == "CONTOSO\\alice" and audit.get("requester") == "CONTOSO\\Administrator",
+          "audit %r" % audit)
+
+
+@case("certipy.esc3_agent_certificate_then_on_behalf_of_the_administrator", modes=("lab",), transports=("https",))
+def _(ctx):
+    esc3_on_behalf_of_the_administrator(ctx, certipy_exe())
+
+
+@case("certipy5.esc3_agent_certificate_then_on_behalf_of_the_administrator", modes=("lab",), transports=("https",))
+def _(ctx):
+    esc3_on_behalf_of_the_administrator(ctx, certipy5_exe())
+
+
 @case("certipy.esc6_upn_on_the_user_template", modes=("lab", "enterprise"), transports=("https",))
 def _(ctx):
     _out, cert = lab_req(ctx, certipy_exe(), "User", "-upn", ADMIN_UPN)

@@ -12,7 +12,7 @@ use crate::authority::{self, Authority, AuthorityError, CaCertificate, Root, CLO
 use crate::config::{CaConfig, CaMode, ConfigError};
 use crate::db::{normalize_serial, Database, RequestRow, Requester, Revocation, RevocationReason};
 use crate::keys::{KeyAlgorithm, SigningKey};
-use crate::policy::{decide, Decision, IssuePlan};
+use crate::policy::{decide, decide_on_behalf, Decision, IssuePlan};
 use crate::state::{
     AuthorityFile, CrlRecord, Record, StateDir, StateError, StoredCert, StoredKey, StoredRoot,
 };
@@ -27,6 +27,7 @@ use adcs_proto::serial::adcs_serial;
 use adcs_proto::x509::{self, extension, CertificateSpec, CrlEntry, SanEntry};
 
 mod admin;
+mod agent;
 mod restore;
 mod revocation;
 mod service;

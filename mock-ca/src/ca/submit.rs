@@ -82,7 +82,22 @@ impl Ca {
             }
             Ok(p) => {
                 let who = self.with_sid(requester);
-                let decision = decide(&st.config, &p, &who, attributes, false);
+                let decision = match &p.on_behalf_of {
+                    None => decide(&st.config, &p, &who, attributes, false),
+                    Some(agent) => match self.agent_target(&st, agent) {
+                        Ok(target) => {
+                            let d = decide_on_behalf(&st.config, &p, &who, &target, attributes);
+                            row.agent = Some(who.account.clone());
+                            row.requester = target;
+                            d
+                        }
+                        Err((hresult, message)) => Decision::Deny {
+                            template: None,
+                            hresult,
+                            message,
+                        },
+                    },
+                };
                 let template = match &decision {
                     Decision::Issue(plan) => plan.template.clone(),
                     Decision::Pending { template } | Decision::Deny { template, .. } => {
@@ -202,7 +217,7 @@ impl Ca {
     /// `requester` with its objectSid: the directory's, or when it has none
     /// (a requester made in code) the one this CA's seed gives the account
     /// name, as the directory derives it ([`crate::db::sid::of`]).
-    fn with_sid(&self, requester: &Requester) -> Requester {
+    pub(super) fn with_sid(&self, requester: &Requester) -> Requester {
         let mut who = requester.clone();
         if who.sid.is_none() {
             who.sid = Some(crate::db::sid::of(&self.seed, &who.account));
@@ -427,5 +442,6 @@ pub(super) fn new_row(
         not_after: None,
         revocation: None,
         hold_released_at: None,
+        agent: None,
     }
 }

@@ -247,3 +247,125 @@ fn esc15_an_unpatched_ca_copies_the_requested_application_policies() {
     let own = policy_oids(&extension(&der, APPLICATION_POLICIES).unwrap());
     assert_eq!(own, [oid::EKU_CLIENT_AUTH], "the template's own");
 }
+
+/// alice's enrollment-agent certificate from the lab's ESC3 template (or
+/// another template), with the key that signs her requests (`client/0`).
+fn agent_certificate(ca: &Ca, template: &str) -> Vec<u8> {
+    issued(&submit(ca, &Req::default(), template, &[]))
+}
+
+fn agent_key() -> mock_ca::keys::SigningKey {
+    mock_ca::keys::SigningKey::generate(mock_ca::KeyAlgorithm::Rsa2048, &Seed(1), "client/0")
+        .unwrap()
+}
+
+/// A request for `template` that alice signs, with `agent_cert`, on the
+/// administrator's behalf (Certipy's `req -on-behalf-of`).
+fn on_behalf_of_administrator(ca: &Ca, agent_cert: &[u8], template: &str) -> Submission {
+    let csr = request(&Req {
+        label: "target/0",
+        ..Req::default()
+    });
+    let signed =
+        adcs_proto::agent::sign(&csr, "CONTOSO\\Administrator", agent_cert, &agent_key()).unwrap();
+    ca.submit(&signed, &alice(), &template_attr(template))
+        .unwrap()
+}
+
+#[test]
+fn esc3_an_agent_certificate_enrolls_for_another_account() {
+    let mut config = CaConfig::default();
+    lab::apply(&mut config, &[Esc::Esc3]);
+    let ca = Ca::new(config, Seed(11), clock()).unwrap();
+    let agent = agent_certificate(&ca, "ESC3");
+    let s = on_behalf_of_administrator(&ca, &agent, "User");
+    let der = issued(&s);
+    assert_eq!(
+        upns(&der)
+            .iter()
+            .map(|u| u.to_lowercase())
+            .collect::<Vec<_>>(),
+        [ADMIN_UPN]
+    );
+    // The administrator's SID (RID 500), as strong mapping checks it.
+    let sid = extension(&der, SID_EXT).expect("the target's SID extension");
+    let at = sid.windows(5).position(|w| w == b"S-1-5").unwrap();
+    assert!(String::from_utf8_lossy(&sid[at..]).ends_with("-500"));
+    let row = ca.request(s.id).unwrap();
+    assert_eq!(row.requester.account, "CONTOSO\\Administrator");
+    assert_eq!(row.agent.as_deref(), Some("CONTOSO\\alice"));
+    assert_eq!(
+        mock_ca::audit::of(&row).agent.as_deref(),
+        Some("CONTOSO\\alice")
+    );
+}
+
+#[test]
+fn agent_requests_are_refused_as_windows_refuses_them() {
+    let mut config = CaConfig::default();
+    lab::apply(&mut config, &[Esc::Esc1, Esc::Esc3]);
+    let ca = Ca::new(config, Seed(11), clock()).unwrap();
+    let refused = |s: Submission, h: HResult| {
+        assert_eq!(s.disposition, Disposition::Denied, "{}", s.message);
+        assert_eq!(s.status, h, "{}", s.message);
+    };
+    // A certificate without the agent purpose.
+    let user = agent_certificate(&ca, "User");
+    refused(
+        on_behalf_of_administrator(&ca, &user, "User"),
+        HResult::SIGNATURE_REJECTED,
+    );
+    // A later-schema target template asks for RA signatures.
+    let agent = agent_certificate(&ca, "ESC3");
+    refused(
+        on_behalf_of_administrator(&ca, &agent, "ESC1"),
+        HResult::SIGNATURE_POLICY_REQUIRED,
+    );
+    // Another CA's certificate (the same bytes this CA never issued).
+    let other = Ca::new(
+        {
+            let mut c = CaConfig::default();
+            lab::apply(&mut c, &[Esc::Esc3]);
+            c
+        },
+        Seed(12),
+        clock(),
+    )
+    .unwrap();
+    let foreign = agent_certificate(&other, "ESC3");
+    refused(
+        on_behalf_of_administrator(&ca, &foreign, "User"),
+        HResult::CERT_E_UNTRUSTEDROOT,
+    );
+    // Signed with a key that is not the certificate's.
+    let csr = request(&Req::default());
+    let wrong = mock_ca::keys::SigningKey::generate(
+        mock_ca::KeyAlgorithm::Rsa2048,
+        &Seed(1),
+        "someone-else",
+    )
+    .unwrap();
+    let forged = adcs_proto::agent::sign(&csr, "CONTOSO\\Administrator", &agent, &wrong).unwrap();
+    refused(
+        ca.submit(&forged, &alice(), &template_attr("User"))
+            .unwrap(),
+        HResult::NTE_BAD_SIGNATURE,
+    );
+    // Revoked.
+    let serial = adcs_proto::hex::hex(
+        x509_parser::parse_x509_certificate(&agent)
+            .unwrap()
+            .1
+            .raw_serial(),
+    );
+    ca.revoke(
+        &serial,
+        mock_ca::RevocationReason::KeyCompromise,
+        "CONTOSO\\officer",
+    )
+    .unwrap();
+    refused(
+        on_behalf_of_administrator(&ca, &agent, "User"),
+        HResult::CRYPT_E_REVOKED,
+    );
+}

@@ -173,6 +173,37 @@ impl PkiMessage {
     }
 }
 
+/// SignedData's first signer as a reader checks it: the signer's
+/// certificate (among the message's), its signed attributes, and whether
+/// the signature over them and their messageDigest of the content hold.
+pub(crate) struct SignedBy {
+    pub certificate: Vec<u8>,
+    pub attributes: Vec<Attribute>,
+    pub valid: bool,
+}
+
+/// The first signer of `sd`, when it has signed attributes, a known
+/// digest and its certificate in the message.
+pub(crate) fn signed_by(sd: &SignedData) -> Option<SignedBy> {
+    let si = sd.signer_infos.0.iter().next()?;
+    let attributes: Vec<Attribute> = si.signed_attrs.as_ref()?.iter().cloned().collect();
+    let digest = Digest::from_oid(&si.digest_alg.oid)?;
+    let certificate = find_signer(sd, &si.sid).ok()?;
+    let content = sd
+        .encap_content_info
+        .econtent
+        .as_ref()
+        .and_then(|c| c.decode_as::<OctetString>().ok())
+        .map(|o| o.as_bytes().to_vec())
+        .unwrap_or_default();
+    let valid = check_signature(si, &attributes, &certificate, digest, Some(&content));
+    Some(SignedBy {
+        certificate,
+        attributes,
+        valid,
+    })
+}
+
 /// The certificate the signer identifier names, among the message's certificates.
 fn find_signer(sd: &SignedData, sid: &SignerIdentifier) -> Result<Vec<u8>, ScepError> {
     let certs = sd
@@ -244,7 +275,7 @@ pub struct Outgoing {
     pub envelope: Option<Vec<u8>>,
 }
 
-fn attribute(id: Oid, value: Any) -> Result<Attribute, der::Error> {
+pub(crate) fn attribute(id: Oid, value: Any) -> Result<Attribute, der::Error> {
     Ok(Attribute {
         oid: id,
         values: SetOfVec::try_from(vec![value])?,
@@ -255,7 +286,7 @@ fn printable(s: &str) -> Result<Any, der::Error> {
     Any::encode_from(&PrintableString::new(s)?)
 }
 
-fn octets(b: &[u8]) -> Result<Any, der::Error> {
+pub(crate) fn octets(b: &[u8]) -> Result<Any, der::Error> {
     Any::encode_from(&OctetString::new(b.to_vec())?)
 }
 
@@ -298,71 +329,89 @@ impl Outgoing {
         key: &dyn Signer,
         extra_certs: &[Vec<u8>],
     ) -> Result<Vec<u8>, ScepError> {
-        let sig_alg = key.signature_algorithm();
-        let digest = Digest::of_signature(&sig_alg.oid)
-            .ok_or_else(|| ScepError::malformed(format!("signature algorithm {}", sig_alg.oid)))?;
-        let content = self.envelope.clone().unwrap_or_default();
-        let attrs = self
-            .attributes(&digest.hash(&content))
-            .map_err(ScepError::malformed)?;
-        let signature = key.sign(&attrs.to_der().map_err(ScepError::malformed)?);
-        let digest_alg = AlgorithmIdentifierOwned {
-            oid: digest.oid(),
-            parameters: None,
-        };
-        // As Windows' CryptMsg and strongSwan expect: an RSA signer names
-        // `rsaEncryption` and leaves the hash to the digest algorithm.
-        let rsa = [
-            x509_oid::SHA1_WITH_RSA,
-            x509_oid::SHA256_WITH_RSA,
-            x509_oid::SHA384_WITH_RSA,
-            x509_oid::SHA512_WITH_RSA,
-        ];
-        let sig_alg = if rsa.contains(&sig_alg.oid) {
-            AlgorithmIdentifierOwned {
-                oid: x509_oid::RSA_ENCRYPTION,
-                parameters: Some(Any::null()),
-            }
-        } else {
-            sig_alg
-        };
-        let signer_info = SignerInfo {
-            version: CmsVersion::V1,
-            sid: SignerIdentifier::IssuerAndSerialNumber(
-                super::envelope::issuer_and_serial(signer_cert).map_err(ScepError::malformed)?,
-            ),
-            digest_alg: digest_alg.clone(),
-            signed_attrs: Some(attrs),
-            signature_algorithm: sig_alg,
-            signature: OctetString::new(signature).map_err(ScepError::malformed)?,
-            unsigned_attrs: None,
-        };
-        let econtent = match &self.envelope {
-            Some(e) => Some(octets(e).map_err(ScepError::malformed)?),
-            None => None,
-        };
-        let mut certs = vec![signer_cert.to_vec()];
-        certs.extend(extra_certs.iter().cloned());
-        let sd = SignedData {
-            version: CmsVersion::V1,
-            digest_algorithms: SetOfVec::try_from(vec![digest_alg])
-                .map_err(ScepError::malformed)?,
-            encap_content_info: EncapsulatedContentInfo {
-                econtent_type: x509_oid::PKCS7_DATA,
-                econtent,
-            },
-            certificates: Some(certificate_set(&certs)?),
-            crls: None,
-            signer_infos: SignerInfos(
-                SetOfVec::try_from(vec![signer_info]).map_err(ScepError::malformed)?,
-            ),
-        };
-        let info = ContentInfo {
-            content_type: x509_oid::PKCS7_SIGNED_DATA,
-            content: Any::encode_from(&sd).map_err(ScepError::malformed)?,
-        };
-        info.to_der().map_err(ScepError::malformed)
+        sign_data(
+            self.envelope.as_deref(),
+            |digest| self.attributes(digest),
+            signer_cert,
+            key,
+            extra_certs,
+        )
     }
+}
+
+/// CMS SignedData (a PKCS#7 ContentInfo) over `content` as id-data,
+/// signed by `key` (whose certificate is `signer_cert`) over the signed
+/// attributes `attributes` makes from the content's digest, carrying
+/// `signer_cert` and `extra_certs`: SCEP's messages and an enrollment
+/// agent's request ([`crate::agent`]) alike.
+pub(crate) fn sign_data(
+    content: Option<&[u8]>,
+    attributes: impl FnOnce(&[u8]) -> Result<SetOfVec<Attribute>, der::Error>,
+    signer_cert: &[u8],
+    key: &dyn Signer,
+    extra_certs: &[Vec<u8>],
+) -> Result<Vec<u8>, ScepError> {
+    let sig_alg = key.signature_algorithm();
+    let digest = Digest::of_signature(&sig_alg.oid)
+        .ok_or_else(|| ScepError::malformed(format!("signature algorithm {}", sig_alg.oid)))?;
+    let attrs =
+        attributes(&digest.hash(content.unwrap_or_default())).map_err(ScepError::malformed)?;
+    let signature = key.sign(&attrs.to_der().map_err(ScepError::malformed)?);
+    let digest_alg = AlgorithmIdentifierOwned {
+        oid: digest.oid(),
+        parameters: None,
+    };
+    // As Windows' CryptMsg and strongSwan expect: an RSA signer names
+    // `rsaEncryption` and leaves the hash to the digest algorithm.
+    let rsa = [
+        x509_oid::SHA1_WITH_RSA,
+        x509_oid::SHA256_WITH_RSA,
+        x509_oid::SHA384_WITH_RSA,
+        x509_oid::SHA512_WITH_RSA,
+    ];
+    let sig_alg = if rsa.contains(&sig_alg.oid) {
+        AlgorithmIdentifierOwned {
+            oid: x509_oid::RSA_ENCRYPTION,
+            parameters: Some(Any::null()),
+        }
+    } else {
+        sig_alg
+    };
+    let signer_info = SignerInfo {
+        version: CmsVersion::V1,
+        sid: SignerIdentifier::IssuerAndSerialNumber(
+            super::envelope::issuer_and_serial(signer_cert).map_err(ScepError::malformed)?,
+        ),
+        digest_alg: digest_alg.clone(),
+        signed_attrs: Some(attrs),
+        signature_algorithm: sig_alg,
+        signature: OctetString::new(signature).map_err(ScepError::malformed)?,
+        unsigned_attrs: None,
+    };
+    let econtent = match content {
+        Some(e) => Some(octets(e).map_err(ScepError::malformed)?),
+        None => None,
+    };
+    let mut certs = vec![signer_cert.to_vec()];
+    certs.extend(extra_certs.iter().cloned());
+    let sd = SignedData {
+        version: CmsVersion::V1,
+        digest_algorithms: SetOfVec::try_from(vec![digest_alg]).map_err(ScepError::malformed)?,
+        encap_content_info: EncapsulatedContentInfo {
+            econtent_type: x509_oid::PKCS7_DATA,
+            econtent,
+        },
+        certificates: Some(certificate_set(&certs)?),
+        crls: None,
+        signer_infos: SignerInfos(
+            SetOfVec::try_from(vec![signer_info]).map_err(ScepError::malformed)?,
+        ),
+    };
+    let info = ContentInfo {
+        content_type: x509_oid::PKCS7_SIGNED_DATA,
+        content: Any::encode_from(&sd).map_err(ScepError::malformed)?,
+    };
+    info.to_der().map_err(ScepError::malformed)
 }
 
 fn certificate_set(certs: &[Vec<u8>]) -> Result<CertificateSet, ScepError> {
