@@ -15,6 +15,7 @@ pub mod keys;
 pub mod lab;
 pub mod ndes;
 pub mod policy;
+pub mod registry;
 pub mod serve;
 pub mod state;
 pub mod template;

@@ -59,6 +59,9 @@ pub struct ServeConfig {
     /// The pages also on IIS's ports 80 and 443 (`[iis]`; absent: where
     /// the ports can be bound).
     pub iis: Option<crate::web::iis::IisConfig>,
+    /// SMB's named pipes on 445 (`[smb]`; absent: on where port 445 can be
+    /// bound, off otherwise).
+    pub smb: Option<crate::web::smb::SmbConfig>,
     /// Misconfigurations to set (`[lab]`, `--vulnerable`; absent: none).
     pub lab: Option<crate::lab::LabConfig>,
 }
@@ -220,6 +223,7 @@ pub fn build(config: &ServeConfig) -> Result<(Arc<Ca>, WebOptions), ServeError> 
             optional: true,
             ..Default::default()
         })),
+        smb: config.smb.clone().or_else(default_smb),
     };
     let lab = crate::lab::web_settings(&config.lab_escs()?);
     if lab.channel_binding_off {
@@ -235,6 +239,15 @@ pub fn build(config: &ServeConfig) -> Result<(Arc<Ca>, WebOptions), ServeError> 
 /// whose own RPC service always holds it (`--rpc --rpc-epm-port` there).
 fn default_rpc() -> Option<crate::web::rpc::RpcConfig> {
     cfg!(not(windows)).then(|| crate::web::rpc::RpcConfig {
+        optional: true,
+        ..Default::default()
+    })
+}
+
+/// SMB without `[smb]`: where port 445 can be bound. Not on Windows,
+/// whose own server always holds it (`[smb] port` there).
+fn default_smb() -> Option<crate::web::smb::SmbConfig> {
+    cfg!(not(windows)).then(|| crate::web::smb::SmbConfig {
         optional: true,
         ..Default::default()
     })
@@ -339,6 +352,7 @@ pub fn start(config: ServeConfig, ready_file: Option<&Path>) -> Result<Running, 
                 dc_name: n.dc_host.clone(),
             }),
         dns: server.dns_addr().map(|a| a.to_string()),
+        smb: server.smb_addr().map(|a| a.to_string()),
     };
     if let Some(r) = ready_file {
         let json = serde_json::to_vec_pretty(&info).expect("ready info serialises");

@@ -28,6 +28,7 @@ pub mod sd;
 pub mod seed;
 pub mod serial;
 pub mod signer;
+pub mod smb;
 pub mod x509;
 
 pub use clock::{Clock, UnixTime};

@@ -38,6 +38,10 @@ pub struct ReadyInfo {
     /// The domain's DNS zone (UDP and TCP), `127.0.0.1:53`, when served.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<String>,
+    /// SMB with the CA's named pipes (`\pipe\cert`, `\pipe\winreg`),
+    /// `127.0.0.1:445`, when served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smb: Option<String>,
     /// The pages on IIS's ports: `http://127.0.0.1:80/certsrv/` and
     /// `https://127.0.0.1:443/certsrv/`, when served.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -107,6 +107,18 @@ pub struct ServeArgs {
     /// Not on IIS's ports, even where they could be bound.
     #[arg(long)]
     no_iis: bool,
+    /// Serve SMB on port 445 with the CA's named pipes (`\pipe\cert` for
+    /// ICertPassage, `\pipe\winreg` for the CA's registry), and stop if
+    /// the port cannot be bound (`[smb]` in the config file). Without it,
+    /// SMB runs where port 445 can be bound and is left out where it cannot.
+    #[arg(long, conflicts_with = "no_smb")]
+    smb: bool,
+    /// No SMB, even where port 445 could be bound.
+    #[arg(long)]
+    no_smb: bool,
+    /// SMB's port instead of 445 (0: a free one; implies --smb).
+    #[arg(long, value_name = "PORT")]
+    smb_port: Option<u16>,
     /// Misconfigure the CA for testing AD CS tools: a comma-separated list
     /// of esc1, esc2, esc3, esc4, esc6, esc8, esc9, esc11, esc13, esc15,
     /// esc16, or all
@@ -148,6 +160,23 @@ fn dns_flags(args: &ServeArgs, c: &mut ServeConfig) {
     }
     if let (Some(port), Some(d)) = (args.dns_port, c.dns.as_mut()) {
         d.port = port;
+    }
+}
+
+/// `--smb`, `--no-smb` and the port over `[smb]`.
+fn smb_flags(args: &ServeArgs, c: &mut ServeConfig) {
+    use mock_ca::web::smb::SmbConfig;
+    if (args.smb || args.smb_port.is_some()) && c.smb.is_none() {
+        c.smb = Some(SmbConfig::default());
+    }
+    if args.no_smb {
+        c.smb = Some(SmbConfig {
+            enabled: false,
+            ..Default::default()
+        });
+    }
+    if let (Some(port), Some(s)) = (args.smb_port, c.smb.as_mut()) {
+        s.port = port;
     }
 }
 
@@ -195,6 +224,7 @@ pub fn config(args: &ServeArgs) -> Result<ServeConfig, String> {
     }
     ldap_flags(args, &mut c);
     dns_flags(args, &mut c);
+    smb_flags(args, &mut c);
     if args.iis && c.iis.is_none() {
         c.iis = Some(mock_ca::web::iis::IisConfig::default());
     }
@@ -282,6 +312,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
         println!("dns       {d}  (the domain's zone: the DC, the CA's host, AD's SRV records)");
     } else if let Some(why) = running.server.dns_unavailable() {
         println!("dns       off: {why}");
+    }
+    if let Some(a) = &info.smb {
+        println!("smb       {a}  (\\pipe\\cert, \\pipe\\winreg: certipy req without -dynamic-endpoint, certipy find's CA flags)");
+    } else if let Some(why) = running.server.smb_unavailable() {
+        println!("smb       off: {why}");
     }
     if let Some(i) = &info.iis {
         println!(

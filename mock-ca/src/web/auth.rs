@@ -9,7 +9,7 @@ use base64::Engine;
 
 use super::directory::{Directory, Identity};
 use adcs_proto::gss::{spnego, AcceptContext, Accepted, Acceptor};
-use adcs_proto::ntlm::{self, ChallengeState, ChannelBindingPolicy, Direction, ServerNames};
+use adcs_proto::ntlm::{self, ChallengeState, ChannelBindingPolicy, ServerNames};
 
 /// What the server offers and requires.
 #[derive(Clone, Debug)]
@@ -229,31 +229,15 @@ fn ntlm_exchange(call: &NtlmCall, conn: &mut ConnAuth, msg: &[u8]) -> Option<Out
     })
 }
 
-/// Checks the client's mechListMIC over the mechanism list it offered and
-/// makes the server's (MS-SPNG 3.1.5.1); none when the client sent none.
+/// Checks the client's mechListMIC and makes the server's
+/// ([`ntlm::mech_list_mic`]).
 pub(crate) fn mech_list_mic(
     verified: &ntlm::Verified,
     negotiated: u32,
     types: Option<Vec<u8>>,
     mic: Option<Vec<u8>>,
 ) -> Result<Option<[u8; 16]>, String> {
-    let Some(mic) = mic else {
-        return Ok(None);
-    };
-    let Some(types) = types else {
-        return Err("SPNEGO: a mechListMIC with no NegTokenInit on this connection".into());
-    };
-    let key = &verified.exported_session_key;
-    let theirs = ntlm::sign_first(key, negotiated, Direction::ClientToServer, &types);
-    if !constant_time_eq(&theirs, &mic) {
-        return Err("SPNEGO: the client's mechListMIC does not verify".into());
-    }
-    Ok(Some(ntlm::sign_first(
-        key,
-        negotiated,
-        Direction::ServerToClient,
-        &types,
-    )))
+    ntlm::mech_list_mic(&verified.exported_session_key, negotiated, types, mic)
 }
 
 /// A CHALLENGE for a NEGOTIATE, with a fresh random server challenge.
@@ -424,6 +408,7 @@ pub fn offers(settings: &AuthSettings) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::web::directory::User;
+    use adcs_proto::ntlm::Direction;
 
     fn setup() -> (AuthSettings, Directory) {
         let settings = AuthSettings {

@@ -146,6 +146,12 @@ impl FaultRule {
         if self.is_ldap() && (http_only.iter().any(|e| *e) || protocol_effects.iter().any(|e| *e)) {
             return Err(self.invalid("a directory operation takes delay_ms, reset or result"));
         }
+        let smb_effects = [self.reset, self.delay_ms.is_some()];
+        if self.is_smb()
+            && effects.iter().filter(|e| **e).count() > smb_effects.iter().filter(|e| **e).count()
+        {
+            return Err(self.invalid("an SMB command takes delay_ms or reset"));
+        }
         if self.is_rpc() && http_only.iter().any(|e| *e) {
             return Err(self.invalid(
                 "status, truncate, garble and content_type are HTTP's: an RPC call takes delay_ms, reset, hresult, deny_hresult or pending_polls",
@@ -167,12 +173,21 @@ impl FaultRule {
         self.endpoint.to_ascii_lowercase().starts_with("ldap/")
     }
 
+    /// Whether the rule is for an SMB command (`smb/create`, `smb/*`).
+    fn is_smb(&self) -> bool {
+        self.endpoint.to_ascii_lowercase().starts_with("smb/")
+    }
+
     fn matches(&self, page: &str, method: &str) -> bool {
         let lower = page.to_ascii_lowercase();
-        let not_a_page = lower.starts_with("rpc/") || lower.starts_with("ldap/");
+        let not_a_page = ["rpc/", "ldap/", "smb/"]
+            .iter()
+            .any(|p| lower.starts_with(p));
         let all_ldap = self.endpoint == "ldap/*" && lower.starts_with("ldap/");
+        let all_smb = self.endpoint == "smb/*" && lower.starts_with("smb/");
         ((self.endpoint == "*" && !not_a_page)
             || all_ldap
+            || all_smb
             || self.endpoint.eq_ignore_ascii_case(page))
             && self
                 .method

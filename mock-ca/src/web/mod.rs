@@ -29,6 +29,7 @@ mod portal;
 mod replies;
 mod routes;
 pub mod rpc;
+pub mod smb;
 
 use std::io;
 use std::net::SocketAddr;
@@ -83,6 +84,8 @@ pub struct WebOptions {
     pub dns: Option<dns::DnsConfig>,
     /// The pages also on IIS's ports, 80 and 443.
     pub iis: Option<iis::IisConfig>,
+    /// SMB on 445: the CA's named pipes.
+    pub smb: Option<smb::SmbConfig>,
 }
 
 impl Default for WebOptions {
@@ -103,6 +106,7 @@ impl Default for WebOptions {
             ldap: None,
             dns: None,
             iis: None,
+            smb: None,
         }
     }
 }
@@ -271,6 +275,30 @@ impl Reply {
     }
 }
 
+type RpcStarted = (Option<(SocketAddr, SocketAddr)>, Option<String>);
+
+/// Binds and starts RPC (the endpoint mapper and ICertPassage), as
+/// `opts.rpc` asks: a port that cannot be had is an error, or (serve's
+/// default) a reason.
+fn start_rpc(
+    runtime: &tokio::runtime::Runtime,
+    shared: &Arc<Shared>,
+    opts: &WebOptions,
+) -> io::Result<RpcStarted> {
+    let Some(c) = opts.rpc.as_ref().filter(|c| c.enabled) else {
+        return Ok((None, None));
+    };
+    let listeners = match rpc::Listeners::bind(opts.listen.ip(), c) {
+        Ok(l) => l,
+        Err(e) if c.optional => return Ok((None, Some(e.to_string()))),
+        Err(e) => return Err(e),
+    };
+    let addrs = listeners.addrs()?;
+    let _guard = runtime.enter();
+    listeners.spawn(shared.clone(), c.enforce_encryption)?;
+    Ok((Some(addrs), None))
+}
+
 /// A running server. Dropping it (or [`Server::shutdown`]) stops it.
 pub struct Server {
     addr: SocketAddr,
@@ -290,6 +318,10 @@ pub struct Server {
     iis: Option<(SocketAddr, SocketAddr)>,
     /// Why IIS's ports, asked for where they could be bound, are not served.
     iis_unavailable: Option<String>,
+    /// SMB's address.
+    smb: Option<SocketAddr>,
+    /// Why SMB, asked for where it could be bound, is not served.
+    smb_unavailable: Option<String>,
     tls: bool,
     shared: Arc<Shared>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -414,24 +446,7 @@ impl Server {
             socket.listen(LISTEN_BACKLOG)?
         };
         let addr = listener.local_addr()?;
-        let mut rpc_unavailable = None;
-        let rpc = match &opts.rpc {
-            Some(c) if !c.enabled => None,
-            Some(c) => match rpc::Listeners::bind(opts.listen.ip(), c) {
-                Ok(l) => Some(l),
-                Err(e) if c.optional => {
-                    rpc_unavailable = Some(e.to_string());
-                    None
-                }
-                Err(e) => return Err(e),
-            },
-            None => None,
-        };
-        let rpc_addrs = rpc.as_ref().map(rpc::Listeners::addrs).transpose()?;
-        if let (Some(l), Some(c)) = (rpc, &opts.rpc) {
-            let _guard = runtime.enter();
-            l.spawn(shared.clone(), c.enforce_encryption)?;
-        }
+        let (rpc_addrs, rpc_unavailable) = start_rpc(&runtime, &shared, &opts)?;
         let (iis, iis_unavailable) = match &https {
             Some(a) => iis::start(&runtime, &shared, opts.listen, opts.iis.as_ref(), a)?,
             None => (None, None),
@@ -440,6 +455,7 @@ impl Server {
         let (ldap, ldap_unavailable) = dc::start_ldap(&runtime, &shared, &opts)?;
         let (dns, dns_unavailable) =
             dc::start_dns(&runtime, &shared, &opts, ldap.map(|l| l.0.port()))?;
+        let (smb, smb_unavailable) = smb::start(&runtime, &shared, &opts)?;
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let s = shared.clone();
         let thread = std::thread::Builder::new()
@@ -458,6 +474,8 @@ impl Server {
             dns_unavailable,
             iis,
             iis_unavailable,
+            smb,
+            smb_unavailable,
             tls: opts.tls,
             shared,
             stop: Some(stop),
@@ -511,6 +529,17 @@ impl Server {
     /// them where they could be bound (ports 80 and 443 taken or privileged).
     pub fn iis_unavailable(&self) -> Option<&str> {
         self.iis_unavailable.as_deref()
+    }
+
+    /// SMB's address, when serving the named pipes.
+    pub fn smb_addr(&self) -> Option<SocketAddr> {
+        self.smb
+    }
+
+    /// Why SMB is off although `serve`'s default asked for it where it
+    /// could bind (port 445 taken or privileged).
+    pub fn smb_unavailable(&self) -> Option<&str> {
+        self.smb_unavailable.as_deref()
     }
 
     /// The forest's names, when serving the directory.

@@ -478,7 +478,7 @@ pub enum Direction {
     ServerToClient,
 }
 
-pub use session::sign_first;
+pub use session::{mech_list_mic, sign_first};
 
 /// The key a client holds after its AUTHENTICATE (without key exchange,
 /// as [`client_authenticate`] makes it): for the client side of signing.

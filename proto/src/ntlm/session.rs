@@ -177,5 +177,33 @@ pub fn sign_first(
     half.signature(message, negotiated & flags::KEY_EXCH != 0)
 }
 
+/// Checks the client's mechListMIC over the mechanism list it offered and
+/// makes the server's (MS-SPNG 3.1.5.1): none when the client sent none.
+/// `types` is the DER of that list, as `gss::spnego::ntlm_in_init` gives it.
+pub fn mech_list_mic(
+    exported_session_key: &[u8; 16],
+    negotiated: u32,
+    types: Option<Vec<u8>>,
+    mic: Option<Vec<u8>>,
+) -> Result<Option<[u8; 16]>, String> {
+    let Some(mic) = mic else {
+        return Ok(None);
+    };
+    let Some(types) = types else {
+        return Err("SPNEGO: a mechListMIC with no NegTokenInit on this connection".into());
+    };
+    let key = exported_session_key;
+    let theirs = sign_first(key, negotiated, Direction::ClientToServer, &types);
+    if aws_lc_rs::constant_time::verify_slices_are_equal(&theirs, &mic).is_err() {
+        return Err("SPNEGO: the client's mechListMIC does not verify".into());
+    }
+    Ok(Some(sign_first(
+        key,
+        negotiated,
+        Direction::ServerToClient,
+        &types,
+    )))
+}
+
 #[cfg(test)]
 mod tests;

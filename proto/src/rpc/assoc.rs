@@ -100,6 +100,15 @@ impl Association {
         }
     }
 
+    /// An association on a named pipe: the bind_ack names the pipe
+    /// (`\PIPE\winreg`), as Windows does for `ncacn_np`.
+    pub fn on_pipe(interfaces: Vec<SyntaxId>, pipe: &str, assoc_group: u32) -> Association {
+        Association {
+            port: format!("\\PIPE\\{pipe}"),
+            ..Association::new(interfaces, 0, assoc_group)
+        }
+    }
+
     /// The authenticated account and level, if NTLM succeeded.
     pub fn authenticated(&self) -> Option<(&str, u8)> {
         match &self.auth {

@@ -10,7 +10,10 @@ pub mod epm;
 pub mod icpr;
 pub mod ndr;
 pub mod pdu;
+pub mod pipe;
+pub mod rrp;
 pub mod secure;
+pub mod services;
 
 #[cfg(test)]
 mod assoc_tests;

@@ -27,8 +27,8 @@ use adcs_proto::rpc::status;
 pub const ENDPOINT: &str = "rpc/CertServerRequest";
 
 /// Journals a call refused for want of a signed-in caller.
-pub(super) fn unauthenticated(shared: &Shared, call: &Call, why: Option<String>) {
-    let mut entry = journal_entry(shared, call, None);
+pub(super) fn unauthenticated(shared: &Shared, call: &Call, why: Option<String>, method: &str) {
+    let mut entry = journal_entry(shared, call, None, method);
     entry.status = 401;
     entry.detail = Some(why.unwrap_or_else(|| "no NTLM authentication".into()));
     shared.journal.record(entry);
@@ -87,8 +87,9 @@ pub(super) async fn cert_server_request(
     call: &Call,
     who: &Identity,
     enforce: bool,
+    method: &str,
 ) -> Option<Result<Vec<u8>, u32>> {
-    let mut entry = journal_entry(shared, call, Some(who));
+    let mut entry = journal_entry(shared, call, Some(who), method);
     let Ok(req) = CertServerRequest::parse(&call.stub) else {
         entry.status = 400;
         entry.detail = Some("a CertServerRequest stub that does not read as NDR".into());
@@ -136,11 +137,16 @@ pub(super) async fn cert_server_request(
     Some(Ok(response.encode()))
 }
 
-fn journal_entry(shared: &Shared, call: &Call, who: Option<&Identity>) -> JournalEntry {
+fn journal_entry(
+    shared: &Shared,
+    call: &Call,
+    who: Option<&Identity>,
+    method: &str,
+) -> JournalEntry {
     JournalEntry {
         seq: 0,
         time: shared.ca.clock().now(),
-        method: "RPC".into(),
+        method: method.into(),
         path: "ICertPassage.CertServerRequest".into(),
         user: who.map(|w| w.account.clone()),
         auth: Some(format!("ntlm {}", level::name(call.auth_level))),

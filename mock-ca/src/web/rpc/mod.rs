@@ -27,6 +27,9 @@ use adcs_proto::rpc::{pdu, status, EPM, ICERT_PASSAGE, NDR};
 
 mod icpr;
 
+/// How the journal names calls over TCP.
+const OVER_TCP: &str = "RPC";
+
 /// `[rpc]` in serve.toml. Every field is optional. Without the section
 /// `serve` runs RPC when it can bind the ports (`optional`).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -100,20 +103,25 @@ impl Listeners {
         let icpr = TcpListener::from_std(self.icpr)?;
         let s = shared.clone();
         tokio::spawn(accept(epm, s, Service::Epm { icpr: icpr_at }));
-        tokio::spawn(accept(icpr, shared, Service::Icpr { enforce }));
+        tokio::spawn(accept(
+            icpr,
+            shared,
+            Service::Icpr {
+                enforce,
+                method: OVER_TCP,
+            },
+        ));
         Ok(())
     }
 }
 
+/// What an association serves.
 #[derive(Clone, Copy)]
-enum Service {
+pub(crate) enum Service {
     /// The mapper, naming ICertPassage's address.
-    Epm {
-        icpr: SocketAddr,
-    },
-    Icpr {
-        enforce: bool,
-    },
+    Epm { icpr: SocketAddr },
+    /// ICertPassage; `method` is how the journal names the transport.
+    Icpr { enforce: bool, method: &'static str },
 }
 
 async fn accept(listener: TcpListener, shared: Arc<Shared>, service: Service) {
@@ -160,9 +168,18 @@ async fn read_fragment(stream: &mut TcpStream) -> io::Result<Option<Vec<u8>>> {
 }
 
 /// NTLM against the directory; remembers who signed in.
-struct DirectoryAcceptor {
+pub(crate) struct DirectoryAcceptor {
     shared: Arc<Shared>,
-    identity: Option<Identity>,
+    pub(crate) identity: Option<Identity>,
+}
+
+impl DirectoryAcceptor {
+    pub(crate) fn new(shared: Arc<Shared>) -> DirectoryAcceptor {
+        DirectoryAcceptor {
+            shared,
+            identity: None,
+        }
+    }
 }
 
 impl Acceptor for DirectoryAcceptor {
@@ -194,10 +211,7 @@ async fn connection(
     mut assoc: Association,
 ) {
     let _ = stream.set_nodelay(true);
-    let mut acceptor = DirectoryAcceptor {
-        shared: shared.clone(),
-        identity: None,
-    };
+    let mut acceptor = DirectoryAcceptor::new(shared.clone());
     while let Ok(Some(frag)) = read_fragment(&mut stream).await {
         let out = match assoc.feed(&frag, &mut acceptor) {
             Step::Nothing => continue,
@@ -223,7 +237,7 @@ async fn connection(
 
 /// The reply to one call: a response or a fault; `None` closes the
 /// connection unanswered (an injected reset).
-async fn answer(
+pub(crate) async fn answer(
     shared: &Arc<Shared>,
     service: Service,
     assoc: &mut Association,
@@ -234,12 +248,12 @@ async fn answer(
     let result = match (service, who) {
         (Service::Epm { icpr }, _) if call.opnum == EPT_MAP => ept_map(call, icpr),
         (Service::Epm { .. }, _) => Err(status::NCA_S_OP_RNG_ERROR),
-        (Service::Icpr { .. }, None) => {
-            icpr::unauthenticated(shared, call, auth_failure);
+        (Service::Icpr { method, .. }, None) => {
+            icpr::unauthenticated(shared, call, auth_failure, method);
             Err(status::ACCESS_DENIED)
         }
-        (Service::Icpr { enforce }, Some(who)) if call.opnum == CERT_SERVER_REQUEST => {
-            icpr::cert_server_request(shared, call, &who, enforce).await?
+        (Service::Icpr { enforce, method }, Some(who)) if call.opnum == CERT_SERVER_REQUEST => {
+            icpr::cert_server_request(shared, call, &who, enforce, method).await?
         }
         (Service::Icpr { .. }, Some(_)) => Err(status::NCA_S_OP_RNG_ERROR),
     };
