@@ -148,9 +148,9 @@ class Server:
         cmd.append("--ldap" if ldap_possible(self.binary) else "--no-ldap")
         cmd.append("--dns" if ldap_possible(self.binary) else "--no-dns")
         if not rpc_possible(self.binary):
-            cmd.append("--no-rpc")
+            cmd += ["--no-rpc", "--no-smb"]
         else:
-            cmd.append("--rpc")
+            cmd += ["--rpc", "--smb"]
             if self.transport == "https":
                 # ESC11 on the HTTPS servers (a relay gets in), the
                 # patched default on the HTTP ones.
@@ -1050,6 +1050,15 @@ def rpc_server(ctx):
     return ctx.server.info["rpc"]
 
 
+def smb_server(ctx):
+    """SMB's address; Certipy and impacket find it on port 445 only."""
+    if not ctx.server.info.get("smb"):
+        if not rpc_possible(ctx.server.binary):
+            raise Skip("SMB needs port 445: run as root (CI does), not under Wine")
+        raise Fail("the server was started with --smb but its ready file has no smb")
+    return ctx.server.info["smb"]
+
+
 def certipy_rpc_cmd(ctx, template, exe=None, password=ALICE[1], extra=("-dynamic-endpoint",)):
     s = ctx.server
     rpc_server(ctx)
@@ -1060,20 +1069,23 @@ def certipy_rpc_cmd(ctx, template, exe=None, password=ALICE[1], extra=("-dynamic
     ] + list(extra)
 
 
-def check_rpc_journal(ctx, level="packet privacy"):
+def check_rpc_journal(ctx, level="packet privacy", method="RPC"):
     seen = [(e.get("user"), e.get("auth")) for e in journal(ctx)
-            if e.get("seq", 0) > getattr(ctx, "journal_from", 0) and e.get("method") == "RPC"]
-    check(("CONTOSO\\alice", "ntlm " + level) in seen, "RPC journal entries: %s" % seen)
+            if e.get("seq", 0) > getattr(ctx, "journal_from", 0) and e.get("method") == method
+            and e.get("path") == "ICertPassage.CertServerRequest"]
+    check(("CONTOSO\\alice", "ntlm " + level) in seen, "%s journal entries: %s" % (method, seen))
 
 
-def certipy_rpc_issues_alice(ctx, exe=None, extra=("-dynamic-endpoint",), saved="Saved certificate and private key to 'alice.pfx'"):
+def certipy_rpc_issues_alice(ctx, exe=None, extra=("-dynamic-endpoint",), saved="Saved certificate and private key to 'alice.pfx'",
+                             method="RPC"):
     out = run_certipy(ctx, certipy_rpc_cmd(ctx, "User", exe=exe, extra=extra))
     expect(out, "Requesting certificate via RPC")
     expect(out, saved)
     _key, cert = load_pfx(os.path.join(ctx.workdir, "alice.pfx"))
     check("alice@contoso.test" in [u.lower() for u in san_upns(cert)], "pfx UPN %r" % san_upns(cert))
     check_issued_by(cert, ctx.server.ca_cert())
-    check_rpc_journal(ctx)
+    check_rpc_journal(ctx, method=method)
+    return out
 
 
 def certipy5_exe():
@@ -1096,9 +1108,11 @@ def register_certipy_rpc(prefix, exe_of, saved):
     def _(ctx):
         certipy_rpc_issues_alice(ctx, exe=exe_of(), saved=saved)
 
-    @case(prefix + ".rpc_user_issue_through_the_endpoint_mapper", modes=("enterprise",), transports=("http",))
+    @case(prefix + ".rpc_user_issue_over_the_cert_pipe", modes=("enterprise",), transports=("http",))
     def _(ctx):
-        certipy_rpc_issues_alice(ctx, exe=exe_of(), extra=(), saved=saved)
+        smb_server(ctx)
+        out = certipy_rpc_issues_alice(ctx, exe=exe_of(), extra=(), saved=saved, method="SMB")
+        expect(out, "Connected to endpoint: ncacn_np:%s[\\pipe\\cert]" % ctx.server.host)
 
     @case(prefix + ".rpc_pending_then_retrieve", modes=("standalone",), transports=("http",))
     def _(ctx):
@@ -1884,6 +1898,15 @@ def check_find_output(ctx, out, escs=("ESC1",)):
     # by root here): ESC8, as on a CA with the Web Enrollment role.
     if ctx.server.info.get("iis"):
         escs = tuple(escs) + ("ESC8",)
+    if ctx.server.info.get("smb"):
+        # The CA's registry over \pipe\winreg: a patched CA's settings.
+        enforced = "Enabled" if ctx.server.transport == "http" else "Disabled"
+        for field, value in (("User Specified SAN", "Disabled"), ("Request Disposition", "Issue"),
+                             ("Enforce Encryption for Requests", enforced)):
+            check(re.search(r"%s\s+: %s\n" % (field, value), out), "%s: %s" % (field, out_tail(out)))
+        check(re.search(r"Enroll\s+: CONTOSO.TEST\\Authenticated Users", out), "CA enroll rights: %s" % out_tail(out))
+        if enforced == "Disabled":
+            escs = tuple(escs) + ("ESC11",)
     flagged = sorted(set(re.findall(r"\b(ESC\d+)\s+:", out)))
     check(flagged == sorted(escs), "ESCs flagged %r, want %r: %s" % (flagged, list(escs), out_tail(out)))
 
@@ -2117,17 +2140,23 @@ def check_lab_find(ctx, exe, known):
             continue
         extra = set(flagged.get(template, [])) - {esc} - ({"ESC3"} if esc == "ESC2" else set())
         check(not extra, "%s also flagged %s: %r" % (template, sorted(extra), flagged))
+    on_ca = set(flagged["CA"]) - {esc for esc, target in want if target == "CA"}
+    check(not on_ca, "the CA also flagged %s: %r" % (sorted(on_ca), flagged))
     return flagged
 
 
 @case("certipy5.find_flags_each_lab_esc_on_its_template", modes=("lab",), transports=("https",))
 def _(ctx):
-    check_lab_find(ctx, certipy5_exe(), ("ESC1", "ESC2", "ESC3", "ESC4", "ESC8", "ESC9", "ESC13", "ESC15"))
+    # The CA's own (ESC6, ESC11, ESC16) come from its registry over SMB.
+    smb_server(ctx)
+    check_lab_find(ctx, certipy5_exe(), ("ESC1", "ESC2", "ESC3", "ESC4", "ESC6", "ESC8", "ESC9", "ESC11",
+                                         "ESC13", "ESC15", "ESC16"))
 
 
 @case("certipy.find_flags_each_lab_esc_on_its_template", modes=("lab",), transports=("https",))
 def _(ctx):
-    check_lab_find(ctx, certipy_exe(), ("ESC1", "ESC2", "ESC3", "ESC4", "ESC8", "ESC9"))
+    smb_server(ctx)
+    check_lab_find(ctx, certipy_exe(), ("ESC1", "ESC2", "ESC3", "ESC4", "ESC6", "ESC8", "ESC9", "ESC11"))
 
 
 def lab_req(ctx, exe, template, *extra):
@@ -2285,6 +2314,81 @@ def _(ctx):
     want = ["1.3.6.1.5.5.7.3.2"] if ctx.server.mode == "lab" else []
     check(copied == want, "application policies %r, want %r" % (copied, want))
 
+
+
+# --------------------------------------------------------------------------
+# SMB on 445: impacket's smbclient.py and reg.py (0.13.1, from the interop
+# venv) against the named pipes. reg.py asks the service manager first, as
+# an administrator may (an ordinary account is refused there, as on Windows).
+def impacket_example(name):
+    here = os.path.dirname(os.path.abspath(sys.executable))
+    p = os.path.join(here, name)
+    if not os.path.exists(p):
+        raise Skip("%s is not in the interop venv" % name)
+    return [p]
+
+
+def impacket_run(ctx, name, target, *args, stdin_text=""):
+    smb_server(ctx)
+    cmd = impacket_example(name) + [target] + list(args)
+    log("%s: %s" % (name, " ".join(cmd)))
+    try:
+        r = subprocess.run(cmd, cwd=ctx.workdir, input=stdin_text, capture_output=True, text=True,
+                           timeout=CLIENT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise Fail("%s timed out after %d s" % (name, CLIENT_TIMEOUT))
+    out = r.stdout + "\n" + r.stderr
+    log(out)
+    return r.returncode, out
+
+
+def smb_target(user, password):
+    domain, name = user.split("\\")
+    return "%s/%s:%s@127.0.0.1" % (domain, name, password)
+
+
+@case("smb.smbclient_lists_ipc", modes=("enterprise",), transports=("http",))
+def _(ctx):
+    _rc, out = impacket_run(ctx, "smbclient.py", smb_target(*ALICE), stdin_text="shares\nexit\n")
+    check(re.search(r"^IPC\$\s+IPC \(SPECIAL\)\s+Remote IPC", out, re.M), "no IPC$ listed: %s" % out[-400:])
+    since = getattr(ctx, "journal_from", 0)
+    signed_in = [e.get("user") for e in journal(ctx)
+                 if e.get("seq", 0) > since and e.get("method") == "SMB" and e.get("path") == "SESSION_SETUP"
+                 and e.get("status") == 200]
+    check("CONTOSO\\alice" in signed_in, "SMB sign-ins journaled: %r" % signed_in)
+
+
+@case("smb.smbclient_wrong_password_is_status_logon_failure", modes=("enterprise",), transports=("http",))
+def _(ctx):
+    _rc, out = impacket_run(ctx, "smbclient.py", smb_target(ALICE[0], WRONG_PASSWORD), stdin_text="exit\n")
+    expect(out, "STATUS_LOGON_FAILURE", "smbclient.py")
+
+
+def reg_query(ctx, key, value):
+    info = ctx.server.info
+    target = smb_target(info["admin"]["user"], info["admin"]["password"])
+    rc, out = impacket_run(ctx, "reg.py", target, "query", "-keyName", "HKLM\\" + key, "-v", value)
+    m = re.search(r"^\s*%s\s+(REG_\w+)\s+(.*)$" % re.escape(value), out, re.M)
+    check(rc == 0 and m, "reg.py %s -v %s: %s" % (key, value, out[-400:]))
+    # REG_SZ data ends with its NUL, as Windows stores it (reg.py prints it).
+    kind, text = m.group(1), m.group(2).strip().rstrip("\x00")
+    return kind, int(text, 0) if kind == "REG_DWORD" else text
+
+
+@case("smb.reg_py_reads_the_ca_flags_from_the_registry", transports=("http", "https"))
+def _(ctx):
+    ca = "SYSTEM\\CurrentControlSet\\Services\\CertSvc\\Configuration\\" + ctx.server.ca_name()
+    policy = ca + "\\PolicyModules\\CertificateAuthority_MicrosoftDefault.Policy"
+    # The HTTPS servers run with IF_ENFORCEENCRYPTICERTREQUEST off (ESC11).
+    interface = 0x641 if ctx.server.transport == "http" else 0x441
+    disposition = 0x1 if ctx.server.mode == "enterprise" else 0x101
+    for key, value, want in ((ca, "InterfaceFlags", ("REG_DWORD", interface)),
+                             (policy, "EditFlags", ("REG_DWORD", 0x11014e)),
+                             (policy, "RequestDisposition", ("REG_DWORD", disposition)),
+                             (ca + "\\PolicyModules", "Active",
+                              ("REG_SZ", "CertificateAuthority_MicrosoftDefault.Policy"))):
+        got = reg_query(ctx, key, value)
+        check(got == want, "%s\\%s is %r, want %r" % (key, value, got, want))
 
 
 def selected(name, patterns):
