@@ -64,6 +64,64 @@ pub struct CaConfig {
     /// certificate. Off (as patched): that extension is ignored.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub copy_request_application_policies: bool,
+    /// Who manages the CA, who manages its certificates and who may
+    /// enroll on it at all (`[ca.roles]`; the CA's Security tab).
+    #[serde(skip_serializing_if = "CaRoles::is_default")]
+    pub roles: CaRoles,
+}
+
+/// The CA's roles: its security descriptor, as the Security tab of the
+/// CA's properties sets it. Each is a list of accounts or groups
+/// (`CONTOSO\\alice`, `Domain Admins`, `Authenticated Users`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaRoles {
+    /// ManageCA, "Manage CA": the CA's settings and which templates it
+    /// issues (the console's settings and templates, the control plane's
+    /// `ca` and `crl`).
+    pub managers: Vec<String>,
+    /// ManageCertificates, "Issue and Manage Certificates": approve,
+    /// deny and revoke (the console's request views, the control plane's
+    /// `requests`, `revoke`, `unrevoke`).
+    pub officers: Vec<String>,
+    /// Enroll, "Request Certificates": may submit at all; each template's
+    /// own rights apply after. Others are denied with CERTSRV_E_ENROLL_DENIED.
+    pub enrollees: Vec<String>,
+}
+
+/// The groups a fresh CA makes its managers and officers.
+const CA_ADMINISTRATORS: [&str; 3] = ["Administrators", "Domain Admins", "Enterprise Admins"];
+
+impl Default for CaRoles {
+    fn default() -> Self {
+        let admins = || CA_ADMINISTRATORS.iter().map(|s| s.to_string()).collect();
+        CaRoles {
+            managers: admins(),
+            officers: admins(),
+            enrollees: vec!["Authenticated Users".into()],
+        }
+    }
+}
+
+impl CaRoles {
+    fn is_default(&self) -> bool {
+        *self == CaRoles::default()
+    }
+
+    /// Whether `account` (or one of its groups) is a CA manager.
+    pub fn manages(&self, account: &str, groups: &[String]) -> bool {
+        crate::db::named(&self.managers, account, groups)
+    }
+
+    /// Whether `account` (or one of its groups) is a certificate manager.
+    pub fn officer(&self, account: &str, groups: &[String]) -> bool {
+        crate::db::named(&self.officers, account, groups)
+    }
+
+    /// Whether `account` (or one of its groups) may enroll on the CA.
+    pub fn may_enroll(&self, account: &str, groups: &[String]) -> bool {
+        crate::db::named(&self.enrollees, account, groups)
+    }
 }
 
 impl Default for CaConfig {
@@ -96,6 +154,7 @@ impl Default for CaConfig {
             disable_extensions: Vec::new(),
             issuance_policies: Vec::new(),
             copy_request_application_policies: false,
+            roles: CaRoles::default(),
         }
     }
 }

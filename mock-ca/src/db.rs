@@ -26,6 +26,25 @@ pub struct Requester {
     pub sid: Option<String>,
 }
 
+/// Whether a list of accounts and groups names `account` or one of its
+/// `groups`. A name without `DOMAIN\\` on either side matches the same name
+/// in any domain (the CA knows one); `Authenticated Users` and `Everyone`
+/// name every account.
+pub fn named(principals: &[String], account: &str, groups: &[String]) -> bool {
+    let implicit = ["Authenticated Users", "Everyone"];
+    let same = |a: &str, b: &str| match (a.split_once('\\'), b.split_once('\\')) {
+        (Some(_), Some(_)) => a.eq_ignore_ascii_case(b),
+        (Some((_, short)), None) => short.eq_ignore_ascii_case(b),
+        (None, Some((_, short))) => a.eq_ignore_ascii_case(short),
+        (None, None) => a.eq_ignore_ascii_case(b),
+    };
+    principals.iter().any(|p| {
+        same(p, account)
+            || groups.iter().any(|g| same(g, p))
+            || implicit.iter().any(|i| i.eq_ignore_ascii_case(p))
+    })
+}
+
 impl Requester {
     /// A requester with just an account name.
     pub fn new(account: &str) -> Self {

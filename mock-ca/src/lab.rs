@@ -25,6 +25,8 @@ pub enum Esc {
     Esc4,
     /// EDITF_ATTRIBUTESUBJECTALTNAME2 on the CA.
     Esc6,
+    /// Low-privileged CA managers and certificate managers.
+    Esc7,
     /// Web enrollment over HTTP (IIS's port 80, where served) and over
     /// HTTPS without channel binding.
     Esc8,
@@ -43,12 +45,13 @@ pub enum Esc {
 }
 
 impl Esc {
-    pub const ALL: [Esc; 11] = [
+    pub const ALL: [Esc; 12] = [
         Esc::Esc1,
         Esc::Esc2,
         Esc::Esc3,
         Esc::Esc4,
         Esc::Esc6,
+        Esc::Esc7,
         Esc::Esc8,
         Esc::Esc9,
         Esc::Esc11,
@@ -65,6 +68,7 @@ impl Esc {
             Esc::Esc3 => "ESC3",
             Esc::Esc4 => "ESC4",
             Esc::Esc6 => "ESC6",
+            Esc::Esc7 => "ESC7",
             Esc::Esc8 => "ESC8",
             Esc::Esc9 => "ESC9",
             Esc::Esc11 => "ESC11",
@@ -178,6 +182,10 @@ pub fn apply(ca: &mut CaConfig, escs: &[Esc]) {
                 ca.templates.push(w);
             }
             Esc::Esc6 => ca.edit_flags.attribute_subject_alt_name2 = true,
+            Esc::Esc7 => {
+                ca.roles.managers.push(LAB_PRINCIPAL.into());
+                ca.roles.officers.push(LAB_PRINCIPAL.into());
+            }
             Esc::Esc9 => ca.templates.push(Template {
                 no_security_extension: true,
                 ..lab_template(
@@ -258,6 +266,10 @@ pub fn findings(escs: &[Esc]) -> Vec<Finding> {
                 Esc::Esc6 => (
                     "CA",
                     "EDITF_ATTRIBUTESUBJECTALTNAME2: SAN request attributes honoured",
+                ),
+                Esc::Esc7 => (
+                    "CA",
+                    "Domain Users hold ManageCA and ManageCertificates (the control plane's and console's CA and request actions)",
                 ),
                 Esc::Esc8 => (
                     "CA",

@@ -57,6 +57,15 @@ fn policy_denial(template: &str, hresult: HResult) -> Decision {
     )
 }
 
+/// A requester without Enroll on the CA itself (its roles' `enrollees`).
+fn enroll_denied() -> Decision {
+    deny(
+        None,
+        HResult::ENROLL_DENIED,
+        disposition_message::DENIED_BY_POLICY.to_string(),
+    )
+}
+
 /// The CertificateTemplate attribute, case-insensitive (last one wins, as ICertRequest does).
 fn template_attribute(attributes: &[(String, String)], parsed: &ParsedRequest) -> Option<String> {
     attributes
@@ -205,6 +214,13 @@ pub fn decide(
     attributes: &[(String, String)],
     approved: bool,
 ) -> Decision {
+    if !approved
+        && !config
+            .roles
+            .may_enroll(&requester.account, &requester.groups)
+    {
+        return enroll_denied();
+    }
     match config.mode {
         CaMode::Standalone => {
             if !approved {
@@ -230,6 +246,9 @@ pub fn decide_on_behalf(
     target: &Requester,
     attributes: &[(String, String)],
 ) -> Decision {
+    if !config.roles.may_enroll(&agent.account, &agent.groups) {
+        return enroll_denied();
+    }
     if config.mode == CaMode::Standalone {
         return decide(config, parsed, target, attributes, false);
     }

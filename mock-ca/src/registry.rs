@@ -131,24 +131,41 @@ pub mod interface_flags {
 const ISSUE: u32 = 0x1;
 const PENDING_FIRST: u32 = 0x100;
 
-/// The CA's security descriptor: the administrators' groups manage the
-/// CA and its certificates, every authenticated user may enroll.
+/// The CA's security descriptor, from its roles: one allow ACE per
+/// account or group with the rights its roles give (Enroll, ManageCA,
+/// ManageCertificates), owned by Administrators.
 pub fn security(ca: &Ca) -> SecurityDescriptor {
     let seed = ca.seed();
-    let group = |name: &str| {
+    let roles = ca.config().roles;
+    let administrators = Sid::parse("S-1-5-32-544").expect("a well-known SID");
+    let sid = |name: &str| {
+        if name.eq_ignore_ascii_case("Administrators") {
+            return administrators.clone();
+        }
         Sid::parse(&crate::db::sid::of(&seed, name)).expect("seeded SIDs are well formed")
     };
-    let administrators = Sid::parse("S-1-5-32-544").expect("a well-known SID");
-    let manage = rights::MANAGE_CA | rights::MANAGE_CERTIFICATES;
+    let mut grants: Vec<(String, u32)> = Vec::new();
+    let lists = [
+        (&roles.enrollees, rights::ENROLL),
+        (&roles.managers, rights::MANAGE_CA),
+        (&roles.officers, rights::MANAGE_CERTIFICATES),
+    ];
+    for (names, right) in lists {
+        for name in names {
+            match grants
+                .iter_mut()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            {
+                Some((_, mask)) => *mask |= right,
+                None => grants.push((name.clone(), right)),
+            }
+        }
+    }
+    let dacl = grants.iter().map(|(n, m)| Ace::allow(sid(n), *m)).collect();
     SecurityDescriptor {
         owner: Some(administrators.clone()),
-        group: Some(administrators.clone()),
-        dacl: Some(vec![
-            Ace::allow(group("Authenticated Users"), rights::ENROLL),
-            Ace::allow(group("Domain Admins"), manage),
-            Ace::allow(group("Enterprise Admins"), manage),
-            Ace::allow(administrators, manage),
-        ]),
+        group: Some(administrators),
+        dacl: Some(dacl),
     }
 }
 
@@ -229,5 +246,35 @@ mod tests {
         assert_eq!(policy.get("EditFlags"), Some(&Value::Dword(0x0011_014e)));
         assert_eq!(policy.get("RequestDisposition"), Some(&Value::Dword(1)));
         assert!(root.find(&format!(r"{here}\Nothing")).is_none());
+    }
+}
+
+#[cfg(test)]
+mod role_tests {
+    use super::*;
+    use adcs_proto::sd::SecurityDescriptor;
+
+    #[test]
+    fn the_security_value_is_the_roles() {
+        let mut config = crate::CaConfig::default();
+        config.roles.officers.push("Web Admins".into());
+        config.roles.managers.push("Web Admins".into());
+        config.roles.enrollees.push("CONTOSO\\alice".into());
+        let clock = crate::Clock::frozen_at(1_767_225_600);
+        let seed = adcs_proto::seed::Seed(7);
+        let ca = Ca::new(config, seed, clock).unwrap();
+        let sd = SecurityDescriptor::parse(&security(&ca).to_bytes()).unwrap();
+        let dacl = sd.dacl.unwrap();
+        let mask_of = |name: &str| {
+            let sid = Sid::parse(&crate::db::sid::of(&seed, name)).unwrap();
+            dacl.iter().find(|a| a.sid == sid).map(|a| a.mask)
+        };
+        assert_eq!(mask_of("Authenticated Users"), Some(rights::ENROLL));
+        assert_eq!(mask_of("CONTOSO\\alice"), Some(rights::ENROLL));
+        let both = rights::MANAGE_CA | rights::MANAGE_CERTIFICATES;
+        assert_eq!(mask_of("Web Admins"), Some(both));
+        assert_eq!(mask_of("Domain Admins"), Some(both));
+        assert_eq!(mask_of("Domain Users"), None);
+        assert_eq!(dacl.len(), 6);
     }
 }

@@ -204,23 +204,13 @@ impl Template {
     /// name without `DOMAIN\\` on either side matches the same name in any
     /// domain (the CA knows one).
     pub fn may_enroll(&self, account: &str, groups: &[String]) -> bool {
-        let implicit = ["Authenticated Users", "Everyone"];
-        let same = |a: &str, b: &str| match (a.split_once('\\'), b.split_once('\\')) {
-            (Some(_), Some(_)) => a.eq_ignore_ascii_case(b),
-            (Some((_, short)), None) => short.eq_ignore_ascii_case(b),
-            (None, Some((_, short))) => a.eq_ignore_ascii_case(short),
-            (None, None) => a.eq_ignore_ascii_case(b),
-        };
         let full_control = self
             .acl
             .iter()
             .filter(|g| g.mask & rights::CONTROL_ACCESS != 0)
-            .map(|g| &g.who);
-        self.enroll.iter().chain(full_control).any(|p| {
-            same(p, account)
-                || groups.iter().any(|g| same(g, p))
-                || implicit.iter().any(|i| i.eq_ignore_ascii_case(p))
-        })
+            .map(|g| g.who.clone());
+        let holders: Vec<String> = self.enroll.iter().cloned().chain(full_control).collect();
+        crate::db::named(&holders, account, groups)
     }
 
     /// "Duplicate Template": a copy under a new name, as a version 2 (or

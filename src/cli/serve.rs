@@ -120,7 +120,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PORT")]
     smb_port: Option<u16>,
     /// Misconfigure the CA for testing AD CS tools: a comma-separated list
-    /// of esc1, esc2, esc3, esc4, esc6, esc8, esc9, esc11, esc13, esc15,
+    /// of esc1, esc2, esc3, esc4, esc6, esc7, esc8, esc9, esc11, esc13, esc15,
     /// esc16, or all
     /// (adds to `[lab]`).
     #[arg(long, value_name = "LIST")]

@@ -2147,16 +2147,16 @@ def check_lab_find(ctx, exe, known):
 
 @case("certipy5.find_flags_each_lab_esc_on_its_template", modes=("lab",), transports=("https",))
 def _(ctx):
-    # The CA's own (ESC6, ESC11, ESC16) come from its registry over SMB.
+    # The CA's own (ESC6, ESC7, ESC11, ESC16) come from its registry over SMB.
     smb_server(ctx)
-    check_lab_find(ctx, certipy5_exe(), ("ESC1", "ESC2", "ESC3", "ESC4", "ESC6", "ESC8", "ESC9", "ESC11",
-                                         "ESC13", "ESC15", "ESC16"))
+    check_lab_find(ctx, certipy5_exe(), ("ESC1", "ESC2", "ESC3", "ESC4", "ESC6", "ESC7", "ESC8", "ESC9",
+                                         "ESC11", "ESC13", "ESC15", "ESC16"))
 
 
 @case("certipy.find_flags_each_lab_esc_on_its_template", modes=("lab",), transports=("https",))
 def _(ctx):
     smb_server(ctx)
-    check_lab_find(ctx, certipy_exe(), ("ESC1", "ESC2", "ESC3", "ESC4", "ESC6", "ESC8", "ESC9", "ESC11"))
+    check_lab_find(ctx, certipy_exe(), ("ESC1", "ESC2", "ESC3", "ESC4", "ESC6", "ESC7", "ESC8", "ESC9", "ESC11"))
 
 
 def lab_req(ctx, exe, template, *extra):

@@ -138,7 +138,7 @@ async fn authorized(shared: &Arc<Shared>, req: &Request, lower: &str, who: &Iden
             .strip_prefix(console::PREFIX)
             .filter(|r| r.is_empty() || r.starts_with('/'));
         let get = req.method == Method::GET || req.method == Method::HEAD;
-        if !who.admin {
+        if !who.admin && !role_allows(shared, get, rest, who) {
             let why = format!("{} is not a CA administrator", who.account);
             return if console.is_some() {
                 Reply::status(403, &format!("Forbidden: {why}"))
@@ -155,6 +155,40 @@ async fn authorized(shared: &Arc<Shared>, req: &Request, lower: &str, who: &Iden
             None => control::handle(shared, req, rest, who).await,
         }
     }
+}
+
+/// What the CA's roles open to an account that is not the harness's
+/// administrator: certificate managers (officers) the request views and
+/// the approve, deny and revoke actions; CA managers the CA's settings,
+/// its templates and the CRL. The clock, faults, journal and reset stay
+/// the administrator's.
+fn role_allows(shared: &Shared, get: bool, rest: &str, who: &Identity) -> bool {
+    let roles = shared.ca.config().roles;
+    let groups = &who.requester.groups;
+    let officer = roles.officer(&who.account, groups);
+    let manager = roles.manages(&who.account, groups);
+    let path = rest.trim_end_matches('/');
+    let (first, sub) = path.split_once('/').unwrap_or((path, ""));
+    let page = sub.split('/').next().unwrap_or("");
+    let officers = matches!(
+        (first, page, get),
+        ("" | "status" | "requests", _, true)
+            | ("requests" | "revoke" | "unrevoke", _, false)
+            | (
+                "console",
+                "" | "issued" | "pending" | "failed" | "revoked",
+                true
+            )
+            | ("console", "action", false)
+    );
+    let managers = matches!(
+        (first, page, get),
+        ("" | "status" | "ca", _, true)
+            | ("crl", _, false)
+            | ("console", "" | "templates" | "settings", true)
+            | ("console", "action" | "templates", false)
+    );
+    (officer && officers) || (manager && managers)
 }
 
 #[cfg(test)]

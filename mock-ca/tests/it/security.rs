@@ -571,3 +571,93 @@ fn ntlm_refuses_replayed_altered_and_wrongly_keyed_messages() {
     }
     assert!(s.journal().iter().filter(|e| e.status == 200).count() == 2);
 }
+
+/// The CA's roles open their routes to accounts that are not the
+/// harness's administrator, and nothing else: bob (in `Web Admins`) as a
+/// certificate manager issues and denies pending requests, alice as a CA
+/// manager reads the CA; neither reaches the clock, faults, journal or
+/// reset, nor the other's routes.
+#[test]
+fn ca_roles_open_their_own_routes_only() {
+    let mut config = CaConfig::default();
+    config.roles.officers.push("Web Admins".into());
+    config.roles.managers.push("CONTOSO\\alice".into());
+    let s = start_with(config, WebOptions::default());
+    let trust = Trust::AnyCertificate;
+    let csr = csr_pem("www.contoso.test", KeyAlgorithm::Rsa2048);
+    let mut bob = Session::new(&s.certsrv_url(), trust.clone(), basic(BOB)).unwrap();
+    for _ in 0..2 {
+        let body = form_body(&[
+            ("Mode", "newreq"),
+            ("CertRequest", &csr),
+            ("CertAttrib", "CertificateTemplate:WebServerApproval"),
+        ]);
+        send(&mut bob, "POST", endpoint::SUBMIT, &body);
+    }
+    let pending = s.ca().next_request_id() - 2;
+    let as_who = |who| Session::new(&s.control_url(), trust.clone(), basic(who)).unwrap();
+    let json = Some("application/json");
+    let mut officer = as_who(BOB);
+    let issued = officer.request("POST", &format!("requests/{pending}/issue"), json, b"{}");
+    assert_eq!(issued.unwrap().status, 200);
+    let denied = officer.request(
+        "POST",
+        &format!("requests/{}/deny", pending + 1),
+        json,
+        b"{}",
+    );
+    assert_eq!(denied.unwrap().status, 200);
+    assert_eq!(
+        officer
+            .request("GET", "requests", None, b"")
+            .unwrap()
+            .status,
+        200
+    );
+    let mut manager = as_who(ALICE);
+    assert_eq!(manager.request("GET", "ca", None, b"").unwrap().status, 200);
+    for (who, method, path) in [
+        (BOB, "GET", "ca"),
+        (BOB, "POST", "clock"),
+        (BOB, "GET", "journal"),
+        (BOB, "POST", "reset"),
+        (ALICE, "GET", "requests"),
+        (ALICE, "POST", "faults"),
+        (ALICE, "POST", "reset"),
+    ] {
+        let r = as_who(who).request(method, path, json, b"{}").unwrap();
+        assert_eq!(r.status, 403, "{method} /control/{path} as {}", who.0);
+    }
+    let by = |id: u32| s.ca().request(id).unwrap().disposition;
+    assert_eq!(by(pending), mock_ca::Disposition::Issued);
+    assert_eq!(by(pending + 1), mock_ca::Disposition::Denied);
+}
+
+/// Without Enroll on the CA itself, a request is denied with
+/// CERTSRV_E_ENROLL_DENIED whatever the template allows.
+#[test]
+fn enroll_on_the_ca_comes_before_the_template() {
+    let mut config = CaConfig::default();
+    config.roles.enrollees = vec!["Web Admins".into()];
+    let s = start_with(config, WebOptions::default());
+    let csr = csr_pem("www.contoso.test", KeyAlgorithm::Rsa2048);
+    let body = form_body(&[
+        ("Mode", "newreq"),
+        ("CertRequest", &csr),
+        ("CertAttrib", "CertificateTemplate:WebServer"),
+    ]);
+    for (who, allowed) in [(ALICE, false), (BOB, true)] {
+        let mut sess = Session::new(&s.certsrv_url(), Trust::AnyCertificate, basic(who)).unwrap();
+        let id = s.ca().next_request_id();
+        let page = send(&mut sess, "POST", endpoint::SUBMIT, &body).text();
+        assert_eq!(
+            page.contains("Certificate Request Denied"),
+            !allowed,
+            "{}",
+            who.0
+        );
+        let row = s.ca().request(id).unwrap();
+        let denied = row.status == mock_ca::HResult::ENROLL_DENIED;
+        assert_eq!(denied, !allowed, "{}: 0x{:08x}", who.0, row.status.0);
+    }
+}
