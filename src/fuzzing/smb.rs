@@ -28,6 +28,12 @@ impl adcs_proto::rpc::assoc::Acceptor for FuzzAcceptor {
     }
 }
 
+impl adcs_proto::smb::server::Authenticator for FuzzAcceptor {
+    fn ntlm(&mut self) -> &mut dyn adcs_proto::rpc::assoc::Acceptor {
+        self
+    }
+}
+
 /// A stream of direct-TCP frames as the SMB server reads them: each
 /// message through one connection (pipe calls answered with canned data),
 /// and every pipe interface's call parsers over the bytes.

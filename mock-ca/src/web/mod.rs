@@ -373,7 +373,10 @@ impl Server {
                     &forest
                         .as_ref()
                         .map(|n| dc::ldap_principals(n, opts.listen))
-                        .unwrap_or_default(),
+                        .unwrap_or_default()
+                        .into_iter()
+                        .chain(smb::principals(&config.host_name, opts.listen))
+                        .collect::<Vec<_>>(),
                 )
                 .map_err(io::Error::other)?,
             ),

@@ -184,6 +184,50 @@ impl AcceptContext {
     }
 }
 
+/// GSS_C_INQ_SSPI_SESSION_KEY (1.2.840.113554.1.2.2.5.5): the key SSPI
+/// hands protocols that sign with the context's key, as SMB does.
+const INQ_SSPI_SESSION_KEY: &[u8] = b"\x2a\x86\x48\x86\xf7\x12\x01\x02\x02\x05\x05";
+
+impl AcceptContext {
+    /// The established context's session key, as SSPI gives it (the
+    /// acceptor's subkey, else the initiator's, else the ticket's): what
+    /// SMB signs with.
+    pub fn session_key(&mut self) -> Result<Vec<u8>, GssError> {
+        let conf = self.krb5_conf.clone();
+        locked(Some(&conf), || {
+            let api = self.h.api;
+            let mut which = super::oid(INQ_SSPI_SESSION_KEY);
+            let mut set: *mut ffi::BufferSet = ptr::null_mut();
+            let mut minor = 0;
+            // SAFETY: the context is established; `set` is filled by the
+            // call and released below.
+            let major = unsafe {
+                (api.inquire_sec_context_by_oid)(&mut minor, self.h.ctx, &mut which, &mut set)
+            };
+            if ffi::is_error(major) {
+                return Err(status(api, "session key", major, minor));
+            }
+            // SAFETY: on success `set` points to `count` buffers, the
+            // first of which is the key.
+            let key = unsafe {
+                match set.as_ref() {
+                    Some(s) if s.count > 0 && !s.elements.is_null() => {
+                        let b = &*s.elements;
+                        std::slice::from_raw_parts(b.value as *const u8, b.length).to_vec()
+                    }
+                    _ => Vec::new(),
+                }
+            };
+            // SAFETY: `set` came from the call above.
+            unsafe { (api.release_buffer_set)(&mut minor, &mut set) };
+            if key.is_empty() {
+                return Err(GssError("the context has no session key".into()));
+            }
+            Ok(key)
+        })
+    }
+}
+
 impl std::fmt::Debug for AcceptContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("AcceptContext")

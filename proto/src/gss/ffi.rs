@@ -50,6 +50,12 @@ pub struct OidSet {
 }
 
 #[repr(C)]
+pub struct BufferSet {
+    pub count: usize,
+    pub elements: *mut Buffer,
+}
+
+#[repr(C)]
 pub struct ChannelBindings {
     pub initiator_addrtype: OmUint32,
     pub initiator_address: Buffer,
@@ -167,6 +173,9 @@ type Unwrap = unsafe extern "C" fn(
     *mut OmUint32,
 ) -> OmUint32;
 type ReleaseBuffer = unsafe extern "C" fn(*mut OmUint32, *mut Buffer) -> OmUint32;
+type InquireSecContextByOid =
+    unsafe extern "C" fn(*mut OmUint32, Ctx, *mut OidDesc, *mut *mut BufferSet) -> OmUint32;
+type ReleaseBufferSet = unsafe extern "C" fn(*mut OmUint32, *mut *mut BufferSet) -> OmUint32;
 type ReleaseName = unsafe extern "C" fn(*mut OmUint32, *mut Name) -> OmUint32;
 type ReleaseCred = unsafe extern "C" fn(*mut OmUint32, *mut Cred) -> OmUint32;
 type DeleteSecContext = unsafe extern "C" fn(*mut OmUint32, *mut Ctx, *mut Buffer) -> OmUint32;
@@ -187,6 +196,8 @@ pub struct Api {
     pub delete_sec_context: DeleteSecContext,
     pub wrap: Wrap,
     pub unwrap: Unwrap,
+    pub inquire_sec_context_by_oid: InquireSecContextByOid,
+    pub release_buffer_set: ReleaseBufferSet,
 }
 
 /// The library names tried, newest soname first.
@@ -233,6 +244,8 @@ fn bind(lib: libloading::Library) -> Result<Api, libloading::Error> {
             delete_sec_context: *lib.get(b"gss_delete_sec_context\0")?,
             wrap: *lib.get(b"gss_wrap\0")?,
             unwrap: *lib.get(b"gss_unwrap\0")?,
+            inquire_sec_context_by_oid: *lib.get(b"gss_inquire_sec_context_by_oid\0")?,
+            release_buffer_set: *lib.get(b"gss_release_buffer_set\0")?,
             _lib: lib,
         })
     }

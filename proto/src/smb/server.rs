@@ -13,6 +13,8 @@ use crate::gss::spnego;
 use crate::ntlm::ChallengeState;
 use crate::rpc::assoc::Acceptor;
 
+mod setup;
+
 /// Capabilities this side grants: none of leasing, multi-channel or
 /// encryption (a pipe needs none of them).
 const CAPABILITIES: u32 = 0;
@@ -20,6 +22,34 @@ const CAPABILITIES: u32 = 0;
 const SIGNING_REQUIRED: u16 = 0x3;
 /// The open file ID a related compound command names.
 const RELATED_FILE: FileId = [0xff; 16];
+
+/// What signs SMB clients in: NTLM as an RPC association takes it, and
+/// Kerberos inside SPNEGO where the site has a realm.
+pub trait Authenticator {
+    /// The NTLM acceptor.
+    fn ntlm(&mut self) -> &mut dyn Acceptor;
+
+    /// One Kerberos (SPNEGO) token of session `session`'s sign-in; `None`
+    /// when this server takes no Kerberos.
+    fn kerberos(&mut self, session: u64, token: &[u8]) -> Option<Result<KerberosStep, String>> {
+        let _ = (session, token);
+        None
+    }
+}
+
+/// Where a Kerberos sign-in stands after one token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KerberosStep {
+    /// Send this token back and wait for the next.
+    Continue(Vec<u8>),
+    /// Signed in as `account`; `reply` goes back (the AP-REP, mutual
+    /// authentication), `session_key` is the context's key.
+    Done {
+        account: String,
+        session_key: Vec<u8>,
+        reply: Vec<u8>,
+    },
+}
 
 /// What the server is.
 #[derive(Clone, Debug)]
@@ -149,6 +179,8 @@ enum Auth {
         account: String,
         key: Vec<u8>,
     },
+    /// A Kerberos sign-in in progress (its context is the authenticator's).
+    Kerberos,
 }
 
 struct Session {
@@ -222,7 +254,7 @@ impl Connection {
     pub fn receive(
         &mut self,
         msg: &[u8],
-        acceptor: &mut dyn Acceptor,
+        acceptor: &mut dyn Authenticator,
     ) -> Result<Received, SmbError> {
         if msg.starts_with(b"\xffSMB") {
             return self.smb1_negotiate(msg);
@@ -300,7 +332,7 @@ impl Connection {
         &mut self,
         mut header: Header,
         raw: &[u8],
-        acceptor: &mut dyn Acceptor,
+        acceptor: &mut dyn Authenticator,
         last_file: &mut Option<FileId>,
         out: &mut Received,
     ) -> Command {
@@ -415,120 +447,6 @@ impl Connection {
             contexts,
         }
         .encode()
-    }
-
-    /// SESSION_SETUP: the NEGOTIATE leg opens a session and answers the
-    /// CHALLENGE; the AUTHENTICATE leg signs it in and derives its key.
-    fn session_setup(
-        &mut self,
-        header: &mut Header,
-        body: &[u8],
-        raw: &[u8],
-        acceptor: &mut dyn Acceptor,
-        out: &mut Received,
-    ) -> Result<Answer, (u32, String)> {
-        let dialect = self.dialect.ok_or((
-            status::INVALID_PARAMETER,
-            "SESSION_SETUP before NEGOTIATE".to_string(),
-        ))?;
-        let setup = message::SessionSetup::parse(body)
-            .map_err(|e| (status::INVALID_PARAMETER, e.to_string()))?;
-        let first = spnego::ntlm_in_init(&setup.token)
-            .map(|(types, n)| (Some(types), n))
-            .or_else(|| {
-                setup
-                    .token
-                    .starts_with(b"NTLMSSP\0\x01")
-                    .then(|| (None, setup.token.clone()))
-            });
-        if let Some((types, negotiate)) = first {
-            let state = acceptor
-                .challenge(&negotiate)
-                .map_err(|e| (status::LOGON_FAILURE, e))?;
-            let token = if types.is_some() {
-                spnego::ntlm_challenge(&state.challenge)
-            } else {
-                state.challenge.clone()
-            };
-            let id = self.fresh_id();
-            let preauth = if dialect == dialect::SMB_3_1_1 {
-                signing::preauth(&self.preauth, raw)
-            } else {
-                [0; 64]
-            };
-            self.sessions
-                .retain(|s| s.id != header.session_id || header.session_id == 0);
-            self.sessions.push(Session {
-                id,
-                auth: Auth::Challenged {
-                    state: Box::new(state),
-                    types,
-                },
-                preauth,
-                trees: Vec::new(),
-            });
-            header.session_id = id;
-            return Ok(Answer::Done(Outcome {
-                status: status::MORE_PROCESSING_REQUIRED,
-                body: message::session_setup_response(0, &token),
-            }));
-        }
-        let id = header.session_id;
-        let (authenticate, mic) = spnego::ntlm_in_resp(&setup.token)
-            .or_else(|| {
-                setup
-                    .token
-                    .starts_with(b"NTLMSSP\0\x03")
-                    .then(|| (setup.token.clone(), None))
-            })
-            .ok_or((
-                status::INVALID_PARAMETER,
-                "a security token that is not NTLM".to_string(),
-            ))?;
-        let index = self
-            .sessions
-            .iter()
-            .position(|s| s.id == id && matches!(s.auth, Auth::Challenged { .. }));
-        let Some(index) = index else {
-            return Err((
-                status::USER_SESSION_DELETED,
-                "an AUTHENTICATE without a CHALLENGE".into(),
-            ));
-        };
-        let session = self.sessions.remove(index);
-        let Auth::Challenged { state, types } = session.auth else {
-            unreachable!("found as challenged")
-        };
-        let preauth = if dialect == dialect::SMB_3_1_1 {
-            signing::preauth(&session.preauth, raw)
-        } else {
-            session.preauth
-        };
-        let proved =
-            acceptor
-                .authenticate(&state, &authenticate)
-                .and_then(|(account, verified, flags)| {
-                    crate::ntlm::mech_list_mic(
-                        &verified.exported_session_key,
-                        flags & state.flags,
-                        types,
-                        mic,
-                    )
-                    .map(|m| (account, verified, m))
-                });
-        let (account, verified, server_mic) = proved.map_err(|e| (status::LOGON_FAILURE, e))?;
-        let key = signing::signing_key(dialect, &verified.exported_session_key, &preauth);
-        out.signed_in.push(account.clone());
-        self.sessions.push(Session {
-            id,
-            auth: Auth::Done { account, key },
-            preauth,
-            trees: Vec::new(),
-        });
-        let token = spnego::completed(server_mic.as_ref().map(|m| &m[..]));
-        Ok(Answer::Done(Outcome::ok(message::session_setup_response(
-            0, &token,
-        ))))
     }
 
     /// The commands of a signed-in session.

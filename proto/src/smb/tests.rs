@@ -38,6 +38,12 @@ impl Acceptor for Alice {
     }
 }
 
+impl super::server::Authenticator for Alice {
+    fn ntlm(&mut self) -> &mut dyn Acceptor {
+        self
+    }
+}
+
 fn server() -> Connection {
     Connection::new(Config {
         server_guid: [7; 16],
@@ -452,4 +458,81 @@ proptest::proptest! {
         }
         let _ = s.receive(&bytes, &mut Alice);
     }
+}
+
+/// A realm that takes two tokens: `one` continues, `two` signs bob in
+/// under a 32-byte key (an AES-256 ticket's; SMB signs with 16 of it).
+struct Realm;
+
+impl super::server::Authenticator for Realm {
+    fn ntlm(&mut self) -> &mut dyn Acceptor {
+        unreachable!("no NTLM in this test")
+    }
+
+    fn kerberos(
+        &mut self,
+        _session: u64,
+        token: &[u8],
+    ) -> Option<Result<super::server::KerberosStep, String>> {
+        use super::server::KerberosStep;
+        Some(match token {
+            b"one" => Ok(KerberosStep::Continue(b"more".to_vec())),
+            b"two" => Ok(KerberosStep::Done {
+                account: "bob".into(),
+                session_key: vec![6; 32],
+                reply: b"ap-rep".to_vec(),
+            }),
+            _ => Err("a forged ticket".into()),
+        })
+    }
+}
+
+#[test]
+fn kerberos_signs_in_with_the_contexts_key() {
+    let mut s = server();
+    let mut c = Client::new(0);
+    c.negotiate(&mut s, &[dialect::SMB_3_1_1]);
+    let setup = |token: &[u8]| {
+        message::SessionSetup {
+            flags: 0,
+            security_mode: 1,
+            token: token.to_vec(),
+            previous_session: 0,
+        }
+        .encode()
+    };
+    let req = c.request(command::SESSION_SETUP, setup(b"one"));
+    let mut hash = signing::preauth(&c.preauth, &req);
+    let r = s.receive(&req, &mut Realm).unwrap();
+    let reply = s.reply(r);
+    let h = Header::parse(&reply).unwrap();
+    assert_eq!(h.status, status::MORE_PROCESSING_REQUIRED);
+    hash = signing::preauth(&hash, &reply);
+    c.session = h.session_id;
+    let req = c.request(command::SESSION_SETUP, setup(b"two"));
+    hash = signing::preauth(&hash, &req);
+    let r = s.receive(&req, &mut Realm).unwrap();
+    assert_eq!(r.signed_in, ["bob"]);
+    let reply = s.reply(r);
+    assert_eq!(Header::parse(&reply).unwrap().status, status::SUCCESS);
+    let token = message::session_setup_token(&reply[HEADER_LEN..]).unwrap();
+    assert_eq!(token, b"ap-rep");
+    let key = signing::signing_key(dialect::SMB_3_1_1, &[6; 16], &hash);
+    assert!(signing::verifies(dialect::SMB_3_1_1, &key, &reply));
+
+    let mut c = Client::new(0);
+    let mut s = server();
+    c.negotiate(&mut s, &[dialect::SMB_3_1_1]);
+    let req = c.request(command::SESSION_SETUP, setup(b"forged"));
+    let r = s.receive(&req, &mut Realm).unwrap();
+    let reply = s.reply(r);
+    assert_eq!(Header::parse(&reply).unwrap().status, status::LOGON_FAILURE);
+    let req = c.request(command::SESSION_SETUP, setup(b"ticket"));
+    let r = s.receive(&req, &mut Alice).unwrap();
+    let reply = s.reply(r);
+    assert_eq!(
+        Header::parse(&reply).unwrap().status,
+        status::LOGON_FAILURE,
+        "no realm: no Kerberos"
+    );
 }

@@ -20,7 +20,9 @@ use super::directory::Identity;
 use super::journal::JournalEntry;
 use super::rpc::DirectoryAcceptor;
 use super::Shared;
-use adcs_proto::smb::server::{Answer, Config, Connection, Received};
+use adcs_proto::gss::{AcceptContext, Accepted};
+use adcs_proto::rpc::assoc::Acceptor;
+use adcs_proto::smb::server::{Answer, Authenticator, Config, Connection, KerberosStep, Received};
 use adcs_proto::smb::{self, command, status, MAX_MESSAGE};
 
 mod pipes;
@@ -134,6 +136,63 @@ fn server_guid(shared: &Shared) -> [u8; 16] {
     d[..16].try_into().expect("a 32-byte derivation")
 }
 
+/// Signs SMB clients in: NTLM against the directory and, where the site
+/// has a realm, Kerberos through MIT (tickets for `cifs/<host>`).
+struct SmbAuth {
+    ntlm: DirectoryAcceptor,
+    shared: Arc<Shared>,
+    /// Kerberos contexts in progress, by session.
+    contexts: HashMap<u64, AcceptContext>,
+    /// How the last sign-in was made, for the journal.
+    method: &'static str,
+}
+
+impl Authenticator for SmbAuth {
+    fn ntlm(&mut self) -> &mut dyn Acceptor {
+        &mut self.ntlm
+    }
+
+    fn kerberos(&mut self, session: u64, token: &[u8]) -> Option<Result<KerberosStep, String>> {
+        let k = self.shared.auth.kerberos.as_ref()?;
+        let ctx = match self.contexts.entry(session) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => match k.acceptor.start() {
+                Ok(c) => e.insert(c),
+                Err(err) => return Some(Err(err.to_string())),
+            },
+        };
+        let step = match ctx.step(token, None) {
+            Ok(Accepted::Continue(reply)) => return Some(Ok(KerberosStep::Continue(reply))),
+            Ok(Accepted::Done {
+                principal, reply, ..
+            }) => ctx.session_key().map(|key| (principal, reply, key)),
+            Err(e) => Err(e),
+        };
+        self.contexts.remove(&session);
+        let (principal, reply, session_key) = match step {
+            Ok(done) => done,
+            Err(e) => return Some(Err(e.to_string())),
+        };
+        let dir = &self.shared.directory;
+        let Some(user) =
+            super::auth::account_of(&principal, &k.realm).and_then(|n| dir.find("", n))
+        else {
+            return Some(Err(format!(
+                "Kerberos: {principal} is not a user of the directory"
+            )));
+        };
+        let identity = dir.identity(user);
+        let account = identity.account.clone();
+        self.ntlm.identity = Some(identity);
+        self.method = "kerberos";
+        Some(Ok(KerberosStep::Done {
+            account,
+            session_key,
+            reply,
+        }))
+    }
+}
+
 /// One client connection: messages in, answers out, until either side
 /// ends it. Malformed input closes this connection only.
 async fn connection(mut stream: TcpStream, shared: Arc<Shared>, settings: PipeSettings) {
@@ -143,19 +202,26 @@ async fn connection(mut stream: TcpStream, shared: Arc<Shared>, settings: PipeSe
         pipes: PIPES.iter().map(|p| p.to_string()).collect(),
         now_filetime: adcs_proto::ntlm::filetime(shared.ca.clock().now()),
     });
-    let mut acceptor = DirectoryAcceptor::new(shared.clone());
+    let mut acceptor = SmbAuth {
+        ntlm: DirectoryAcceptor::new(shared.clone()),
+        shared: shared.clone(),
+        contexts: HashMap::new(),
+        method: "ntlm",
+    };
     let mut people: HashMap<String, Identity> = HashMap::new();
     let mut pipes = pipes::Pipes::default();
     while let Ok(Some(msg)) = read_message(&mut stream).await {
         let received = match conn.receive(&msg, &mut acceptor) {
             Ok(r) => r,
             Err(e) => {
+                let why = e.to_string();
                 journal(
                     &shared,
                     "malformed",
                     None,
+                    "",
                     status::INVALID_PARAMETER,
-                    e.to_string(),
+                    why,
                 );
                 break;
             }
@@ -163,10 +229,11 @@ async fn connection(mut stream: TcpStream, shared: Arc<Shared>, settings: PipeSe
         if injected(&shared, &received).await {
             break;
         }
-        if let Some(who) = acceptor.identity.take() {
+        let method = std::mem::replace(&mut acceptor.method, "ntlm");
+        if let Some(who) = acceptor.ntlm.identity.take() {
             people.insert(who.account.clone(), who);
         }
-        let received = answer(&shared, received, &mut pipes, &people, settings).await;
+        let received = answer(&shared, received, &mut pipes, &people, settings, method).await;
         let reply = conn.reply(received);
         if reply.is_empty() {
             continue;
@@ -193,7 +260,7 @@ async fn injected(shared: &Shared, received: &Received) -> bool {
             if rule.reset {
                 reset = true;
                 let why = format!("{} ({endpoint} {n})", rule.describe());
-                journal(shared, &endpoint, None, 0, why);
+                journal(shared, &endpoint, None, "", 0, why);
             }
         }
     }
@@ -208,6 +275,7 @@ async fn answer(
     pipes: &mut pipes::Pipes,
     people: &HashMap<String, Identity>,
     settings: PipeSettings,
+    method: &str,
 ) -> Received {
     for file in &received.closed {
         pipes.close(file);
@@ -219,12 +287,12 @@ async fn answer(
             let result = pipes.call(shared, call, who, settings).await;
             c.answer = Answer::Done(call.answer(result));
         } else if let (Some(why), Answer::Done(o)) = (&c.why, &c.answer) {
-            journal(shared, cmd, None, o.status, why.clone());
+            journal(shared, cmd, None, method, o.status, why.clone());
         } else if c.header.command == command::SESSION_SETUP {
             if let Answer::Done(o) = &c.answer {
                 if o.status == status::SUCCESS {
                     let who = received.signed_in.first().cloned();
-                    journal(shared, cmd, who, o.status, "signed in".into());
+                    journal(shared, cmd, who, method, o.status, "signed in".into());
                 }
             }
         }
@@ -232,15 +300,23 @@ async fn answer(
     received
 }
 
-/// One journal entry: an SMB command, its account and NTSTATUS.
-fn journal(shared: &Shared, command: &str, user: Option<String>, status: u32, detail: String) {
+/// One journal entry: an SMB command, its account, how it signed in and
+/// the NTSTATUS.
+fn journal(
+    shared: &Shared,
+    command: &str,
+    user: Option<String>,
+    auth: &str,
+    status: u32,
+    detail: String,
+) {
     shared.journal.record(JournalEntry {
         seq: 0,
         time: shared.ca.clock().now(),
         method: "SMB".into(),
         path: command.into(),
         user,
-        auth: Some("ntlm".into()),
+        auth: (!auth.is_empty()).then(|| auth.to_string()),
         status: match status {
             status::SUCCESS => 200,
             status::LOGON_FAILURE => 401,
@@ -253,6 +329,15 @@ fn journal(shared: &Shared, command: &str, user: Option<String>, status: u32, de
         detail: Some(format!("0x{status:08x}: {detail}")),
         fault: None,
     });
+}
+
+/// The service principals SMB clients ask tickets for: `cifs/` and the
+/// CA host's names (impacket and Windows name the server they dial).
+pub(super) fn principals(host_name: &str, listen: SocketAddr) -> Vec<String> {
+    super::service_hosts(host_name, listen)
+        .into_iter()
+        .map(|h| format!("cifs/{h}"))
+        .collect()
 }
 
 /// Binds and starts SMB, as `opts.smb` asks: a port that cannot be had
