@@ -430,3 +430,34 @@ fn directory_verbs_name_the_bad_flag_before_connecting() {
         !o.status.success() && text(&o).contains("http://dc01: not an ldap:// or ldaps:// URL")
     );
 }
+
+#[test]
+fn serve_answers_smb_on_the_port_its_ready_file_names() {
+    use adcs_proto::smb::{frame, frame_len, message::NegotiateResponse, HEADER_LEN};
+    use std::io::{Read, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let ready = tmp.path().join("ready.json");
+    let (_served, info) = serve(&["--http", "--smb-port", "0"], &ready);
+    let addr = info.smb.as_ref().expect("the ready file's smb");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(120)))
+        .unwrap();
+    let mut negotiate = b"\xffSMB\x72".to_vec();
+    negotiate.resize(32, 0);
+    negotiate.extend([0, 22, 0]);
+    negotiate.extend(b"\x02NT LM 0.12\0\x02SMB 2.???\0");
+    stream.write_all(&frame(&negotiate)).unwrap();
+    let mut head = [0u8; 4];
+    stream.read_exact(&mut head).unwrap();
+    let mut body = vec![0u8; frame_len(&head).unwrap() - 4];
+    stream.read_exact(&mut body).unwrap();
+    let answer = NegotiateResponse::parse(&body[HEADER_LEN..]).unwrap();
+    assert_eq!(answer.dialect, 0x02ff, "SMB2's wildcard: negotiate again");
+    // Off when asked, and a bad lab entry is named.
+    let (_off, info) = serve(&["--http", "--no-smb"], &tmp.path().join("off.json"));
+    assert_eq!(info.smb, None);
+    let o = harness(&["serve", "--vulnerable", "esc1,esc99"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("`esc99` is not one of"), "{}", text(&o));
+}

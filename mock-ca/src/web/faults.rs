@@ -373,6 +373,21 @@ mod tests {
     }
 
     #[test]
+    fn smb_rules_take_delays_and_resets_on_their_commands() {
+        let seed = Seed(1);
+        let all = rule("endpoint = \"smb/*\"\nreset = true");
+        assert!(all.validate().is_ok());
+        let f = Faults::new(vec![all]);
+        assert_eq!(f.hits("smb/create", "SMB", &seed).len(), 1);
+        assert!(f.hits("ldap/bind", "LDAP", &seed).is_empty());
+        let pages = Faults::new(vec![rule("endpoint = \"*\"\nreset = true")]);
+        assert!(pages.hits("smb/create", "SMB", &seed).is_empty());
+        let wrong = rule("endpoint = \"smb/write\"\nstatus = 500");
+        let e = wrong.validate().unwrap_err().to_string();
+        assert!(e.contains("an SMB command takes delay_ms or reset"), "{e}");
+    }
+
+    #[test]
     fn schedules_pick_the_requests_they_name() {
         let seed = Seed(1);
         let hits = |r: FaultRule| -> Vec<u64> {

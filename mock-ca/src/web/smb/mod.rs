@@ -300,6 +300,23 @@ async fn answer(
     received
 }
 
+/// One journal entry for a call on a pipe (`winreg.BaseRegQueryValue`).
+pub(super) fn journal_call(shared: &Shared, path: String, who: Option<&Identity>, detail: String) {
+    shared.journal.record(JournalEntry {
+        seq: 0,
+        time: shared.ca.clock().now(),
+        method: "SMB".into(),
+        path,
+        user: who.map(|w| w.account.clone()),
+        auth: None,
+        status: 200,
+        request_id: None,
+        disposition: None,
+        detail: Some(detail),
+        fault: None,
+    });
+}
+
 /// One journal entry: an SMB command, its account, how it signed in and
 /// the NTSTATUS.
 fn journal(

@@ -164,8 +164,8 @@ async fn answer(
         }
         _ if who.is_none() => Err(fault::ACCESS_DENIED),
         "winreg" => winreg::answer(shared, &mut open.keys, call, who.as_ref(), settings),
-        "srvsvc" => services::srvsvc(shared, call),
-        _ => services::svcctl(call, who.as_ref().is_some_and(|w| w.admin)),
+        "srvsvc" => services::srvsvc(shared, call, who.as_ref()),
+        _ => services::svcctl(shared, call, who.as_ref()),
     };
     Some(match result {
         Ok(stub) => open.assoc.respond(call, &stub),

@@ -3,6 +3,7 @@
 //! may list shares and query a service's state; only administrators may
 //! ask the service manager for more.
 
+use super::super::directory::Identity;
 use super::super::Shared;
 use adcs_proto::rpc::assoc::Call;
 use adcs_proto::rpc::services::{self, scm, ScmCall, Share};
@@ -14,11 +15,13 @@ pub(super) use adcs_proto::rpc::services::{SRVSVC, SVCCTL};
 const ACCESS_DENIED: u32 = 5;
 
 /// NetrShareEnum: `IPC$`, the one share served.
-pub(super) fn srvsvc(_shared: &Shared, call: &Call) -> Result<Vec<u8>, u32> {
+pub(super) fn srvsvc(shared: &Shared, call: &Call, who: Option<&Identity>) -> Result<Vec<u8>, u32> {
     if call.opnum != services::NETR_SHARE_ENUM {
         return Err(status::NCA_S_OP_RNG_ERROR);
     }
     let level = services::share_enum_level(&call.stub).map_err(|_| status::RPC_X_BAD_STUB_DATA)?;
+    let path = "srvsvc.NetrShareEnum".to_string();
+    super::journal_call(shared, path, who, format!("level {level}"));
     if level != 1 {
         return Ok(services::share_enum_error(
             level,
@@ -37,8 +40,10 @@ pub(super) fn srvsvc(_shared: &Shared, call: &Call) -> Result<Vec<u8>, u32> {
 const MANAGER: [u8; 20] = *b"\0\0\0\0scmanager\0\0\0\0\0\0\0";
 const REMOTE_REGISTRY: [u8; 20] = *b"\0\0\0\0remoteregistry\0\0";
 
-/// The service-manager calls `reg.py` makes, for `admin` or not.
-pub(super) fn svcctl(call: &Call, admin: bool) -> Result<Vec<u8>, u32> {
+/// The service-manager calls `reg.py` makes; an administrator may ask
+/// more of them than other accounts.
+pub(super) fn svcctl(shared: &Shared, call: &Call, who: Option<&Identity>) -> Result<Vec<u8>, u32> {
+    let admin = who.is_some_and(|w| w.admin);
     let c = ScmCall::parse(call.opnum, &call.stub).map_err(|_| match call.opnum {
         scm::CLOSE_SERVICE_HANDLE
         | scm::QUERY_SERVICE_STATUS
@@ -46,6 +51,13 @@ pub(super) fn svcctl(call: &Call, admin: bool) -> Result<Vec<u8>, u32> {
         | scm::OPEN_SERVICE => status::RPC_X_BAD_STUB_DATA,
         _ => status::NCA_S_OP_RNG_ERROR,
     })?;
+    let name = match &c {
+        ScmCall::OpenManager { .. } => "ROpenSCManagerW".to_string(),
+        ScmCall::OpenService { name, .. } => format!("ROpenServiceW {name}"),
+        ScmCall::QueryStatus(_) => "RQueryServiceStatus".to_string(),
+        ScmCall::Close(_) => "RCloseServiceHandle".to_string(),
+    };
+    super::journal_call(shared, "svcctl".into(), who, name);
     let allowed = |access: u32, user: u32| admin || access & !user == 0;
     Ok(match c {
         ScmCall::OpenManager { access } if allowed(access, scm::MANAGER_USER_RIGHTS) => {

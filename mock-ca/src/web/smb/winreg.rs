@@ -48,19 +48,7 @@ pub(super) fn answer(
     })?;
     let view = registry::view(&shared.ca, settings.enforce_encryption);
     let (stub, what) = run(&view, keys, &parsed);
-    shared.journal.record(super::super::journal::JournalEntry {
-        seq: 0,
-        time: shared.ca.clock().now(),
-        method: "SMB".into(),
-        path: format!("winreg.{}", name(&parsed)),
-        user: who.map(|w| w.account.clone()),
-        auth: Some("ntlm".into()),
-        status: 200,
-        request_id: None,
-        disposition: None,
-        detail: Some(what),
-        fault: None,
-    });
+    super::journal_call(shared, format!("winreg.{}", name(&parsed)), who, what);
     Ok(stub)
 }
 
