@@ -135,30 +135,22 @@ pub fn completed(mech_list_mic: Option<&[u8]>) -> Vec<u8> {
 /// The server's hint before any token (SMB's NEGOTIATE response): a
 /// NegTokenInit naming the mechanisms it takes, NTLM here.
 pub fn server_hint() -> Vec<u8> {
-    let init = NegTokenInit {
-        mech_types: vec![NTLM],
-        req_flags: None,
-        mech_token: None,
-        mech_list_mic: None,
-    };
-    let wrapped = ContextSpecific {
-        tag_number: TagNumber(0),
-        tag_mode: TagMode::Explicit,
-        value: init,
-    };
-    let inner = wrapped
-        .to_der()
-        .expect("a NegTokenInit of owned parts encodes");
-    gss_token(&SPNEGO, &inner).expect("lengths fit")
+    ntlm_init(None).0
 }
 
 /// Client side: a NegTokenInit offering NTLM with its NEGOTIATE, and the
 /// DER of its mechanism list (what the mechListMICs sign).
 pub fn client_ntlm_init(negotiate: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    ntlm_init(Some(negotiate))
+}
+
+/// A NegTokenInit offering NTLM, with `token` when there is one; and the
+/// DER of its mechanism list.
+fn ntlm_init(token: Option<&[u8]>) -> (Vec<u8>, Vec<u8>) {
     let init = NegTokenInit {
         mech_types: vec![NTLM],
         req_flags: None,
-        mech_token: OctetString::new(negotiate).ok(),
+        mech_token: token.and_then(|t| OctetString::new(t).ok()),
         mech_list_mic: None,
     };
     let types = init.mech_types.to_der().expect("OIDs encode");

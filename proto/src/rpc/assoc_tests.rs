@@ -7,7 +7,8 @@ use super::secure::level;
 use super::{RpcError, ICERT_PASSAGE};
 use crate::ntlm::{self, ChallengeState, ServerNames, Verified};
 
-struct Password(&'static str);
+/// An NTLM acceptor for one password, whoever the user.
+pub(crate) struct Password(pub(crate) &'static str);
 
 impl Acceptor for Password {
     fn challenge(&mut self, negotiate: &[u8]) -> Result<ChallengeState, String> {

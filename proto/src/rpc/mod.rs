@@ -16,7 +16,7 @@ pub mod secure;
 pub mod services;
 
 #[cfg(test)]
-mod assoc_tests;
+pub(crate) mod assoc_tests;
 #[cfg(test)]
 mod ndr_tests;
 

@@ -93,15 +93,8 @@ impl Out {
     }
 }
 
-/// UTF-16LE to text (no terminator expected).
-pub fn utf16(b: &[u8]) -> String {
-    let units: Vec<u16> = b
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .take_while(|u| *u != 0)
-        .collect();
-    String::from_utf16_lossy(&units)
-}
+/// UTF-16LE to text, up to a NUL if there is one.
+pub use crate::rpc::ndr::utf16_text as utf16;
 
 /// Text as UTF-16LE, without a terminator.
 pub fn to_utf16(s: &str) -> Vec<u8> {

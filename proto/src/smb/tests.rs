@@ -7,38 +7,16 @@ use super::message::{self, FileId};
 use super::server::{Answer, Config, Connection, PipeOp, PipeResult, Received};
 use super::*;
 use crate::gss::spnego;
-use crate::ntlm::{self, ChallengeState, ServerNames, Verified};
+use crate::ntlm;
 use crate::rpc::assoc::Acceptor;
+use crate::rpc::assoc_tests::Password;
 
-/// alice's password, the only account.
-struct Alice;
-
-impl Acceptor for Alice {
-    fn challenge(&mut self, negotiate: &[u8]) -> Result<ChallengeState, String> {
-        let names = ServerNames {
-            nb_domain: "CONTOSO".into(),
-            nb_computer: "CA".into(),
-            dns_domain: "contoso.test".into(),
-            dns_computer: "ca.contoso.test".into(),
-        };
-        ntlm::challenge(negotiate, &names, [9; 8], ntlm::filetime(1_700_000_000))
-            .map_err(|e| e.to_string())
-    }
-
-    fn authenticate(
-        &mut self,
-        state: &ChallengeState,
-        msg: &[u8],
-    ) -> Result<(String, Verified, u32), String> {
-        let auth = ntlm::parse_authenticate(msg).map_err(|e| e.to_string())?;
-        let policy = ntlm::ChannelBindingPolicy::Off;
-        let v = ntlm::verify(state, msg, &auth, "Alice-Passw0rd", policy, None)
-            .map_err(|e| e.to_string())?;
-        Ok((auth.user, v, auth.flags))
-    }
+/// An acceptor for alice's password, the only account's.
+fn alice() -> Password {
+    Password("Alice-Passw0rd")
 }
 
-impl super::server::Authenticator for Alice {
+impl super::server::Authenticator for Password {
     fn ntlm(&mut self) -> &mut dyn Acceptor {
         self
     }
@@ -95,7 +73,7 @@ impl Client {
 
     /// Sends a message through the server with no pipe calls expected.
     fn send(&mut self, s: &mut Connection, msg: &[u8]) -> (Header, Vec<u8>) {
-        let r = s.receive(msg, &mut Alice).expect("a well-formed message");
+        let r = s.receive(msg, &mut alice()).expect("a well-formed message");
         let reply = s.reply(r);
         let h = Header::parse(&reply).expect("a response header");
         (h, reply)
@@ -282,7 +260,7 @@ fn smb1_negotiate_gets_the_smb2_wildcard() {
     msg.extend([0, 34, 0]);
     msg.extend(b"\x02NT LM 0.12\0\x02SMB 2.002\0\x02SMB 2.???\0");
     let mut s = server();
-    let r = s.receive(&msg, &mut Alice).unwrap();
+    let r = s.receive(&msg, &mut alice()).unwrap();
     let reply = s.reply(r);
     let resp = message::NegotiateResponse::parse(&reply[HEADER_LEN..]).unwrap();
     assert_eq!(resp.dialect, dialect::WILDCARD);
@@ -294,7 +272,7 @@ fn smb1_negotiate_gets_the_smb2_wildcard() {
     );
     let mut only_smb1 = msg[..35].to_vec();
     only_smb1.extend(b"\x02NT LM 0.12\0");
-    assert!(server().receive(&only_smb1, &mut Alice).is_err());
+    assert!(server().receive(&only_smb1, &mut alice()).is_err());
 }
 
 #[test]
@@ -363,7 +341,7 @@ fn pipe_reads_writes_and_transceives_go_to_the_caller() {
         data: b"bind".to_vec(),
     };
     let req = c.request(command::WRITE, write.encode());
-    let mut r = s.receive(&req, &mut Alice).unwrap();
+    let mut r = s.receive(&req, &mut alice()).unwrap();
     assert_eq!(
         pipe_calls(&r),
         [("cert".into(), PipeOp::Write(b"bind".to_vec()))]
@@ -378,7 +356,7 @@ fn pipe_reads_writes_and_transceives_go_to_the_caller() {
 
     let read = message::Read { length: 2, file };
     let req = c.request(command::READ, read.encode());
-    let mut r = s.receive(&req, &mut Alice).unwrap();
+    let mut r = s.receive(&req, &mut alice()).unwrap();
     assert_eq!(pipe_calls(&r), [("cert".into(), PipeOp::Read(2))]);
     let Answer::Pipe(call) = &r.commands[0].answer else {
         unreachable!()
@@ -402,14 +380,14 @@ fn pipe_reads_writes_and_transceives_go_to_the_caller() {
         max_output: 1024,
     };
     let req = c.request(command::IOCTL, io.encode());
-    let r = s.receive(&req, &mut Alice).unwrap();
+    let r = s.receive(&req, &mut alice()).unwrap();
     assert_eq!(
         pipe_calls(&r),
         [("cert".into(), PipeOp::Transceive(b"call".to_vec(), 1024))]
     );
 
     let req = c.request(command::CLOSE, message::close(&file));
-    let r = s.receive(&req, &mut Alice).unwrap();
+    let r = s.receive(&req, &mut alice()).unwrap();
     assert_eq!(r.closed, [file]);
     s.reply(r);
     let req = c.request(command::READ, read.encode());
@@ -432,7 +410,7 @@ fn a_compound_answers_each_command_in_turn() {
     }
     let second = c.request(command::ECHO, message::empty());
     first.extend(second);
-    let r = s.receive(&first, &mut Alice).unwrap();
+    let r = s.receive(&first, &mut alice()).unwrap();
     assert_eq!(r.commands.len(), 2);
     let reply = s.reply(r);
     let h = Header::parse(&reply).unwrap();
@@ -453,10 +431,10 @@ proptest::proptest! {
         c.negotiate(&mut s, &[dialect::SMB_3_1_1]);
         let mut msg = b"\xfeSMB".to_vec();
         msg.extend(&bytes);
-        if let Ok(r) = s.receive(&msg, &mut Alice) {
+        if let Ok(r) = s.receive(&msg, &mut alice()) {
             s.reply(r);
         }
-        let _ = s.receive(&bytes, &mut Alice);
+        let _ = s.receive(&bytes, &mut alice());
     }
 }
 
@@ -528,7 +506,7 @@ fn kerberos_signs_in_with_the_contexts_key() {
     let reply = s.reply(r);
     assert_eq!(Header::parse(&reply).unwrap().status, status::LOGON_FAILURE);
     let req = c.request(command::SESSION_SETUP, setup(b"ticket"));
-    let r = s.receive(&req, &mut Alice).unwrap();
+    let r = s.receive(&req, &mut alice()).unwrap();
     let reply = s.reply(r);
     assert_eq!(
         Header::parse(&reply).unwrap().status,
