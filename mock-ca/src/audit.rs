@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::db::RequestRow;
 use crate::Disposition;
 use adcs_proto::protocol::oid;
-use adcs_proto::x509::{self, SanEntry};
+use adcs_proto::x509;
 
 /// A subject and its alternative names (`upn=…`, `dns=…`, `url=…`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -74,13 +74,9 @@ fn certificate_names(der: &[u8]) -> Option<(Names, bool)> {
     use der::Decode;
     let cert = x509_cert::Certificate::from_der(der).ok()?;
     let tbs = cert.tbs_certificate();
-    let exts = tbs.extensions().map(|e| e.to_vec()).unwrap_or_default();
-    let san: Vec<SanEntry> = exts
-        .iter()
-        .find(|e| e.extn_id == oid::SUBJECT_ALT_NAME)
-        .and_then(|e| x509::parse_san(e.extn_value.as_bytes()).ok())
-        .unwrap_or_default();
-    let sid = exts.iter().any(|e| e.extn_id == oid::NTDS_CA_SECURITY_EXT);
+    let exts = tbs.extensions().map_or(&[][..], Vec::as_slice);
+    let san = x509::subject_alt_names(exts);
+    let sid = x509::extension_value(exts, oid::NTDS_CA_SECURITY_EXT).is_some();
     Some((
         Names {
             subject: adcs_proto::names::format_dn(tbs.subject()),

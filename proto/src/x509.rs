@@ -430,6 +430,33 @@ pub fn key_usage_value(bits: u16) -> Vec<u8> {
     out
 }
 
+/// The value of the extension `id` among `extensions`, if there is one.
+pub fn extension_value(extensions: &[Extension], id: der::asn1::ObjectIdentifier) -> Option<&[u8]> {
+    extensions
+        .iter()
+        .find(|e| e.extn_id == id)
+        .map(|e| e.extn_value.as_bytes())
+}
+
+/// The names a SubjectAltName extension among `extensions` holds (none
+/// without one, or when it does not read).
+pub fn subject_alt_names(extensions: &[Extension]) -> Vec<SanEntry> {
+    extension_value(extensions, crate::protocol::oid::SUBJECT_ALT_NAME)
+        .and_then(|v| parse_san(v).ok())
+        .unwrap_or_default()
+}
+
+/// The purposes (OIDs) an ExtendedKeyUsage extension among `extensions`
+/// names; `None` without one (any purpose), empty when it does not read.
+pub fn extended_key_usages(extensions: &[Extension]) -> Option<Vec<String>> {
+    let v = extension_value(extensions, crate::protocol::oid::EXTENDED_KEY_USAGE)?;
+    Some(
+        Vec::<der::asn1::ObjectIdentifier>::from_der(v)
+            .map(|v| v.iter().map(ToString::to_string).collect())
+            .unwrap_or_default(),
+    )
+}
+
 /// The Windows key-usage number of a KeyUsage extension value.
 pub fn key_usage_bits(value: &[u8]) -> Option<u16> {
     let bs = BitString::from_der(value).ok()?;

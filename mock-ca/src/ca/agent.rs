@@ -56,10 +56,12 @@ impl Ca {
             );
         }
         let agent_purpose = [oid::EKU_CERTIFICATE_REQUEST_AGENT, oid::EKU_ANY_PURPOSE];
-        if !purposes(&cert)
-            .iter()
-            .any(|e| agent_purpose.contains(&e.as_str()))
-        {
+        let extensions = cert
+            .tbs_certificate()
+            .extensions()
+            .map_or(&[][..], Vec::as_slice);
+        let purposes = adcs_proto::x509::extended_key_usages(extensions).unwrap_or_default();
+        if !purposes.iter().any(|e| agent_purpose.contains(&e.as_str())) {
             return refuse(
                 HResult::SIGNATURE_REJECTED,
                 "the signing certificate is not for the Certificate Request Agent purpose",
@@ -67,19 +69,4 @@ impl Ca {
         }
         Ok(self.with_sid(&Requester::new(&request.requester_name)))
     }
-}
-
-/// The certificate's EKU OIDs.
-fn purposes(cert: &x509_cert::Certificate) -> Vec<String> {
-    use der::Decode;
-    cert.tbs_certificate()
-        .extensions()
-        .into_iter()
-        .flatten()
-        .filter(|e| e.extn_id == oid::EXTENDED_KEY_USAGE)
-        .filter_map(|e| {
-            x509_cert::ext::pkix::ExtendedKeyUsage::from_der(e.extn_value.as_bytes()).ok()
-        })
-        .flat_map(|u| u.0.into_iter().map(|o| o.to_string()))
-        .collect()
 }

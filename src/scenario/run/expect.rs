@@ -103,18 +103,10 @@ fn check_identity(e: &Expect, der: &[u8], out: &mut Failures) {
     let exts = cert
         .tbs_certificate()
         .extensions()
-        .cloned()
-        .unwrap_or_default();
-    let value = |id| {
-        exts.iter()
-            .find(|x| x.extn_id == id)
-            .map(|x| x.extn_value.as_bytes().to_vec())
-    };
+        .map_or(&[][..], Vec::as_slice);
+    let value = |id| adcs_proto::x509::extension_value(exts, id);
     if let Some(want) = &e.upn {
-        let san = value(oid::SUBJECT_ALT_NAME)
-            .and_then(|v| adcs_proto::x509::parse_san(&v).ok())
-            .unwrap_or_default();
-        let got: Vec<String> = san
+        let got: Vec<String> = adcs_proto::x509::subject_alt_names(exts)
             .into_iter()
             .filter_map(|n| match n {
                 adcs_proto::x509::SanEntry::Upn(u) => Some(u),
@@ -137,7 +129,7 @@ fn check_identity(e: &Expect, der: &[u8], out: &mut Failures) {
     ] {
         let Some(want) = want else { continue };
         let got: Vec<String> = value(id)
-            .and_then(|v| adcs_proto::x509::parse_policy_oids(&v).ok())
+            .and_then(|v| adcs_proto::x509::parse_policy_oids(v).ok())
             .unwrap_or_default()
             .iter()
             .map(ToString::to_string)

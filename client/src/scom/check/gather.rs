@@ -64,15 +64,6 @@ fn template_of(exts: &[x509_cert::ext::Extension]) -> Option<String> {
         .map(|s| s.to_string())
 }
 
-fn eku_of(exts: &[x509_cert::ext::Extension]) -> Option<Vec<String>> {
-    let e = exts.iter().find(|e| e.extn_id == oid::EXTENDED_KEY_USAGE)?;
-    Some(
-        Vec::<der::asn1::ObjectIdentifier>::from_der(e.extn_value.as_bytes())
-            .map(|v| v.iter().map(ToString::to_string).collect())
-            .unwrap_or_default(),
-    )
-}
-
 fn ku_of(exts: &[x509_cert::ext::Extension]) -> Option<(u16, bool)> {
     let e = exts.iter().find(|e| e.extn_id == oid::KEY_USAGE)?;
     Some((
@@ -123,7 +114,7 @@ impl Facts {
             common_names: cn_values(tbs.subject()),
             dns_names: dns_of(&san),
             key_usage: ku_of(&exts),
-            ekus: eku_of(&exts),
+            ekus: adcs_proto::x509::extended_key_usages(&exts),
             public_key: PublicKeyKind::of_spki(&spki).ok(),
             signature: Some(signature_name(&cert.signature_algorithm().oid)),
             template: template_of(&exts),
@@ -163,7 +154,7 @@ impl Facts {
             common_names: cn_values(&parsed.subject),
             dns_names: dns_of(&parsed.san()),
             key_usage: ku_of(&parsed.extensions),
-            ekus: eku_of(&parsed.extensions),
+            ekus: adcs_proto::x509::extended_key_usages(&parsed.extensions),
             public_key: Some(parsed.key.clone()),
             signature: sig,
             template,
