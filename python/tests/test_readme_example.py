@@ -1,4 +1,4 @@
-"""The README's example, word for word."""
+"""The guide's example (docs/src/pytest.md), word for word."""
 
 import certsrv
 from cryptography import x509

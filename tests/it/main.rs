@@ -8,6 +8,7 @@ mod cli;
 mod client_flow;
 mod crash;
 mod fuzz_regressions;
+mod guide;
 mod kerberos;
 mod load;
 mod properties;
