@@ -53,20 +53,16 @@ pub struct CaConfig {
     /// Extensions (OIDs) left out of every certificate the CA issues, as
     /// `certutil -setreg policy\DisableExtensionList +OID` does; e.g.
     /// `1.3.6.1.4.1.311.25.2` drops the objectSid extension (KB5014754).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub disable_extensions: Vec<String>,
     /// The forest's issuance policies (`[[ca.issuance_policies]]`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub issuance_policies: Vec<IssuancePolicy>,
     /// A CA without the CVE-2024-49019 fix ("EKUwu", ESC15): on schema
     /// version 1 templates that take the subject from the request, the
     /// request's Application Policies extension is copied into the
     /// certificate. Off (as patched): that extension is ignored.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub copy_request_application_policies: bool,
     /// Who manages the CA, who manages its certificates and who may
     /// enroll on it at all (`[ca.roles]`; the CA's Security tab).
-    #[serde(skip_serializing_if = "CaRoles::is_default")]
     pub roles: CaRoles,
 }
 
@@ -104,10 +100,6 @@ impl Default for CaRoles {
 }
 
 impl CaRoles {
-    fn is_default(&self) -> bool {
-        *self == CaRoles::default()
-    }
-
     /// Whether `account` (or one of its groups) is a CA manager.
     pub fn manages(&self, account: &str, groups: &[String]) -> bool {
         crate::db::named(&self.managers, account, groups)

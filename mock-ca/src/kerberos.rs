@@ -11,7 +11,7 @@ use serde::Deserialize;
 use crate::kdc::{Kdc, KdcOptions};
 
 /// `[kerberos]` in serve.toml (and a scenario world). Every field is optional.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KerberosConfig {
     /// The realm; the CA's DNS domain in capitals when absent (`CONTOSO.TEST`).

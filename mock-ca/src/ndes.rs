@@ -20,7 +20,7 @@ use adcs_proto::scep::{
 };
 
 /// `[ndes]` of serve.toml: NDES's registry settings.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NdesConfig {
     /// `EnforcePassword`: a PKCSReq must carry a one-time challenge password

@@ -23,7 +23,7 @@ use adcs_proto::seed::Seed;
 pub const DEFAULT_SEED: u64 = 1;
 
 /// The `serve --config FILE` format (TOML). Every field is optional.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServeConfig {
     pub seed: Option<u64>,
@@ -67,7 +67,7 @@ pub struct ServeConfig {
 }
 
 /// Authentication settings of the config file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     pub basic: bool,
@@ -233,6 +233,31 @@ pub fn build(config: &ServeConfig) -> Result<(Arc<Ca>, WebOptions), ServeError> 
         rpc.enforce_encryption = false;
     }
     Ok((ca, opts))
+}
+
+/// Every serve.toml section at its default, as TOML: what `serve
+/// --print-defaults` prints and the guide's reference shows. Keys with no
+/// default (`state_dir`, `start_time`, `[[users]]`, `[[faults]]`) are left
+/// out. A section written in a file insists on its service; without it,
+/// `serve` runs RPC, LDAP, DNS, IIS's ports and SMB where their ports can
+/// be bound.
+pub fn defaults_toml() -> String {
+    let c = ServeConfig {
+        seed: Some(DEFAULT_SEED),
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        mode: Some(CaMode::Enterprise),
+        ca: Some(CaConfig::default()),
+        ndes: Some(crate::ndes::NdesConfig::default()),
+        kerberos: Some(crate::kerberos::KerberosConfig::default()),
+        rpc: Some(crate::web::rpc::RpcConfig::default()),
+        ldap: Some(crate::web::ldap::LdapConfig::default()),
+        dns: Some(crate::web::dns::DnsConfig::default()),
+        iis: Some(crate::web::iis::IisConfig::default()),
+        smb: Some(crate::web::smb::SmbConfig::default()),
+        lab: Some(crate::lab::LabConfig::default()),
+        ..ServeConfig::default()
+    };
+    toml::to_string(&c).expect("the default configuration serialises")
 }
 
 /// RPC without `[rpc]`: where port 135 can be bound. Not on Windows,

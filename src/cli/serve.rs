@@ -12,6 +12,10 @@ use mock_ca::CaMode;
 
 #[derive(Args)]
 pub struct ServeArgs {
+    /// Print every serve.toml key at its default (a complete config file)
+    /// and exit.
+    #[arg(long)]
+    print_defaults: bool,
     /// enterprise (templates) or standalone (every request pending).
     #[arg(long)]
     mode: Option<CaMode>,
@@ -261,6 +265,10 @@ pub fn config(args: &ServeArgs) -> Result<ServeConfig, String> {
 }
 
 pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
+    if args.print_defaults {
+        print!("{}", mock_ca::serve::defaults_toml());
+        return Ok(ExitCode::SUCCESS);
+    }
     let config = config(&args)?;
     let running =
         mock_ca::serve::start(config, args.ready_file.as_deref()).map_err(|e| e.to_string())?;

@@ -65,3 +65,51 @@ fn the_readme_tour_uses_verbs_and_flags_the_cli_has() {
         }
     }
 }
+
+/// The reference's serve.toml is `serve --print-defaults`, key for key.
+/// After a change to the configuration: `ADCS_UPDATE_GUIDE=1 cargo test
+/// --test it guide::` writes it again.
+#[test]
+fn the_reference_lists_every_serve_toml_key_at_its_default() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/src/reference.md");
+    let text = read("docs/src/reference.md");
+    let shown = blocks(&text, "toml");
+    let now = mock_ca::serve::defaults_toml();
+    if std::env::var_os("ADCS_UPDATE_GUIDE").is_some() && shown.first() != Some(&now) {
+        let old = format!("```toml\n{}```", shown[0]);
+        std::fs::write(&path, text.replace(&old, &format!("```toml\n{now}```"))).unwrap();
+        return;
+    }
+    assert_eq!(shown.first(), Some(&now), "docs/src/reference.md is behind");
+}
+
+#[test]
+fn the_reference_names_every_control_route_and_ready_file_field() {
+    let text = read("docs/src/reference.md");
+    for (_, route) in mock_ca::web::control::ROUTES {
+        if !route.is_empty() {
+            assert!(text.contains(&format!("`{route}`")), "route {route}");
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let ready = tmp.path().join("ready.json");
+    let config = mock_ca::serve::ServeConfig {
+        ndes: Some(mock_ca::ndes::NdesConfig::default()),
+        lab: Some(mock_ca::lab::LabConfig::from_list("esc1")),
+        ..Default::default()
+    };
+    let _running = mock_ca::serve::start(config, Some(&ready)).unwrap();
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&ready).unwrap()).unwrap();
+    let mut keys: Vec<String> = Vec::new();
+    for (k, v) in info.as_object().unwrap() {
+        keys.push(k.clone());
+        let nested = v
+            .as_object()
+            .or_else(|| v.get(0).and_then(|f| f.as_object()));
+        keys.extend(nested.into_iter().flat_map(|o| o.keys().cloned()));
+    }
+    for k in keys {
+        assert!(text.contains(&format!("`{k}`")), "ready file field {k}");
+    }
+}

@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 /// `[dns]` in serve.toml. Without the section `serve` answers for the
 /// zone where port 53 can be bound (`optional`).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DnsConfig {
     /// `false` turns the zone off (as `serve --no-dns` does).

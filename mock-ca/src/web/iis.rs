@@ -15,7 +15,7 @@ use super::Shared;
 
 /// `[iis]` in serve.toml: on where the ports can be bound (`serve`'s
 /// default), `--iis` insists, `--no-iis` turns it off.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IisConfig {
     /// `false` turns the extra ports off (as `serve --no-iis` does).

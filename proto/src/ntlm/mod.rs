@@ -354,14 +354,24 @@ pub fn parse_authenticate(msg: &[u8]) -> Result<Authenticate, NtlmError> {
 
 /// What the acceptor requires of channel bindings (IIS Extended Protection).
 /// Written `off`, `accept` or `require` in configuration and on the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(try_from = "String", into = "&'static str")]
 pub enum ChannelBindingPolicy {
     Off,
     /// Checked when the client sends one; a client without bindings gets in.
     Accept,
     /// Every client must send bindings that match this TLS connection.
     Require,
+}
+
+impl From<ChannelBindingPolicy> for &'static str {
+    fn from(p: ChannelBindingPolicy) -> &'static str {
+        match p {
+            ChannelBindingPolicy::Off => "off",
+            ChannelBindingPolicy::Accept => "accept",
+            ChannelBindingPolicy::Require => "require",
+        }
+    }
 }
 
 impl std::str::FromStr for ChannelBindingPolicy {

@@ -24,7 +24,7 @@ pub use session::{Binding, Policies, Session};
 
 /// `[ldap]` in serve.toml. Without the section `serve` runs LDAP where
 /// the ports can be bound (`optional`).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LdapConfig {
     /// `false` turns the directory off (as `serve --no-ldap` does).
@@ -49,7 +49,7 @@ pub struct LdapConfig {
 }
 
 /// AD's LDAP server signing requirements.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Signing {
     #[default]

@@ -32,7 +32,7 @@ const OVER_TCP: &str = "RPC";
 
 /// `[rpc]` in serve.toml. Every field is optional. Without the section
 /// `serve` runs RPC when it can bind the ports (`optional`).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RpcConfig {
     /// `false` turns RPC off (as `serve --no-rpc` does).

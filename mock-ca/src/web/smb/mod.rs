@@ -31,7 +31,7 @@ mod winreg;
 
 /// `[smb]` in serve.toml. Without the section `serve` runs SMB where the
 /// port can be bound (`optional`).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SmbConfig {
     /// `false` turns SMB off (as `serve --no-smb` does).
