@@ -34,6 +34,15 @@ enum Command {
         #[command(subcommand)]
         action: CaAction,
     },
+    /// Whether the `serve` that wrote this ready file answers: exit 0 when
+    /// its pages' port accepts a connection (a container's health check).
+    Ready {
+        #[arg(value_name = "READY_FILE")]
+        file: std::path::PathBuf,
+        /// Seconds to wait for the connection.
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
+    },
     /// certreq: make, submit, retrieve and accept certificate requests.
     Req {
         #[command(subcommand)]
@@ -254,6 +263,13 @@ fn main() -> ExitCode {
             Some(dir) => ca_local::run(dir, action),
             None => ca_remote::run(&target, &remote, action),
         },
+        Command::Ready { file, timeout } => {
+            let wait = std::time::Duration::from_secs(timeout.max(1));
+            mock_ca::serve::check_ready(&file, wait).map(|addr| {
+                println!("ready: {addr}");
+                ExitCode::SUCCESS
+            })
+        }
         Command::Req { action } => req::run_req(action),
         Command::CaInfo(args) => cli::directory::ca_info(args),
         Command::CaCert { action } => ca_cert::run_ca_cert(action),

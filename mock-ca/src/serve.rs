@@ -269,6 +269,23 @@ fn default_rpc() -> Option<crate::web::rpc::RpcConfig> {
     })
 }
 
+/// Whether the `serve` that wrote the ready file `path` accepts
+/// connections: the file reads and its pages' port answers within `wait`
+/// (a container's health check).
+pub fn check_ready(path: &Path, wait: std::time::Duration) -> Result<SocketAddr, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let info: ReadyInfo =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let ip: std::net::IpAddr = info
+        .host
+        .parse()
+        .map_err(|e| format!("{}: host `{}`: {e}", path.display(), info.host))?;
+    let addr = SocketAddr::new(ip, info.port);
+    std::net::TcpStream::connect_timeout(&addr, wait)
+        .map_err(|e| format!("{addr} (from {}): {e}", path.display()))?;
+    Ok(addr)
+}
+
 /// SMB without `[smb]`: where port 445 can be bound. Not on Windows,
 /// whose own server always holds it (`[smb] port` there).
 fn default_smb() -> Option<crate::web::smb::SmbConfig> {

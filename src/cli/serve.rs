@@ -17,13 +17,13 @@ pub struct ServeArgs {
     #[arg(long)]
     print_defaults: bool,
     /// enterprise (templates) or standalone (every request pending).
-    #[arg(long)]
+    #[arg(long, env = "ADCS_HARNESS_MODE")]
     mode: Option<CaMode>,
     /// Address to listen on; port 0 picks a free port.
-    #[arg(long, value_name = "ADDR:PORT")]
+    #[arg(long, value_name = "ADDR:PORT", env = "ADCS_HARNESS_LISTEN")]
     listen: Option<SocketAddr>,
     /// Plain HTTP instead of HTTPS.
-    #[arg(long)]
+    #[arg(long, env = "ADCS_HARNESS_HTTP")]
     http: bool,
     /// An account `DOMAIN\name:password` (repeatable); replaces the default user.
     #[arg(long = "user", value_name = "DOMAIN\\NAME:PASSWORD")]
@@ -32,17 +32,17 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DOMAIN\\NAME:PASSWORD")]
     admin: Option<String>,
     /// Seed for every key, serial and name (default 1: fast, cached keys).
-    #[arg(long)]
+    #[arg(long, env = "ADCS_HARNESS_SEED")]
     seed: Option<u64>,
     /// Keep the CA (keys, requests, CRLs) in this directory across restarts.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "ADCS_HARNESS_STATE_DIR")]
     state_dir: Option<PathBuf>,
     /// TOML configuration: CA names, keys, templates, users, auth.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "ADCS_HARNESS_CONFIG")]
     config: Option<PathBuf>,
     /// Written (atomically) once the server accepts connections: URLs,
     /// certificate files, credentials, as JSON.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "ADCS_HARNESS_READY_FILE")]
     ready_file: Option<PathBuf>,
     /// Extended Protection for NTLM over HTTPS: off, accept or require.
     #[arg(long, value_name = "POLICY")]
@@ -76,6 +76,10 @@ pub struct ServeArgs {
     /// The endpoint mapper's port instead of 135 (implies --rpc).
     #[arg(long, value_name = "PORT")]
     rpc_epm_port: Option<u16>,
+    /// ICertPassage's own port instead of a free one (the endpoint mapper
+    /// names it; a container publishes it).
+    #[arg(long, value_name = "PORT", env = "ADCS_HARNESS_RPC_PORT")]
+    rpc_port: Option<u16>,
     /// Serve the forest's directory as its domain controller does: LDAP on
     /// 389 (with StartTLS) and LDAPS on 636, and stop if the ports cannot
     /// be bound (`[ldap]` in the config file sets it up). Without it, LDAP
@@ -127,7 +131,7 @@ pub struct ServeArgs {
     /// of esc1, esc2, esc3, esc4, esc6, esc7, esc8, esc9, esc11, esc13, esc15,
     /// esc16, or all
     /// (adds to `[lab]`).
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", env = "ADCS_HARNESS_VULNERABLE")]
     vulnerable: Option<String>,
 }
 
@@ -225,6 +229,13 @@ pub fn config(args: &ServeArgs) -> Result<ServeConfig, String> {
     }
     if let (Some(port), Some(r)) = (args.rpc_epm_port, c.rpc.as_mut()) {
         r.epm_port = port;
+    }
+    if let Some(port) = args.rpc_port {
+        let r = c.rpc.get_or_insert_with(|| mock_ca::web::rpc::RpcConfig {
+            optional: true,
+            ..Default::default()
+        });
+        r.port = port;
     }
     ldap_flags(args, &mut c);
     dns_flags(args, &mut c);
@@ -334,6 +345,12 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
     } else if let Some(why) = running.server.iis_unavailable() {
         println!("iis       off: {why}");
     }
+    if std::env::var_os("ADCS_HARNESS_IN_CONTAINER").is_some() {
+        println!(
+            "container publish the ports clients dial: {}",
+            container_ports(info)
+        );
+    }
     println!("control   {}", info.control_url);
     println!(
         "console   {}{}/  (CA console in a browser, as the admin)",
@@ -375,4 +392,30 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
     }
     running.server.wait();
     Ok(ExitCode::SUCCESS)
+}
+
+/// `-p` options for the ports this container serves, as its host must
+/// publish them (the same numbers: clients and the endpoint mapper name
+/// them).
+fn container_ports(info: &adcs_proto::ready::ReadyInfo) -> String {
+    let port = |addr: &str| addr.rsplit(':').next().unwrap_or("").to_string();
+    let mut ports = vec![info.port.to_string()];
+    if let Some(r) = &info.rpc {
+        ports.extend([port(&r.epm), r.port.to_string()]);
+    }
+    if let Some(l) = &info.ldap {
+        ports.extend([port(&l.url), port(&l.ldaps_url)]);
+    }
+    ports.extend(info.smb.as_deref().map(port));
+    if let Some(i) = &info.iis {
+        let from_url = |u: &str| port(u.trim_end_matches("/certsrv/"));
+        ports.extend([from_url(&i.http_url), from_url(&i.https_url)]);
+    }
+    ports.sort();
+    ports.dedup();
+    ports
+        .iter()
+        .map(|p| format!("-p {p}:{p}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -92,6 +92,26 @@ def log(msg):
 # --------------------------------------------------------------------------
 
 
+# `--container IMAGE`: serve runs in this image instead (podman, on the
+# host's network, the server's folder mounted at the same path, so the
+# ready file's paths and ports hold as they are).
+CONTAINER = None
+
+
+def container_name(folder):
+    return "adcs-interop-" + os.path.basename(folder)
+
+
+def launcher(binary, folder):
+    """How to start `adcs-harness` for a server whose files are in `folder`."""
+    if CONTAINER:
+        return ["podman", "run", "--rm", "--name", container_name(folder), "--no-healthcheck",
+                "--runtime", "runc", "--network", "host",
+                "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+                "-v", "%s:%s" % (folder, folder), CONTAINER]
+    return command(binary)
+
+
 def command(binary):
     """How to run `binary`: directly, or under Wine for a Windows build
     (`.exe`) on another OS."""
@@ -130,7 +150,7 @@ class Server:
         return "enterprise" if self.mode == "lab" else self.mode
 
     def start(self):
-        cmd = command(self.binary) + ["serve", "--mode", self.ca_mode, "--listen", "127.0.0.1:0"]
+        cmd = launcher(self.binary, self.dir) + ["serve", "--mode", self.ca_mode, "--listen", "127.0.0.1:0"]
         if self.mode == "lab":
             cmd += ["--vulnerable", "all"]
         if self.transport == "http":
@@ -201,6 +221,11 @@ class Server:
         log("ready: %s" % json.dumps(self.info))
 
     def stop(self):
+        if CONTAINER and self.proc is not None:
+            # The container, not just podman's client, must be gone before
+            # the next server takes the same ports.
+            subprocess.run(["podman", "rm", "-f", "-t", "5", container_name(self.dir)],
+                           capture_output=True, timeout=120)
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -1309,7 +1334,8 @@ def _(ctx):
 
 
 def kerberos_possible(binary):
-    return not binary.lower().endswith(".exe") and os.path.exists("/usr/sbin/krb5kdc")
+    # The image has no KDC (see the guide's container page).
+    return not CONTAINER and not binary.lower().endswith(".exe") and os.path.exists("/usr/sbin/krb5kdc")
 
 
 def realm(ctx):
@@ -2419,15 +2445,17 @@ def one_line(s):
 
 
 def main():
-    global VERBOSE
+    global VERBOSE, CONTAINER
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bin", help="path to the adcs-harness binary")
     ap.add_argument("--only", action="append", default=[], metavar="NAME", help="run only matching cases (repeatable)")
     ap.add_argument("--list", action="store_true", help="list case names and exit")
     ap.add_argument("--verbose", "-v", action="store_true", help="client output and tracebacks on stderr")
     ap.add_argument("--keep", action="store_true", help="keep server and case temp directories")
+    ap.add_argument("--container", metavar="IMAGE", help="run serve in this image (podman, host network)")
     args = ap.parse_args()
     VERBOSE = args.verbose
+    CONTAINER = args.container
 
     # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a Session's
     # `verify` (psf/requests#3829): certsrv's cafile=root_cert and certipy's

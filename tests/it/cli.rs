@@ -461,3 +461,24 @@ fn serve_answers_smb_on_the_port_its_ready_file_names() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("`esc99` is not one of"), "{}", text(&o));
 }
+
+#[test]
+fn ready_says_whether_the_server_behind_a_ready_file_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ready = tmp.path().join("ready.json");
+    let missing = tmp.path().join("nothing.json");
+    let o = harness(&["ready", missing.to_str().unwrap()]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("nothing.json"), "{}", text(&o));
+    let (served, info) = serve(&["--http"], &ready);
+    let o = harness(&["ready", ready.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!(":{}", info.port)),
+        "{}",
+        text(&o)
+    );
+    drop(served);
+    let o = harness(&["ready", ready.to_str().unwrap(), "--timeout", "1"]);
+    assert!(!o.status.success(), "a stopped server: {}", text(&o));
+}
