@@ -155,16 +155,55 @@ pub struct Running {
     pub info: ReadyInfo,
     /// Where the certificate files were written.
     pub files_dir: PathBuf,
+    /// What the operator should know (for the banner).
+    pub warnings: Vec<String>,
 }
 
-/// The CA and the server options a configuration describes (what `start`
-/// serves; the scenario runner serves the same world in-process).
-pub fn build(config: &ServeConfig) -> Result<(Arc<Ca>, WebOptions), ServeError> {
+/// The CA configuration `config` asks for: `[ca]`, `mode` and the lab.
+fn requested_ca(config: &ServeConfig) -> Result<CaConfig, ServeError> {
     let mut ca_config = config.ca.clone().unwrap_or_default();
     if let Some(mode) = config.mode {
         ca_config.mode = mode;
     }
     crate::lab::apply(&mut ca_config, &config.lab_escs()?);
+    Ok(ca_config)
+}
+
+/// Why a state directory's CA is not the one `config` asks for, if it is
+/// not: an existing directory keeps its own configuration (templates
+/// edited since included), so settings and `--vulnerable` given now are
+/// not applied to it.
+fn stored_config_differs(config: &ServeConfig, ca: &Ca) -> Result<Option<String>, ServeError> {
+    let Some(dir) = &config.state_dir else {
+        return Ok(None);
+    };
+    let asked = requested_ca(config)?;
+    let mut have = ca.config();
+    let missing: Vec<String> = asked
+        .templates
+        .iter()
+        .filter(|t| !have.templates.iter().any(|h| h.name == t.name))
+        .map(|t| t.name.clone())
+        .collect();
+    have.templates = asked.templates.clone();
+    if have == asked && missing.is_empty() {
+        return Ok(None);
+    }
+    let templates = if missing.is_empty() {
+        String::new()
+    } else {
+        format!(" (templates it lacks: {})", missing.join(", "))
+    };
+    Ok(Some(format!(
+        "{} keeps the CA it was made with: the [ca] settings, --mode and --vulnerable given now differ from it and are not applied{templates}; remove the directory to start a CA with them",
+        dir.display()
+    )))
+}
+
+/// The CA and the server options a configuration describes (what `start`
+/// serves; the scenario runner serves the same world in-process).
+pub fn build(config: &ServeConfig) -> Result<(Arc<Ca>, WebOptions), ServeError> {
+    let ca_config = requested_ca(config)?;
     ca_config.validate()?;
     for f in &config.faults {
         f.validate()?;
@@ -400,16 +439,45 @@ pub fn start(config: ServeConfig, ready_file: Option<&Path>) -> Result<Running, 
         let json = serde_json::to_vec_pretty(&info).expect("ready info serialises");
         write_atomic(r, &json)?;
     }
+    let warnings = stored_config_differs(&config, &ca)?.into_iter().collect();
     Ok(Running {
         server,
         info,
         files_dir,
+        warnings,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_state_directory_says_when_it_keeps_another_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = |lab: &str| ServeConfig {
+            state_dir: Some(dir.path().join("ca")),
+            lab: (!lab.is_empty()).then(|| crate::lab::LabConfig::from_list(lab)),
+            rpc: Some(crate::web::rpc::RpcConfig {
+                enabled: false,
+                ..Default::default()
+            }),
+            ..ServeConfig::default()
+        };
+        let first = start(config(""), None).unwrap();
+        assert!(first.warnings.is_empty(), "{:?}", first.warnings);
+        drop(first);
+        let again = start(config(""), None).unwrap();
+        assert!(again.warnings.is_empty(), "{:?}", again.warnings);
+        drop(again);
+        let lab = start(config("esc1"), None).unwrap();
+        assert_eq!(lab.warnings.len(), 1);
+        assert!(
+            lab.warnings[0].contains("templates it lacks: ESC1"),
+            "{:?}",
+            lab.warnings
+        );
+    }
 
     #[test]
     fn config_errors_name_line_and_column() {

@@ -285,6 +285,9 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
         mock_ca::serve::start(config, args.ready_file.as_deref()).map_err(|e| e.to_string())?;
     let info = &running.info;
     let addr = running.server.addr();
+    for w in &running.warnings {
+        eprintln!("adcs-harness: warning: {w}");
+    }
     println!(
         "adcs-harness: {:?} CA `{}` (seed {}{})",
         info.mode,
