@@ -234,30 +234,55 @@ pub fn decide(
     }
 }
 
+/// An enrollment agent as its signature on a request shows it: who, and
+/// the purposes of its certificate.
+pub struct Agent<'a> {
+    pub who: &'a Requester,
+    pub purposes: &'a [String],
+}
+
 /// Decides an enrollment agent's request for `target` (ESC3's second
 /// step, and the smart-card enrollment station's flow): the agent needs
-/// Enroll on the template, the certificate names the target. Only schema
-/// version 1 templates take such requests as they are: a later one asks
-/// for RA signatures (msPKI-RA-Signature), which this CA does not model.
+/// Enroll on the template, the certificate names the target. A schema 1
+/// template takes the agent's signature as it is; a later one takes it
+/// when it asks for RA signatures (msPKI-RA-Signature): one, from an agent
+/// whose certificate has every purpose msPKI-RA-Application-Policies
+/// names, Any Purpose included (as MS-WCCE has it: none wanted,
+/// 0x80094809; more signatures wanted than one, 0x8009480A; a purpose
+/// missing, 0x8009480B).
 pub fn decide_on_behalf(
     config: &CaConfig,
     parsed: &ParsedRequest,
-    agent: &Requester,
+    agent: &Agent<'_>,
     target: &Requester,
     attributes: &[(String, String)],
 ) -> Decision {
-    if !config.roles.may_enroll(&agent.account, &agent.groups) {
+    let who = agent.who;
+    if !config.roles.may_enroll(&who.account, &who.groups) {
         return enroll_denied();
     }
     if config.mode == CaMode::Standalone {
         return decide(config, parsed, target, attributes, false);
     }
-    match resolve_template(config, parsed, attributes) {
-        Err(d) => d,
-        Ok(t) if t.schema_version >= 2 => {
-            policy_denial(&t.name, HResult::SIGNATURE_POLICY_REQUIRED)
-        }
-        Ok(_) => enterprise(config, parsed, agent, target, attributes, false),
+    let t = match resolve_template(config, parsed, attributes) {
+        Err(d) => return d,
+        Ok(t) => t,
+    };
+    let any = agent.purposes.iter().any(|p| p == oid::EKU_ANY_PURPOSE);
+    let lacking = !any
+        && t.ra_application_policies
+            .iter()
+            .any(|p| !agent.purposes.contains(p));
+    let refusal = match (t.schema_version, t.ra_signatures) {
+        (1, _) => None,
+        (_, 0) => Some(HResult::SIGNATURE_POLICY_REQUIRED),
+        (_, 1) if lacking => Some(HResult::SIGNATURE_REJECTED),
+        (_, 1) => None,
+        _ => Some(HResult::SIGNATURE_COUNT),
+    };
+    match refusal {
+        Some(h) => policy_denial(&t.name, h),
+        None => enterprise(config, parsed, who, target, attributes, false),
     }
 }
 

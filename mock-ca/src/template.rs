@@ -113,6 +113,18 @@ pub struct Template {
     /// certificate's certificatePolicies extension.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub issuance_policies: Vec<String>,
+    /// msPKI-RA-Signature: enrollment-agent signatures a request needs
+    /// (on a schema 2+ template, what enrollment on behalf of others asks).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ra_signatures: u32,
+    /// msPKI-RA-Application-Policies: purposes (OIDs) each such agent's
+    /// certificate must have, e.g. Certificate Request Agent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ra_application_policies: Vec<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// An issuance policy of the forest (an OID object under `CN=OID`), linked
@@ -273,6 +285,8 @@ pub(crate) fn t(
         changed_at: None,
         no_security_extension: false,
         issuance_policies: Vec::new(),
+        ra_signatures: 0,
+        ra_application_policies: Vec::new(),
     }
 }
 

@@ -225,6 +225,7 @@ hresults! {
     NTE_BAD_ALGID = 0x8009_0008, Plain, "NTE_BAD_ALGID", "Invalid algorithm specified.";
     NTE_BAD_KEY_STATE = 0x8009_000B, Plain, "NTE_BAD_KEY_STATE", "Key not valid for use in specified state.";
     SIGNATURE_POLICY_REQUIRED = 0x8009_4809, Plain, "CERTSRV_E_SIGNATURE_POLICY_REQUIRED", "The request is missing one or more required signature issuance policies.";
+    SIGNATURE_COUNT = 0x8009_480A, Plain, "CERTSRV_E_SIGNATURE_COUNT", "The request is missing one or more required signatures.";
     SIGNATURE_REJECTED = 0x8009_480B, Plain, "CERTSRV_E_SIGNATURE_REJECTED", "One or more signatures did not include the required application or issuance policies. The request is missing one or more required valid signatures.";
     CRYPT_E_REVOKED = 0x8009_2010, Plain, "CRYPT_E_REVOKED", "The certificate is revoked.";
     CERT_E_UNTRUSTEDROOT = 0x800B_0109, Plain, "CERT_E_UNTRUSTEDROOT", "A certificate chain processed, but terminated in a root certificate which is not trusted by the trust provider.";

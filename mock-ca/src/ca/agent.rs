@@ -13,7 +13,7 @@ impl Ca {
         &self,
         st: &State,
         request: &OnBehalfOf,
-    ) -> Result<Requester, (HResult, String)> {
+    ) -> Result<(Requester, Vec<String>), (HResult, String)> {
         let refuse = |h: HResult, why: &str| {
             Err((
                 h,
@@ -67,6 +67,7 @@ impl Ca {
                 "the signing certificate is not for the Certificate Request Agent purpose",
             );
         }
-        Ok(self.with_sid(&Requester::new(&request.requester_name)))
+        let target = self.with_sid(&Requester::new(&request.requester_name));
+        Ok((target, purposes))
     }
 }

@@ -85,8 +85,12 @@ impl Ca {
                 let decision = match &p.on_behalf_of {
                     None => decide(&st.config, &p, &who, attributes, false),
                     Some(agent) => match self.agent_target(&st, agent) {
-                        Ok(target) => {
-                            let d = decide_on_behalf(&st.config, &p, &who, &target, attributes);
+                        Ok((target, purposes)) => {
+                            let agent = crate::policy::Agent {
+                                who: &who,
+                                purposes: &purposes,
+                            };
+                            let d = decide_on_behalf(&st.config, &p, &agent, &target, attributes);
                             row.agent = Some(who.account.clone());
                             row.requester = target;
                             d

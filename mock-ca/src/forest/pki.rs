@@ -263,7 +263,8 @@ pub(super) fn template(m: &Maker, accounts: &Directory, t: &Template) -> Entry {
             period(42.min(i64::from(t.validity_days))),
         )
         .ss("pKIExtendedKeyUsage", &t.ekus)
-        .i("msPKI-RA-Signature", 0)
+        .i("msPKI-RA-Signature", i64::from(t.ra_signatures))
+        .ss("msPKI-RA-Application-Policies", &t.ra_application_policies)
         .i(
             "msPKI-Enrollment-Flag",
             i64::from(enrollment_flag(t) as i32),

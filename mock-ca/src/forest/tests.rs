@@ -389,7 +389,12 @@ mod writes {
         for (attr, value, code) in [
             (
                 "msPKI-RA-Signature",
-                &b"1"[..],
+                &b"-1"[..],
+                ResultCode::UnwillingToPerform,
+            ),
+            (
+                "msPKI-RA-Policies",
+                b"1.2.3",
                 ResultCode::UnwillingToPerform,
             ),
             ("cn", b"Other", ResultCode::NotAllowedOnRdn),

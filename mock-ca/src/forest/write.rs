@@ -288,13 +288,13 @@ fn from_attributes(
                 t.no_security_extension = f & 0x8_0000 != 0;
             }
             "msPKI-Private-Key-Flag" => t.exportable_key = int(v).unwrap_or(0) & 0x10 != 0,
-            "msPKI-RA-Signature" if int(v).unwrap_or(0) != 0 => {
-                return Err(unwilling("msPKI-RA-Signature above 0"))
-            }
+            "msPKI-RA-Signature" => match int(v).and_then(|n| u32::try_from(n).ok()) {
+                Some(n) => t.ra_signatures = n,
+                None => return Err(unwilling("msPKI-RA-Signature below 0")),
+            },
             "msPKI-Certificate-Policy" => t.issuance_policies = texts(v),
-            "msPKI-RA-Application-Policies" | "msPKI-RA-Policies" if !texts(v).is_empty() => {
-                return Err(unwilling(name))
-            }
+            "msPKI-RA-Application-Policies" => t.ra_application_policies = texts(v),
+            "msPKI-RA-Policies" if !texts(v).is_empty() => return Err(unwilling(name)),
             "pKICriticalExtensions" => {
                 t.key_usage_critical = texts(v).iter().any(|o| o == "2.5.29.15");
             }

@@ -369,3 +369,46 @@ fn agent_requests_are_refused_as_windows_refuses_them() {
         HResult::CRYPT_E_REVOKED,
     );
 }
+
+/// A schema 2 template that asks for one enrollment-agent signature with
+/// the Certificate Request Agent purpose (the smart-card enrollment
+/// station's kind of template) takes the agent's request; asking for
+/// two, or for a purpose the agent lacks, is refused as Windows refuses it.
+#[test]
+fn ra_signatures_open_later_templates_to_enrollment_agents() {
+    let mut config = CaConfig::default();
+    lab::apply(&mut config, &[Esc::Esc1, Esc::Esc3]);
+    let esc1 = config
+        .templates
+        .iter()
+        .position(|t| t.name == "ESC1")
+        .unwrap();
+    let mut station = config.templates[esc1].clone();
+    station.name = "SmartcardStation".into();
+    station.ra_signatures = 1;
+    station.ra_application_policies = vec![oid::EKU_CERTIFICATE_REQUEST_AGENT.into()];
+    let mut two = station.clone();
+    two.name = "TwoAgents".into();
+    two.ra_signatures = 2;
+    let mut other_purpose = station.clone();
+    other_purpose.name = "OtherPurpose".into();
+    other_purpose.ra_application_policies = vec!["1.3.6.1.4.1.311.10.3.4".into()];
+    config.templates.extend([station, two, other_purpose]);
+    let ca = Ca::new(config, Seed(11), clock()).unwrap();
+    let agent = agent_certificate(&ca, "ESC3");
+    let s = on_behalf_of_administrator(&ca, &agent, "SmartcardStation");
+    assert_eq!(s.disposition, Disposition::Issued, "{}", s.message);
+    for (template, h) in [
+        ("TwoAgents", HResult::SIGNATURE_COUNT),
+        ("OtherPurpose", HResult::SIGNATURE_REJECTED),
+        ("ESC1", HResult::SIGNATURE_POLICY_REQUIRED),
+    ] {
+        let s = on_behalf_of_administrator(&ca, &agent, template);
+        assert_eq!(
+            (s.disposition, s.status),
+            (Disposition::Denied, h),
+            "{template}: {}",
+            s.message
+        );
+    }
+}
