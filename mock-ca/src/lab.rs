@@ -91,12 +91,16 @@ impl Esc {
 pub struct LabConfig {
     /// `esc1`, `esc4`, … or `all`.
     pub vulnerable: Vec<String>,
+    /// A fresh, patched Windows Server 2022 CA's templates and rights
+    /// (see [`harden`]) before any `vulnerable` is set.
+    pub hardened: bool,
 }
 
 impl LabConfig {
     /// The lab of `serve --vulnerable esc1,esc4` (or `all`).
     pub fn from_list(list: &str) -> LabConfig {
         LabConfig {
+            hardened: false,
             vulnerable: list
                 .split(',')
                 .map(|w| w.trim().to_string())
@@ -129,6 +133,30 @@ impl LabConfig {
 }
 
 pub use adcs_proto::ready::ReadyFinding as Finding;
+
+/// A freshly installed, patched Windows Server 2022 enterprise CA's
+/// templates, as `serve --hardened` sets them: Windows' own published
+/// (User, Machine, Web Server) with Windows' enrollment rights (Web Server
+/// for Domain Admins and Enterprise Admins only, Machine for Domain
+/// Computers); Windows' others (IPSec (Offline request)) unpublished; the
+/// SCOM template and the test templates, which a fresh forest has not,
+/// gone. What Certipy then reports is what it reports of such a CA (ESC8
+/// where web enrollment is served).
+pub fn harden(ca: &mut CaConfig) {
+    let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let windows = ["User", "Machine", "WebServer", "IPSECIntermediateOffline"];
+    ca.templates.retain(|t| windows.contains(&t.name.as_str()));
+    for t in &mut ca.templates {
+        match t.name.as_str() {
+            "User" => {}
+            "WebServer" => t.enroll = names(&["Domain Admins", "Enterprise Admins"]),
+            "Machine" => {
+                t.enroll = names(&["Domain Computers", "Domain Admins", "Enterprise Admins"]);
+            }
+            _ => t.published = false,
+        }
+    }
+}
 
 /// The group every lab template grants to: every account is in it.
 pub const LAB_PRINCIPAL: &str = "Domain Users";
@@ -303,6 +331,23 @@ pub fn findings(escs: &[Esc]) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hardened_keeps_windows_own_templates_with_windows_rights() {
+        let mut c = CaConfig::default();
+        harden(&mut c);
+        let published: Vec<&str> = c
+            .templates
+            .iter()
+            .filter(|t| t.published)
+            .map(|t| t.name.as_str())
+            .collect();
+        assert_eq!(published, ["WebServer", "Machine", "User"]);
+        let web = c.templates.iter().find(|t| t.name == "WebServer").unwrap();
+        assert!(!web.may_enroll("CONTOSO\\alice", &["Domain Users".into()]));
+        assert!(web.may_enroll("CONTOSO\\root", &["Domain Admins".into()]));
+        assert!(c.templates.iter().all(|t| t.name != "OperationsManager"));
+    }
 
     #[test]
     fn lists_parse_with_all_and_errors_name_the_entry() {

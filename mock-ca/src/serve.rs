@@ -165,6 +165,9 @@ fn requested_ca(config: &ServeConfig) -> Result<CaConfig, ServeError> {
     if let Some(mode) = config.mode {
         ca_config.mode = mode;
     }
+    if config.lab.as_ref().is_some_and(|l| l.hardened) {
+        crate::lab::harden(&mut ca_config);
+    }
     crate::lab::apply(&mut ca_config, &config.lab_escs()?);
     Ok(ca_config)
 }

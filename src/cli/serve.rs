@@ -133,6 +133,12 @@ pub struct ServeArgs {
     /// (adds to `[lab]`).
     #[arg(long, value_name = "LIST", env = "ADCS_HARNESS_VULNERABLE")]
     vulnerable: Option<String>,
+    /// A freshly installed, patched Windows Server 2022 CA's templates and
+    /// rights (Web Server for administrators only; the SCOM, IPSec and test
+    /// templates unpublished): what Certipy reports of a CA nobody
+    /// misconfigured (`[lab] hardened`).
+    #[arg(long, env = "ADCS_HARNESS_HARDENED")]
+    hardened: bool,
 }
 
 /// `--ldap`, `--no-ldap` and the ports over `[ldap]`.
@@ -255,6 +261,9 @@ pub fn config(args: &ServeArgs) -> Result<ServeConfig, String> {
             .extend(mock_ca::lab::LabConfig::from_list(list).vulnerable);
         lab.escs()
             .map_err(|e| format!("--vulnerable: {}", e.reason))?;
+    }
+    if args.hardened {
+        c.lab.get_or_insert_with(Default::default).hardened = true;
     }
     for spec in &args.users {
         c.users

@@ -147,12 +147,14 @@ class Server:
     @property
     def ca_mode(self):
         """The CA's mode: the lab is an enterprise CA."""
-        return "enterprise" if self.mode == "lab" else self.mode
+        return "enterprise" if self.mode in ("lab", "hardened") else self.mode
 
     def start(self):
         cmd = launcher(self.binary, self.dir) + ["serve", "--mode", self.ca_mode, "--listen", "127.0.0.1:0"]
         if self.mode == "lab":
             cmd += ["--vulnerable", "all"]
+        if self.mode == "hardened":
+            cmd += ["--hardened"]
         if self.transport == "http":
             cmd.append("--http")
         # NDES with its own capability list plus AES: strongSwan 5.9.8's
@@ -2171,6 +2173,31 @@ def check_lab_find(ctx, exe, known):
     return flagged
 
 
+def check_hardened_find(ctx, exe):
+    """A hardened CA (a fresh, patched Windows CA's templates and rights)
+    shows what such a CA shows: web enrollment (ESC8), where IIS's port is
+    served, and nothing on a template."""
+    ldap_server(ctx)
+    smb_server(ctx)
+    out = run_certipy(ctx, exe + ["find", "-u", "alice@contoso.test", "-p", ALICE[1],
+                                  "-dc-ip", ctx.server.host, "-timeout", "5", "-stdout", "-vulnerable"])
+    expect(out, "Found 3 enabled certificate templates")
+    flagged = template_escs(out)
+    want = ["ESC8"] if ctx.server.info.get("iis") else []
+    check(flagged.pop("CA") == want, "the CA flagged %r, want %r" % (template_escs(out)["CA"], want))
+    check(not any(flagged.values()), "templates flagged: %r" % flagged)
+
+
+@case("certipy5.find_on_a_hardened_ca_shows_only_web_enrollment", modes=("hardened",), transports=("http",))
+def _(ctx):
+    check_hardened_find(ctx, certipy5_exe())
+
+
+@case("certipy.find_on_a_hardened_ca_shows_only_web_enrollment", modes=("hardened",), transports=("http",))
+def _(ctx):
+    check_hardened_find(ctx, certipy_exe())
+
+
 @case("certipy5.find_flags_each_lab_esc_on_its_template", modes=("lab",), transports=("https",))
 def _(ctx):
     # The CA's own (ESC6, ESC7, ESC11, ESC16) come from its registry over SMB.
@@ -2479,7 +2506,7 @@ def main():
         return 2
 
     passed = failed = skipped = 0
-    for mode in MODES + ("lab",):
+    for mode in MODES + ("lab", "hardened"):
         for transport in TRANSPORTS:
             group = [c for c in todo if c[2] == mode and c[3] == transport]
             if not group:
