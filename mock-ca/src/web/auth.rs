@@ -360,13 +360,10 @@ fn kerberos(
     if policy == ChannelBindingPolicy::Require && binding.is_some() && !bound {
         return denied(format!("Kerberos {principal}: no channel bindings"));
     }
-    let Some(user) = account_of(&principal, &k.realm).and_then(|name| directory.find("", name))
-    else {
-        return denied(format!(
-            "Kerberos: {principal} is not a user of the directory"
-        ));
+    let identity = match kerberos_identity(directory, &principal, &k.realm) {
+        Ok(i) => i,
+        Err(why) => return denied(why),
     };
-    let identity = directory.identity(user);
     conn.identity = Some(identity.clone());
     Outcome::Authenticated {
         identity,
@@ -375,9 +372,22 @@ fn kerberos(
     }
 }
 
+/// The account a Kerberos client principal signs in as: a user of the
+/// directory in our realm, or why not (every front end's words).
+pub(crate) fn kerberos_identity(
+    directory: &Directory,
+    principal: &str,
+    realm: &str,
+) -> Result<Identity, String> {
+    account_of(principal, realm)
+        .and_then(|name| directory.find("", name))
+        .map(|user| directory.identity(user))
+        .ok_or_else(|| format!("Kerberos: {principal} is not a user of the directory"))
+}
+
 /// The account name a client principal names (`alice@CONTOSO.TEST` →
 /// `alice`), when it is a user of our realm.
-pub(crate) fn account_of<'a>(principal: &'a str, realm: &str) -> Option<&'a str> {
+fn account_of<'a>(principal: &'a str, realm: &str) -> Option<&'a str> {
     let (name, r) = principal.rsplit_once('@')?;
     if !r.eq_ignore_ascii_case(realm) || name.contains('/') || name.is_empty() {
         return None;

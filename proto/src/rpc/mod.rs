@@ -33,6 +33,8 @@ pub enum RpcError {
     PduType(u8),
     #[error("malformed {0}")]
     Malformed(&'static str),
+    #[error("opnum {0} is not served")]
+    Opnum(u16),
     #[error("the PDU's signature does not verify")]
     Signature,
     #[error("NTLM: {0}")]
@@ -91,6 +93,17 @@ pub const EPM: SyntaxId = SyntaxId::new("e1af8308-5d1f-11c9-91a4-08002b14a0fa", 
 pub const NDR: SyntaxId = SyntaxId::new("8a885d04-1ceb-11c9-9fe8-08002b104860", 2, 0);
 /// NDR64, which Windows clients also offer; refused with reason 2.
 pub const NDR64: SyntaxId = SyntaxId::new("71710533-beba-4937-8319-b5dbef9ccc36", 1, 0);
+
+impl RpcError {
+    /// The fault a server answers a call whose stub this error refused:
+    /// an opnum out of range, or stub data that does not unmarshal.
+    pub fn call_fault(&self) -> u32 {
+        match self {
+            RpcError::Opnum(_) => status::NCA_S_OP_RNG_ERROR,
+            _ => status::RPC_X_BAD_STUB_DATA,
+        }
+    }
+}
 
 /// Fault statuses (C706 appendix E, MS-RPCE 2.2.2.11).
 pub mod status {

@@ -149,7 +149,7 @@ impl Call {
                 Call::EnumValue { key, index, buffer }
             }
             opnum::GET_VERSION => Call::GetVersion(handle(r)?),
-            _ => return Err(RpcError::Malformed("an opnum winreg does not serve here")),
+            other => return Err(RpcError::Opnum(other)),
         })
     }
 
@@ -435,7 +435,11 @@ mod tests {
             assert_eq!(Call::parse(op, &stub), Ok(c));
         }
         assert!(Call::parse(opnum::OPEN_KEY, &[0; 10]).is_err());
-        assert!(Call::parse(99, &[]).is_err());
+        assert_eq!(Call::parse(99, &[]), Err(RpcError::Opnum(99)));
+        assert_eq!(
+            RpcError::Opnum(99).call_fault(),
+            super::super::status::NCA_S_OP_RNG_ERROR
+        );
     }
 
     #[test]

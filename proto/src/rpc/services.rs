@@ -178,7 +178,7 @@ impl ScmCall {
             },
             scm::QUERY_SERVICE_STATUS => ScmCall::QueryStatus(handle(&mut r)?),
             scm::CLOSE_SERVICE_HANDLE => ScmCall::Close(handle(&mut r)?),
-            _ => return Err(RpcError::Malformed("an opnum svcctl does not serve here")),
+            other => return Err(RpcError::Opnum(other)),
         })
     }
 }

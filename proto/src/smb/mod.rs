@@ -107,11 +107,7 @@ pub mod command {
 pub mod status {
     pub const SUCCESS: u32 = 0;
     pub const BUFFER_OVERFLOW: u32 = 0x8000_0005;
-    pub const NOT_IMPLEMENTED: u32 = 0xc000_0002;
-    pub const INVALID_HANDLE: u32 = 0xc000_0008;
     pub const INVALID_PARAMETER: u32 = 0xc000_000d;
-    pub const INVALID_DEVICE_REQUEST: u32 = 0xc000_0010;
-    pub const END_OF_FILE: u32 = 0xc000_0011;
     pub const MORE_PROCESSING_REQUIRED: u32 = 0xc000_0016;
     pub const ACCESS_DENIED: u32 = 0xc000_0022;
     pub const OBJECT_NAME_NOT_FOUND: u32 = 0xc000_0034;
@@ -154,7 +150,6 @@ pub mod dialect {
 /// Header flags (MS-SMB2 2.2.1.2).
 pub mod flags {
     pub const SERVER_TO_REDIR: u32 = 0x1;
-    pub const ASYNC_COMMAND: u32 = 0x2;
     pub const RELATED_OPERATIONS: u32 = 0x4;
     pub const SIGNED: u32 = 0x8;
 }

@@ -7,7 +7,7 @@
 
 use adcs_proto::gss::{AcceptContext, Accepted};
 
-use super::super::auth::{account_of, KerberosAuth};
+use super::super::auth::{kerberos_identity, KerberosAuth};
 use super::super::directory::Identity;
 use super::super::Shared;
 
@@ -128,13 +128,10 @@ fn context(
             "Kerberos {principal}: the server's clock is {moved} s off (KRB_AP_ERR_SKEW)"
         ));
     }
-    let Some(user) = account_of(&principal, &k.realm).and_then(|n| shared.directory.find("", n))
-    else {
-        return Step::Refused(format!(
-            "Kerberos: {principal} is not a user of the directory"
-        ));
+    let identity = match kerberos_identity(&shared.directory, &principal, &k.realm) {
+        Ok(i) => i,
+        Err(why) => return Step::Refused(why),
     };
-    let identity = shared.directory.identity(user);
     match bind.mech {
         Mech::Spnego => Step::Done {
             creds: (!reply.is_empty()).then_some(reply),

@@ -173,15 +173,11 @@ impl Authenticator for SmbAuth {
             Ok(done) => done,
             Err(e) => return Some(Err(e.to_string())),
         };
-        let dir = &self.shared.directory;
-        let Some(user) =
-            super::auth::account_of(&principal, &k.realm).and_then(|n| dir.find("", n))
-        else {
-            return Some(Err(format!(
-                "Kerberos: {principal} is not a user of the directory"
-            )));
-        };
-        let identity = dir.identity(user);
+        let identity =
+            match super::auth::kerberos_identity(&self.shared.directory, &principal, &k.realm) {
+                Ok(i) => i,
+                Err(why) => return Some(Err(why)),
+            };
         let account = identity.account.clone();
         self.ntlm.identity = Some(identity);
         self.method = "kerberos";

@@ -52,26 +52,23 @@ impl Pipes {
         who: Option<&Identity>,
         settings: PipeSettings,
     ) -> PipeResult {
-        if !self.open.contains_key(&call.file) {
-            self.groups += 1;
+        let groups = &mut self.groups;
+        let open = self.open.entry(call.file).or_insert_with(|| {
+            *groups += 1;
             let interface = match call.pipe.as_str() {
                 "cert" => ICERT_PASSAGE,
                 "winreg" => rrp::WINREG,
                 "srvsvc" => services::SRVSVC,
                 _ => services::SVCCTL,
             };
-            let open = Open {
+            Open {
                 end: PipeEnd::default(),
-                assoc: Association::on_pipe(vec![interface], &call.pipe, 0x5000 + self.groups),
+                assoc: Association::on_pipe(vec![interface], &call.pipe, 0x5000 + *groups),
                 acceptor: DirectoryAcceptor::new(shared.clone()),
                 keys: winreg::Keys::default(),
                 broken: false,
-            };
-            self.open.insert(call.file, open);
-        }
-        let Some(open) = self.open.get_mut(&call.file) else {
-            return PipeResult::Failed(status::FILE_CLOSED);
-        };
+            }
+        });
         if open.broken {
             return PipeResult::Failed(status::PIPE_DISCONNECTED);
         }

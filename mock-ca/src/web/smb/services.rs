@@ -44,13 +44,7 @@ const REMOTE_REGISTRY: [u8; 20] = *b"\0\0\0\0remoteregistry\0\0";
 /// more of them than other accounts.
 pub(super) fn svcctl(shared: &Shared, call: &Call, who: Option<&Identity>) -> Result<Vec<u8>, u32> {
     let admin = who.is_some_and(|w| w.admin);
-    let c = ScmCall::parse(call.opnum, &call.stub).map_err(|_| match call.opnum {
-        scm::CLOSE_SERVICE_HANDLE
-        | scm::QUERY_SERVICE_STATUS
-        | scm::OPEN_SC_MANAGER
-        | scm::OPEN_SERVICE => status::RPC_X_BAD_STUB_DATA,
-        _ => status::NCA_S_OP_RNG_ERROR,
-    })?;
+    let c = ScmCall::parse(call.opnum, &call.stub).map_err(|e| e.call_fault())?;
     let name = match &c {
         ScmCall::OpenManager { .. } => "ROpenSCManagerW".to_string(),
         ScmCall::OpenService { name, .. } => format!("ROpenServiceW {name}"),

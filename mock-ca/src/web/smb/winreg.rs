@@ -11,7 +11,6 @@ use super::PipeSettings;
 use crate::registry::{self, Key};
 use adcs_proto::rpc::assoc::Call;
 use adcs_proto::rpc::rrp::{self, error, Handle, KeyInfo};
-use adcs_proto::rpc::status;
 
 /// The keys a pipe has open: handle → path below HKLM.
 #[derive(Default)]
@@ -39,32 +38,11 @@ pub(super) fn answer(
     who: Option<&Identity>,
     settings: PipeSettings,
 ) -> Result<Vec<u8>, u32> {
-    let parsed = rrp::Call::parse(call.opnum, &call.stub).map_err(|_| {
-        if served(call.opnum) {
-            status::RPC_X_BAD_STUB_DATA
-        } else {
-            status::NCA_S_OP_RNG_ERROR
-        }
-    })?;
+    let parsed = rrp::Call::parse(call.opnum, &call.stub).map_err(|e| e.call_fault())?;
     let view = registry::view(&shared.ca, settings.enforce_encryption);
     let (stub, what) = run(&view, keys, &parsed);
     super::journal_call(shared, format!("winreg.{}", name(&parsed)), who, what);
     Ok(stub)
-}
-
-fn served(opnum: u16) -> bool {
-    use rrp::opnum::*;
-    [
-        OPEN_LOCAL_MACHINE,
-        CLOSE_KEY,
-        ENUM_KEY,
-        ENUM_VALUE,
-        OPEN_KEY,
-        QUERY_INFO_KEY,
-        QUERY_VALUE,
-        GET_VERSION,
-    ]
-    .contains(&opnum)
 }
 
 fn name(c: &rrp::Call) -> &'static str {
