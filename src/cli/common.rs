@@ -289,16 +289,12 @@ impl RpcArgs {
                     .into(),
             );
         };
-        let auth_level = match self.rpc_level.to_ascii_lowercase().as_str() {
-            "privacy" => level::PKT_PRIVACY,
-            "integrity" => level::PKT_INTEGRITY,
-            "connect" => level::CONNECT,
-            other => {
-                return Err(format!(
-                    "--rpc-level `{other}` (privacy, integrity or connect)"
-                ))
-            }
-        };
+        let auth_level = level::from_name(&self.rpc_level).ok_or_else(|| {
+            format!(
+                "--rpc-level `{}` (privacy, integrity or connect)",
+                self.rpc_level
+            )
+        })?;
         let server = connect.server.trim();
         let host = server
             .split_once("://")

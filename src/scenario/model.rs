@@ -73,6 +73,7 @@ pub enum Action {
         request: Option<String>,
         template: Option<String>,
         attributes: Vec<(String, String)>,
+        via: Via,
     },
     /// `req.retrieve`: certnew.cer?ReqID=.
     ReqRetrieve { id: RequestRef },
@@ -113,7 +114,8 @@ pub enum Action {
     ScomEnroll(ScomProcedure),
     /// `scom.remove`: clear the configuration.
     ScomRemove,
-    /// `ca.issue`: the certificate manager issues a pending request.
+    /// `ca.issue`: the certificate manager issues a pending request (the
+    /// step's `user`, when given, through the control plane and its roles).
     CaIssue { id: RequestRef },
     /// `ca.deny`: the certificate manager denies a pending request.
     CaDeny { id: RequestRef },
@@ -158,7 +160,22 @@ pub enum Action {
         path: String,
         /// A form body (sent as `application/x-www-form-urlencoded`).
         body: Option<String>,
+        via: Via,
     },
+}
+
+/// How a step reaches the CA (`via`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Via {
+    /// The pages over HTTPS at the server's address (the default).
+    #[default]
+    Https,
+    /// The pages over plain HTTP on IIS's port (`[world.iis]`), as a
+    /// relay reaches web enrollment (ESC8).
+    Http,
+    /// ICertPassage over DCE/RPC at an `RPC_C_AUTHN_LEVEL_*` (`rpc_level`:
+    /// packet privacy unless said otherwise; below it is ESC11's request).
+    Rpc { level: u8 },
 }
 
 impl Action {

@@ -121,7 +121,7 @@ fn step_error(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::model::{Action, CertSelector, RequestRef, ScomCheckTarget};
+    use crate::scenario::model::{Action, CertSelector, RequestRef, ScomCheckTarget, Via};
 
     fn error(text: &str) -> String {
         match parse(Path::new("x.toml"), text) {
@@ -265,6 +265,43 @@ mod tests {
             e.contains("line 5, column 11: step 1 (`do = \"scom.check\"`): give one of"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn via_and_rpc_level_say_how_a_step_reaches_the_ca() {
+        let s = parse(
+            Path::new("x.toml"),
+            "name = \"x\"\n[[step]]\ndo = \"req.submit\"\nvia = \"rpc\"\nrpc_level = \"Integrity\"\n[[step]]\ndo = \"http\"\npath = \"\"\nvia = \"http\"\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            s.steps[0].action,
+            Action::ReqSubmit {
+                via: Via::Rpc { level: 5 },
+                ..
+            }
+        ));
+        assert!(matches!(
+            s.steps[1].action,
+            Action::Http { via: Via::Http, .. }
+        ));
+        for (text, says) in [
+            (
+                "do = \"http\"\npath = \"\"\nvia = \"rpc\"\n",
+                "line 5, column 7: step 1 (`do = \"http\"`): `via = \"rpc\"`: expected https or http",
+            ),
+            (
+                "do = \"req.submit\"\nvia = \"rpc\"\nrpc_level = \"sealed\"\n",
+                "line 5, column 13: step 1 (`do = \"req.submit\"`): `rpc_level = \"sealed\"`: expected privacy, integrity or connect",
+            ),
+            (
+                "do = \"req.submit\"\nrpc_level = \"integrity\"\n",
+                "line 4, column 13: step 1 (`do = \"req.submit\"`): `rpc_level` goes with `via = \"rpc\"`",
+            ),
+        ] {
+            let e = error(&format!("name = \"x\"\n[[step]]\n{text}"));
+            assert!(e.ends_with(says), "{e}");
+        }
     }
 
     #[test]

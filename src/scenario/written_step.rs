@@ -12,14 +12,17 @@ use toml::Spanned;
 
 use super::model::{
     Action, Auth, CertSelector, EnrollArgs, Expect, InfSource, LdapBind, LdapModify, LdapSearch,
-    RequestRef, ScepChallenge, ScomCheckTarget, ScomProcedure, SerialRef, Step,
+    RequestRef, ScepChallenge, ScomCheckTarget, ScomProcedure, SerialRef, Step, Via,
 };
 
 /// The keys each action takes besides `do`, `name`, `user`, `password`,
 /// `auth`, `timeout` and `expect`, which every step may have.
 const ACTION_KEYS: &[(&str, &[&str])] = &[
     ("req.new", &["inf", "inf_file"]),
-    ("req.submit", &["request", "template", "attrib"]),
+    (
+        "req.submit",
+        &["request", "template", "attrib", "via", "rpc_level"],
+    ),
     ("req.retrieve", &["id"]),
     ("req.accept", &["cert"]),
     (
@@ -93,7 +96,7 @@ const ACTION_KEYS: &[(&str, &[&str])] = &[
     ("clock.set", &["time"]),
     ("fault.set", &["faults"]),
     ("fault.clear", &[]),
-    ("http", &["method", "path", "body"]),
+    ("http", &["method", "path", "body", "via"]),
     ("scep.enroll", &["subject", "challenge", "wait"]),
     (
         "ldap.search",
@@ -180,6 +183,8 @@ pub struct WrittenStep {
     ldaps: Option<Spanned<bool>>,
     dn: Option<Spanned<String>>,
     replace: Option<Spanned<std::collections::BTreeMap<String, Vec<String>>>>,
+    via: Option<Spanned<String>>,
+    rpc_level: Option<Spanned<String>>,
     #[serde(default)]
     expect: Expect,
 }
@@ -263,6 +268,8 @@ impl WrittenStep {
             ("ldaps", span_of(&self.ldaps)),
             ("dn", span_of(&self.dn)),
             ("replace", span_of(&self.replace)),
+            ("via", span_of(&self.via)),
+            ("rpc_level", span_of(&self.rpc_level)),
         ]
         .into_iter()
         .filter_map(|(key, span)| span.map(|s| (key, s)))
@@ -346,6 +353,7 @@ impl Converting<'_> {
                 request: value(&s.request),
                 template: value(&s.template),
                 attributes: self.attributes()?,
+                via: self.via(true)?,
             },
             "req.retrieve" => Action::ReqRetrieve { id: self.id()? },
             "req.accept" => Action::ReqAccept {
@@ -460,6 +468,7 @@ impl Converting<'_> {
                 path: value(&s.path)
                     .ok_or_else(|| self.missing("`path` (under /certsrv/, or absolute)"))?,
                 body: value(&s.body),
+                via: self.via(false)?,
             },
             "ldap.search" => Action::LdapSearch(self.ldap_search()?),
             "ldap.modify" => Action::LdapModify(LdapModify {
@@ -506,6 +515,45 @@ impl Converting<'_> {
             bind: self.ldap_bind()?,
             ldaps: flag(&s.ldaps),
         })
+    }
+
+    /// `via` (and, for RPC, `rpc_level`): HTTPS unless said otherwise;
+    /// RPC only where the step submits (`rpc`).
+    fn via(&self, rpc: bool) -> Result<Via, StepError> {
+        let s = self.step;
+        let at = |v: &Option<Spanned<String>>| span_of(v).unwrap_or(self.header.clone());
+        let via = match value(&s.via).as_deref() {
+            None | Some("https") => Via::Https,
+            Some("http") => Via::Http,
+            Some("rpc") if rpc => {
+                let name = value(&s.rpc_level).unwrap_or_else(|| "privacy".into());
+                let level = adcs_proto::rpc::secure::level::from_name(&name).ok_or_else(|| {
+                    StepError::new(
+                        at(&s.rpc_level),
+                        format!("`rpc_level = \"{name}\"`: expected privacy, integrity or connect"),
+                    )
+                })?;
+                Via::Rpc { level }
+            }
+            Some(other) => {
+                let ways = if rpc {
+                    "https, http or rpc"
+                } else {
+                    "https or http"
+                };
+                return Err(StepError::new(
+                    at(&s.via),
+                    format!("`via = \"{other}\"`: expected {ways}"),
+                ));
+            }
+        };
+        if s.rpc_level.is_some() && !matches!(via, Via::Rpc { .. }) {
+            return Err(StepError::new(
+                at(&s.rpc_level),
+                "`rpc_level` goes with `via = \"rpc\"`",
+            ));
+        }
+        Ok(via)
     }
 
     /// `bind`: NTLM unless said otherwise.

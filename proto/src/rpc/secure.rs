@@ -39,6 +39,17 @@ pub mod level {
             _ => "unknown",
         }
     }
+
+    /// The level a client asks for by its short name (`--rpc-level`):
+    /// `privacy`, `integrity` or `connect`, in any case.
+    pub fn from_name(name: &str) -> Option<u8> {
+        match name.to_ascii_lowercase().as_str() {
+            "privacy" => Some(PKT_PRIVACY),
+            "integrity" => Some(PKT_INTEGRITY),
+            "connect" => Some(CONNECT),
+            _ => None,
+        }
+    }
 }
 
 /// The stub (with its auth padding) of a request or response fragment

@@ -3,13 +3,14 @@
 //! faults (`fault.*`).
 
 use adcs_client::certsrv::Outcome;
+use adcs_client::control::ControlClient;
 use adcs_client::scom::check::Facts;
 use mock_ca::web::faults::FaultRule;
-use mock_ca::{CrlKind, RevocationReason};
+use mock_ca::{CrlKind, RevocationReason, Submission};
 
 use super::observed::Observed;
 use super::world::Runner;
-use crate::scenario::model::{RequestRef, SerialRef};
+use crate::scenario::model::{RequestRef, SerialRef, Step};
 
 /// What the certificate manager does with a pending request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,20 +36,47 @@ fn crl_serials(der: &[u8]) -> Result<Vec<Vec<u8>>, String> {
 }
 
 impl Runner<'_> {
-    /// `ca.issue` / `ca.deny`: the certificate manager decides a pending request.
+    /// `ca.issue` / `ca.deny`: the certificate manager decides a pending
+    /// request: the CA administrator, or the step's `user` through the
+    /// control plane, where the CA's roles decide whether they may.
     pub(super) fn ca_decide(
         &mut self,
+        step: &Step,
         id: RequestRef,
         decision: Decision,
     ) -> Result<Observed, String> {
         let id = self.request_id(id)?;
-        let admin = self.admin_name();
         let ca = self.server.ca().clone();
-        let s = match decision {
-            Decision::Issue => ca.issue_pending(id, &admin),
-            Decision::Deny => ca.deny(id, &admin),
-        }
-        .map_err(|e| e.to_string())?;
+        let (officer, s) = match &step.user {
+            None => {
+                let admin = self.admin_name();
+                let s = match decision {
+                    Decision::Issue => ca.issue_pending(id, &admin),
+                    Decision::Deny => ca.deny(id, &admin),
+                }
+                .map_err(|e| e.to_string())?;
+                (admin, s)
+            }
+            Some(_) => {
+                let u = self.user(step)?.clone();
+                let password = step.password.clone().unwrap_or(u.password);
+                let mut control = ControlClient::new(
+                    &self.server.control_url(),
+                    self.trust(),
+                    &u.name,
+                    &password,
+                )
+                .map_err(|e| e.to_string())?;
+                control.set_timeout(step.timeout);
+                match decision {
+                    Decision::Issue => control.issue(id),
+                    Decision::Deny => control.deny(id),
+                }
+                .map_err(|e| e.to_string())?;
+                let row = ca.request(id).ok_or(format!("request {id} is gone"))?;
+                (u.name, Submission::from(&row))
+            }
+        };
         let mut o = Observed::outcome(&match (s.disposition, s.certificate.clone()) {
             (mock_ca::Disposition::Issued, Some(c)) => Outcome::Issued { id, certificate: c },
             _ => Outcome::Denied {
@@ -61,7 +89,7 @@ impl Runner<'_> {
             Decision::Issue => "issued",
             Decision::Deny => "denied",
         };
-        o.summary = format!("{done} by {admin}: {}", o.summary);
+        o.summary = format!("{done} by {officer}: {}", o.summary);
         Ok(o)
     }
 

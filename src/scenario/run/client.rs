@@ -9,7 +9,14 @@ use adcs_client::store::{thumbprint, StoreName};
 
 use super::observed::Observed;
 use super::world::Runner;
-use crate::scenario::model::{CertSelector, EnrollArgs, InfSource, RequestRef, Step};
+use crate::scenario::model::{CertSelector, EnrollArgs, InfSource, RequestRef, Step, Via};
+
+/// What a `req.submit` step sends besides the request, and how.
+pub(super) struct Submit<'a> {
+    pub(super) template: Option<&'a str>,
+    pub(super) attributes: &'a [(String, String)],
+    pub(super) via: Via,
+}
 
 impl Runner<'_> {
     /// `req.new`: certreq -new; the key waits in REQUEST (or a self-signed
@@ -47,24 +54,34 @@ impl Runner<'_> {
         Ok(o)
     }
 
-    /// `req.submit`: certreq -submit of a request made earlier.
+    /// `req.submit`: certreq -submit of a request made earlier, through
+    /// the pages or (`via = "rpc"`) ICertPassage.
     pub(super) fn req_submit(
         &mut self,
         step: &Step,
         request: Option<&str>,
-        template: Option<&str>,
-        attributes: &[(String, String)],
+        submit: &Submit,
     ) -> Result<Observed, String> {
         let label = request
             .map(str::to_string)
             .or_else(|| self.last_request.clone())
             .ok_or("give `request` (the label of a req.new step)")?;
         let path = self.file(&label)?.clone();
-        let mut web = self.endpoint(step)?.connect().map_err(|e| e.to_string())?;
-        let attrs = flow::cert_attributes(template, attributes);
-        let o = match flow::submit_file(&mut web, &path, &attrs) {
-            Ok(outcome) => Observed::outcome(&outcome),
-            Err(e) => Observed::flow(e),
+        let attrs = flow::cert_attributes(submit.template, submit.attributes);
+        let o = if let Via::Rpc { level } = submit.via {
+            let target = self.rpc_target(step, level)?;
+            let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
+            match adcs_client::icpr::submit(&target, &bytes, &attrs) {
+                Ok(outcome) => Observed::outcome(&outcome),
+                Err(e) => Observed::failed(e.to_string()),
+            }
+        } else {
+            let endpoint = self.endpoint_via(step, submit.via)?;
+            let mut web = endpoint.connect().map_err(|e| e.to_string())?;
+            match flow::submit_file(&mut web, &path, &attrs) {
+                Ok(outcome) => Observed::outcome(&outcome),
+                Err(e) => Observed::flow(e),
+            }
         };
         if let Some(c) = &o.certificate {
             let name = step.name.clone().unwrap_or(label);

@@ -174,7 +174,15 @@ impl Runner<'_> {
                 request,
                 template,
                 attributes,
-            } => self.req_submit(step, request.as_deref(), template.as_deref(), attributes),
+                via,
+            } => {
+                let submit = client::Submit {
+                    template: template.as_deref(),
+                    attributes,
+                    via: *via,
+                };
+                self.req_submit(step, request.as_deref(), &submit)
+            }
             Action::ReqRetrieve { id } => self.req_retrieve(step, *id),
             Action::ReqAccept { cert } => self.req_accept(cert.as_deref()),
             Action::ReqEnroll { inf, enroll } => self.req_enroll(step, inf, enroll),
@@ -197,8 +205,8 @@ impl Runner<'_> {
             } => self.scom_renew(step, selector.as_ref(), *new_key, enroll),
             Action::ScomEnroll(procedure) => self.scom_enroll(step, procedure),
             Action::ScomRemove => self.scom_remove(),
-            Action::CaIssue { id } => self.ca_decide(*id, ca::Decision::Issue),
-            Action::CaDeny { id } => self.ca_decide(*id, ca::Decision::Deny),
+            Action::CaIssue { id } => self.ca_decide(step, *id, ca::Decision::Issue),
+            Action::CaDeny { id } => self.ca_decide(step, *id, ca::Decision::Deny),
             Action::CaRevoke { serial, reason } => self.ca_revoke(serial, *reason),
             Action::CaUnrevoke { serial } => self.ca_unrevoke(serial),
             Action::CaCrl { delta } => self.ca_crl(*delta),
@@ -207,7 +215,12 @@ impl Runner<'_> {
             Action::ClockSet { time } => Ok(self.clock_set(*time)),
             Action::FaultSet { rules } => self.set_faults(rules.clone()),
             Action::FaultClear => self.set_faults(Vec::new()),
-            Action::Http { method, path, body } => self.http(step, method, path, body.as_deref()),
+            Action::Http {
+                method,
+                path,
+                body,
+                via,
+            } => self.http(step, method, path, body.as_deref(), *via),
             Action::LdapSearch(search) => self.ldap_search(step, search),
             Action::LdapModify(change) => self.ldap_modify(step, change),
             Action::ScepEnroll {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use adcs_client::flow::{CaEndpoint, EnrollOptions, NewOptions};
 use adcs_client::http::{Credentials, Trust};
+use adcs_client::icpr::RpcTarget;
 use adcs_client::inf::{Inf, RequestSpec};
 use adcs_client::registry::FileRegistry;
 use adcs_client::request::{Requester, OS_VERSION};
@@ -20,7 +21,8 @@ use mock_ca::web::Server;
 use mock_ca::Seed;
 
 use crate::scenario::model::{
-    Auth, CertSelector, EnrollArgs, InfSource, RequestRef, Scenario, SerialRef, Step, DEFAULT_START,
+    Auth, CertSelector, EnrollArgs, InfSource, RequestRef, Scenario, SerialRef, Step, Via,
+    DEFAULT_START,
 };
 
 /// The world of one run, and what earlier steps left for later ones.
@@ -57,7 +59,7 @@ impl<'a> Runner<'a> {
         // A scenario's CA lives for the run only.
         world.state_dir = None;
         // The directory, the zone and IIS's ports only where the world has
-        // them, on free ports (a run never takes 389, 636, 53, 80 or 443).
+        // them, on free ports (a run never takes 135, 389, 445, 636, 53, 80 or 443).
         world.ldap = Some(match world.ldap.take() {
             Some(l) => mock_ca::web::ldap::LdapConfig {
                 port: 0,
@@ -72,6 +74,25 @@ impl<'a> Runner<'a> {
         world.dns = Some(match world.dns.take() {
             Some(d) => mock_ca::web::dns::DnsConfig { port: 0, ..d },
             None => mock_ca::web::dns::DnsConfig {
+                enabled: false,
+                ..Default::default()
+            },
+        });
+        // ICertPassage always, on free ports; SMB only where asked for.
+        world.rpc = Some(match world.rpc.take() {
+            Some(r) => mock_ca::web::rpc::RpcConfig {
+                epm_port: 0,
+                port: 0,
+                ..r
+            },
+            None => mock_ca::web::rpc::RpcConfig {
+                epm_port: 0,
+                ..Default::default()
+            },
+        });
+        world.smb = Some(match world.smb.take() {
+            Some(s) => mock_ca::web::smb::SmbConfig { port: 0, ..s },
+            None => mock_ca::web::smb::SmbConfig {
                 enabled: false,
                 ..Default::default()
             },
@@ -189,10 +210,49 @@ impl<'a> Runner<'a> {
     }
 
     pub(super) fn endpoint(&self, step: &Step) -> Result<CaEndpoint, String> {
+        self.endpoint_via(step, Via::Https)
+    }
+
+    /// The pages at `via`'s address (HTTPS or IIS's plain HTTP).
+    pub(super) fn endpoint_via(&self, step: &Step, via: Via) -> Result<CaEndpoint, String> {
         Ok(CaEndpoint {
-            url: self.server.certsrv_url(),
+            url: self.pages_url(via)?,
             trust: self.trust(),
             credentials: self.credentials(step)?,
+            timeout: step.timeout,
+        })
+    }
+
+    /// certsrv's URL over HTTPS, or over IIS's plain HTTP port.
+    pub(super) fn pages_url(&self, via: Via) -> Result<String, String> {
+        match via {
+            Via::Http => {
+                let (http, _) = self
+                    .server
+                    .iis_addrs()
+                    .ok_or("`via = \"http\"`: the world serves no plain HTTP: add `[world.iis]`")?;
+                Ok(format!("http://{http}/certsrv/"))
+            }
+            _ => Ok(self.server.certsrv_url()),
+        }
+    }
+
+    /// ICertPassage as the step's user at `level`, through the endpoint
+    /// mapper as Certipy and Windows find it.
+    pub(super) fn rpc_target(&self, step: &Step, level: u8) -> Result<RpcTarget, String> {
+        let (epm, _) = self
+            .server
+            .rpc_addrs()
+            .ok_or("`via = \"rpc\"`: the world serves no RPC (`[world.rpc] enabled = false`)")?;
+        let u = self.user(step)?;
+        Ok(RpcTarget {
+            host: epm.ip().to_string(),
+            epm_port: epm.port(),
+            port: None,
+            ca_name: self.server.ca().ca_cn(),
+            user: u.name.clone(),
+            password: step.password.clone().unwrap_or_else(|| u.password.clone()),
+            auth_level: level,
             timeout: step.timeout,
         })
     }
