@@ -35,13 +35,18 @@ enum Command {
         action: CaAction,
     },
     /// Whether the `serve` that wrote this ready file answers: exit 0 when
-    /// its pages' port accepts a connection (a container's health check).
+    /// its pages' port accepts a connection (a container's health check;
+    /// with --wait, what a script runs after `serve … &`).
     Ready {
         #[arg(value_name = "READY_FILE")]
         file: std::path::PathBuf,
         /// Seconds to wait for the connection.
         #[arg(long, default_value_t = 5)]
         timeout: u64,
+        /// Seconds to keep trying while the file is not written yet or the
+        /// port does not answer (0: try once).
+        #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+        wait: u64,
     },
     /// certreq: make, submit, retrieve and accept certificate requests.
     Req {
@@ -263,9 +268,14 @@ fn main() -> ExitCode {
             Some(dir) => ca_local::run(dir, action),
             None => ca_remote::run(&target, &remote, action),
         },
-        Command::Ready { file, timeout } => {
-            let wait = std::time::Duration::from_secs(timeout.max(1));
-            mock_ca::serve::check_ready(&file, wait).map(|addr| {
+        Command::Ready {
+            file,
+            timeout,
+            wait,
+        } => {
+            let connect = std::time::Duration::from_secs(timeout.max(1));
+            let wait = std::time::Duration::from_secs(wait);
+            mock_ca::serve::wait_ready(&file, wait, connect).map(|addr| {
                 println!("ready: {addr}");
                 ExitCode::SUCCESS
             })

@@ -311,6 +311,24 @@ fn default_rpc() -> Option<crate::web::rpc::RpcConfig> {
     })
 }
 
+/// [`check_ready`] again every 100 ms until it holds or `wait` has
+/// passed (then its last error): for a script that started `serve` in
+/// the background and must not race its ready file.
+pub fn wait_ready(
+    path: &Path,
+    wait: std::time::Duration,
+    connect: std::time::Duration,
+) -> Result<SocketAddr, String> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match check_ready(path, connect) {
+            Ok(addr) => return Ok(addr),
+            Err(e) if std::time::Instant::now() >= deadline => return Err(e),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+        }
+    }
+}
+
 /// Whether the `serve` that wrote the ready file `path` accepts
 /// connections: the file reads and its pages' port answers within `wait`
 /// (a container's health check).
@@ -454,6 +472,32 @@ pub fn start(config: ServeConfig, ready_file: Option<&Path>) -> Result<Running, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waiting_for_the_ready_file_outlasts_a_serve_still_starting() {
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        let ready = dir.path().join("ready.json");
+        let connect = Duration::from_secs(5);
+        let e = wait_ready(&ready, Duration::ZERO, connect).unwrap_err();
+        assert!(e.contains("ready.json"), "{e}");
+        let path = ready.clone();
+        let starting = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            let config = ServeConfig {
+                rpc: Some(crate::web::rpc::RpcConfig {
+                    enabled: false,
+                    ..Default::default()
+                }),
+                ..ServeConfig::default()
+            };
+            start(config, Some(&path)).unwrap()
+        });
+        // Bounded only for a failure: it returns once the server answers.
+        let addr = wait_ready(&ready, Duration::from_secs(600), connect).unwrap();
+        let running = starting.join().unwrap();
+        assert_eq!(addr, running.server.addr());
+    }
 
     #[test]
     fn a_state_directory_says_when_it_keeps_another_configuration() {

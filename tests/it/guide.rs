@@ -1,6 +1,7 @@
 //! The guide's examples are the ones the suites run: the pytest example
 //! in docs/src/pytest.md is python/tests/test_readme_example.py, and the
-//! README's tour names only verbs and flags the CLI has.
+//! README and the guide name only verbs and flags the CLI has (the
+//! sessions they show run in `.ci/guide_sessions.py`).
 
 use std::path::Path;
 
@@ -29,22 +30,46 @@ fn the_pytest_example_is_the_one_the_python_suite_runs() {
     assert_eq!(guide[0].trim(), body.trim());
 }
 
+/// Every `adcs-harness` command in the README's and the guide's shell
+/// blocks, continuation lines joined, with what runs it as root
+/// (`sudo env PATH="$PATH"`) taken off.
+fn documented_commands() -> Vec<(String, String)> {
+    let mut files = vec!["README.md".to_string()];
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/src");
+    for e in std::fs::read_dir(docs).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        if name.ends_with(".md") {
+            files.push(format!("docs/src/{name}"));
+        }
+    }
+    let mut out = Vec::new();
+    for f in files {
+        for block in blocks(&read(&f), "sh") {
+            let joined = block.replace("\\\n", " ");
+            for line in joined.lines() {
+                let line = line
+                    .trim_start()
+                    .trim_start_matches("sudo env PATH=\"$PATH\" ")
+                    .trim_start_matches("sudo ");
+                if line.starts_with("adcs-harness ") {
+                    out.push((f.clone(), line.to_string()));
+                }
+            }
+        }
+    }
+    out
+}
+
 #[test]
-fn the_readme_tour_uses_verbs_and_flags_the_cli_has() {
-    let readme = read("README.md");
-    let tour = blocks(&readme, "sh");
-    let lines: Vec<&str> = tour
-        .iter()
-        .flat_map(|b| b.lines())
-        .filter(|l| l.trim_start().starts_with("adcs-harness "))
-        .collect();
-    assert!(lines.len() >= 7, "{lines:?}");
-    for line in lines {
+fn the_guide_uses_verbs_and_flags_the_cli_has() {
+    let commands = documented_commands();
+    assert!(commands.len() >= 40, "{commands:?}");
+    for (file, line) in commands {
         let words: Vec<&str> = line.split_whitespace().collect();
         // The verb (and sub-verb) and every --flag must be in their --help.
         let verbs: Vec<&str> = words[1..]
             .iter()
-            .take_while(|w| !w.starts_with('-'))
+            .take_while(|w| !w.starts_with('-') && !w.starts_with('['))
             .take(2)
             .copied()
             .collect();
@@ -54,14 +79,23 @@ fn the_readme_tour_uses_verbs_and_flags_the_cli_has() {
             .output()
             .unwrap();
         let help = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{line}: {help}");
-        for flag in words.iter().filter(|w| w.starts_with("--")) {
-            let flag = flag.split('=').next().unwrap();
-            assert!(
-                help.contains(flag),
-                "{line}: no {flag} in `{}` --help",
-                verbs.join(" ")
-            );
+        assert!(out.status.success(), "{file}: {line}: {help}");
+        for word in &words {
+            let Some(at) = word.find("--") else { continue };
+            let flag: String = word[at..]
+                .chars()
+                .take_while(|c| *c == '-' || c.is_ascii_alphanumeric())
+                .collect();
+            if flag.len() > 2 {
+                assert!(
+                    help.contains(&format!("{flag} "))
+                        || help.contains(&format!("{flag}\n"))
+                        || help.contains(&format!("{flag}="))
+                        || help.contains(&format!("{flag},")),
+                    "{file}: {line}: no {flag} in `adcs-harness {} --help`",
+                    verbs.join(" ")
+                );
+            }
         }
     }
 }
