@@ -31,7 +31,7 @@ import sys
 import tempfile
 
 MARK = re.compile(r"^\s*<!--\s*ci:\s*session(?:\s+needs=([\w,.-]+))?\s*-->\s*$")
-EXIT = re.compile(r"#\s*exit\s+(\d+)")
+EXIT = re.compile(r"#.*\bexit\s+(\d+)")
 # Each session's bound; it only matters when something hangs.
 SESSION_TIMEOUT = 900
 

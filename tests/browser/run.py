@@ -3,7 +3,7 @@
 
 Usage:
     python run.py --bin PATH_TO_adcs-harness --chromium PATH_TO_chromium
-                  [--artifacts DIR] [--only NAME]... [--list] [--verbose]
+                  [--artifacts DIR] [--screenshots DIR] [--only NAME]... [--list] [--verbose]
 
 Playwright drives the system's Chromium (no browser download) against one
 enterprise and one stand-alone server on loopback over HTTPS. The cases walk
@@ -19,7 +19,9 @@ Kerberos sign-in (kinit, then Chromium with the site on its
 What the browser downloads is checked with `cryptography`, independently of
 the harness. Prints `PASS name` / `FAIL name: reason` per case, then
 `browser: N passed, M failed`; a failed case leaves a screenshot of each of
-its pages in --artifacts. Exits 1 if any case failed.
+its pages in --artifacts. With --screenshots, the stand-alone flow and the
+CA certificate page also save the guide's screenshots there (the SCOM
+procedure's pages, step by step). Exits 1 if any case failed.
 """
 
 import argparse
@@ -236,9 +238,19 @@ def issue_with_template(page, cn, template):
     return x509.load_der_x509_certificate(download(page, "#locDownloadCert2"))
 
 
-def issue_in_console(case, server, rid):
+def shot(case, page, name):
+    """Saves what `page` shows as the guide's `name`.png (--screenshots)."""
+    folder = case.env.args.screenshots
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        page.screenshot(path=os.path.join(folder, name + ".png"))
+
+
+def issue_in_console(case, server, rid, screenshot=None):
     admin = case.page(server.admin)
     admin.goto(server.console + "pending")
+    if screenshot:
+        shot(case, admin, screenshot)
     admin.click(f"#issue-{rid}")
     banner = admin.inner_text("#banner")
     check(f"Request {rid}: issued" in banner, f"console says: {banner}")
@@ -262,16 +274,20 @@ def standalone_flow(c):
     go_to_base64_form(alice, s)
     check(alice.locator("#lbCertTemplateID").count() == 0, "a stand-alone CA offers templates")
     alice.fill("#locTbRequest", csr("web01.contoso.test"))
+    shot(c, alice, "certsrv-submit-request")
     alice.click("#btnSubmit")
     check("Certificate Pending" in text_of(alice), "no pending page")
+    shot(c, alice, "certsrv-pending")
     rid = request_id(alice)
 
-    issue_in_console(c, s, rid)
+    issue_in_console(c, s, rid, screenshot="console-pending")
 
     alice.goto(s.certsrv)
     follow(alice, "View the status of a pending certificate request")
+    shot(c, alice, "certsrv-status")
     alice.click(f"#btnView{rid}")
     check("Certificate Issued" in text_of(alice), "status page does not say issued")
+    shot(c, alice, "certsrv-issued")
     cert = x509.load_pem_x509_certificate(download(alice, "#locDownloadCert2"))
     check(common_name(cert) == "web01.contoso.test", f"CN {common_name(cert)}")
     issued_by(cert, s.ca_cert)
@@ -371,6 +387,8 @@ def ca_certificate_page(c):
         alice = c.page(ALICE)
         alice.goto(s.certsrv)
         follow(alice, "Download a CA certificate, certificate chain, or CRL")
+        if mode == "standalone":
+            shot(c, alice, "certsrv-ca-certificate")
         alice.check("#rbDerEncoding")
         der = download(alice, "#locDownloadCACert")
         check(x509.load_der_x509_certificate(der) == s.ca_cert, f"{mode}: not the CA certificate")
@@ -643,6 +661,7 @@ def main():
     ap.add_argument("--bin", required=True)
     ap.add_argument("--chromium", required=True)
     ap.add_argument("--artifacts", default="browser-artifacts")
+    ap.add_argument("--screenshots", help="save the guide's screenshots here")
     ap.add_argument("--only", action="append", default=[])
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--verbose", action="store_true")
