@@ -132,6 +132,7 @@ struct RemoteAuth {
     /// Administrator account for `--server`.
     #[arg(long, default_value = "CONTOSO\\Administrator")]
     admin_user: String,
+    /// Password of --admin-user.
     #[arg(long, default_value = mock_ca::web::directory::DEFAULT_ADMIN_PASSWORD)]
     admin_password: String,
     /// PEM file of the root that verifies an HTTPS `--server`; without it the

@@ -247,6 +247,7 @@ pub(crate) struct InitCmd {
 #[derive(Args)]
 pub(crate) struct SubmitCmd {
     pub(crate) request: PathBuf,
+    /// The certificate template to ask for (the `CertificateTemplate` request attribute).
     #[arg(long)]
     pub(crate) template: Option<String>,
     /// Extra request attribute `Name:Value` (repeatable).

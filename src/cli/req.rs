@@ -294,6 +294,7 @@ pub struct NewCmd {
     /// Make the key exportable whatever the INF says (`Exportable = TRUE`).
     #[arg(long)]
     pub exportable: bool,
+    /// Print JSON instead of text (for scripts).
     #[arg(long)]
     pub json: bool,
 }
@@ -305,6 +306,7 @@ pub struct SubmitCmd {
     pub connect: Connect,
     #[command(flatten)]
     pub rpc: RpcArgs,
+    /// The certificate template to ask for (the `CertificateTemplate` request attribute).
     #[arg(long)]
     pub template: Option<String>,
     /// Request attribute `Name:Value` (repeatable).
@@ -313,6 +315,7 @@ pub struct SubmitCmd {
     pub request: PathBuf,
     /// Where to write the certificate (PEM) when issued.
     pub out: Option<PathBuf>,
+    /// Print JSON instead of text (for scripts).
     #[arg(long)]
     pub json: bool,
 }
@@ -326,6 +329,7 @@ pub struct RetrieveCmd {
     pub rpc: RpcArgs,
     pub id: u32,
     pub out: PathBuf,
+    /// Print JSON instead of text (for scripts).
     #[arg(long)]
     pub json: bool,
 }
@@ -336,6 +340,7 @@ pub struct AcceptCmd {
     pub certificate: PathBuf,
     #[command(flatten)]
     pub store: StoreArg,
+    /// Print JSON instead of text (for scripts).
     #[arg(long)]
     pub json: bool,
 }
@@ -346,8 +351,10 @@ pub struct EnrollCmd {
     #[command(flatten)]
     pub connect: Connect,
     pub inf: PathBuf,
+    /// The certificate template to ask for (the `CertificateTemplate` request attribute).
     #[arg(long)]
     pub template: Option<String>,
+    /// Request attribute `Name:Value` (repeatable).
     #[arg(long = "attrib", value_name = "NAME:VALUE")]
     pub attributes: Vec<String>,
     /// Seconds between checks of a pending request.
@@ -359,11 +366,13 @@ pub struct EnrollCmd {
     /// Also write the request (PEM) here.
     #[arg(long, value_name = "FILE")]
     pub request_out: Option<PathBuf>,
+    /// Seed for the key, for reproducible runs.
     #[arg(long)]
     pub seed: Option<u64>,
     /// Make the key exportable whatever the INF says (`Exportable = TRUE`).
     #[arg(long)]
     pub exportable: bool,
+    /// Print JSON instead of text (for scripts).
     #[arg(long)]
     pub json: bool,
 }

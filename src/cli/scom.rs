@@ -94,8 +94,10 @@ pub struct Pick {
     /// The My certificate with this subject name (MOMCertImport /SubjectName).
     #[arg(long, value_name = "NAME")]
     subject: Option<String>,
+    /// The My certificate with this serial number (hex).
     #[arg(long, value_name = "HEX")]
     serial: Option<String>,
+    /// The My certificate with this SHA-1 thumbprint.
     #[arg(long, value_name = "SHA1")]
     thumbprint: Option<String>,
 }
@@ -605,6 +607,7 @@ pub struct ImportCmd {
     pub store: StoreArg,
     #[command(flatten)]
     pub registry: RegistryArg,
+    /// Print JSON instead of text (for scripts).
     #[arg(long)]
     pub json: bool,
 }
@@ -616,6 +619,7 @@ pub struct RemoveCmd {
     pub store: StoreArg,
     #[command(flatten)]
     pub registry: RegistryArg,
+    /// Print JSON instead of text (for scripts).
     #[arg(long)]
     pub json: bool,
 }
@@ -628,6 +632,7 @@ pub struct CheckCmd {
     /// A certificate file (PEM or DER).
     #[arg(long, value_name = "FILE")]
     pub cert: Option<PathBuf>,
+    /// A PFX file (its password in --pfx-password).
     #[arg(long, value_name = "FILE")]
     pub pfx: Option<PathBuf>,
     #[arg(long, env = "ADCS_HARNESS_PFX_PASSWORD", hide_env_values = true)]
@@ -651,6 +656,7 @@ pub struct CheckCmd {
     pub store: StoreArg,
     #[command(flatten)]
     pub registry: RegistryArg,
+    /// Print JSON instead of text (for scripts).
     #[arg(long)]
     pub json: bool,
 }
@@ -674,6 +680,7 @@ pub struct RenewCmd {
     pub check: CheckArgs,
     #[command(flatten)]
     pub registry: RegistryArg,
+    /// Print JSON instead of text (for scripts).
     #[arg(long)]
     pub json: bool,
 }
@@ -719,6 +726,7 @@ pub struct EnrollCmd {
     pub check: CheckArgs,
     #[command(flatten)]
     pub registry: RegistryArg,
+    /// Print JSON instead of text (for scripts).
     #[arg(long)]
     pub json: bool,
 }
@@ -726,12 +734,16 @@ pub struct EnrollCmd {
 /// `inf`'s arguments.
 #[derive(Args)]
 pub struct InfCmd {
+    /// The computer's FQDN for the subject and DNS name; this machine's name by default.
     #[arg(long, value_name = "NAME")]
     pub fqdn: Option<String>,
+    /// The certificate template to ask for (the `CertificateTemplate` request attribute).
     #[arg(long, default_value = facts::DEFAULT_TEMPLATE, conflicts_with = "no_template")]
     pub template: String,
+    /// Leave the template out of the INF (for a stand-alone CA).
     #[arg(long)]
     pub no_template: bool,
+    /// Make the key exportable (`Exportable = TRUE`).
     #[arg(long)]
     pub exportable: bool,
     pub out: Option<PathBuf>,

@@ -198,6 +198,7 @@ pub struct ListCmd {
     /// My, Root, CA or REQUEST; all stores when omitted.
     #[arg(long)]
     pub name: Option<String>,
+    /// Print JSON instead of text (for scripts).
     #[arg(long)]
     pub json: bool,
 }
@@ -217,6 +218,7 @@ pub struct ImportCmd {
     /// `NoExport`); by default it stays exportable.
     #[arg(long)]
     pub no_export: bool,
+    /// Print JSON instead of text (for scripts).
     #[arg(long)]
     pub json: bool,
 }
@@ -242,6 +244,7 @@ pub struct RepairCmd {
     #[command(flatten)]
     pub store: StoreArg,
     pub selector: String,
+    /// Print JSON instead of text (for scripts).
     #[arg(long)]
     pub json: bool,
 }

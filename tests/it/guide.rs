@@ -100,6 +100,71 @@ fn the_guide_uses_verbs_and_flags_the_cli_has() {
     }
 }
 
+/// The verbs of `adcs-harness`, each followed by its sub-verbs, in `-h`'s order, as
+/// they are typed (`["req", "submit"]`).
+fn verbs(prefix: &[String]) -> Vec<Vec<String>> {
+    let help = short_help(prefix);
+    let mut out = Vec::new();
+    let Some((_, rest)) = help.split_once("Commands:\n") else {
+        return out;
+    };
+    for line in rest.lines().take_while(|l| l.starts_with("  ")) {
+        let name = line.split_whitespace().next().unwrap_or_default();
+        if name == "help" {
+            continue;
+        }
+        let mut verb = prefix.to_vec();
+        verb.push(name.to_string());
+        let subs = verbs(&verb);
+        out.push(verb);
+        out.extend(subs);
+    }
+    out
+}
+
+fn short_help(verb: &[String]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_adcs-harness"))
+        .args(verb)
+        .arg("-h")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{verb:?} -h");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// docs/src/cli.md is every verb's `-h`, written from the doc comments
+/// the CLI is built from (one source). After a change to a flag:
+/// `ADCS_UPDATE_GUIDE=1 cargo test --test it guide::`. The Linux build's
+/// help is the one shown.
+#[cfg(not(windows))]
+#[test]
+fn the_command_line_chapter_is_every_verbs_help() {
+    let mut page = String::from(
+        "# Every command and flag\n\n\
+         What `adcs-harness VERB -h` prints (`--help` says more where a flag has\n\
+         more to say). Written from the CLI's own help by the test suite, so it\n\
+         cannot fall behind.\n",
+    );
+    let all = verbs(&[]);
+    assert!(all.len() >= 20, "{all:?}");
+    for verb in all {
+        page.push_str(&format!(
+            "\n## adcs-harness {}\n\n```text\n{}```\n",
+            verb.join(" "),
+            short_help(&verb)
+        ));
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/src/cli.md");
+    if std::env::var_os("ADCS_UPDATE_GUIDE").is_some() {
+        std::fs::write(&path, &page).unwrap();
+        return;
+    }
+    assert!(
+        read("docs/src/cli.md") == page,
+        "docs/src/cli.md is behind the CLI's help: ADCS_UPDATE_GUIDE=1 cargo test --test it guide::"
+    );
+}
+
 /// The reference's serve.toml is `serve --print-defaults`, key for key.
 /// After a change to the configuration: `ADCS_UPDATE_GUIDE=1 cargo test
 /// --test it guide::` writes it again.
