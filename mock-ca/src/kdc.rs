@@ -3,11 +3,11 @@
 //! principal per directory user with their password and the site's
 //! `HTTP/<name>` service principals (`kadmin.local`), the service keytab,
 //! a `krb5.conf` clients can use through `KRB5_CONFIG` (no DNS, no reverse
-//! DNS), and `krb5kdc` listening on loopback until the [`Kdc`] is dropped.
+//! DNS), and `krb5kdc` listening on the site's address until the [`Kdc`] is dropped.
 //! Debian's `krb5-kdc` and `krb5-admin-server` provide the programs.
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,6 +24,9 @@ pub struct KdcOptions {
     pub dir: PathBuf,
     /// The port; `None`: 88 when it may be bound, else a free one.
     pub port: Option<u16>,
+    /// The address to listen on: the site's (`0.0.0.0` in a container,
+    /// so that a published port reaches it).
+    pub listen: IpAddr,
     /// User principals (`alice`) and their passwords.
     pub users: Vec<(String, String)>,
     /// Host names the site answers to; each gets `HTTP/<name>` in the keytab.
@@ -46,8 +49,12 @@ pub enum KdcError {
         status: String,
         output: String,
     },
-    #[error("the KDC cannot listen on 127.0.0.1:{port}: {reason} (set `kdc_port` to a free port)")]
-    Port { port: u16, reason: String },
+    #[error("the KDC cannot listen on {ip}:{port}: {reason} (set `kdc_port` to a free port)")]
+    Port {
+        ip: IpAddr,
+        port: u16,
+        reason: String,
+    },
     #[error(
         "a password for `{0}` contains a double quote or a line break, which kadmin cannot take"
     )]
@@ -86,7 +93,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KdcError + '_ {
 }
 
 impl Kdc {
-    /// Makes the realm in `opts.dir` and starts `krb5kdc` on loopback.
+    /// Makes the realm in `opts.dir` and starts `krb5kdc` on `opts.listen`.
     pub fn start(opts: &KdcOptions) -> Result<Kdc, KdcError> {
         if cfg!(windows) {
             return Err(KdcError::Unsupported);
@@ -96,7 +103,7 @@ impl Kdc {
         // free until its KDC has bound it.
         static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _one = STARTING.lock().unwrap_or_else(|p| p.into_inner());
-        let port = choose_port(opts.port)?;
+        let port = choose_port(opts.listen, opts.port)?;
         let files = Files::new(&opts.dir);
         write_configs(opts, &files, port)?;
         let env = files.env();
@@ -136,7 +143,7 @@ impl Kdc {
         let mut kdc = Kdc {
             child,
             realm: opts.realm.clone(),
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            addr: SocketAddr::new(client_ip(opts.listen), port),
             krb5_conf: files.krb5_conf.clone(),
             keytab: files.keytab.clone(),
             service_principals: services,
@@ -223,25 +230,48 @@ fn case_variants(user: &str) -> Vec<String> {
     names
 }
 
-fn choose_port(wanted: Option<u16>) -> Result<u16, KdcError> {
+fn choose_port(ip: IpAddr, wanted: Option<u16>) -> Result<u16, KdcError> {
     let free = |p: u16| -> Result<u16, String> {
-        let tcp = TcpListener::bind(("127.0.0.1", p)).map_err(|e| e.to_string())?;
+        let tcp = TcpListener::bind((ip, p)).map_err(|e| e.to_string())?;
         let port = tcp.local_addr().map_err(|e| e.to_string())?.port();
-        UdpSocket::bind(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+        UdpSocket::bind((ip, port)).map_err(|e| e.to_string())?;
         Ok(port)
     };
     match wanted {
-        Some(p) => free(p).map_err(|reason| KdcError::Port { port: p, reason }),
+        Some(p) => free(p).map_err(|reason| KdcError::Port {
+            ip,
+            port: p,
+            reason,
+        }),
         None => free(88)
             .or_else(|_| (0..5).find_map(|_| free(0).ok()).ok_or_else(String::new))
-            .map_err(|reason| KdcError::Port { port: 0, reason }),
+            .map_err(|reason| KdcError::Port {
+                ip,
+                port: 0,
+                reason,
+            }),
+    }
+}
+
+/// Where a client on this machine reaches a KDC listening on `listen`.
+fn client_ip(listen: IpAddr) -> IpAddr {
+    if listen.is_unspecified() {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        listen
     }
 }
 
 fn write_configs(opts: &KdcOptions, f: &Files, port: u16) -> Result<(), KdcError> {
     let realm = &opts.realm;
     let dir = f.dir.display();
-    let listen = format!("127.0.0.1:{port}");
+    // A port alone listens on every address (MIT's kdc.conf).
+    let listen = if opts.listen.is_unspecified() {
+        port.to_string()
+    } else {
+        SocketAddr::new(opts.listen, port).to_string()
+    };
+    let client = SocketAddr::new(client_ip(opts.listen), port);
     let kdc_conf = format!(
         "[kdcdefaults]\n kdc_listen = {listen}\n kdc_tcp_listen = {listen}\n\n[realms]\n {realm} = {{\n  database_name = {dir}/principal\n  key_stash_file = {dir}/stash\n  acl_file = {dir}/kadm5.acl\n  kdc_listen = {listen}\n  kdc_tcp_listen = {listen}\n  max_life = 10h 0m 0s\n  max_renewable_life = 7d 0h 0m 0s\n }}\n\n[logging]\n kdc = FILE:{}\n",
         f.log.display()
@@ -249,7 +279,7 @@ fn write_configs(opts: &KdcOptions, f: &Files, port: u16) -> Result<(), KdcError
     let domain = realm.to_ascii_lowercase();
     let skew = opts.clockskew;
     let krb5_conf = format!(
-        "[libdefaults]\n default_realm = {realm}\n clockskew = {skew}\n dns_lookup_kdc = false\n dns_lookup_realm = false\n rdns = false\n dns_canonicalize_hostname = false\n\n[realms]\n {realm} = {{\n  kdc = {listen}\n }}\n\n[domain_realm]\n .{domain} = {realm}\n {domain} = {realm}\n localhost = {realm}\n 127.0.0.1 = {realm}\n"
+        "[libdefaults]\n default_realm = {realm}\n clockskew = {skew}\n dns_lookup_kdc = false\n dns_lookup_realm = false\n rdns = false\n dns_canonicalize_hostname = false\n\n[realms]\n {realm} = {{\n  kdc = {client}\n }}\n\n[domain_realm]\n .{domain} = {realm}\n {domain} = {realm}\n localhost = {realm}\n 127.0.0.1 = {realm}\n"
     );
     for (path, text) in [(&f.kdc_conf, kdc_conf), (&f.krb5_conf, krb5_conf)] {
         std::fs::write(path, text).map_err(io(path))?;

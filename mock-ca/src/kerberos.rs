@@ -26,6 +26,11 @@ pub struct KerberosConfig {
     /// be off, and how far the harness's clock may be moved before the
     /// site refuses tickets as skewed.
     pub max_skew_seconds: Option<u32>,
+    /// Where the temporary folder goes when `dir` is absent: `serve` puts
+    /// it beside the ready file, so that a container's volume shows the
+    /// krb5.conf to clients outside. Not a file setting.
+    #[serde(skip)]
+    pub temp_in: Option<PathBuf>,
 }
 
 /// AD's default Kerberos clock skew, seconds.
@@ -49,6 +54,7 @@ impl Kerberos {
     /// change.
     pub fn start(
         config: &KerberosConfig,
+        listen: std::net::IpAddr,
         dns_domain: &str,
         users: &[(String, String)],
         hosts: &[String],
@@ -63,10 +69,13 @@ impl Kerberos {
         let (dir, temp) = match &config.dir {
             Some(d) => (d.clone(), None),
             None => {
-                let t = tempfile::Builder::new()
-                    .prefix("adcs-kerberos-")
-                    .tempdir()
-                    .map_err(|e| format!("Kerberos: a temporary folder: {e}"))?;
+                let mut b = tempfile::Builder::new();
+                b.prefix("adcs-kerberos-");
+                let t = match &config.temp_in {
+                    Some(parent) => b.tempdir_in(parent),
+                    None => b.tempdir(),
+                }
+                .map_err(|e| format!("Kerberos: a temporary folder: {e}"))?;
                 (t.path().to_path_buf(), Some(t))
             }
         };
@@ -74,6 +83,7 @@ impl Kerberos {
             realm: realm.clone(),
             dir,
             port: config.kdc_port,
+            listen,
             clockskew: max_skew,
             users: users.to_vec(),
             service_hosts: hosts.to_vec(),

@@ -17,6 +17,7 @@ pub mod ndes;
 pub mod policy;
 pub mod registry;
 pub mod serve;
+pub mod shutdown;
 pub mod state;
 pub mod template;
 pub mod testing;

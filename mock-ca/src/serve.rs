@@ -311,6 +311,20 @@ fn default_rpc() -> Option<crate::web::rpc::RpcConfig> {
     })
 }
 
+/// Where `serve` writes the CA's certificate files (and the realm's
+/// temporary folder): beside the ready file, else in the state directory,
+/// else in a temporary folder of its own.
+fn files_dir(config: &ServeConfig, ready_file: Option<&Path>) -> PathBuf {
+    match (ready_file, &config.state_dir) {
+        (Some(r), _) => r
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+        (None, Some(d)) => d.clone(),
+        (None, None) => std::env::temp_dir().join(format!("adcs-harness-{}", std::process::id())),
+    }
+}
+
 /// [`check_ready`] again every 100 ms until it holds or `wait` has
 /// passed (then its last error): for a script that started `serve` in
 /// the background and must not race its ready file.
@@ -358,23 +372,18 @@ fn default_smb() -> Option<crate::web::smb::SmbConfig> {
 /// Builds the CA, starts the server, writes the certificate files and (last,
 /// atomically) the ready file.
 pub fn start(config: ServeConfig, ready_file: Option<&Path>) -> Result<Running, ServeError> {
-    let (ca, opts) = build(&config)?;
-    let addr = opts.listen;
-    let server =
-        Server::start(ca.clone(), opts).map_err(|source| ServeError::Listen { addr, source })?;
-
-    let files_dir = match (ready_file, &config.state_dir) {
-        (Some(r), _) => r
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
-        (None, Some(d)) => d.clone(),
-        (None, None) => std::env::temp_dir().join(format!("adcs-harness-{}", std::process::id())),
-    };
+    let files_dir = files_dir(&config, ready_file);
     std::fs::create_dir_all(&files_dir).map_err(|source| ServeError::Folder {
         path: files_dir.clone(),
         source,
     })?;
+    let (ca, mut opts) = build(&config)?;
+    if let Some(k) = opts.kerberos.as_mut() {
+        k.temp_in = Some(files_dir.clone());
+    }
+    let addr = opts.listen;
+    let server =
+        Server::start(ca.clone(), opts).map_err(|source| ServeError::Listen { addr, source })?;
     let stem = ready_file.and_then(|r| r.file_stem()).map_or_else(
         || "adcs-harness".to_string(),
         |s| s.to_string_lossy().into_owned(),

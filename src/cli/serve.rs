@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::builder::BoolishValueParser;
 use clap::Args;
 use mock_ca::serve::{ServeConfig, DEFAULT_SEED};
 use mock_ca::web::directory::{is_builtin_account, User, DEFAULT_ADMIN, DEFAULT_ADMIN_PASSWORD};
@@ -23,7 +24,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR:PORT", env = "ADCS_HARNESS_LISTEN")]
     listen: Option<SocketAddr>,
     /// Plain HTTP instead of HTTPS.
-    #[arg(long, env = "ADCS_HARNESS_HTTP")]
+    #[arg(long, env = "ADCS_HARNESS_HTTP", value_parser = BoolishValueParser::new())]
     http: bool,
     /// An account `DOMAIN\name:password` (repeatable); replaces the default user.
     #[arg(long = "user", value_name = "DOMAIN\\NAME:PASSWORD")]
@@ -61,7 +62,7 @@ pub struct ServeArgs {
     /// principal per user and HTTP/<host>, and Kerberos under Negotiate
     /// (`[kerberos]` in the config file sets it up; Linux, needs Debian's
     /// krb5-kdc and krb5-admin-server).
-    #[arg(long)]
+    #[arg(long, env = "ADCS_HARNESS_KERBEROS", value_parser = BoolishValueParser::new())]
     kerberos: bool,
     /// Serve ICertPassage (MS-ICPR, `certipy req` without `-web`) over
     /// DCE/RPC, with the endpoint mapper on port 135, and stop if the ports
@@ -137,7 +138,7 @@ pub struct ServeArgs {
     /// rights (Web Server for administrators only; the SCOM, IPSec and test
     /// templates unpublished): what Certipy reports of a CA nobody
     /// misconfigured (`[lab] hardened`).
-    #[arg(long, env = "ADCS_HARNESS_HARDENED")]
+    #[arg(long, env = "ADCS_HARNESS_HARDENED", value_parser = BoolishValueParser::new())]
     hardened: bool,
 }
 
@@ -402,7 +403,16 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
             "adcs-harness: warning: listening on {addr}, not loopback; this is a test CA with known passwords and exportable keys"
         );
     }
-    running.server.wait();
+    // Until asked to end; then the server, its KDC and its temporary
+    // folders go in order (dropping `running`).
+    match mock_ca::shutdown::wait(|| running.server.is_running()) {
+        Ok(Some(signal)) => eprintln!("adcs-harness: {signal}: stopping"),
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("adcs-harness: cannot watch for termination signals ({e}); serving on");
+            running.server.wait();
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -412,6 +422,16 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
 fn container_ports(info: &adcs_proto::ready::ReadyInfo) -> String {
     let port = |addr: &str| addr.rsplit(':').next().unwrap_or("").to_string();
     let mut ports = vec![info.port.to_string()];
+    // The KDC and DNS answer over UDP too.
+    let mut udp: Vec<String> = Vec::new();
+    if let Some(k) = &info.kerberos {
+        ports.push(port(&k.kdc));
+        udp.push(port(&k.kdc));
+    }
+    if let Some(d) = &info.dns {
+        ports.push(port(d));
+        udp.push(port(d));
+    }
     if let Some(r) = &info.rpc {
         ports.extend([port(&r.epm), r.port.to_string()]);
     }
@@ -423,11 +443,9 @@ fn container_ports(info: &adcs_proto::ready::ReadyInfo) -> String {
         let from_url = |u: &str| port(u.trim_end_matches("/certsrv/"));
         ports.extend([from_url(&i.http_url), from_url(&i.https_url)]);
     }
-    ports.sort();
+    ports.sort_by_key(|p| p.parse::<u16>().unwrap_or(0));
     ports.dedup();
-    ports
-        .iter()
-        .map(|p| format!("-p {p}:{p}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+    let tcp = ports.iter().map(|p| format!("-p {p}:{p}"));
+    let udp = udp.iter().map(|p| format!("-p {p}:{p}/udp"));
+    tcp.chain(udp).collect::<Vec<_>>().join(" ")
 }

@@ -96,6 +96,7 @@ def log(msg):
 # host's network, the server's folder mounted at the same path, so the
 # ready file's paths and ports hold as they are).
 CONTAINER = None
+CONTAINER_KERBEROS = False
 
 
 def container_name(folder):
@@ -1336,8 +1337,10 @@ def _(ctx):
 
 
 def kerberos_possible(binary):
-    # The image has no KDC (see the guide's container page).
-    return not CONTAINER and not binary.lower().endswith(".exe") and os.path.exists("/usr/sbin/krb5kdc")
+    # The main image has no KDC; the --kdc one does (the guide's container page).
+    if CONTAINER:
+        return CONTAINER_KERBEROS
+    return not binary.lower().endswith(".exe") and os.path.exists("/usr/sbin/krb5kdc")
 
 
 def realm(ctx):
@@ -2472,7 +2475,7 @@ def one_line(s):
 
 
 def main():
-    global VERBOSE, CONTAINER
+    global VERBOSE, CONTAINER, CONTAINER_KERBEROS
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bin", help="path to the adcs-harness binary")
     ap.add_argument("--only", action="append", default=[], metavar="NAME", help="run only matching cases (repeatable)")
@@ -2480,9 +2483,12 @@ def main():
     ap.add_argument("--verbose", "-v", action="store_true", help="client output and tracebacks on stderr")
     ap.add_argument("--keep", action="store_true", help="keep server and case temp directories")
     ap.add_argument("--container", metavar="IMAGE", help="run serve in this image (podman, host network)")
+    ap.add_argument("--container-kerberos", action="store_true",
+                    help="the image has MIT's KDC (container/build.sh --kdc): serve it with --kerberos")
     args = ap.parse_args()
     VERBOSE = args.verbose
     CONTAINER = args.container
+    CONTAINER_KERBEROS = args.container_kerberos
 
     # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a Session's
     # `verify` (psf/requests#3829): certsrv's cafile=root_cert and certipy's

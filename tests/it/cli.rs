@@ -191,9 +191,18 @@ impl Drop for Served {
 /// ready file's admin approves a stand-alone CA's pending request from the shell.
 /// Starts `serve ARGS --ready-file` and waits for the ready file (no fixed sleep).
 fn serve(args: &[&str], ready: &Path) -> (Served, adcs_proto::ready::ReadyInfo) {
+    serve_with_env(args, &[], ready)
+}
+
+fn serve_with_env(
+    args: &[&str],
+    env: &[(&str, &str)],
+    ready: &Path,
+) -> (Served, adcs_proto::ready::ReadyInfo) {
     let child = Command::new(env!("CARGO_BIN_EXE_adcs-harness"))
         .arg("serve")
         .args(args)
+        .envs(env.iter().copied())
         .arg("--ready-file")
         .arg(ready)
         .stdout(std::process::Stdio::null())
@@ -208,6 +217,66 @@ fn serve(args: &[&str], ready: &Path) -> (Served, adcs_proto::ready::ReadyInfo) 
     }
     let info = serde_json::from_str(&std::fs::read_to_string(ready).unwrap()).unwrap();
     (served, info)
+}
+
+/// A container sets serve's switches in its environment, as `1` or `true`.
+#[test]
+fn serve_takes_its_switches_from_the_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let quiet = ["--no-rpc", "--no-ldap", "--no-dns", "--no-iis", "--no-smb"];
+    for (value, scheme) in [("1", "http"), ("true", "http"), ("0", "https")] {
+        let ready = tmp.path().join(format!("ready-{value}.json"));
+        let env = [("ADCS_HARNESS_HTTP", value), ("ADCS_HARNESS_SEED", "9")];
+        let (_served, info) = serve_with_env(&quiet, &env, &ready);
+        assert_eq!((info.scheme.as_str(), info.seed), (scheme, 9), "{value}");
+    }
+}
+
+/// `podman stop` and `docker stop` send SIGTERM (to PID 1, which has no
+/// default action for it): serve stops in order and exits 0.
+#[cfg(unix)]
+#[test]
+fn serve_stops_in_order_on_sigterm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ready = tmp.path().join("ready.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_adcs-harness"))
+        .args([
+            "serve",
+            "--no-rpc",
+            "--no-ldap",
+            "--no-dns",
+            "--no-iis",
+            "--no-smb",
+        ])
+        .arg("--ready-file")
+        .arg(&ready)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let up = mock_ca::serve::wait_ready(
+        &ready,
+        std::time::Duration::from_secs(600),
+        std::time::Duration::from_secs(5),
+    );
+    assert!(up.is_ok(), "{up:?}");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // A serve that ignored the signal would never end: bounded, then killed.
+    let asked = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if asked.elapsed() > std::time::Duration::from_secs(120) {
+            child.kill().unwrap();
+            panic!("serve ignored SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}: {}", out.status, text(&out));
+    assert!(text(&out).contains("SIGTERM: stopping"), "{}", text(&out));
 }
 
 #[test]

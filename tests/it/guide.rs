@@ -102,6 +102,7 @@ fn the_guide_uses_verbs_and_flags_the_cli_has() {
 
 /// The verbs of `adcs-harness`, each followed by its sub-verbs, in `-h`'s order, as
 /// they are typed (`["req", "submit"]`).
+#[cfg(not(windows))]
 fn verbs(prefix: &[String]) -> Vec<Vec<String>> {
     let help = short_help(prefix);
     let mut out = Vec::new();
@@ -122,6 +123,7 @@ fn verbs(prefix: &[String]) -> Vec<Vec<String>> {
     out
 }
 
+#[cfg(not(windows))]
 fn short_help(verb: &[String]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_adcs-harness"))
         .args(verb)

@@ -74,6 +74,13 @@ fn serve_kerberos_lists_the_realm_and_leaves_no_kdc_when_killed() {
     assert!(std::fs::read_to_string(&k.krb5_conf)
         .unwrap()
         .contains(&k.kdc));
+    // Beside the ready file, where a container's volume shows it.
+    assert!(
+        Path::new(&k.krb5_conf).starts_with(ready.parent().unwrap()),
+        "{} is not beside {}",
+        k.krb5_conf,
+        ready.display()
+    );
     let kdc: std::net::SocketAddr = k.kdc.parse().unwrap();
     assert!(std::net::TcpStream::connect_timeout(&kdc, Duration::from_secs(1)).is_ok());
     // Killed outright, it runs no destructor: the KDC must still go.

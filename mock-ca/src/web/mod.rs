@@ -363,6 +363,7 @@ impl Server {
             Some(k) => Some(
                 crate::kerberos::Kerberos::start(
                     k,
+                    opts.listen.ip(),
                     &config.dns_domain,
                     &directory
                         .users()
@@ -639,7 +640,12 @@ impl Server {
         self.stop_now();
     }
 
-    /// Blocks until the server stops (it does not on its own: `serve` uses it).
+    /// Whether the server's thread still runs.
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// Blocks until the server stops (it does not on its own).
     pub fn wait(mut self) {
         if let Some(t) = self.thread.take() {
             let _ = t.join();

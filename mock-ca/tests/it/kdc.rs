@@ -13,6 +13,7 @@ fn options(dir: &Path) -> KdcOptions {
         realm: "CONTOSO.TEST".into(),
         dir: dir.to_path_buf(),
         port: None,
+        listen: std::net::IpAddr::from([127, 0, 0, 1]),
         users: vec![("alice".into(), "Alice-Passw0rd".into())],
         service_hosts: vec!["localhost".into(), "ca01.contoso.test".into()],
         principals: vec![
@@ -103,6 +104,38 @@ fn a_realm_gives_tickets_for_the_right_password_only() {
         std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(300)).is_err(),
         "the KDC still answers after the handle was dropped"
     );
+}
+
+/// In a container `serve` listens on every address, and so does the KDC,
+/// so that a published port reaches it; clients on the machine find it on
+/// loopback.
+#[test]
+fn a_kdc_on_every_address_is_found_on_loopback() {
+    if cfg!(windows) || !Path::new("/usr/bin/kinit").exists() {
+        println!("SKIPPED: needs Linux and kinit (Debian krb5-user)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let opts = KdcOptions {
+        listen: std::net::IpAddr::from([0, 0, 0, 0]),
+        ..options(dir.path())
+    };
+    let kdc = match Kdc::start(&opts) {
+        Err(KdcError::Missing { program }) => {
+            println!("SKIPPED: {program} is not installed (Debian krb5-kdc, krb5-admin-server)");
+            return;
+        }
+        other => other.unwrap(),
+    };
+    assert!(kdc.addr.ip().is_loopback(), "{}", kdc.addr);
+    let kdc_conf = std::fs::read_to_string(dir.path().join("kdc.conf")).unwrap();
+    let port = kdc.addr.port();
+    assert!(
+        kdc_conf.contains(&format!("kdc_tcp_listen = {port}\n")),
+        "{kdc_conf}"
+    );
+    let (ok, said) = client(&kdc, "kinit", &["alice@CONTOSO.TEST"], "Alice-Passw0rd\n");
+    assert!(ok, "{said}");
 }
 
 #[test]
