@@ -58,7 +58,7 @@ pub struct ServeArgs {
     /// at /certsrv/mscep_admin/ (`[ndes]` in the config file sets it up).
     #[arg(long)]
     ndes: bool,
-    /// Give the site a Kerberos realm: a real MIT KDC on loopback with a
+    /// Give the site a Kerberos realm: a real MIT KDC where serve listens, with a
     /// principal per user and HTTP/<host>, and Kerberos under Negotiate
     /// (`[kerberos]` in the config file sets it up; Linux, needs Debian's
     /// krb5-kdc and krb5-admin-server).
