@@ -60,26 +60,56 @@ fn documented_commands() -> Vec<(String, String)> {
     out
 }
 
+/// `adcs-harness VERB… --help`.
+fn long_help(verb: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_adcs-harness"))
+        .args(verb)
+        .arg("--help")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// The sub-verbs a help text lists under `Commands:`.
+fn commands_of(help: &str) -> Vec<String> {
+    let Some((_, rest)) = help.split_once("Commands:\n") else {
+        return Vec::new();
+    };
+    rest.lines()
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_string)
+        .collect()
+}
+
 #[test]
 fn the_guide_uses_verbs_and_flags_the_cli_has() {
     let commands = documented_commands();
     assert!(commands.len() >= 40, "{commands:?}");
     for (file, line) in commands {
         let words: Vec<&str> = line.split_whitespace().collect();
-        // The verb (and sub-verb) and every --flag must be in their --help.
-        let verbs: Vec<&str> = words[1..]
-            .iter()
-            .take_while(|w| !w.starts_with('-') && !w.starts_with('['))
-            .take(2)
-            .copied()
-            .collect();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_adcs-harness"))
-            .args(&verbs)
-            .arg("--help")
-            .output()
-            .unwrap();
-        let help = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{file}: {line}: {help}");
+        // The verb, its sub-verb (which may follow the verb's own flags,
+        // as in `ca --ready-file F issue`), and every --flag in their help.
+        let verb = words[1];
+        let (ok, verb_help) = long_help(&[verb]);
+        assert!(ok, "{file}: {line}: no verb `{verb}`: {verb_help}");
+        let subs = commands_of(&verb_help);
+        let mut path = vec![verb];
+        let mut help = verb_help.clone();
+        if !subs.is_empty() {
+            let sub = words[2..]
+                .iter()
+                .find(|w| subs.iter().any(|s| s == *w))
+                .unwrap_or_else(|| panic!("{file}: {line}: none of {subs:?}"));
+            path.push(sub);
+            let (ok, sub_help) = long_help(&path);
+            assert!(ok, "{file}: {line}: {sub_help}");
+            help.push_str(&sub_help);
+        }
         for word in &words {
             let Some(at) = word.find("--") else { continue };
             let flag: String = word[at..]
@@ -93,7 +123,7 @@ fn the_guide_uses_verbs_and_flags_the_cli_has() {
                         || help.contains(&format!("{flag}="))
                         || help.contains(&format!("{flag},")),
                     "{file}: {line}: no {flag} in `adcs-harness {} --help`",
-                    verbs.join(" ")
+                    path.join(" ")
                 );
             }
         }
@@ -104,18 +134,10 @@ fn the_guide_uses_verbs_and_flags_the_cli_has() {
 /// they are typed (`["req", "submit"]`).
 #[cfg(not(windows))]
 fn verbs(prefix: &[String]) -> Vec<Vec<String>> {
-    let help = short_help(prefix);
     let mut out = Vec::new();
-    let Some((_, rest)) = help.split_once("Commands:\n") else {
-        return out;
-    };
-    for line in rest.lines().take_while(|l| l.starts_with("  ")) {
-        let name = line.split_whitespace().next().unwrap_or_default();
-        if name == "help" {
-            continue;
-        }
+    for name in commands_of(&short_help(prefix)) {
         let mut verb = prefix.to_vec();
-        verb.push(name.to_string());
+        verb.push(name);
         let subs = verbs(&verb);
         out.push(verb);
         out.extend(subs);
