@@ -4,6 +4,8 @@
 //! client flow with the key generation it contains. The report is Markdown
 //! for BENCHMARKS.md.
 
+mod protocols;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -34,6 +36,8 @@ pub struct BenchOptions {
     pub load: usize,
     /// Concurrent clients of the load.
     pub load_clients: usize,
+    /// Client threads for the protocol rows (0 skips the section).
+    pub protocol_clients: usize,
 }
 
 impl Default for BenchOptions {
@@ -46,6 +50,7 @@ impl Default for BenchOptions {
             scale_revoked: 10_000,
             load: 10_000,
             load_clients: 64,
+            protocol_clients: 8,
         }
     }
 }
@@ -714,6 +719,13 @@ fn report(
         "\n## Client flow\n\n`req enroll` (new RSA-2048 key, request, submit, download, accept into a store) against a local CA over HTTP with Basic, median of {} runs. Each run seeds the flow's key, and the same key is then generated alone, so both find the same primes. Target: no more than 1.2 × the key generation it contains.\n\n| enroll (ms) | key generation (ms) | ratio (median of the runs' ratios) | the rest of the flow (ms, median) |\n| ---: | ---: | ---: | ---: |\n| {enroll:.1} | {keygen:.1} | {ratio:.2} | {rest:.1} |\n",
         opts.runs,
     ));
+    if opts.protocol_clients > 0 {
+        out.push_str(&protocols::section(
+            opts.protocol_clients,
+            opts.seconds,
+            progress,
+        )?);
+    }
     if opts.load > 0 {
         progress("load");
         out.push_str(&full_load(opts.load, opts.load_clients.max(1))?);

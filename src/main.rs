@@ -90,6 +90,10 @@ enum Command {
         /// Submissions in the full-size load (0 skips it).
         #[arg(long, default_value_t = 10_000)]
         load: usize,
+        /// Client threads for the protocol rows: RPC, SCEP, Kerberos,
+        /// LDAP (0 skips them).
+        #[arg(long, default_value_t = 8)]
+        protocol_clients: usize,
         /// Also write the report to this file.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
@@ -219,6 +223,7 @@ fn run_bench(
     runs: usize,
     scale: usize,
     load: usize,
+    protocol_clients: usize,
     out: Option<PathBuf>,
 ) -> Result<ExitCode, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -228,6 +233,7 @@ fn run_bench(
         runs: runs.max(1),
         scale,
         load,
+        protocol_clients,
         ..adcs_harness::bench::BenchOptions::default()
     };
     let report = adcs_harness::bench::run(&opts, &exe, &mut |p| eprintln!("bench: {p}"))
@@ -299,8 +305,9 @@ fn main() -> ExitCode {
             runs,
             scale,
             load,
+            protocol_clients,
             out,
-        } => run_bench(seconds, clients, runs, scale, load, out),
+        } => run_bench(seconds, clients, runs, scale, load, protocol_clients, out),
     };
     match result {
         Ok(code) => code,

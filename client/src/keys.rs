@@ -28,11 +28,19 @@ pub enum KeyError {
 }
 
 enum Inner {
-    Rsa(Box<rsa::PrivateKey>),
+    Rsa(Box<RsaKey>),
     P256(p256::ecdsa::SigningKey),
     P384(p384::ecdsa::SigningKey),
     P521(p521::ecdsa::SigningKey),
     Dsa(Box<dsa::SigningKey>),
+}
+
+/// An RSA key in both libraries: aws-lc signs about ten times faster, and
+/// is made once (parsing and checking it costs more than a signature);
+/// the `rsa` crate signs what aws-lc will not (SHA-1, under 2048 bits).
+struct RsaKey {
+    slow: rsa::PrivateKey,
+    fast: Option<aws_lc_rs::rsa::KeyPair>,
 }
 
 /// A private key with its public half.
@@ -145,7 +153,10 @@ impl RequestKey {
                 .map_err(|e| load(e.to_string()))?;
             (
                 KeyChoice::Rsa(bits),
-                Inner::Rsa(Box::new(key)),
+                Inner::Rsa(Box::new(RsaKey {
+                    slow: key,
+                    fast: aws_lc_rs::rsa::KeyPair::from_pkcs8(pkcs8).ok(),
+                })),
                 spki.into_vec(),
             )
         } else if alg == oid::EC_PUBLIC_KEY {
@@ -283,24 +294,22 @@ impl RequestKey {
         let unsupported = |e: String| KeyError::Unsupported(describe(self.choice), e);
         match &self.inner {
             Inner::Rsa(key) => {
-                // aws-lc signs about ten times faster than the `rsa` crate;
-                // PKCS#1 v1.5 is deterministic, so the bytes are the same.
-                // SHA-1 and keys aws-lc refuses (under 2048 bits) stay on `rsa`.
-                let fast = match hash {
+                // PKCS#1 v1.5 is deterministic: the bytes are the same on
+                // either library.
+                let alg = match hash {
                     HashChoice::Sha1 => None,
                     HashChoice::Sha256 => Some(&aws_lc_rs::signature::RSA_PKCS1_SHA256),
                     HashChoice::Sha384 => Some(&aws_lc_rs::signature::RSA_PKCS1_SHA384),
                     HashChoice::Sha512 => Some(&aws_lc_rs::signature::RSA_PKCS1_SHA512),
                 };
-                if let Some(alg) = fast {
-                    if let Ok(pair) = aws_lc_rs::rsa::KeyPair::from_pkcs8(self.pkcs8_der()) {
-                        let mut sig = vec![0u8; pair.public_modulus_len()];
-                        let rng = aws_lc_rs::rand::SystemRandom::new();
-                        if pair.sign(alg, &rng, msg, &mut sig).is_ok() {
-                            return Ok(sig);
-                        }
+                if let (Some(alg), Some(pair)) = (alg, &key.fast) {
+                    let mut sig = vec![0u8; pair.public_modulus_len()];
+                    let rng = aws_lc_rs::rand::SystemRandom::new();
+                    if pair.sign(alg, &rng, msg, &mut sig).is_ok() {
+                        return Ok(sig);
                     }
                 }
+                let key = &key.slow;
                 let padding = match hash {
                     HashChoice::Sha1 => rsa::Pkcs1v15Sign::new::<sha1::Sha1>(),
                     HashChoice::Sha256 => rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
@@ -354,9 +363,11 @@ mod tests {
     fn rsa_signatures_are_the_same_bytes_on_either_signer() {
         let key =
             RequestKey::generate(KeyChoice::Rsa(2048), &mut key_rng(Some(&Seed(3)), "s")).unwrap();
-        let Inner::Rsa(slow) = &key.inner else {
+        let Inner::Rsa(both) = &key.inner else {
             unreachable!("an RSA key")
         };
+        assert!(both.fast.is_some(), "a 2048-bit key signs in aws-lc");
+        let slow = &both.slow;
         let msg = b"to be signed";
         for (hash, padding) in [
             (HashChoice::Sha256, rsa::Pkcs1v15Sign::new::<sha2::Sha256>()),

@@ -213,7 +213,7 @@ pub struct Enrollment<'a> {
     pub transaction_id: String,
     pub cipher: Cipher,
     /// The private key that opens the reply (the signer's).
-    pub decrypt_key: &'a rsa::PrivateKey,
+    pub decrypt_key: &'a envelope::RecipientKey,
 }
 
 /// How a SCEP request ended.
@@ -446,10 +446,97 @@ pub enum DeviceError {
     Request(String),
 }
 
+/// A device's key and what it sends with each request: its self-signed
+/// signer certificate and its PKCS#10 (with the challenge, if any).
+pub struct Device {
+    pub key: RequestKey,
+    pub self_signed: Vec<u8>,
+    pub csr: Vec<u8>,
+    /// The key again, as the envelope code opens replies with it.
+    decrypt_key: envelope::RecipientKey,
+}
+
+impl Device {
+    /// A new RSA key from `rng`, and both signed for `subject`; the signer
+    /// certificate is valid from five minutes before `now` for a day.
+    pub fn new(
+        subject: &str,
+        key_bits: u32,
+        password: Option<&str>,
+        now: adcs_proto::clock::UnixTime,
+        rng: &mut rand_chacha::ChaCha20Rng,
+    ) -> Result<Device, DeviceError> {
+        let bad = |e: &dyn std::fmt::Display| DeviceError::Request(e.to_string());
+        let subject = adcs_proto::names::parse_dn(subject).map_err(|e| bad(&e))?;
+        let key =
+            RequestKey::generate(crate::inf::KeyChoice::Rsa(key_bits), rng).map_err(|e| bad(&e))?;
+        let signer = KeySigner {
+            key: &key,
+            hash: HashChoice::Sha256,
+        };
+        let serial: [u8; 8] = adcs_proto::scep::Digest::Sha256.hash(key.spki_der())[..8]
+            .try_into()
+            .expect("8 bytes");
+        let spec = adcs_proto::x509::CertificateSpec {
+            serial: &[&[0x01][..], &serial].concat(),
+            issuer: &subject,
+            subject: &subject,
+            not_before: now - 300,
+            not_after: now + 86_400,
+            spki_der: key.spki_der(),
+            extensions: Vec::new(),
+        };
+        let self_signed =
+            adcs_proto::x509::build_certificate(&spec, &signer).map_err(|e| bad(&e))?;
+        let csr =
+            adcs_proto::x509::build_request_with_challenge(&subject, &signer, Vec::new(), password)
+                .map_err(|e| bad(&e))?;
+        let decrypt_key =
+            envelope::RecipientKey::from_pkcs8(key.pkcs8_der()).map_err(|e| bad(&e))?;
+        Ok(Device {
+            key,
+            self_signed,
+            csr,
+            decrypt_key,
+        })
+    }
+
+    /// Signs as the device, with SHA-256.
+    pub fn signer(&self) -> KeySigner<'_> {
+        KeySigner {
+            key: &self.key,
+            hash: HashChoice::Sha256,
+        }
+    }
+
+    /// The SHA-256 of the public key in capitals, as devices name their
+    /// first enrollment's transaction.
+    pub fn transaction_id(&self) -> String {
+        adcs_proto::hex::hex(&adcs_proto::scep::Digest::Sha256.hash(self.key.spki_der()))
+            .to_ascii_uppercase()
+    }
+
+    /// One transaction of this device, sealed with `cipher`.
+    pub fn enrollment<'a>(
+        &'a self,
+        signer: &'a KeySigner<'a>,
+        transaction_id: String,
+        cipher: Cipher,
+    ) -> Enrollment<'a> {
+        Enrollment {
+            signer,
+            signer_cert: &self.self_signed,
+            csr: &self.csr,
+            transaction_id,
+            cipher,
+            decrypt_key: &self.decrypt_key,
+        }
+    }
+}
+
 /// [`DeviceRequest`] end to end.
 pub fn enroll_device(req: &DeviceRequest) -> Result<Enrolled, DeviceError> {
     use crate::http::{Credentials, Session};
-    let bad = |e: &dyn std::fmt::Display| DeviceError::Request(e.to_string());
     let mut session = Session::new(&req.url, req.trust.clone(), Credentials::None)
         .map_err(ScepClientError::from)?;
     session.timeout = req.timeout;
@@ -465,57 +552,25 @@ pub fn enroll_device(req: &DeviceRequest) -> Result<Enrolled, DeviceError> {
             Some(challenge_password(&mut admin)?)
         }
     };
-    let subject = adcs_proto::names::parse_dn(&req.subject).map_err(|e| bad(&e))?;
     let mut rng = crate::keys::key_rng(req.seed.as_ref(), &format!("scep/{}", req.subject));
-    let key = RequestKey::generate(crate::inf::KeyChoice::Rsa(req.key_bits), &mut rng)
-        .map_err(|e| bad(&e))?;
-    let signer = KeySigner {
-        key: &key,
-        hash: HashChoice::Sha256,
-    };
-    let serial: [u8; 8] = adcs_proto::scep::Digest::Sha256.hash(key.spki_der())[..8]
-        .try_into()
-        .expect("8 bytes");
-    let spec = adcs_proto::x509::CertificateSpec {
-        serial: &[&[0x01][..], &serial].concat(),
-        issuer: &subject,
-        subject: &subject,
-        not_before: req.now - 300,
-        not_after: req.now + 86_400,
-        spki_der: key.spki_der(),
-        extensions: Vec::new(),
-    };
-    let self_signed = adcs_proto::x509::build_certificate(&spec, &signer).map_err(|e| bad(&e))?;
-    let csr = adcs_proto::x509::build_request_with_challenge(
-        &subject,
-        &signer,
-        Vec::new(),
+    let device = Device::new(
+        &req.subject,
+        req.key_bits,
         password.as_deref(),
-    )
-    .map_err(|e| bad(&e))?;
-    let decrypt_key = {
-        use rsa::pkcs8::DecodePrivateKey;
-        rsa::PrivateKey::from_pkcs8_der(key.pkcs8_der()).map_err(|e| bad(&e))?
-    };
+        req.now,
+        &mut rng,
+    )?;
     let cipher = req.cipher.unwrap_or(if caps.iter().any(|c| c == "AES") {
         Cipher::Aes128
     } else {
         Cipher::TripleDes
     });
-    let transaction_id =
-        adcs_proto::hex::hex(&adcs_proto::scep::Digest::Sha256.hash(key.spki_der()))
-            .to_ascii_uppercase();
-    let enrollment = Enrollment {
-        signer: &signer,
-        signer_cert: &self_signed,
-        csr: &csr,
-        transaction_id: transaction_id.clone(),
-        cipher,
-        decrypt_key: &decrypt_key,
-    };
+    let transaction_id = device.transaction_id();
+    let signer = device.signer();
+    let enrollment = device.enrollment(&signer, transaction_id.clone(), cipher);
     match enroll(&mut session, &certs, &enrollment, req.polling, &mut rng)? {
         Outcome::Issued(certificate) => Ok(Enrolled {
-            key,
+            key: device.key,
             certificate,
             ca: certs,
             transaction_id,

@@ -265,7 +265,9 @@ fn client_ip(listen: IpAddr) -> IpAddr {
 fn write_configs(opts: &KdcOptions, f: &Files, port: u16) -> Result<(), KdcError> {
     let realm = &opts.realm;
     let dir = f.dir.display();
-    // A port alone listens on every address (MIT's kdc.conf).
+    // A port alone listens on every address (MIT's kdc.conf). No
+    // last-success time or lockout count: either makes every AS exchange
+    // a write to the principal database.
     let listen = if opts.listen.is_unspecified() {
         port.to_string()
     } else {
@@ -273,7 +275,7 @@ fn write_configs(opts: &KdcOptions, f: &Files, port: u16) -> Result<(), KdcError
     };
     let client = SocketAddr::new(client_ip(opts.listen), port);
     let kdc_conf = format!(
-        "[kdcdefaults]\n kdc_listen = {listen}\n kdc_tcp_listen = {listen}\n\n[realms]\n {realm} = {{\n  database_name = {dir}/principal\n  key_stash_file = {dir}/stash\n  acl_file = {dir}/kadm5.acl\n  kdc_listen = {listen}\n  kdc_tcp_listen = {listen}\n  max_life = 10h 0m 0s\n  max_renewable_life = 7d 0h 0m 0s\n }}\n\n[logging]\n kdc = FILE:{}\n",
+        "[kdcdefaults]\n kdc_listen = {listen}\n kdc_tcp_listen = {listen}\n\n[realms]\n {realm} = {{\n  database_name = {dir}/principal\n  key_stash_file = {dir}/stash\n  acl_file = {dir}/kadm5.acl\n  kdc_listen = {listen}\n  kdc_tcp_listen = {listen}\n  max_life = 10h 0m 0s\n  max_renewable_life = 7d 0h 0m 0s\n }}\n\n[dbmodules]\n {realm} = {{\n  disable_last_success = true\n  disable_lockout = true\n }}\n\n[logging]\n kdc = FILE:{}\n",
         f.log.display()
     );
     let domain = realm.to_ascii_lowercase();

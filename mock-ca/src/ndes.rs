@@ -114,7 +114,7 @@ pub struct Ndes {
     config: NdesConfig,
     ra: RaCertificates,
     sign_key: Arc<SigningKey>,
-    decrypt_key: rsa::PrivateKey,
+    decrypt_key: adcs_proto::scep::envelope::RecipientKey,
     state: Mutex<State>,
 }
 
@@ -152,16 +152,14 @@ impl Ndes {
         let sign_key = Arc::new(key("ndes/ra-signing")?);
         let enc_key = key("ndes/ra-encryption")?;
         let ra = ca.ra_certificates(&sign_key, &enc_key)?;
-        let decrypt_key = {
-            use rsa::pkcs8::DecodePrivateKey;
-            rsa::PrivateKey::from_pkcs8_der(enc_key.pkcs8_der()).map_err(|e| {
+        let decrypt_key = adcs_proto::scep::envelope::RecipientKey::from_pkcs8(enc_key.pkcs8_der())
+            .map_err(|e| {
                 let e = crate::keys::KeyError::Load {
                     alg: "rsa2048",
                     reason: e.to_string(),
                 };
                 CaError::from(crate::authority::AuthorityError::from(e))
-            })?
-        };
+            })?;
         Ok(Ndes {
             config,
             ra,

@@ -12,6 +12,7 @@ fn the_bench_measures_every_section() {
         scale_revoked: 40,
         load: 60,
         load_clients: 4,
+        protocol_clients: 2,
     };
     let mut steps = Vec::new();
     let report = adcs_harness::bench::run(&opts, exe, &mut |p| steps.push(p.to_string())).unwrap();
@@ -19,6 +20,7 @@ fn the_bench_measures_every_section() {
         "## Issuance throughput",
         "## Start-up",
         "## Client flow",
+        "## Every protocol",
         "## Load",
         "## Scale",
     ] {
@@ -32,6 +34,25 @@ fn the_bench_measures_every_section() {
         assert!(rate > 0.0, "{r}");
     }
     assert!(steps.iter().any(|s| s == "start-up"), "{steps:?}");
+    // A rate in every protocol row (Kerberos where the MIT KDC is here).
+    for name in [
+        "ICPR over RPC",
+        "SCEP PKCSReq, AES-128",
+        "SCEP PKCSReq, 3DES",
+        "Kerberos sign-in and submit",
+        "LDAP bind and template search",
+    ] {
+        let row = report
+            .lines()
+            .find(|l| l.starts_with(&format!("| {name} |")))
+            .unwrap_or_else(|| panic!("no row {name}: {report}"));
+        let cell = row.split('|').nth(3).unwrap().trim();
+        let measured = cell.parse::<f64>().is_ok_and(|r| r > 0.0);
+        assert!(
+            measured || cell.starts_with("not measured: no krb5-kdc"),
+            "{row}"
+        );
+    }
     // With a realm when this machine has the MIT KDC, else said so.
     assert!(report.contains("| known, `--kerberos`"), "{report}");
     // The scale section filled and reopened the database it reports on.

@@ -141,7 +141,7 @@ fn operate(s: &Server, d: &Device, msg: &[u8]) -> (PkiMessage, Option<Vec<u8>>) 
             use rsa::pkcs8::DecodePrivateKey;
             rsa::PrivateKey::from_pkcs8_der(d.key.pkcs8_der()).unwrap()
         };
-        let (p7, cipher) = envelope::open(env, &d.cert, &private).unwrap();
+        let (p7, cipher) = envelope::open(env, &d.cert, &private.clone().into()).unwrap();
         assert_eq!(cipher, Cipher::TripleDes);
         pkcs7_certificates(&p7).unwrap().remove(0)
     });
@@ -406,7 +406,12 @@ fn a_renewal_signed_by_the_current_certificate_needs_no_password() {
             use rsa::pkcs8::DecodePrivateKey;
             rsa::PrivateKey::from_pkcs8_der(old.key.pkcs8_der()).unwrap()
         };
-        let (p7, _) = envelope::open(rep.envelope.as_ref().unwrap(), &current, &private).unwrap();
+        let (p7, _) = envelope::open(
+            rep.envelope.as_ref().unwrap(),
+            &current,
+            &private.clone().into(),
+        )
+        .unwrap();
         let issued = pkcs7_certificates(&p7).unwrap().remove(0);
         assert_eq!(spki(&issued), new.key.spki_der());
     }

@@ -131,6 +131,54 @@ pub enum EnvelopeError {
     KeyTransport,
     #[error("the content could not be decrypted (wrong key or padding)")]
     Cipher,
+    #[error("the recipient's private key: {0}")]
+    Key(String),
+}
+
+/// A recipient's RSA private key, for PKCS#1 v1.5 key transport: in
+/// aws-lc for 2048 to 8192 bits (its private operation is about ten times
+/// the `rsa` crate's), in the `rsa` crate for other sizes (an old device's
+/// 1024-bit key).
+pub enum RecipientKey {
+    AwsLc(aws_lc_rs::rsa::Pkcs1PrivateDecryptingKey),
+    Rsa(Box<rsa::PrivateKey>),
+}
+
+impl RecipientKey {
+    /// From a PKCS#8 PrivateKeyInfo (DER).
+    pub fn from_pkcs8(der: &[u8]) -> Result<RecipientKey, EnvelopeError> {
+        use aws_lc_rs::rsa::{Pkcs1PrivateDecryptingKey, PrivateDecryptingKey};
+        if let Ok(k) = PrivateDecryptingKey::from_pkcs8(der) {
+            if let Ok(k) = Pkcs1PrivateDecryptingKey::new(k) {
+                return Ok(RecipientKey::AwsLc(k));
+            }
+        }
+        use rsa::pkcs8::DecodePrivateKey;
+        rsa::PrivateKey::from_pkcs8_der(der)
+            .map(|k| RecipientKey::Rsa(Box::new(k)))
+            .map_err(|e| EnvelopeError::Key(e.to_string()))
+    }
+
+    /// The content-encryption key inside `enc_key`.
+    fn decrypt(&self, enc_key: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
+        match self {
+            RecipientKey::AwsLc(k) => {
+                let mut out = vec![0u8; k.min_output_size()];
+                k.decrypt(enc_key, &mut out)
+                    .map(|plain| plain.to_vec())
+                    .map_err(|_| EnvelopeError::KeyTransport)
+            }
+            RecipientKey::Rsa(k) => k
+                .decrypt(rsa::Pkcs1v15Encrypt, enc_key)
+                .map_err(|_| EnvelopeError::KeyTransport),
+        }
+    }
+}
+
+impl From<rsa::PrivateKey> for RecipientKey {
+    fn from(k: rsa::PrivateKey) -> Self {
+        RecipientKey::Rsa(Box::new(k))
+    }
 }
 
 fn malformed(e: impl std::fmt::Display) -> EnvelopeError {
@@ -276,7 +324,7 @@ pub(super) fn encrypted_octets(any: &Any) -> Result<Vec<u8>, EnvelopeError> {
 pub fn open(
     envelope: &[u8],
     cert_der: &[u8],
-    key: &rsa::PrivateKey,
+    key: &RecipientKey,
 ) -> Result<(Vec<u8>, Cipher), EnvelopeError> {
     let info = ContentInfo::from_der(envelope).map_err(malformed)?;
     if info.content_type != super::oid::ENVELOPED_DATA {
@@ -299,9 +347,7 @@ pub fn open(
             _ => None,
         })
         .ok_or(EnvelopeError::NotForUs)?;
-    let content_key = key
-        .decrypt(rsa::Pkcs1v15Encrypt, enc_key.as_bytes())
-        .map_err(|_| EnvelopeError::KeyTransport)?;
+    let content_key = key.decrypt(enc_key.as_bytes())?;
     let _ = (
         &data.version,
         &data.originator_info,

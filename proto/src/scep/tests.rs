@@ -33,10 +33,21 @@ impl Signer for TestKey {
     }
 }
 
+impl TestKey {
+    /// The key as an envelope's recipient opens with it.
+    fn recipient(&self) -> envelope::RecipientKey {
+        envelope::RecipientKey::from(self.private.clone())
+    }
+}
+
 fn key(label: &str) -> TestKey {
+    key_of(label, 1024)
+}
+
+fn key_of(label: &str, bits: usize) -> TestKey {
     use rsa::pkcs8::EncodePublicKey;
     let mut rng = crate::Seed(7).rng(label);
-    let private = rsa::PrivateKey::new(&mut rng, 1024).unwrap();
+    let private = rsa::PrivateKey::new(&mut rng, bits).unwrap();
     let spki = private
         .to_public_key()
         .to_public_key_der()
@@ -97,7 +108,7 @@ fn a_request_reads_back_and_opens_with_every_cipher() {
         assert_eq!(m.digest, Digest::Sha256);
         assert_eq!(m.signer, client.cert);
         let env = m.envelope.unwrap();
-        let opened = envelope::open(&env, &ra.cert, &ra.private).unwrap();
+        let opened = envelope::open(&env, &ra.cert, &ra.recipient()).unwrap();
         assert_eq!(opened, (b"the PKCS#10".to_vec(), cipher));
     }
 }
@@ -129,7 +140,7 @@ fn tampering_and_wrong_recipients_are_caught() {
     let env = envelope::seal(b"csr", &[&ra.cert], Cipher::TripleDes, &mut rng).unwrap();
     // Encrypted to the RA only: another certificate is not a recipient.
     assert_eq!(
-        envelope::open(&env, &other.cert, &other.private),
+        envelope::open(&env, &other.cert, &other.recipient()),
         Err(EnvelopeError::NotForUs)
     );
     let wire = request(env.clone())
@@ -165,14 +176,14 @@ fn garbage_is_malformed_never_a_panic() {
         assert!(PkiMessage::parse(&wire[..n]).is_err(), "prefix {n}");
     }
     for n in 0..env.len() {
-        let _ = envelope::open(&env[..n], &client.cert, &client.private);
+        let _ = envelope::open(&env[..n], &client.cert, &client.recipient());
     }
     for junk in [&b""[..], b"\x30\x00", b"\x30\x80\x00\x00", &[0xff; 40]] {
         assert!(matches!(
             PkiMessage::parse(junk),
             Err(ScepError::Malformed(_))
         ));
-        assert!(envelope::open(junk, &client.cert, &client.private).is_err());
+        assert!(envelope::open(junk, &client.cert, &client.recipient()).is_err());
     }
 }
 
@@ -205,6 +216,29 @@ fn constructed_encrypted_content_opens() {
     .to_der()
     .unwrap();
     assert_ne!(go_style, sealed);
-    let opened = envelope::open(&go_style, &device.cert, &device.private).unwrap();
+    let opened = envelope::open(&go_style, &device.cert, &device.recipient()).unwrap();
     assert_eq!(opened, (b"a PKCS#10".to_vec(), Cipher::Aes128));
+}
+
+#[test]
+fn a_recipient_key_opens_in_aws_lc_from_2048_bits_and_in_the_rsa_crate_below() {
+    use rsa::pkcs8::EncodePrivateKey;
+    let mut rng = crate::Seed(7).rng("recipient");
+    for (bits, in_aws_lc) in [(2048, true), (1024, false)] {
+        let k = key_of(&format!("recipient-{bits}"), bits);
+        let pkcs8 = k.private.to_pkcs8_der().unwrap();
+        let r = envelope::RecipientKey::from_pkcs8(pkcs8.as_bytes()).unwrap();
+        assert_eq!(
+            matches!(r, envelope::RecipientKey::AwsLc(_)),
+            in_aws_lc,
+            "{bits}"
+        );
+        let env = envelope::seal(b"the PKCS#10", &[&k.cert], Cipher::Aes128, &mut rng).unwrap();
+        let opened = envelope::open(&env, &k.cert, &r).unwrap();
+        assert_eq!(opened, (b"the PKCS#10".to_vec(), Cipher::Aes128), "{bits}");
+    }
+    assert!(matches!(
+        envelope::RecipientKey::from_pkcs8(b"not a key"),
+        Err(EnvelopeError::Key(_))
+    ));
 }
