@@ -23,7 +23,9 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Operations per second that `clients` threads reach in `seconds`, each
 /// thread running the operation `make` gives it (once: a connection, a
-/// key) in a loop. Any failure fails the measurement, named.
+/// key) in a loop. The clock starts once every thread is ready, and each
+/// thread finishes the operation it is in. Any failure fails the
+/// measurement, named.
 fn per_second<F, Op>(clients: usize, seconds: f64, make: F) -> Result<f64, String>
 where
     F: Fn(usize) -> Result<Op, String> + Sync,
@@ -31,31 +33,38 @@ where
 {
     let stop = AtomicBool::new(false);
     let done = AtomicU64::new(0);
-    let started = Instant::now();
-    let failures: Vec<String> = std::thread::scope(|s| {
+    let ready = std::sync::Barrier::new(clients + 1);
+    let (failures, elapsed) = std::thread::scope(|s| {
         let workers: Vec<_> = (0..clients)
             .map(|i| {
-                let (make, stop, done) = (&make, &stop, &done);
+                let (make, stop, done, ready) = (&make, &stop, &done, &ready);
                 s.spawn(move || -> Result<(), String> {
-                    let mut op = make(i)?;
-                    while !stop.load(Ordering::Relaxed) {
+                    let made = make(i);
+                    ready.wait();
+                    let mut op = made?;
+                    loop {
                         op()?;
                         done.fetch_add(1, Ordering::Relaxed);
+                        if stop.load(Ordering::Relaxed) {
+                            return Ok(());
+                        }
                     }
-                    Ok(())
                 })
             })
             .collect();
+        ready.wait();
+        let started = Instant::now();
         std::thread::sleep(Duration::from_secs_f64(seconds));
         stop.store(true, Ordering::Relaxed);
-        workers
+        let failures: Vec<String> = workers
             .into_iter()
             .filter_map(|w| {
                 w.join()
                     .unwrap_or_else(|_| Err("a client panicked".into()))
                     .err()
             })
-            .collect()
+            .collect();
+        (failures, started.elapsed().as_secs_f64())
     });
     if let Some(first) = failures.first() {
         return Err(format!(
@@ -63,7 +72,7 @@ where
             failures.len()
         ));
     }
-    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+    Ok(done.load(Ordering::Relaxed) as f64 / elapsed)
 }
 
 /// An enterprise CA over HTTP with RPC, NDES (no challenge: a device's
