@@ -91,21 +91,33 @@ fn signing_rate(seconds: f64) -> Result<f64, String> {
     Ok(count.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
 }
 
+/// A PKCS#10 (DER) for `cn`, signed by the bench's request key (from
+/// seed 1, so the key cache has it after the first run).
+fn request(cn: &str) -> Result<Vec<u8>, String> {
+    let key = SigningKey::generate(KeyAlgorithm::Rsa2048, &Seed(1), "bench/request")
+        .map_err(|e| e.to_string())?;
+    let name = adcs_proto::names::parse_dn(&format!("CN={cn}")).map_err(|e| e.to_string())?;
+    adcs_proto::x509::build_request(&name, &key, vec![]).map_err(|e| e.to_string())
+}
+
+/// The default enterprise CA (seed 1, clock frozen) behind a server with
+/// the pages over HTTPS or HTTP.
 fn bench_server(tls: bool) -> Result<Server, String> {
+    bench_server_with(WebOptions {
+        tls,
+        ..WebOptions::default()
+    })
+}
+
+/// The same CA behind a server with `opts`.
+fn bench_server_with(opts: WebOptions) -> Result<Server, String> {
     let ca = Ca::new(
         CaConfig::default(),
         Seed(1),
         Clock::frozen_at(1_767_225_600),
     )
     .map_err(|e| e.to_string())?;
-    Server::start(
-        Arc::new(ca),
-        WebOptions {
-            tls,
-            ..WebOptions::default()
-        },
-    )
-    .map_err(|e| e.to_string())
+    Server::start(Arc::new(ca), opts).map_err(|e| e.to_string())
 }
 
 fn credentials(ntlm: bool) -> Credentials {
@@ -127,13 +139,7 @@ fn credentials(ntlm: bool) -> Credentials {
 /// Certificates per second that `clients` threads get issued (submit and
 /// download), each on its own signed-in connection.
 fn throughput(server: &Server, ntlm: bool, clients: usize, seconds: f64) -> Result<f64, String> {
-    let key = SigningKey::generate(KeyAlgorithm::Rsa2048, &Seed(1), "bench/request")
-        .map_err(|e| e.to_string())?;
-    let name = adcs_proto::names::parse_dn("CN=bench.contoso.test").map_err(|e| e.to_string())?;
-    let csr = adcs_proto::encoding::pem(
-        "CERTIFICATE REQUEST",
-        &adcs_proto::x509::build_request(&name, &key, vec![]).map_err(|e| e.to_string())?,
-    );
+    let csr = adcs_proto::encoding::pem("CERTIFICATE REQUEST", &request("bench.contoso.test")?);
     let attrs = vec![("CertificateTemplate".to_string(), "WebServer".to_string())];
     let endpoint = CaEndpoint {
         url: server.certsrv_url(),

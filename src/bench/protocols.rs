@@ -4,7 +4,6 @@
 //! search, each next to the signing rate measured just before it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use adcs_client::certsrv::Outcome;
@@ -14,9 +13,8 @@ use adcs_client::icpr::RpcTarget;
 use adcs_client::scep::{self, Device};
 use adcs_proto::rpc::secure::level;
 use adcs_proto::scep::{Cipher, MessageType};
-use mock_ca::keys::SigningKey;
 use mock_ca::web::{Server, WebOptions};
-use mock_ca::{Ca, CaConfig, Clock, KeyAlgorithm, Seed};
+use mock_ca::Seed;
 
 const USER: &str = "CONTOSO\\alice";
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -79,12 +77,6 @@ where
 /// request is all it sends, AES offered) and the directory on free ports,
 /// and the realm where this machine has the MIT KDC.
 fn server(kerberos: bool) -> Result<Server, String> {
-    let ca = Ca::new(
-        CaConfig::default(),
-        Seed(1),
-        Clock::frozen_at(1_767_225_600),
-    )
-    .map_err(|e| e.to_string())?;
     let mut ndes = mock_ca::ndes::NdesConfig {
         enforce_password: false,
         ..Default::default()
@@ -92,33 +84,21 @@ fn server(kerberos: bool) -> Result<Server, String> {
     if !ndes.capabilities.iter().any(|c| c == "AES") {
         ndes.capabilities.push("AES".into());
     }
-    Server::start(
-        Arc::new(ca),
-        WebOptions {
-            tls: false,
-            ndes: Some(ndes),
-            rpc: Some(mock_ca::web::rpc::RpcConfig {
-                epm_port: 0,
-                ..Default::default()
-            }),
-            ldap: Some(mock_ca::web::ldap::LdapConfig {
-                port: 0,
-                ldaps_port: 0,
-                ..Default::default()
-            }),
-            kerberos: kerberos.then(mock_ca::kerberos::KerberosConfig::default),
-            ..WebOptions::default()
-        },
-    )
-    .map_err(|e| e.to_string())
-}
-
-/// A PKCS#10 (DER) for `cn`, signed by a key made once.
-fn request(cn: &str) -> Result<Vec<u8>, String> {
-    let key = SigningKey::generate(KeyAlgorithm::Rsa2048, &Seed(1), "bench/request")
-        .map_err(|e| e.to_string())?;
-    let name = adcs_proto::names::parse_dn(&format!("CN={cn}")).map_err(|e| e.to_string())?;
-    adcs_proto::x509::build_request(&name, &key, vec![]).map_err(|e| e.to_string())
+    super::bench_server_with(WebOptions {
+        tls: false,
+        ndes: Some(ndes),
+        rpc: Some(mock_ca::web::rpc::RpcConfig {
+            epm_port: 0,
+            ..Default::default()
+        }),
+        ldap: Some(mock_ca::web::ldap::LdapConfig {
+            port: 0,
+            ldaps_port: 0,
+            ..Default::default()
+        }),
+        kerberos: kerberos.then(mock_ca::kerberos::KerberosConfig::default),
+        ..WebOptions::default()
+    })
 }
 
 fn issued(o: Outcome) -> Result<(), String> {
@@ -132,7 +112,7 @@ fn issued(o: Outcome) -> Result<(), String> {
 /// an NTLM bind at packet privacy and one sealed CertServerRequest.
 fn icpr(server: &Server, clients: usize, seconds: f64) -> Result<f64, String> {
     let (_, icpr_at) = server.rpc_addrs().ok_or("no RPC")?;
-    let csr = request("rpc.contoso.test")?;
+    let csr = super::request("rpc.contoso.test")?;
     let attrs = vec![("CertificateTemplate".to_string(), "WebServer".to_string())];
     let target = RpcTarget {
         host: icpr_at.ip().to_string(),
@@ -201,7 +181,8 @@ fn scep(server: &Server, cipher: Cipher, clients: usize, seconds: f64) -> Result
 /// then Negotiate on a new connection) and a submission, each time.
 fn kerberos(server: &Server, clients: usize, seconds: f64) -> Result<f64, String> {
     let realm = server.kerberos().ok_or("no realm")?;
-    let csr = adcs_proto::encoding::pem("CERTIFICATE REQUEST", &request("krb.contoso.test")?);
+    let csr =
+        adcs_proto::encoding::pem("CERTIFICATE REQUEST", &super::request("krb.contoso.test")?);
     let attrs = vec![("CertificateTemplate".to_string(), "WebServer".to_string())];
     let endpoint = CaEndpoint {
         url: server.certsrv_url(),
