@@ -349,6 +349,10 @@ pub struct Connection {
     host_header: String,
     origin: String,
     timeout: Duration,
+    /// A second handle on the socket, to ask the kernel whether the server
+    /// has closed it: the runtime's reactor may learn that late (Wine's
+    /// socket emulation on a busy machine), the kernel knows at once.
+    probe: Option<std::net::TcpStream>,
     /// The server's TLS certificate (DER), for channel bindings.
     pub server_certificate: Option<Vec<u8>>,
 }
@@ -371,6 +375,7 @@ impl Connection {
             .build()
             .map_err(|e| HttpError::Connect(origin.clone(), e))?;
         let addr = format!("{}:{}", url.host, url.port);
+        let mut probe = None;
         let (sender, server_certificate) = rt.block_on(async {
             let tcp = within(timeout, &origin, Phase::Connect, async {
                 tokio::net::TcpStream::connect(&addr)
@@ -379,6 +384,9 @@ impl Connection {
             })
             .await?;
             let _ = tcp.set_nodelay(true);
+            let (tcp, second) =
+                with_probe(tcp).map_err(|e| HttpError::Connect(origin.clone(), e))?;
+            probe = second;
             if !url.tls {
                 return Ok((handshake(tcp).await?, None));
             }
@@ -412,8 +420,24 @@ impl Connection {
             host_header,
             origin,
             timeout,
+            probe,
             server_certificate,
         })
+    }
+
+    /// Whether the server has closed this connection (or reset it): the
+    /// kernel has its FIN, so a request written now would meet a closed
+    /// socket. Bytes waiting (a TLS alert, an unasked-for answer) are left
+    /// to the HTTP stack.
+    fn closed_by_server(&self) -> bool {
+        let Some(probe) = &self.probe else {
+            return false;
+        };
+        match probe.peek(&mut [0u8; 1]) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+        }
     }
 
     /// Sends one request on this connection and reads the whole response.
@@ -450,6 +474,11 @@ impl Connection {
             .body(Full::new(Bytes::copy_from_slice(body)))
             .map_err(|e| SendFailure::NotSent(HttpError::Http(e.to_string())))?;
         let url = format!("{}{path}", self.origin);
+        if self.closed_by_server() {
+            return Err(SendFailure::NotSent(HttpError::Http(format!(
+                "{url}: the server closed the connection"
+            ))));
+        }
         let post = method == "POST";
         let limit = self.timeout;
         let sender = &mut self.sender;
@@ -533,6 +562,16 @@ async fn read_response(
         headers,
         body,
     })
+}
+
+/// The stream, and a second handle on its socket for [`Connection::closed_by_server`]
+/// (none where the platform cannot duplicate it: then only the reactor tells).
+fn with_probe(
+    tcp: tokio::net::TcpStream,
+) -> std::io::Result<(tokio::net::TcpStream, Option<std::net::TcpStream>)> {
+    let std = tcp.into_std()?;
+    let probe = std.try_clone().ok();
+    Ok((tokio::net::TcpStream::from_std(std)?, probe))
 }
 
 async fn handshake<I>(io: I) -> Result<SendRequest<Full<Bytes>>, HttpError>
