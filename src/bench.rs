@@ -436,9 +436,11 @@ fn scale(n: usize, revoked: usize, runs: usize, exe: &Path) -> Result<String, St
             .map_or(0, |v| v.len());
     }
     drop(ca);
-    let journal_mb = std::fs::metadata(state.join("requests.jsonl"))
+    let database_mb = ["ca.db", "ca.db-wal"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(state.join(f)).ok())
         .map(|m| m.len() as f64 / 1e6)
-        .unwrap_or(0.0);
+        .sum::<f64>();
     let mut reopen_ms = Vec::new();
     for _ in 0..runs {
         let t = Instant::now();
@@ -481,7 +483,7 @@ fn scale(n: usize, revoked: usize, runs: usize, exe: &Path) -> Result<String, St
         }
     }
     Ok(format!(
-        "\n## Scale\n\nA CA with a state directory filled with {rows} requests through `Ca::submit` from {cores} threads (one in ten pending, {revoked} revoked). Targets: resident memory under 300 MB; lookups, the pending list and a CRL in milliseconds; restart time reported. Times are medians of {runs} runs.\n\n| figure | measured |\n| --- | ---: |\n| fill ({rows} submissions, each journaled and flushed) | {fill_s:.1} s ({:.0}/s) |\n| revoke {revoked} | {revoke_s:.1} s |\n| resident memory of this process before / filled | {} / {} |\n| resident memory of `serve` restarted over the directory | {} |\n| journal on disk | {journal_mb:.0} MB |\n| lookup by ID | {by_id:.1} µs |\n| lookup by serial | {by_serial:.1} µs |\n| list pending ({pending_n} rows) | {:.1} ms |\n| base CRL ({crl_entries} entries, {:.0} KB) | {:.1} ms |\n| reopen in process (`Ca::open`) | {:.0} ms |\n| restart: spawn `serve --state-dir` to its ready file | {:.0} ms |\n",
+        "\n## Scale\n\nA CA with a state directory filled with {rows} requests through `Ca::submit` from {cores} threads (one in ten pending, {revoked} revoked). Targets: resident memory under 300 MB; lookups, the pending list and a CRL in milliseconds; restart time reported. Times are medians of {runs} runs.\n\n| figure | measured |\n| --- | ---: |\n| fill ({rows} submissions, each committed to disk) | {fill_s:.1} s ({:.0}/s) |\n| revoke {revoked} | {revoke_s:.1} s |\n| resident memory of this process before / filled | {} / {} |\n| resident memory of `serve` restarted over the directory | {} |\n| database on disk (`ca.db` and its WAL) | {database_mb:.0} MB |\n| lookup by ID | {by_id:.1} µs |\n| lookup by serial | {by_serial:.1} µs |\n| list pending ({pending_n} rows) | {:.1} ms |\n| base CRL ({crl_entries} entries, {:.0} KB) | {:.1} ms |\n| reopen in process (`Ca::open`) | {:.0} ms |\n| restart: spawn `serve --state-dir` to its ready file | {:.0} ms |\n",
         rows as f64 / fill_s,
         fmt_mb(rss_before),
         fmt_mb(rss_after),

@@ -1,12 +1,15 @@
 //! The request database: one row per submission, one ID sequence for every
 //! disposition, O(1) lookup by request ID and by serial.
 
-use std::collections::HashMap;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 use adcs_proto::clock::UnixTime;
 use adcs_proto::protocol::{Disposition, HResult};
+
+pub mod disk;
+mod memory;
 
 /// Who submitted a request, as the CA's directory knows them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,6 +179,19 @@ pub enum RevocationReason {
 }
 
 impl RevocationReason {
+    /// The name in JSON and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevocationReason::Unspecified => "unspecified",
+            RevocationReason::KeyCompromise => "key_compromise",
+            RevocationReason::CaCompromise => "ca_compromise",
+            RevocationReason::AffiliationChanged => "affiliation_changed",
+            RevocationReason::Superseded => "superseded",
+            RevocationReason::CessationOfOperation => "cessation_of_operation",
+            RevocationReason::CertificateHold => "certificate_hold",
+        }
+    }
+
     /// The CRLReason code.
     pub fn code(self) -> u8 {
         match self {
@@ -289,26 +305,49 @@ mod b64_opt {
     }
 }
 
-/// All rows, indexed by ID and serial. IDs are handed out in sequence, so
-/// row `id` sits at index `id` of a vector (an ID whose submission was
-/// never recorded stays empty): no hashing, no load-factor slack, and
-/// listing is in ID order without a sort.
-#[derive(Clone, Debug, Default)]
+/// The request table: in memory (no state directory: the default and
+/// fastest), or SQLite in a state directory ([`disk`]). Reads hand out
+/// owned rows either way, so callers never hold the table.
+#[derive(Debug)]
 pub struct Database {
-    rows: Vec<Option<RequestRow>>,
-    by_serial: HashMap<String, u32>,
+    rows: Rows,
     next_id: u32,
-    len: usize,
+}
+
+#[derive(Debug)]
+enum Rows {
+    Memory(memory::MemoryRows),
+    Disk(Box<disk::DiskRows>),
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Database {
-    /// An empty database whose first request gets ID 1.
+    /// An empty in-memory table whose first request gets ID 1.
     pub fn new() -> Self {
         Database {
-            rows: Vec::new(),
-            by_serial: HashMap::new(),
+            rows: Rows::Memory(memory::MemoryRows::default()),
             next_id: 1,
-            len: 0,
+        }
+    }
+
+    /// The table of a state directory's database file.
+    pub fn on_disk(rows: disk::DiskRows) -> Self {
+        Database {
+            next_id: rows.max_id() + 1,
+            rows: Rows::Disk(Box::new(rows)),
+        }
+    }
+
+    /// The file behind the table, when it has one.
+    pub fn disk(&mut self) -> Option<&mut disk::DiskRows> {
+        match &mut self.rows {
+            Rows::Memory(_) => None,
+            Rows::Disk(d) => Some(d),
         }
     }
 
@@ -319,54 +358,180 @@ impl Database {
         id
     }
 
-    /// Inserts or replaces a row (IDs past the sequence move it on).
-    pub fn put(&mut self, row: RequestRow) {
-        if row.id >= self.next_id {
-            self.next_id = row.id + 1;
+    /// Inserts or replaces a row (IDs past the sequence move it on). On a
+    /// disk table the row is durable when this returns; a failed write
+    /// leaves the table as it was.
+    pub fn put(&mut self, row: RequestRow) -> Result<(), StateError> {
+        let id = row.id;
+        match &mut self.rows {
+            Rows::Memory(m) => m.put(row),
+            Rows::Disk(d) => d.put(&row)?,
         }
-        if let Some(s) = &row.serial {
-            self.by_serial.insert(s.clone(), row.id);
-        }
-        let at = row.id as usize;
-        if self.rows.len() <= at {
-            self.rows.resize_with(at + 1, || None);
-        }
-        if self.rows[at].replace(row).is_none() {
-            self.len += 1;
-        }
+        self.next_id = self.next_id.max(id + 1);
+        Ok(())
     }
 
-    pub fn get(&self, id: u32) -> Option<&RequestRow> {
-        self.rows.get(id as usize).and_then(Option::as_ref)
+    pub fn get(&self, id: u32) -> Result<Option<RequestRow>, StateError> {
+        match &self.rows {
+            Rows::Memory(m) => Ok(m.get(id).cloned()),
+            Rows::Disk(d) => d.get(id),
+        }
     }
 
     /// The row whose certificate has this serial (hex, any case, separators ignored).
-    pub fn by_serial(&self, serial: &str) -> Option<&RequestRow> {
-        let key = normalize_serial(serial);
-        self.by_serial.get(&key).and_then(|id| self.get(*id))
+    pub fn by_serial(&self, serial: &str) -> Result<Option<RequestRow>, StateError> {
+        match &self.rows {
+            Rows::Memory(m) => Ok(m.by_serial(serial).cloned()),
+            Rows::Disk(d) => d.by_serial(&normalize_serial(serial)),
+        }
+    }
+
+    /// The rows `q` selects.
+    pub fn query(&self, q: &RowQuery) -> Result<Vec<RequestRow>, StateError> {
+        match &self.rows {
+            Rows::Memory(m) => Ok(m.query(q)),
+            Rows::Disk(d) => d.query(q),
+        }
+    }
+
+    /// How many rows `q` selects, whatever its paging.
+    pub fn count(&self, q: &RowQuery) -> Result<usize, StateError> {
+        match &self.rows {
+            Rows::Memory(m) => Ok(m.count(q)),
+            Rows::Disk(d) => d.count(q),
+        }
     }
 
     /// Rows, in ID order, optionally only one disposition.
-    pub fn list(&self, filter: Option<Disposition>) -> Vec<&RequestRow> {
-        self.rows
-            .iter()
-            .flatten()
-            .filter(|r| filter.is_none_or(|d| r.disposition == d))
-            .collect()
+    pub fn list(&self, filter: Option<Disposition>) -> Result<Vec<RequestRow>, StateError> {
+        self.query(&RowQuery::disposition(filter))
+    }
+
+    /// Rows of CA key `key_index` a CRL may name.
+    pub fn crl_candidates(&self, key_index: u16) -> Result<Vec<CrlCandidate>, StateError> {
+        match &self.rows {
+            Rows::Memory(m) => Ok(m.crl_candidates(key_index)),
+            Rows::Disk(d) => d.crl_candidates(key_index),
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.len
+        match &self.rows {
+            Rows::Memory(m) => m.len(),
+            Rows::Disk(d) => d.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
     /// The ID the next submission will get.
     pub fn next_id(&self) -> u32 {
         self.next_id
     }
+
+    /// Empties the table; the next request gets ID 1 again.
+    pub fn clear(&mut self) -> Result<(), StateError> {
+        match &mut self.rows {
+            Rows::Memory(m) => *m = memory::MemoryRows::default(),
+            Rows::Disk(d) => d.clear()?,
+        }
+        self.next_id = 1;
+        Ok(())
+    }
+}
+
+/// Which rows to list: every field narrows, `after`/`before` page by ID.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RowQuery {
+    /// Any of these dispositions (none: all).
+    pub dispositions: Vec<Disposition>,
+    /// The requester's `DOMAIN\name` (case ignored).
+    pub requester: Option<String>,
+    /// The template's name (case ignored).
+    pub template: Option<String>,
+    /// Submitted at or after.
+    pub submitted_since: Option<UnixTime>,
+    /// Submitted before.
+    pub submitted_until: Option<UnixTime>,
+    /// Only IDs above.
+    pub after: Option<u32>,
+    /// Only IDs below.
+    pub before: Option<u32>,
+    /// Highest ID first (else lowest first).
+    pub newest_first: bool,
+    pub limit: Option<usize>,
+}
+
+impl RowQuery {
+    /// Every row, or every row of one disposition.
+    pub fn disposition(d: Option<Disposition>) -> Self {
+        RowQuery {
+            dispositions: d.into_iter().collect(),
+            ..RowQuery::default()
+        }
+    }
+
+    /// Whether `r` passes the filters (paging aside).
+    pub fn matches(&self, r: &RequestRow) -> bool {
+        let same = |want: &Option<String>, have: Option<&str>| {
+            want.as_deref()
+                .is_none_or(|w| have.is_some_and(|h| h.eq_ignore_ascii_case(w)))
+        };
+        (self.dispositions.is_empty() || self.dispositions.contains(&r.disposition))
+            && same(&self.requester, Some(&r.requester.account))
+            && same(&self.template, r.template.as_deref())
+            && self.submitted_since.is_none_or(|t| r.submitted_at >= t)
+            && self.submitted_until.is_none_or(|t| r.submitted_at < t)
+    }
+}
+
+/// What a CRL needs of a row that was revoked or released from hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrlCandidate {
+    /// Lowercase hex.
+    pub serial: String,
+    pub not_after: Option<UnixTime>,
+    pub revocation: Option<Revocation>,
+    pub hold_released_at: Option<UnixTime>,
+}
+
+impl CrlCandidate {
+    fn of(r: &RequestRow) -> Option<CrlCandidate> {
+        if r.revocation.is_none() && r.hold_released_at.is_none() {
+            return None;
+        }
+        Some(CrlCandidate {
+            serial: r.serial.clone()?,
+            not_after: r.not_after,
+            revocation: r.revocation.clone(),
+            hold_released_at: r.hold_released_at,
+        })
+    }
+}
+
+/// A published CRL.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrlRecord {
+    pub key_index: u16,
+    pub delta: bool,
+    pub number: u64,
+    pub this_update: UnixTime,
+    #[serde(with = "b64")]
+    pub der: Vec<u8>,
+}
+
+/// Why the state directory could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
 }
 
 /// Lowercase hex without spaces or colons, leading zero bytes dropped.

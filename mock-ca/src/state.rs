@@ -1,12 +1,11 @@
 //! The state directory: `authority.json` (seed, configuration, CA keys and
-//! certificates), replaced atomically by write-then-rename, and
-//! `requests.jsonl`, an append-only journal of row and CRL changes with an
-//! fsync after every record. A record is acknowledged only after its fsync,
-//! so killing the process at any instant loses nothing acknowledged; a torn
-//! last line (the write that was cut) is dropped on the next open.
+//! certificates), replaced atomically by write-then-rename, and `ca.db`,
+//! the request table ([`crate::db::disk`]). A directory written by an
+//! earlier version keeps its rows in `requests.jsonl`, a journal of JSON
+//! lines; the first open moves them into `ca.db` and keeps the journal as
+//! `requests.jsonl.migrated`.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Seek, SeekFrom, Write};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -14,13 +13,20 @@ use serde::{Deserialize, Serialize};
 use adcs_proto::atomic_file::{write_atomic, WriteError};
 
 use crate::config::CaConfig;
+use crate::db::disk::{self, DiskRows};
 use crate::db::{b64 as base64_bytes, RequestRow};
+pub use crate::db::{CrlRecord, StateError};
 use crate::keys::KeyAlgorithm;
 use adcs_proto::clock::UnixTime;
 use adcs_proto::seed::Seed;
 
 const AUTHORITY_FILE: &str = "authority.json";
 const JOURNAL_FILE: &str = "requests.jsonl";
+const MIGRATED_JOURNAL: &str = "requests.jsonl.migrated";
+/// The table a migration fills, renamed to [`disk::FILE`] once complete.
+const MIGRATING_FILE: &str = "ca.db.migrating";
+/// The settings key of the template list an administrator changed.
+pub const TEMPLATES_SETTING: &str = "templates";
 const FORMAT_VERSION: u32 = 1;
 
 /// A stored private key.
@@ -74,18 +80,7 @@ impl AuthorityFile {
     }
 }
 
-/// A published CRL.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CrlRecord {
-    pub key_index: u16,
-    pub delta: bool,
-    pub number: u64,
-    pub this_update: UnixTime,
-    #[serde(with = "base64_bytes")]
-    pub der: Vec<u8>,
-}
-
-/// One journal line.
+/// One line of the journal an earlier version kept.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Record {
@@ -96,18 +91,6 @@ pub enum Record {
     Templates {
         templates: Vec<crate::template::Template>,
     },
-}
-
-/// Why the state directory could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}: {reason}")]
-    Corrupt { path: PathBuf, reason: String },
 }
 
 impl From<WriteError> for StateError {
@@ -130,7 +113,6 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
 #[derive(Debug)]
 pub struct StateDir {
     dir: PathBuf,
-    journal: File,
 }
 
 impl StateDir {
@@ -140,33 +122,21 @@ impl StateDir {
     }
 
     /// Creates a new state directory for a freshly made CA.
-    pub fn create(dir: &Path, authority: &AuthorityFile) -> Result<Self, StateError> {
+    pub fn create(dir: &Path, authority: &AuthorityFile) -> Result<(Self, DiskRows), StateError> {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let journal_path = dir.join(JOURNAL_FILE);
-        write_atomic(&journal_path, b"")?;
-        let state = Self::open_journal(dir)?;
-        state.write_authority(authority)?;
-        Ok(state)
-    }
-
-    fn open_journal(dir: &Path) -> Result<Self, StateError> {
-        let path = dir.join(JOURNAL_FILE);
-        let journal = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&path)
-            .map_err(io_err(&path))?;
-        Ok(StateDir {
+        // Left by a directory whose authority file never got written.
+        remove_database(&dir.join(disk::FILE))?;
+        let rows = DiskRows::open(&dir.join(disk::FILE))?;
+        let state = StateDir {
             dir: dir.to_path_buf(),
-            journal,
-        })
+        };
+        state.write_authority(authority)?;
+        Ok((state, rows))
     }
 
-    /// Opens an existing directory: the authority, and every journal
-    /// record handed to `each` in order (so that a large journal is never
-    /// held whole).
-    pub fn open(dir: &Path, each: impl FnMut(Record)) -> Result<(Self, AuthorityFile), StateError> {
+    /// Opens an existing directory: its authority and its table, moving an
+    /// earlier version's journal into the table first.
+    pub fn open(dir: &Path) -> Result<(Self, AuthorityFile, DiskRows), StateError> {
         let apath = dir.join(AUTHORITY_FILE);
         let text = std::fs::read_to_string(&apath).map_err(io_err(&apath))?;
         let authority: AuthorityFile =
@@ -183,59 +153,15 @@ impl StateDir {
                 ),
             });
         }
-        let mut state = Self::open_journal(dir)?;
-        state.read_journal(each)?;
-        Ok((state, authority))
-    }
-
-    /// Reads the journal line by line (a large journal is never held in
-    /// memory whole). A last line without its newline was cut by a crash
-    /// before it was acknowledged: it is dropped and the file truncated.
-    fn read_journal(&mut self, mut each: impl FnMut(Record)) -> Result<(), StateError> {
-        use std::io::BufRead;
-        let path = self.dir.join(JOURNAL_FILE);
-        self.journal
-            .seek(SeekFrom::Start(0))
-            .map_err(io_err(&path))?;
-        let mut reader = std::io::BufReader::with_capacity(1 << 20, &self.journal);
-        let mut line = Vec::new();
-        let mut offset = 0u64;
-        let mut line_no = 0usize;
-        loop {
-            line.clear();
-            let n = reader.read_until(b'\n', &mut line).map_err(io_err(&path))?;
-            if n == 0 {
-                break;
-            }
-            line_no += 1;
-            if line.last() != Some(&b'\n') {
-                drop(reader);
-                self.journal.set_len(offset).map_err(io_err(&path))?;
-                self.journal.sync_data().map_err(io_err(&path))?;
-                break;
-            }
-            let record = serde_json::from_slice::<Record>(&line[..n - 1]).map_err(|e| {
-                StateError::Corrupt {
-                    path: path.clone(),
-                    reason: format!("line {line_no}: {e}"),
-                }
-            })?;
-            each(record);
-            offset += n as u64;
-        }
-        Ok(())
-    }
-
-    /// Appends a record and waits until it is on disk.
-    pub fn append(&mut self, record: &Record) -> Result<(), StateError> {
-        let path = self.dir.join(JOURNAL_FILE);
-        let mut line = serde_json::to_vec(record).map_err(|e| StateError::Corrupt {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        line.push(b'\n');
-        self.journal.write_all(&line).map_err(io_err(&path))?;
-        self.journal.sync_data().map_err(io_err(&path))
+        migrate_journal(dir)?;
+        let rows = DiskRows::open(&dir.join(disk::FILE))?;
+        Ok((
+            StateDir {
+                dir: dir.to_path_buf(),
+            },
+            authority,
+            rows,
+        ))
     }
 
     /// Replaces `authority.json`.
@@ -248,18 +174,108 @@ impl StateDir {
         Ok(write_atomic(&path, &text)?)
     }
 
-    /// Starts over: a new authority file and an empty journal.
-    pub fn reset(&mut self, authority: &AuthorityFile) -> Result<(), StateError> {
-        // Emptied in place: Windows refuses to rename over a file that is
-        // open, as the journal is. Appends start again at its beginning.
-        let path = self.dir.join(JOURNAL_FILE);
-        self.journal.set_len(0).map_err(io_err(&path))?;
-        self.journal.sync_all().map_err(io_err(&path))?;
-        self.write_authority(authority)
-    }
-
     /// The folder.
     pub fn path(&self) -> &Path {
         &self.dir
+    }
+}
+
+/// Deletes a database file and its WAL companions, if present.
+fn remove_database(path: &Path) -> Result<(), StateError> {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let p = PathBuf::from(format!("{}{suffix}", path.display()));
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&p)(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Moves the rows, CRLs and templates of `requests.jsonl` into a new
+/// table, renamed into place only once complete, then keeps the journal as
+/// `requests.jsonl.migrated`. A crash at any point leaves either the
+/// journal to migrate again or the complete table.
+fn migrate_journal(dir: &Path) -> Result<(), StateError> {
+    let journal = dir.join(JOURNAL_FILE);
+    if !journal.is_file() {
+        return Ok(());
+    }
+    let table = dir.join(disk::FILE);
+    if !table.is_file() {
+        let building = dir.join(MIGRATING_FILE);
+        remove_database(&building)?;
+        let filled = fill_from_journal(&journal, &building);
+        if let Err(e) = filled {
+            remove_database(&building)?;
+            return Err(e);
+        }
+        std::fs::rename(&building, &table).map_err(io_err(&table))?;
+    }
+    let backup = dir.join(MIGRATED_JOURNAL);
+    std::fs::rename(&journal, &backup).map_err(io_err(&backup))
+}
+
+/// Copies every record of the journal into a table at `path`, a batch of
+/// rows per transaction; closed (checkpointed) when this returns.
+fn fill_from_journal(journal: &Path, path: &Path) -> Result<(), StateError> {
+    const BATCH: usize = 10_000;
+    let mut rows = DiskRows::open(path)?;
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut failed = None;
+    read_journal(journal, |record| {
+        if failed.is_some() {
+            return;
+        }
+        let stored = match record {
+            Record::Row(row) => {
+                batch.push(*row);
+                if batch.len() < BATCH {
+                    return;
+                }
+                let r = rows.put_all(&batch);
+                batch.clear();
+                r
+            }
+            Record::Crl(c) => rows.save_crl(&c),
+            Record::Templates { templates } => serde_json::to_string(&templates)
+                .map_err(|e| StateError::Corrupt {
+                    path: journal.to_path_buf(),
+                    reason: e.to_string(),
+                })
+                .and_then(|t| rows.save_setting(TEMPLATES_SETTING, &t)),
+        };
+        failed = stored.err();
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    rows.put_all(&batch)
+}
+
+/// Reads the journal line by line (a large journal is never held in
+/// memory whole). A last line without its newline was cut by a crash
+/// before it was acknowledged: it is left out. A damaged line elsewhere
+/// is an error naming it.
+fn read_journal(path: &Path, mut each: impl FnMut(Record)) -> Result<(), StateError> {
+    use std::io::BufRead;
+    let file = File::open(path).map_err(io_err(path))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut line = Vec::new();
+    let mut line_no = 0usize;
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line).map_err(io_err(path))?;
+        if n == 0 || line.last() != Some(&b'\n') {
+            return Ok(());
+        }
+        line_no += 1;
+        let record =
+            serde_json::from_slice::<Record>(&line[..n - 1]).map_err(|e| StateError::Corrupt {
+                path: path.to_path_buf(),
+                reason: format!("line {line_no}: {e}"),
+            })?;
+        each(record);
     }
 }

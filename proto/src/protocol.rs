@@ -237,6 +237,7 @@ hresults! {
     INVALID_DATA = 0x8007_000D, Win32(13), "ERROR_INVALID_DATA", "The data is invalid.";
     NOT_SUPPORTED = 0x8007_0032, Win32(50), "ERROR_NOT_SUPPORTED", "The request is not supported.";
     E_INVALIDARG = 0x8007_0057, Win32(87), "ERROR_INVALID_PARAMETER", "The parameter is incorrect.";
+    DISK_FULL = 0x8007_0070, Win32(112), "ERROR_DISK_FULL", "There is not enough space on the disk.";
     CA_OFFLINE = 0x8007_06BA, Win32(1722), "RPC_S_SERVER_UNAVAILABLE", "The RPC server is unavailable.";
 }
 

@@ -218,10 +218,10 @@ pub(super) fn commit_templates(st: &mut State, templates: Vec<Template>) -> Resu
     config
         .validate()
         .map_err(|e| CaError::refused(HResult::E_INVALIDARG, e.to_string()))?;
-    if let Some(dir) = st.state_dir.as_mut() {
-        dir.append(&Record::Templates {
-            templates: config.templates.clone(),
-        })?;
+    if let Some(disk) = st.db.disk() {
+        let json = serde_json::to_string(&config.templates)
+            .map_err(|e| CaError::refused(HResult::E_INVALIDARG, e.to_string()))?;
+        disk.save_setting(crate::state::TEMPLATES_SETTING, &json)?;
     }
     st.config = config;
     Ok(())

@@ -42,6 +42,7 @@ impl Ca {
         let row = st
             .db
             .by_serial(&serial)
+            .map_err(|e| (HResult::CA_OFFLINE, e.to_string()))?
             .filter(|r| r.certificate.as_deref() == Some(request.agent_certificate.as_slice()));
         let Some(row) = row else {
             return refuse(

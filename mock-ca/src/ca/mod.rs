@@ -10,11 +10,14 @@ use x509_cert::name::Name;
 
 use crate::authority::{self, Authority, AuthorityError, CaCertificate, Root, CLOCK_SKEW_SECS};
 use crate::config::{CaConfig, CaMode, ConfigError};
-use crate::db::{normalize_serial, Database, RequestRow, Requester, Revocation, RevocationReason};
+use crate::db::{
+    normalize_serial, Database, RequestRow, Requester, Revocation, RevocationReason, RowQuery,
+};
 use crate::keys::{KeyAlgorithm, SigningKey};
 use crate::policy::{decide, decide_on_behalf, Decision, IssuePlan};
 use crate::state::{
-    AuthorityFile, CrlRecord, Record, StateDir, StateError, StoredCert, StoredKey, StoredRoot,
+    AuthorityFile, CrlRecord, StateDir, StateError, StoredCert, StoredKey, StoredRoot,
+    TEMPLATES_SETTING,
 };
 use crate::template::Template;
 use adcs_proto::clock::{Clock, UnixTime};
@@ -59,6 +62,11 @@ impl CaError {
     pub fn hresult(&self) -> HResult {
         match self {
             CaError::Refused { hresult, .. } => *hresult,
+            CaError::State(StateError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::StorageFull =>
+            {
+                HResult::DISK_FULL
+            }
             CaError::State(_) => HResult::CA_OFFLINE,
             _ => HResult::INVALID_CA_CERTIFICATE,
         }
@@ -151,19 +159,22 @@ impl Ca {
         if !StateDir::exists(dir) {
             return Self::build(config, seed, clock, Some(dir));
         }
-        let mut db = Database::new();
+        let (store, file, rows) = StateDir::open(dir)?;
         let mut crls = HashMap::new();
         let mut next_crl_number = HashMap::new();
-        let mut templates = None;
-        let (store, file) = StateDir::open(dir, |r| match r {
-            Record::Row(row) => db.put(*row),
-            Record::Crl(c) => {
-                let n = next_crl_number.entry(c.key_index).or_insert(1);
-                *n = (*n).max(c.number + 1);
-                crls.insert((c.key_index, c.delta), c);
-            }
-            Record::Templates { templates: t } => templates = Some(t),
-        })?;
+        for c in rows.crls()? {
+            let n = next_crl_number.entry(c.key_index).or_insert(1);
+            *n = (*n).max(c.number + 1);
+            crls.insert((c.key_index, c.delta), c);
+        }
+        let templates = match rows.setting(TEMPLATES_SETTING)? {
+            Some(t) => Some(serde_json::from_str(&t).map_err(|e| StateError::Corrupt {
+                path: dir.join(crate::db::disk::FILE),
+                reason: format!("the saved templates: {e}"),
+            })?),
+            None => None,
+        };
+        let db = Database::on_disk(rows);
         let authority = restore_authority(&file)?;
         let seed = file.seed;
         let tls_key = Arc::new(
@@ -207,9 +218,12 @@ impl Ca {
         let now = clock.now();
         let authority = Authority::create(&config, &seed, now)?;
         let initial = authority_file(seed, now, &config, &authority);
-        let store = match dir {
-            Some(d) => Some(StateDir::create(d, &initial)?),
-            None => None,
+        let (store, db) = match dir {
+            Some(d) => {
+                let (store, rows) = StateDir::create(d, &initial)?;
+                (Some(store), Database::on_disk(rows))
+            }
+            None => (None, Database::new()),
         };
         let tls_key = Arc::new(
             SigningKey::generate(KeyAlgorithm::EcP256, &seed, "tls/0")
@@ -219,7 +233,7 @@ impl Ca {
             config,
             authority,
             initial,
-            db: Database::new(),
+            db,
             crls: HashMap::new(),
             next_crl_number: HashMap::new(),
             state_dir: store,
@@ -242,9 +256,9 @@ impl Ca {
     /// The web server's TLS certificate chain (leaf first) and PKCS#8 key.
     pub fn tls_identity(&self) -> (Vec<Vec<u8>>, Vec<u8>) {
         let st = self.lock();
-        let row = st.db.get(1);
+        let row = read(st.db.get(1)).flatten();
         let mut chain = Vec::new();
-        if let Some(c) = row.and_then(|r| r.certificate.clone()) {
+        if let Some(c) = row.as_ref().and_then(|r| r.certificate.clone()) {
             chain.push(c);
             let idx = row.and_then(|r| r.ca_cert_index).unwrap_or(0);
             chain.extend(st.authority.chain(idx).unwrap_or_default());
@@ -254,17 +268,27 @@ impl Ca {
 
     /// A request row by ID.
     pub fn request(&self, id: u32) -> Option<RequestRow> {
-        self.lock().db.get(id).cloned()
+        read(self.lock().db.get(id)).flatten()
     }
 
     /// The row of the certificate with this serial (hex; case and separators ignored).
     pub fn request_by_serial(&self, serial: &str) -> Option<RequestRow> {
-        self.lock().db.by_serial(serial).cloned()
+        read(self.lock().db.by_serial(serial)).flatten()
     }
 
     /// Rows in ID order, optionally only one disposition.
     pub fn list(&self, filter: Option<Disposition>) -> Vec<RequestRow> {
-        self.lock().db.list(filter).into_iter().cloned().collect()
+        self.query(&RowQuery::disposition(filter))
+    }
+
+    /// The rows `q` selects (filters, order and a page).
+    pub fn query(&self, q: &RowQuery) -> Vec<RequestRow> {
+        read(self.lock().db.query(q)).unwrap_or_default()
+    }
+
+    /// How many rows `q` selects, whatever its paging.
+    pub fn count(&self, q: &RowQuery) -> usize {
+        read(self.lock().db.count(q)).unwrap_or(0)
     }
 
     /// The ID the next submission will get.
@@ -287,6 +311,17 @@ impl Ca {
         &self.clock
     }
 
+    /// Lets the state directory's request table grow by at most `bytes`
+    /// more (`None`: no bound). Past it the database answers as on a full
+    /// disk, so a test can see what a full disk does without filling one.
+    /// Without a state directory there is nothing to bound.
+    pub fn bound_storage(&self, bytes: Option<u64>) -> Result<(), CaError> {
+        match self.lock().db.disk() {
+            Some(disk) => Ok(disk.bound_growth(bytes)?),
+            None => Ok(()),
+        }
+    }
+
     /// Back to the initial state: original CA certificate and templates,
     /// empty database (then request 1 again), no CRLs, the clock as it
     /// started.
@@ -296,12 +331,12 @@ impl Ca {
             let initial = st.initial.clone();
             st.authority = restore_authority(&initial)?;
             st.config.templates = initial.config.templates.clone();
-            st.db = Database::new();
+            st.db.clear()?;
             st.epoch += 1;
             st.crls.clear();
             st.next_crl_number.clear();
-            if let Some(dir) = st.state_dir.as_mut() {
-                dir.reset(&initial)?;
+            if let Some(dir) = st.state_dir.as_ref() {
+                dir.write_authority(&initial)?;
             }
         }
         self.clock.reset();
@@ -309,11 +344,15 @@ impl Ca {
     }
 }
 
-/// Makes a row durable, then visible. A failed write leaves the database as it was.
+/// Makes a row durable and visible. A failed write leaves the database as it was.
 fn commit(st: &mut State, row: RequestRow) -> Result<(), CaError> {
-    if let Some(dir) = st.state_dir.as_mut() {
-        dir.append(&Record::Row(Box::new(row.clone())))?;
-    }
-    st.db.put(row);
-    Ok(())
+    Ok(st.db.put(row)?)
+}
+
+/// A read of the table: a failure (the state directory's disk failing
+/// under a running CA) is reported on stderr and reads as nothing found,
+/// as the pages and verbs that ask have no other answer to give.
+fn read<T>(r: Result<T, StateError>) -> Option<T> {
+    r.map_err(|e| eprintln!("adcs-harness: reading the request table: {e}"))
+        .ok()
 }

@@ -12,7 +12,7 @@ impl Ca {
         officer: &str,
     ) -> Result<RequestRow, CaError> {
         let mut st = self.lock();
-        let mut row = st.db.by_serial(serial).cloned().ok_or_else(|| {
+        let mut row = st.db.by_serial(serial)?.ok_or_else(|| {
             CaError::refused(
                 HResult::CRYPT_E_NOT_FOUND,
                 format!("no certificate with serial {}", normalize_serial(serial)),
@@ -48,7 +48,7 @@ impl Ca {
     /// Takes a certificate off hold (only `certificate_hold` can be undone).
     pub fn unrevoke(&self, serial: &str, officer: &str) -> Result<RequestRow, CaError> {
         let mut st = self.lock();
-        let mut row = st.db.by_serial(serial).cloned().ok_or_else(|| {
+        let mut row = st.db.by_serial(serial)?.ok_or_else(|| {
             CaError::refused(
                 HResult::CRYPT_E_NOT_FOUND,
                 format!("no certificate with serial {}", normalize_serial(serial)),
@@ -134,11 +134,8 @@ impl Ca {
             None
         };
         let mut entries = Vec::new();
-        for row in st.db.list(None) {
-            if row.ca_key_index != Some(key_index) {
-                continue;
-            }
-            let Some(serial_bytes) = row.serial.as_deref().and_then(unhex) else {
+        for row in st.db.crl_candidates(key_index)? {
+            let Some(serial_bytes) = unhex(&row.serial) else {
                 continue;
             };
             if row.not_after.is_some_and(|na| na < now) {
@@ -237,8 +234,8 @@ impl Ca {
             this_update: now,
             der: der.clone(),
         };
-        if let Some(dir) = st.state_dir.as_mut() {
-            dir.append(&Record::Crl(record.clone()))?;
+        if let Some(disk) = st.db.disk() {
+            disk.save_crl(&record)?;
         }
         st.next_crl_number.insert(key_index, number + 1);
         st.crls.insert((key_index, delta), record);

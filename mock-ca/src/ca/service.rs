@@ -78,7 +78,7 @@ impl Ca {
         let host = st.config.host_name.clone();
         let computer = host.split('.').next().unwrap_or(&host).to_ascii_uppercase();
         let mut get = |key: &SigningKey, template: &str, key_usage: u16| {
-            if let Some(der) = find_issued(&st, template, key.spki_der()) {
+            if let Some(der) = find_issued(&st, template, key.spki_der())? {
                 return Ok(der);
             }
             let spec = ServiceCert {
@@ -93,7 +93,7 @@ impl Ca {
             let id = self.issue_service(&mut st, &spec)?;
             Ok::<_, CaError>(
                 st.db
-                    .get(id)
+                    .get(id)?
                     .and_then(|r| r.certificate.clone())
                     .unwrap_or_default(),
             )
@@ -212,18 +212,22 @@ fn service_plan(
     Ok((plan, requested))
 }
 
-/// An issued, unrevoked certificate of `template` for the key `spki`.
-fn find_issued(st: &State, template: &str, spki: &[u8]) -> Option<Vec<u8>> {
+/// An issued, unrevoked certificate of `template` (or of no template, on a
+/// stand-alone CA) for the key `spki`.
+fn find_issued(st: &State, template: &str, spki: &[u8]) -> Result<Option<Vec<u8>>, CaError> {
     use x509_cert::der::{Decode, Encode};
-    st.db
-        .list(Some(Disposition::Issued))
-        .into_iter()
-        .filter(|r| r.template.as_deref() == Some(template) || r.template.is_none())
-        .filter_map(|r| r.certificate.clone())
-        .find(|der| {
-            x509_cert::Certificate::from_der(der)
-                .ok()
-                .and_then(|c| c.tbs_certificate().subject_public_key_info().to_der().ok())
-                .is_some_and(|k| k == spki)
-        })
+    let mut q = RowQuery::disposition(Some(Disposition::Issued));
+    q.template = Some(template.to_string());
+    let mut rows = st.db.query(&q)?;
+    if rows.is_empty() {
+        q.template = None;
+        rows = st.db.query(&q)?;
+        rows.retain(|r| r.template.is_none());
+    }
+    Ok(rows.into_iter().filter_map(|r| r.certificate).find(|der| {
+        x509_cert::Certificate::from_der(der)
+            .ok()
+            .and_then(|c| c.tbs_certificate().subject_public_key_info().to_der().ok())
+            .is_some_and(|k| k == spki)
+    }))
 }

@@ -346,7 +346,7 @@ impl Ca {
     }
 
     fn pending_row(st: &State, id: u32) -> Result<RequestRow, CaError> {
-        let row = st.db.get(id).ok_or_else(|| {
+        let row = st.db.get(id)?.ok_or_else(|| {
             CaError::refused(
                 HResult::PROPERTY_EMPTY,
                 format!("request {id} does not exist"),

@@ -1,5 +1,5 @@
-//! The state directory: restarts continue IDs and serials, torn writes are
-//! dropped, corruption is reported, and a process killed during a burst of
+//! The state directory: restarts continue IDs and serials, an earlier
+//! version's journal is migrated (its torn tail dropped), corruption is reported, and a process killed during a burst of
 //! submissions loses nothing it acknowledged.
 
 use std::io::{BufRead, BufReader, Write};
@@ -63,47 +63,89 @@ fn crl_number(der: &[u8]) -> u64 {
         .unwrap_or(0)
 }
 
-#[test]
-fn torn_last_line_is_dropped_and_corruption_is_reported() {
+/// Writes `rows` (and `extra` lines) as the journal an earlier version
+/// kept, beside the authority file of `from`.
+fn legacy_dir(
+    from: &std::path::Path,
+    rows: &[mock_ca::RequestRow],
+    extra: &[u8],
+) -> tempfile::TempDir {
+    use mock_ca::state::Record;
     let dir = tempfile::tempdir().unwrap();
-    {
-        let ca = Ca::open(dir.path(), CaConfig::standalone(), Seed(32), clock()).unwrap();
-        ca.submit(&request(&Req::default()), &alice(), &[]).unwrap();
+    std::fs::copy(
+        from.join("authority.json"),
+        dir.path().join("authority.json"),
+    )
+    .unwrap();
+    let mut journal = Vec::new();
+    for r in rows {
+        journal.extend(serde_json::to_vec(&Record::Row(Box::new(r.clone()))).unwrap());
+        journal.push(b'\n');
     }
-    let journal = dir.path().join("requests.jsonl");
-    let good = std::fs::read(&journal).unwrap();
-    // A write cut by a crash: half a line, no newline.
-    let mut torn = good.clone();
-    torn.extend_from_slice(b"{\"kind\":\"row\",\"id\":3,\"requ");
-    std::fs::write(&journal, &torn).unwrap();
-    let ca = Ca::open(dir.path(), CaConfig::standalone(), Seed(32), clock()).unwrap();
-    assert_eq!(ca.list(None).len(), 2);
-    assert_eq!(
-        std::fs::read(&journal).unwrap(),
-        good,
-        "the torn tail was cut off"
-    );
-    assert_eq!(
-        ca.submit(&request(&Req::default()), &alice(), &[])
-            .unwrap()
-            .id,
-        3
-    );
-    drop(ca);
+    journal.extend_from_slice(extra);
+    std::fs::write(dir.path().join("requests.jsonl"), journal).unwrap();
+    dir
+}
 
+#[test]
+fn a_journal_of_an_earlier_version_is_migrated_once_and_kept() {
+    let made = tempfile::tempdir().unwrap();
+    let rows = {
+        let ca = Ca::open(made.path(), CaConfig::standalone(), Seed(32), clock()).unwrap();
+        let a = ca.submit(&request(&Req::default()), &alice(), &[]).unwrap();
+        ca.issue_pending(a.id, "CONTOSO\\officer").unwrap();
+        ca.submit(&request(&Req::default()), &alice(), &[]).unwrap();
+        ca.list(None)
+    };
+    assert_eq!(rows.len(), 3, "the TLS certificate and two requests");
+    // A write cut by a crash: half a line, no newline, never acknowledged.
+    let dir = legacy_dir(made.path(), &rows, b"{\"kind\":\"row\",\"id\":4,\"requ");
+    let journal = std::fs::read(dir.path().join("requests.jsonl")).unwrap();
+    let ca = Ca::open(dir.path(), CaConfig::standalone(), Seed(32), clock()).unwrap();
+    assert_eq!(ca.list(None), rows, "every row, as it was");
+    assert!(dir.path().join("ca.db").is_file());
+    assert!(!dir.path().join("requests.jsonl").exists());
+    assert_eq!(
+        std::fs::read(dir.path().join("requests.jsonl.migrated")).unwrap(),
+        journal,
+        "the journal is kept as it was"
+    );
+    let next = ca.submit(&request(&Req::default()), &alice(), &[]).unwrap();
+    assert_eq!(next.id, 4);
+    drop(ca);
+    let ca = Ca::open(dir.path(), CaConfig::standalone(), Seed(32), clock()).unwrap();
+    assert_eq!(ca.list(None).len(), 4, "opened again from the table alone");
+}
+
+#[test]
+fn a_damaged_journal_or_authority_is_reported_and_left_as_it_was() {
+    let made = tempfile::tempdir().unwrap();
+    let rows = {
+        let ca = Ca::open(made.path(), CaConfig::standalone(), Seed(32), clock()).unwrap();
+        ca.submit(&request(&Req::default()), &alice(), &[]).unwrap();
+        ca.list(None)
+    };
     // A damaged line in the middle is not silently skipped.
-    let mut bad = std::fs::read(&journal).unwrap();
-    bad.splice(0..0, b"garbage\n".iter().copied());
-    std::fs::write(&journal, &bad).unwrap();
+    let dir = legacy_dir(made.path(), &rows, b"garbage\n");
+    let journal = dir.path().join("requests.jsonl");
+    let bad = std::fs::read(&journal).unwrap();
     let e = Ca::open(dir.path(), CaConfig::standalone(), Seed(32), clock())
         .unwrap_err()
         .to_string();
-    assert!(e.contains("requests.jsonl") && e.contains("line 1"), "{e}");
-    // ... and the file was left as it was.
-    assert_eq!(std::fs::read(&journal).unwrap(), bad);
+    assert!(e.contains("requests.jsonl") && e.contains("line 3"), "{e}");
+    assert_eq!(
+        std::fs::read(&journal).unwrap(),
+        bad,
+        "the journal is untouched"
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(!left.iter().any(|f| f.starts_with("ca.db")), "{left:?}");
 
-    std::fs::write(dir.path().join("authority.json"), b"{").unwrap();
-    let e = Ca::open(dir.path(), CaConfig::standalone(), Seed(32), clock())
+    std::fs::write(made.path().join("authority.json"), b"{").unwrap();
+    let e = Ca::open(made.path(), CaConfig::standalone(), Seed(32), clock())
         .unwrap_err()
         .to_string();
     assert!(e.contains("authority.json"), "{e}");
@@ -260,4 +302,133 @@ fn template_changes_take_effect_at_once_and_survive_a_restart_but_not_a_reset() 
     drop(ca);
     let ca = Ca::open(dir.path(), enterprise(), Seed(33), clock()).unwrap();
     assert!(ca.template("ScomServer").is_none());
+}
+
+#[test]
+fn a_full_disk_refuses_requests_and_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let req = request(&Req::default());
+    let web = template_attr("WebServer");
+    let ca = Ca::open(dir.path(), CaConfig::default(), Seed(34), clock()).unwrap();
+    let issued = ca.submit(&req, &alice(), &web).unwrap();
+    let serial = ca.request(issued.id).unwrap().serial.unwrap();
+    ca.bound_storage(Some(64 * 1024)).unwrap();
+    let mut acknowledged = vec![issued.id];
+    // Until the bound is met (a row may fit in pages already there).
+    let refusal = loop {
+        match ca.submit(&req, &alice(), &web) {
+            Ok(s) => acknowledged.push(s.id),
+            Err(e) => break e,
+        }
+        assert!(acknowledged.len() < 200, "64 KB never filled");
+    };
+    assert_eq!(refusal.hresult(), mock_ca::HResult::DISK_FULL, "{refusal}");
+    assert!(refusal.to_string().contains("ca.db"), "{refusal}");
+    // Nothing half-done: a refused revocation leaves the row issued.
+    // A change in place may fit the pages there are: it is done, or
+    // refused with nothing half-done.
+    let before = ca.request(issued.id).unwrap();
+    match ca.revoke(&serial, RevocationReason::KeyCompromise, "x") {
+        Ok(row) => assert_eq!(ca.request(issued.id).unwrap(), row),
+        Err(e) => {
+            assert_eq!(e.hresult(), mock_ca::HResult::DISK_FULL, "{e}");
+            assert_eq!(ca.request(issued.id).unwrap(), before);
+        }
+    }
+    let refused_id = ca.next_request_id() - 1;
+    assert!(
+        ca.request(refused_id).is_none(),
+        "the refused request left no row"
+    );
+    // Space again: the CA goes on where it was.
+    ca.bound_storage(None).unwrap();
+    let after = ca.submit(&req, &alice(), &web).unwrap();
+    assert!(after.id > refused_id);
+    acknowledged.push(after.id);
+    let rows = ca.list(None);
+    drop(ca);
+    let ca = Ca::open(dir.path(), CaConfig::default(), Seed(34), clock()).unwrap();
+    assert_eq!(ca.list(None), rows, "a restart finds the same table");
+    for id in &acknowledged[1..] {
+        assert_eq!(ca.request(*id).unwrap().disposition, Disposition::Issued);
+    }
+}
+
+/// A small tmpfs, unmounted when dropped.
+#[cfg(target_os = "linux")]
+struct SmallDisk(tempfile::TempDir);
+
+#[cfg(target_os = "linux")]
+impl SmallDisk {
+    /// Mounts one of `size` (as `mount -o size=` reads it), or says why not.
+    fn mount(size: &str) -> Result<SmallDisk, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .map_err(|e| format!("mount: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(SmallDisk(dir))
+    }
+
+    fn resize(&self, size: &str) {
+        let ok = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.0.path())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "remount");
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0.path()).status();
+    }
+}
+
+/// The same on a real filesystem that fills up (ENOSPC), where one can be
+/// mounted: as root (CI sets ADCS_REQUIRE_TMPFS so that it must run there).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_filesystem_that_fills_up_refuses_requests_and_loses_nothing_acknowledged() {
+    let disk = match SmallDisk::mount("1m") {
+        Ok(d) => d,
+        Err(why) if std::env::var_os("ADCS_REQUIRE_TMPFS").is_none() => {
+            println!("skipped: no tmpfs could be mounted ({why})");
+            return;
+        }
+        Err(why) => panic!("ADCS_REQUIRE_TMPFS is set but no tmpfs could be mounted: {why}"),
+    };
+    let state = disk.0.path().join("state");
+    let req = request(&Req::default());
+    let web = template_attr("WebServer");
+    let ca = Ca::open(&state, CaConfig::default(), Seed(35), clock()).unwrap();
+    let mut acknowledged = Vec::new();
+    let refusal = loop {
+        match ca.submit(&req, &alice(), &web) {
+            Ok(s) => acknowledged.push(s.id),
+            Err(e) => break e,
+        }
+        assert!(acknowledged.len() < 1000, "1 MB never filled");
+    };
+    assert!(acknowledged.len() > 3, "some requests fit: {}", acknowledged.len());
+    assert_eq!(refusal.hresult(), mock_ca::HResult::DISK_FULL, "{refusal}");
+    let refused_id = ca.next_request_id() - 1;
+    assert!(ca.request(refused_id).is_none());
+    disk.resize("8m");
+    let after = ca.submit(&req, &alice(), &web).unwrap();
+    acknowledged.push(after.id);
+    drop(ca);
+    let ca = Ca::open(&state, CaConfig::default(), Seed(35), clock()).unwrap();
+    for id in &acknowledged {
+        assert_eq!(ca.request(*id).unwrap().disposition, Disposition::Issued);
+    }
+    assert!(ca.request(refused_id).is_none());
+    assert_eq!(ca.next_request_id(), after.id + 1);
 }
