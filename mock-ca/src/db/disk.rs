@@ -330,6 +330,10 @@ impl DiskRows {
     pub fn len(&self) -> usize {
         self.len
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 /// The columns [`read_row`] reads, in its order.

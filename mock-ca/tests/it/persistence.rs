@@ -417,7 +417,11 @@ fn a_filesystem_that_fills_up_refuses_requests_and_loses_nothing_acknowledged() 
         }
         assert!(acknowledged.len() < 1000, "1 MB never filled");
     };
-    assert!(acknowledged.len() > 3, "some requests fit: {}", acknowledged.len());
+    assert!(
+        acknowledged.len() > 3,
+        "some requests fit: {}",
+        acknowledged.len()
+    );
     assert_eq!(refusal.hresult(), mock_ca::HResult::DISK_FULL, "{refusal}");
     let refused_id = ca.next_request_id() - 1;
     assert!(ca.request(refused_id).is_none());
