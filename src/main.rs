@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use cli::{ca_cert, ca_local, ca_remote, req, scom, serve, store};
-use mock_ca::{Disposition, RevocationReason};
+use mock_ca::RevocationReason;
 
 #[derive(Parser)]
 #[command(
@@ -155,11 +155,8 @@ enum CaAction {
     Init(ca_local::InitCmd),
     /// Submit a request file (PEM or DER) as a user; prints disposition and ID.
     Submit(ca_local::SubmitCmd),
-    /// List requests, optionally one disposition.
-    List {
-        #[arg(long)]
-        disposition: Option<Disposition>,
-    },
+    /// List requests: all, or those the filters select, a page at a time.
+    List(ca_local::ListCmd),
     /// List pending requests.
     Pending,
     /// A request as a detection rule reads it (events 4886-4889): the

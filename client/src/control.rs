@@ -126,6 +126,19 @@ impl ControlClient {
         }
     }
 
+    /// Requests the filters select (`disposition`, `requester`, `template`,
+    /// `submitted_since`, `submitted_until`, `after`, `before`, `order`, `limit`).
+    pub fn requests_where(&mut self, params: &[(&str, String)]) -> Result<Value, ControlError> {
+        let query: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
+        if query.is_empty() {
+            self.call("GET", "requests", None)
+        } else {
+            self.call("GET", &format!("requests?{query}"), None)
+        }
+    }
+
     pub fn request(&mut self, id: u32) -> Result<Value, ControlError> {
         self.call("GET", &format!("requests/{id}"), None)
     }

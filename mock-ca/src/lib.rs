@@ -26,5 +26,5 @@ pub mod web;
 pub use adcs_proto::{Clock, Disposition, HResult, Seed};
 pub use ca::{Ca, CaError, CrlKind, PolicyOverride, Publication, Submission};
 pub use config::{CaConfig, CaMode};
-pub use db::{RequestRow, Requester, RevocationReason};
+pub use db::{RequestRow, Requester, RevocationReason, RowQuery};
 pub use keys::KeyAlgorithm;

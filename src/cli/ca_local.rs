@@ -26,30 +26,93 @@ fn open(dir: &Path) -> Result<Ca, String> {
     Ca::open(dir, CaConfig::default(), Seed(0), Clock::real()).map_err(|e| e.to_string())
 }
 
+/// `ca list`'s filters and page (the control plane's `GET requests` takes the same).
+#[derive(Args, Debug, Default)]
+pub struct ListCmd {
+    /// Only this disposition (failed, denied, issued, pending, revoked).
+    #[arg(long)]
+    pub disposition: Option<Disposition>,
+    /// Only requests of this account (`DOMAIN\name`, case ignored).
+    #[arg(long, value_name = "ACCOUNT")]
+    pub requester: Option<String>,
+    /// Only requests for this template (case ignored).
+    #[arg(long, value_name = "NAME")]
+    pub template: Option<String>,
+    /// Only request IDs above this one (the next page after a listing).
+    #[arg(long, value_name = "ID")]
+    pub after: Option<u32>,
+    /// At most this many rows.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Highest request ID first.
+    #[arg(long)]
+    pub newest_first: bool,
+}
+
+impl ListCmd {
+    /// The engine's query for these flags.
+    pub fn query(&self) -> mock_ca::RowQuery {
+        mock_ca::RowQuery {
+            dispositions: self.disposition.into_iter().collect(),
+            requester: self.requester.clone(),
+            template: self.template.clone(),
+            after: self.after,
+            limit: self.limit,
+            newest_first: self.newest_first,
+            ..Default::default()
+        }
+    }
+
+    /// The same as the control plane's query parameters.
+    pub fn params(&self) -> Vec<(&'static str, String)> {
+        let mut p = Vec::new();
+        if let Some(d) = self.disposition {
+            p.push(("disposition", d.as_str().to_string()));
+        }
+        if let Some(r) = &self.requester {
+            p.push(("requester", r.clone()));
+        }
+        if let Some(t) = &self.template {
+            p.push(("template", t.clone()));
+        }
+        if let Some(a) = self.after {
+            p.push(("after", a.to_string()));
+        }
+        if let Some(l) = self.limit {
+            p.push(("limit", l.to_string()));
+        }
+        if self.newest_first {
+            p.push(("order", "desc".to_string()));
+        }
+        p
+    }
+}
+
+fn list(ca: &Ca, q: &mock_ca::RowQuery) {
+    for r in ca.query(q) {
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{}",
+            r.id,
+            r.disposition.as_str(),
+            r.requester.account,
+            r.template.as_deref().unwrap_or("-"),
+            r.serial.as_deref().unwrap_or("-"),
+            r.disposition_message
+        );
+    }
+}
+
 /// `ca --state-dir DIR <action>`.
 pub fn run(state_dir: &Path, action: CaAction) -> Result<ExitCode, String> {
     let state_dir = state_dir.to_path_buf();
     match action {
         CaAction::Init(a) => init(&state_dir, a)?,
         CaAction::Submit(a) => return submit(&state_dir, a),
-        CaAction::List { .. } | CaAction::Pending => {
-            let disposition = match action {
-                CaAction::List { disposition } => disposition,
-                _ => Some(Disposition::Pending),
-            };
-            let ca = open(&state_dir)?;
-            for r in ca.list(disposition) {
-                println!(
-                    "{}\t{}\t{}\t{}\t{}\t{}",
-                    r.id,
-                    r.disposition.as_str(),
-                    r.requester.account,
-                    r.template.as_deref().unwrap_or("-"),
-                    r.serial.as_deref().unwrap_or("-"),
-                    r.disposition_message
-                );
-            }
-        }
+        CaAction::List(l) => list(&open(&state_dir)?, &l.query()),
+        CaAction::Pending => list(
+            &open(&state_dir)?,
+            &mock_ca::RowQuery::disposition(Some(Disposition::Pending)),
+        ),
         CaAction::Audit { id } => {
             let row = open(&state_dir)?
                 .request(id)

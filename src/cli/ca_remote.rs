@@ -95,8 +95,8 @@ fn act(c: &mut ControlClient, action: CaAction) -> Result<(), RemoteError> {
         CaAction::Init(_) | CaAction::Submit(_) | CaAction::Export { .. } => {
             return Err(RemoteError::Other("init, submit and export work on a --state-dir; a running server is reached through certsrv (submit) or `ca journal`/`ca list`".into()));
         }
-        CaAction::List { disposition } => {
-            let rows = c.requests(disposition.map(|d| d.as_str()))?;
+        CaAction::List(l) => {
+            let rows = c.requests_where(&l.params())?;
             rows.as_array().into_iter().flatten().for_each(print_row);
         }
         CaAction::Pending => {

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::form::Params;
 use super::{Reply, Request, Shared};
 use crate::ca::{Ca, CaError, CrlKind};
-use crate::db::{RequestRow, RevocationReason};
+use crate::db::{RequestRow, RevocationReason, RowQuery};
 use crate::web::directory::Identity;
 use adcs_proto::encoding::pem;
 use adcs_proto::protocol::Disposition;
@@ -52,6 +52,50 @@ fn error_json(status: u16, e: &CaError) -> Reply {
             "hresult": format!("0x{:08x}", e.hresult().0),
         }),
     )
+}
+
+/// `GET requests`' filters and page: `disposition` (a name, `all`, or
+/// several joined by commas), `requester`, `template`, `submitted_since`
+/// and `submitted_until` (Unix seconds), `after`/`before` (IDs), `order`
+/// (`asc`, the default, or `desc`) and `limit`.
+fn row_query(query: &Params) -> Result<RowQuery, String> {
+    let mut q = RowQuery::default();
+    if let Some(d) = query
+        .get("disposition")
+        .filter(|d| !d.is_empty() && *d != "all")
+    {
+        for one in d.split(',') {
+            q.dispositions.push(one.trim().parse::<Disposition>()?);
+        }
+    }
+    let text = |name: &str| {
+        query
+            .get(name)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    q.requester = text("requester");
+    q.template = text("template");
+    fn number<T: std::str::FromStr>(query: &Params, name: &str) -> Result<Option<T>, String> {
+        match query.get(name).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("{name} must be a number, not `{v}`")),
+        }
+    }
+    q.submitted_since = number(query, "submitted_since")?;
+    q.submitted_until = number(query, "submitted_until")?;
+    q.after = number(query, "after")?;
+    q.before = number(query, "before")?;
+    q.limit = number(query, "limit")?;
+    q.newest_first = match query.get("order") {
+        None | Some("") | Some("asc") => false,
+        Some("desc") => true,
+        Some(o) => return Err(format!("order must be asc or desc, not `{o}`")),
+    };
+    Ok(q)
 }
 
 fn bad_request(msg: impl std::fmt::Display) -> Reply {
@@ -192,12 +236,9 @@ async fn run(
             "connections": shared.connections.counts(),
         })),
         (["requests"], true, _) => {
-            let filter = match query.get("disposition") {
-                None | Some("") | Some("all") => None,
-                Some(d) => Some(d.parse::<Disposition>().map_err(bad_request)?),
-            };
+            let q = row_query(&query).map_err(bad_request)?;
             ok(Value::Array(
-                ca.list(filter).iter().map(|r| row_json(r, false)).collect(),
+                ca.query(&q).iter().map(|r| row_json(r, false)).collect(),
             ))
         }
         (["requests", id], true, _) => {

@@ -788,6 +788,79 @@ fn control_plane_is_for_administrators_only() {
     assert_eq!(get(&mut raw, "faults").text().trim(), "[]");
 }
 
+#[test]
+fn the_control_plane_lists_requests_by_filter_and_page() {
+    let s = start(true);
+    for i in 0..6 {
+        let t = if i % 2 == 0 { "WebServer" } else { "User" };
+        s.ca()
+            .submit(
+                csr_pem("web01.contoso.test", KeyAlgorithm::Rsa2048).as_bytes(),
+                &mock_ca::Requester::new(if i < 3 { ALICE.0 } else { BOB.0 }),
+                &[("CertificateTemplate".into(), t.into())],
+            )
+            .unwrap();
+    }
+    let mut admin =
+        adcs_client::control::ControlClient::new(&s.control_url(), trust(&s), ADMIN.0, ADMIN.1)
+            .unwrap();
+    let ids = |v: serde_json::Value| -> Vec<u64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_u64().unwrap())
+            .collect()
+    };
+    let p = |pairs: &[(&'static str, &str)]| -> Vec<(&'static str, String)> {
+        pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
+    };
+    assert_eq!(
+        ids(admin.requests_where(&[]).unwrap()),
+        [1, 2, 3, 4, 5, 6, 7]
+    );
+    assert_eq!(
+        ids(admin
+            .requests_where(&p(&[("requester", "contoso\\BOB")]))
+            .unwrap()),
+        [5, 6, 7]
+    );
+    assert_eq!(
+        ids(admin
+            .requests_where(&p(&[
+                ("template", "User"),
+                ("order", "desc"),
+                ("limit", "2")
+            ]))
+            .unwrap()),
+        [7, 5]
+    );
+    let all = admin.requests_where(&[]).unwrap();
+    let issued_or_denied_after_3: Vec<u64> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["id"].as_u64().unwrap() > 3)
+        .filter(|r| matches!(r["disposition"].as_str(), Some("issued" | "denied")))
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
+    assert!(issued_or_denied_after_3.len() >= 2, "{all}");
+    assert_eq!(
+        ids(admin
+            .requests_where(&p(&[("after", "3"), ("disposition", "issued,denied")]))
+            .unwrap()),
+        issued_or_denied_after_3
+    );
+    let bad = admin.requests_where(&p(&[("limit", "many")])).unwrap_err();
+    assert!(
+        matches!(
+            &bad,
+            adcs_client::control::ControlError::Refused { status: 400, .. }
+        ),
+        "{bad:?}"
+    );
+    assert!(bad.to_string().contains("limit must be a number"), "{bad}");
+}
+
 /// Our `certnew.p7b` has the shape of real AD CS downloads
 /// (shared/reference/p7b): SignedData v1, no digest algorithms, no signers,
 /// leaf first and also the id-data content for `ReqID=N`, no content for

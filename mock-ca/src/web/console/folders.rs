@@ -35,25 +35,32 @@ pub(super) const REASONS: [(&str, &str); 7] = [
     ("certificate_hold", "Certificate Hold"),
 ];
 
+/// The rows a folder shows at most (the newest).
+const FOLDER_ROWS: usize = 1000;
+
 pub(super) fn reason_label(r: RevocationReason) -> &'static str {
     REASONS[r.code() as usize].1
 }
 
 /// One folder of the CA console: its rows, newest first, and the actions
 /// each row offers.
+/// Shows the newest [`FOLDER_ROWS`] of a folder; the count is of all.
 pub(super) fn folder(shared: &Shared, who: &Identity, view: &str) -> String {
-    let rows: Vec<RequestRow> = match view {
-        "pending" => shared.ca.list(Some(Disposition::Pending)),
-        "revoked" => shared.ca.list(Some(Disposition::Revoked)),
+    let dispositions = match view {
+        "pending" => vec![Disposition::Pending],
+        "revoked" => vec![Disposition::Revoked],
         // The console's Failed Requests holds denied and failed requests.
-        "failed" => {
-            let mut v = shared.ca.list(Some(Disposition::Failed));
-            v.extend(shared.ca.list(Some(Disposition::Denied)));
-            v.sort_by_key(|r| r.id);
-            v
-        }
-        _ => shared.ca.list(Some(Disposition::Issued)),
+        "failed" => vec![Disposition::Failed, Disposition::Denied],
+        _ => vec![Disposition::Issued],
     };
+    let mut q = RowQuery {
+        dispositions,
+        newest_first: true,
+        ..RowQuery::default()
+    };
+    let total = shared.ca.count(&q);
+    q.limit = Some(FOLDER_ROWS);
+    let rows: Vec<RequestRow> = shared.ca.query(&q);
     let columns: &[&str] = match view {
         "pending" | "failed" => &[
             "Request ID",
@@ -96,10 +103,15 @@ pub(super) fn folder(shared: &Shared, who: &Identity, view: &str) -> String {
 <button name=action value=crl-delta id=publish-delta>Publish delta CRL only</button></form>\n",
         );
     }
-    b.push_str(&format!(
-        "<p id=count>{} request(s)</p>\n<table id=requests><tr>",
-        rows.len()
-    ));
+    b.push_str(&format!("<p id=count>{total} request(s)</p>\n"));
+    if total > rows.len() {
+        b.push_str(&format!(
+            "<p id=more>The newest {} are shown; the control plane lists every one \
+(<code>GET /control/requests?disposition=…&amp;after=ID&amp;limit=N</code>).</p>\n",
+            rows.len()
+        ));
+    }
+    b.push_str("<table id=requests><tr>");
     for c in columns {
         b.push_str(&format!("<th>{c}</th>"));
     }
@@ -107,7 +119,7 @@ pub(super) fn folder(shared: &Shared, who: &Identity, view: &str) -> String {
         b.push_str("<th>Actions</th>");
     }
     b.push_str("</tr>\n");
-    for r in rows.iter().rev() {
+    for r in &rows {
         let id = r.id;
         let cells: Vec<String> = match view {
             "pending" | "failed" => vec![

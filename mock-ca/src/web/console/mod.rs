@@ -15,7 +15,7 @@ use super::form::Params;
 use super::pages::escape;
 use super::{Reply, Request, Shared};
 use crate::ca::{CaError, CrlKind};
-use crate::db::{RequestRow, RevocationReason};
+use crate::db::{RequestRow, RevocationReason, RowQuery};
 use crate::template::{SubjectSource, Template};
 use crate::web::directory::Identity;
 use adcs_proto::protocol::{endpoint, oid, Disposition};
