@@ -30,8 +30,8 @@ pub struct BenchOptions {
     pub runs: usize,
     /// Requests in the scale database (0 skips the section).
     pub scale: usize,
-    /// Of those, revoked (for the CRL figure).
-    pub scale_revoked: usize,
+    /// Of those, revoked (for the CRL figure); `None`: one in ten.
+    pub scale_revoked: Option<usize>,
     /// Submissions in the full-size load (0 skips the section).
     pub load: usize,
     /// Concurrent clients of the load.
@@ -47,7 +47,7 @@ impl Default for BenchOptions {
             clients: vec![1, 8, 64],
             runs: 5,
             scale: 100_000,
-            scale_revoked: 10_000,
+            scale_revoked: None,
             load: 10_000,
             load_clients: 64,
             protocol_clients: 8,
@@ -416,15 +416,48 @@ fn scale(n: usize, revoked: usize, runs: usize, exe: &Path) -> Result<String, St
     let by_serial = per_call_us(serials.len(), |i| {
         std::hint::black_box(ca.request_by_serial(&serials[i]));
     });
+    let pending = mock_ca::RowQuery::disposition(Some(Disposition::Pending));
+    let page = |mut q: mock_ca::RowQuery| {
+        q.newest_first = true;
+        q.limit = Some(100);
+        q
+    };
+    let alice = mock_ca::RowQuery {
+        requester: Some("CONTOSO\\alice".into()),
+        ..Default::default()
+    };
+    let approval = mock_ca::RowQuery {
+        template: Some("WebServerApproval".into()),
+        ..Default::default()
+    };
     let mut pending_ms = Vec::new();
     let mut pending_n = 0;
+    let mut page_ms = Vec::new();
+    let mut count_ms = Vec::new();
+    let mut requester_ms = Vec::new();
+    let mut template_ms = Vec::new();
     let mut crl_ms = Vec::new();
     let mut crl_entries = 0;
     let mut crl_bytes = 0;
-    for _ in 0..runs {
+    let ms = |f: &mut dyn FnMut()| {
         let t = Instant::now();
-        pending_n = ca.list(Some(Disposition::Pending)).len();
-        pending_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        f();
+        t.elapsed().as_secs_f64() * 1000.0
+    };
+    for _ in 0..runs {
+        pending_ms.push(ms(&mut || pending_n = ca.query(&pending).len()));
+        page_ms.push(ms(&mut || {
+            std::hint::black_box(ca.query(&page(pending.clone())));
+        }));
+        count_ms.push(ms(&mut || {
+            std::hint::black_box(ca.count(&pending));
+        }));
+        requester_ms.push(ms(&mut || {
+            std::hint::black_box(ca.query(&page(alice.clone())));
+        }));
+        template_ms.push(ms(&mut || {
+            std::hint::black_box(ca.query(&page(approval.clone())));
+        }));
         let t = Instant::now();
         let crl = ca.publish_crl(CrlKind::Base).map_err(e)?;
         crl_ms.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -483,12 +516,16 @@ fn scale(n: usize, revoked: usize, runs: usize, exe: &Path) -> Result<String, St
         }
     }
     Ok(format!(
-        "\n## Scale\n\nA CA with a state directory filled with {rows} requests through `Ca::submit` from {cores} threads (one in ten pending, {revoked} revoked). Targets: resident memory under 300 MB; lookups, the pending list and a CRL in milliseconds; restart time reported. Times are medians of {runs} runs.\n\n| figure | measured |\n| --- | ---: |\n| fill ({rows} submissions, each committed to disk) | {fill_s:.1} s ({:.0}/s) |\n| revoke {revoked} | {revoke_s:.1} s |\n| resident memory of this process before / filled | {} / {} |\n| resident memory of `serve` restarted over the directory | {} |\n| database on disk (`ca.db` and its WAL) | {database_mb:.0} MB |\n| lookup by ID | {by_id:.1} µs |\n| lookup by serial | {by_serial:.1} µs |\n| list pending ({pending_n} rows) | {:.1} ms |\n| base CRL ({crl_entries} entries, {:.0} KB) | {:.1} ms |\n| reopen in process (`Ca::open`) | {:.0} ms |\n| restart: spawn `serve --state-dir` to its ready file | {:.0} ms |\n",
+        "\n## Scale\n\nA CA with a state directory filled with {rows} requests through `Ca::submit` from {cores} threads (one in ten pending, {revoked} revoked). Targets: `serve` restarted over the directory under 1 GB resident (aim: 100 MB) and ready in under 1 s; lookups, the pending list and a CRL in milliseconds. Times are medians of {runs} runs.\n\n| figure | measured |\n| --- | ---: |\n| fill ({rows} submissions, each committed to disk) | {fill_s:.1} s ({:.0}/s) |\n| revoke {revoked} | {revoke_s:.1} s |\n| resident memory of this process before / filled | {} / {} |\n| resident memory of `serve` restarted over the directory | {} |\n| database on disk (`ca.db` and its WAL) | {database_mb:.0} MB |\n| lookup by ID | {by_id:.1} µs |\n| lookup by serial | {by_serial:.1} µs |\n| list pending, all {pending_n} rows | {:.1} ms |\n| list pending, newest 100 / count them all | {:.2} ms / {:.1} ms |\n| alice's newest 100 / WebServerApproval's newest 100 | {:.2} ms / {:.2} ms |\n| base CRL ({crl_entries} entries, {:.0} KB) | {:.1} ms |\n| reopen in process (`Ca::open`) | {:.0} ms |\n| restart: spawn `serve --state-dir` to its ready file | {:.0} ms |\n",
         rows as f64 / fill_s,
         fmt_mb(rss_before),
         fmt_mb(rss_after),
         fmt_mb(rss_served),
         median(pending_ms),
+        median(page_ms),
+        median(count_ms),
+        median(requester_ms),
+        median(template_ms),
         crl_bytes as f64 / 1024.0,
         median(crl_ms),
         median(reopen_ms),
@@ -612,7 +649,7 @@ fn report(
         progress("scale");
         Some(scale(
             opts.scale,
-            opts.scale_revoked.min(opts.scale),
+            opts.scale_revoked.unwrap_or(opts.scale / 10).min(opts.scale),
             opts.runs,
             exe,
         )?)
