@@ -58,7 +58,10 @@ fn the_bench_measures_every_section() {
     // The scale section filled and reopened the database it reports on.
     assert!(report.contains("with 301 requests"), "{report}");
     assert!(report.contains("base CRL (40 entries"), "{report}");
-    assert!(report.contains("| list pending, newest 100 / count them all |"), "{report}");
+    assert!(
+        report.contains("| list pending, newest 100 / count them all |"),
+        "{report}"
+    );
     assert!(report.contains("| errors | 0 |"), "{report}");
     assert!(report.contains("no gap, no duplicate"), "{report}");
 }

@@ -73,9 +73,7 @@ impl DiskRows {
     pub fn open(path: &Path) -> Result<DiskRows, StateError> {
         let err = sql_err(path);
         let conn = Connection::open(path).map_err(&err)?;
-        // A busy database is this process's own checkpoint at worst.
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(&err)?;
+        hold_alone(&conn, path)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(&err)?;
         conn.pragma_update(None, "synchronous", "FULL")
@@ -333,6 +331,35 @@ impl DiskRows {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+}
+
+/// Takes the file for this connection alone, for as long as it is open:
+/// two processes handing out request IDs from one table would give the
+/// same ID twice. A second opener is told at once who to stop.
+fn hold_alone(conn: &Connection, path: &Path) -> Result<(), StateError> {
+    let err = sql_err(path);
+    // rusqlite waits 5 s for a busy file by default; the holder will not let go.
+    conn.busy_timeout(std::time::Duration::ZERO).map_err(&err)?;
+    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
+        .map_err(&err)?;
+    match conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;") {
+        Ok(()) => Ok(()),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+        {
+            Err(StateError::Corrupt {
+                path: path.to_path_buf(),
+                reason: "another process has this state directory open (a running `serve`, \
+                         or a `ca --state-dir` verb); stop it, or reach a running server \
+                         with `ca --ready-file`"
+                    .into(),
+            })
+        }
+        Err(e) => Err(err(e)),
     }
 }
 

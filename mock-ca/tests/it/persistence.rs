@@ -518,3 +518,26 @@ fn queries_give_the_same_rows_from_memory_and_from_the_database() {
         disk.request_by_serial(&bobs[0].serial.clone().unwrap_or_default())
     );
 }
+
+#[test]
+fn a_state_directory_is_open_in_one_place_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::open(dir.path(), CaConfig::default(), Seed(37), clock()).unwrap();
+    let e = Ca::open(dir.path(), CaConfig::default(), Seed(37), clock())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("another process has this state directory open"),
+        "{e}"
+    );
+    assert!(e.contains("ca.db"), "{e}");
+    ca.submit(
+        &request(&Req::default()),
+        &alice(),
+        &template_attr("WebServer"),
+    )
+    .unwrap();
+    drop(ca);
+    let again = Ca::open(dir.path(), CaConfig::default(), Seed(37), clock()).unwrap();
+    assert_eq!(again.next_request_id(), 3, "free once the first is closed");
+}
