@@ -415,17 +415,6 @@ impl Database {
         }
     }
 
-    pub fn len(&self) -> usize {
-        match &self.rows {
-            Rows::Memory(m) => m.len(),
-            Rows::Disk(d) => d.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// The ID the next submission will get.
     pub fn next_id(&self) -> u32 {
         self.next_id

@@ -1,8 +1,7 @@
 //! The table of a state directory: `ca.db`, SQLite in WAL mode with
 //! `synchronous = FULL`, so a row is on disk (its WAL frame synced) before
 //! the write returns and a process killed at any instant loses nothing it
-//! acknowledged. Opening reads nothing but the largest request ID and the
-//! row count; rows are read when asked for, through indexes by ID, serial,
+//! acknowledged. Opening reads nothing but the largest request ID; rows are read when asked for, through indexes by ID, serial,
 //! requester, template, disposition and dates, so memory holds only
 //! SQLite's page cache.
 //!
@@ -65,7 +64,6 @@ pub struct DiskRows {
     conn: Connection,
     path: PathBuf,
     max_id: u32,
-    len: usize,
 }
 
 impl DiskRows {
@@ -101,25 +99,23 @@ impl DiskRows {
                 })
             }
         }
-        let (max_id, len): (i64, i64) = conn
-            .query_row(
-                "SELECT COALESCE(MAX(id), 0), COUNT(*) FROM requests",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+        // The primary key's last entry: no scan, whatever the size.
+        let max_id: i64 = conn
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM requests", [], |r| {
+                r.get(0)
+            })
             .map_err(&err)?;
         Ok(DiskRows {
             conn,
             path: path.to_path_buf(),
             max_id: max_id as u32,
-            len: len as usize,
         })
     }
 
     /// Inserts or replaces a row; on disk when this returns.
     pub fn put(&mut self, row: &RequestRow) -> Result<(), StateError> {
-        let added = insert(&self.conn, row).map_err(sql_err(&self.path))?;
-        self.counted(row.id, added);
+        insert(&self.conn, row).map_err(sql_err(&self.path))?;
+        self.max_id = self.max_id.max(row.id);
         Ok(())
     }
 
@@ -128,22 +124,13 @@ impl DiskRows {
         let path = self.path.clone();
         let err = sql_err(&path);
         let tx = self.conn.transaction().map_err(&err)?;
-        let mut added = Vec::with_capacity(rows.len());
         for row in rows {
-            added.push(insert(&tx, row).map_err(&err)?);
+            insert(&tx, row).map_err(&err)?;
         }
         tx.commit().map_err(&err)?;
-        for (row, added) in rows.iter().zip(added) {
-            self.counted(row.id, added);
-        }
+        let last = rows.iter().map(|r| r.id).max().unwrap_or(0);
+        self.max_id = self.max_id.max(last);
         Ok(())
-    }
-
-    fn counted(&mut self, id: u32, added: bool) {
-        self.max_id = self.max_id.max(id);
-        if added {
-            self.len += 1;
-        }
     }
 
     pub fn get(&self, id: u32) -> Result<Option<RequestRow>, StateError> {
@@ -317,20 +304,11 @@ impl DiskRows {
             )
             .map_err(sql_err(&self.path))?;
         self.max_id = 0;
-        self.len = 0;
         Ok(())
     }
 
     pub fn max_id(&self) -> u32 {
         self.max_id
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 }
 
@@ -366,11 +344,8 @@ fn hold_alone(conn: &Connection, path: &Path) -> Result<(), StateError> {
 /// The columns [`read_row`] reads, in its order.
 const COLUMNS: &str = "id, request, certificate, details";
 
-/// Writes one row; true when its ID was new.
-fn insert(conn: &Connection, row: &RequestRow) -> rusqlite::Result<bool> {
-    let existed: bool = conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM requests WHERE id = ?1)")?
-        .query_row([row.id], |r| r.get(0))?;
+/// Writes one row, replacing the one with its ID.
+fn insert(conn: &Connection, row: &RequestRow) -> rusqlite::Result<()> {
     // The blobs have their own columns; the JSON keeps the rest.
     let bare = RequestRow {
         request: Vec::new(),
@@ -403,7 +378,7 @@ fn insert(conn: &Connection, row: &RequestRow) -> rusqlite::Result<bool> {
         row.certificate,
         details,
     ])?;
-    Ok(!existed)
+    Ok(())
 }
 
 fn read_row(r: &Row<'_>) -> rusqlite::Result<RequestRow> {

@@ -11,7 +11,6 @@ use super::{normalize_serial, CrlCandidate, RequestRow, RowQuery};
 pub struct MemoryRows {
     rows: Vec<Option<RequestRow>>,
     by_serial: HashMap<String, u32>,
-    len: usize,
 }
 
 impl MemoryRows {
@@ -24,9 +23,7 @@ impl MemoryRows {
         if self.rows.len() <= at {
             self.rows.resize_with(at + 1, || None);
         }
-        if self.rows[at].replace(row).is_none() {
-            self.len += 1;
-        }
+        self.rows[at] = Some(row);
     }
 
     pub fn get(&self, id: u32) -> Option<&RequestRow> {
@@ -80,9 +77,5 @@ impl MemoryRows {
             .filter(|r| r.ca_key_index == Some(key_index))
             .filter_map(CrlCandidate::of)
             .collect()
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
     }
 }
