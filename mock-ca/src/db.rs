@@ -402,11 +402,6 @@ impl Database {
         }
     }
 
-    /// Rows, in ID order, optionally only one disposition.
-    pub fn list(&self, filter: Option<Disposition>) -> Result<Vec<RequestRow>, StateError> {
-        self.query(&RowQuery::disposition(filter))
-    }
-
     /// Rows of CA key `key_index` a CRL may name.
     pub fn crl_candidates(&self, key_index: u16) -> Result<Vec<CrlCandidate>, StateError> {
         match &self.rows {
