@@ -6,6 +6,7 @@
 
 mod protocols;
 mod scale;
+mod wrk;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -517,6 +518,8 @@ fn report(
         range(&|n| n > 1),
         range(&|n| n == 1)
     ));
+    progress("wrk");
+    out.push_str(&wrk::section(opts.runs.min(3), opts.seconds, cores)?);
 
     progress("start-up");
     let mut cached = (Vec::new(), Vec::new());

@@ -20,6 +20,7 @@ fn the_bench_measures_every_section() {
         "## Issuance throughput",
         "## Start-up",
         "## Client flow",
+        "## Issuance with wrk",
         "## Every protocol",
         "## Load",
         "## Scale",
@@ -52,6 +53,22 @@ fn the_bench_measures_every_section() {
             measured || cell.starts_with("not measured: no krb5-kdc"),
             "{row}"
         );
+    }
+    // wrk's row where wrk and openssl are installed, else said so.
+    let on_path = |name: &str| {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .any(|d| d.join(name).is_file())
+    };
+    assert!(report.contains("## Issuance with wrk"), "{report}");
+    if on_path("wrk") && on_path("openssl") {
+        let row = report
+            .lines()
+            .find(|l| l.starts_with("| 1 | "))
+            .unwrap_or_else(|| panic!("no wrk row: {report}"));
+        let rate: f64 = row.split('|').nth(2).unwrap().trim().parse().unwrap();
+        assert!(rate > 0.0, "{row}");
+    } else {
+        assert!(report.contains("Not measured: no `wrk`"), "{report}");
     }
     // With a realm when this machine has the MIT KDC, else said so.
     assert!(report.contains("| known, `--kerberos`"), "{report}");
