@@ -208,6 +208,8 @@ pub enum Credentials {
     /// ticket cache (after kinit) when `None`.
     Kerberos {
         account: Option<(String, String)>,
+        /// The ticket cache when `account` is `None` (else `KRB5CCNAME`'s).
+        ccache: Option<std::path::PathBuf>,
         /// The realm's krb5.conf; the process's `KRB5_CONFIG` when `None`.
         krb5_conf: Option<std::path::PathBuf>,
     },
@@ -217,9 +219,14 @@ impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Credentials::None => f.write_str("None"),
-            Credentials::Kerberos { account, krb5_conf } => f
+            Credentials::Kerberos {
+                account,
+                ccache,
+                krb5_conf,
+            } => f
                 .debug_struct("Kerberos")
                 .field("user", &account.as_ref().map(|(u, _)| u))
+                .field("ccache", ccache)
                 .field("krb5_conf", krb5_conf)
                 .finish(),
             Credentials::Basic { user, .. } => f
@@ -245,6 +252,7 @@ impl std::fmt::Debug for Credentials {
 #[derive(Clone, Copy)]
 struct Kerberos<'a> {
     account: Option<(&'a str, &'a str)>,
+    ccache: Option<&'a std::path::Path>,
     krb5_conf: Option<&'a std::path::Path>,
     /// NTLM may follow when no ticket can be had.
     fallback: bool,
@@ -630,10 +638,15 @@ impl Session {
             .iter()
             .any(|v| v.split(' ').next() == Some("Negotiate"));
         match self.credentials.clone() {
-            Credentials::Kerberos { account, krb5_conf } => {
+            Credentials::Kerberos {
+                account,
+                ccache,
+                krb5_conf,
+            } => {
                 let account = account.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
                 let krb = Kerberos {
                     account,
+                    ccache: ccache.as_deref(),
                     krb5_conf: krb5_conf.as_deref(),
                     fallback: false,
                 };
@@ -648,6 +661,7 @@ impl Session {
             } if offers_negotiate && crate::negotiate::realm_configured() => {
                 let krb = Kerberos {
                     account: Some((user.as_str(), password.as_str())),
+                    ccache: None,
                     krb5_conf: None,
                     fallback: true,
                 };
@@ -726,8 +740,13 @@ impl Session {
             .server_certificate
             .as_deref()
             .map(crate::negotiate::binding_of);
-        let started =
-            crate::negotiate::start(&host, krb.account, binding.as_deref(), krb.krb5_conf);
+        let started = crate::negotiate::start(
+            &host,
+            krb.account,
+            krb.ccache,
+            binding.as_deref(),
+            krb.krb5_conf,
+        );
         let (mut ctx, token) = match started {
             Ok(started) => started,
             Err(_) if krb.fallback => return Ok(None),

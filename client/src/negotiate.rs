@@ -29,21 +29,24 @@ pub fn principal_of(user: &str) -> String {
 }
 
 /// A context toward `HTTP@host` and its first token. `account` is a user
-/// and password to get a ticket with; `None` uses the ticket cache.
+/// and password to get a ticket with; `None` uses the ticket cache
+/// `ccache` names, else `KRB5CCNAME`'s.
 /// `binding` is the TLS channel's `tls-server-end-point` data; `krb5_conf`
 /// names the realm's KDC (else `KRB5_CONFIG` does).
 pub fn start(
     host: &str,
     account: Option<(&str, &str)>,
+    ccache: Option<&Path>,
     binding: Option<&[u8]>,
     krb5_conf: Option<&Path>,
 ) -> Result<(Initiator, Vec<u8>), GssError> {
     let principal = account.map(|(u, _)| principal_of(u));
-    let creds = match (&principal, account) {
-        (Some(principal), Some((_, password))) => GssCredentials::Password {
+    let creds = match (&principal, account, ccache) {
+        (Some(principal), Some((_, password)), _) => GssCredentials::Password {
             principal,
             password,
         },
+        (_, _, Some(path)) => GssCredentials::Cache(path),
         _ => GssCredentials::Default,
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');

@@ -126,6 +126,7 @@ impl Connect {
         let credentials = match (&self.user, &self.password) {
             (None, _) if matches!(self.auth, AuthKind::Negotiate) => Credentials::Kerberos {
                 account: None,
+                ccache: None,
                 krb5_conf: None,
             },
             (None, _) => Credentials::None,

@@ -41,6 +41,7 @@ fn the_bench_measures_every_section() {
         "SCEP PKCSReq, AES-128",
         "SCEP PKCSReq, 3DES",
         "Kerberos sign-in and submit",
+        "Kerberos submit with a kept ticket",
         "LDAP bind and template search",
     ] {
         let row = report

@@ -263,3 +263,87 @@ fn an_expired_ticket_is_refused() {
         "{detail:?}"
     );
 }
+
+/// Two realms in one process, three clients each, signing in and
+/// submitting at once: every submission is issued to alice through
+/// Kerberos, each client asking its own realm's KDC (the realms share a
+/// name, so a client given the other's krb5.conf gets a ticket the server
+/// cannot read). One client uses kinit's ticket cache file instead of the
+/// password. The process's `KRB5_CONFIG` is as it was after.
+#[test]
+fn clients_of_two_realms_sign_in_at_once_in_one_process() {
+    use adcs_client::certsrv::Outcome;
+    use adcs_client::flow::CaEndpoint;
+    use adcs_client::http::{Credentials, Trust};
+    let Some(a) = site(None) else { return };
+    let Some(b) = site(None) else { return };
+    let before = std::env::var_os("KRB5_CONFIG");
+    let (ok, said) = krb(
+        &a,
+        "kinit",
+        &["alice@CONTOSO.TEST"],
+        &format!("{}\n", support::ALICE.1),
+    );
+    assert!(ok, "{said}");
+    let cache = a.kerberos().unwrap().kdc.dir().join("cc");
+    let csr = adcs_proto::encoding::pem(
+        "CERTIFICATE REQUEST",
+        &support::request(&support::Req::default()),
+    );
+    let attributes = support::template_attr("WebServer");
+    let results: Vec<Result<usize, String>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = [&a, &b, &a, &b, &a, &b]
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let (cache, csr, attributes) = (&cache, &csr, &attributes);
+                scope.spawn(move || {
+                    let krb5_conf = Some(s.kerberos().unwrap().kdc.krb5_conf.clone());
+                    let credentials = if i == 0 {
+                        Credentials::Kerberos {
+                            account: None,
+                            ccache: Some(cache.clone()),
+                            krb5_conf,
+                        }
+                    } else {
+                        Credentials::Kerberos {
+                            account: Some(("alice".into(), support::ALICE.1.into())),
+                            ccache: None,
+                            krb5_conf,
+                        }
+                    };
+                    let endpoint = CaEndpoint {
+                        url: s.certsrv_url(),
+                        trust: Trust::Roots(vec![s.ca().root_certificate()]),
+                        credentials,
+                        timeout: std::time::Duration::from_secs(120),
+                    };
+                    for round in 0..3 {
+                        let mut web = endpoint
+                            .connect()
+                            .map_err(|e| format!("client {i}, round {round}: {e}"))?;
+                        match web.submit(csr, attributes) {
+                            Ok(Outcome::Issued { .. }) => {}
+                            other => return Err(format!("client {i}, round {round}: {other:?}")),
+                        }
+                    }
+                    Ok(3)
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    for r in &results {
+        assert_eq!(r, &Ok(3));
+    }
+    for s in [&a, &b] {
+        let by_kerberos = s
+            .journal()
+            .iter()
+            .filter(|e| e.status == 200 && e.auth.as_deref() == Some("kerberos"))
+            .filter(|e| e.user.as_deref() == Some("CONTOSO\\alice"))
+            .count();
+        assert!(by_kerberos >= 9, "{by_kerberos} Kerberos answers");
+    }
+    assert_eq!(std::env::var_os("KRB5_CONFIG"), before);
+}

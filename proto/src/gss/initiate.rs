@@ -22,6 +22,10 @@ pub enum Credentials<'a> {
         principal: &'a str,
         password: &'a str,
     },
+    /// A ticket cache file, as kinit leaves it (`KRB5CCNAME=<path>`): the
+    /// ticket-granting ticket in it is used, and service tickets are kept
+    /// in it, as a signed-in client keeps them.
+    Cache(&'a Path),
 }
 
 /// A ticket for `name` from the KDC, kept in a private in-memory cache.
@@ -93,13 +97,24 @@ impl Initiator {
             cred: ptr::null_mut(),
             name: ptr::null_mut(),
         };
-        if let Credentials::Password {
-            principal,
-            password,
-        } = creds
-        {
-            h.name = super::import_name(api, principal, super::USER_NAME)?;
-            h.cred = with_password(api, h.name, password)?;
+        match creds {
+            Credentials::Default => {}
+            Credentials::Password {
+                principal,
+                password,
+            } => {
+                h.name = super::import_name(api, principal, super::USER_NAME)?;
+                h.cred = with_password(api, h.name, password)?;
+            }
+            Credentials::Cache(path) => {
+                let ccache = format!("FILE:{}", path.display());
+                h.cred = super::acquire(
+                    api,
+                    ptr::null_mut(),
+                    ffi::GSS_C_INITIATE,
+                    &[("ccache", &ccache)],
+                )?;
+            }
         }
         Ok(Initiator {
             h,
@@ -174,7 +189,7 @@ impl Initiator {
 impl Drop for Initiator {
     fn drop(&mut self) {
         let (api, target) = (self.h.api, &mut self.target);
-        locked(None, || {
+        super::releasing(|| {
             let mut m = 0;
             if !target.is_null() {
                 // SAFETY: the target name came from gss_import_name.

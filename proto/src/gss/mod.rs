@@ -8,10 +8,10 @@ mod ffi;
 pub mod spnego;
 
 use std::cell::Cell;
-use std::ffi::CString;
-use std::path::Path;
+use std::ffi::{CString, OsString};
+use std::path::{Path, PathBuf};
 use std::ptr;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 
 use ffi::{Api, Buffer, ChannelBindings, KeyValue, KeyValueSet, OidDesc, OmUint32};
 
@@ -53,40 +53,94 @@ fn oid(bytes: &'static [u8]) -> OidDesc {
     }
 }
 
-/// Runs one GSS-API call, or a few, under the process's one GSS lock.
-/// MIT reads `KRB5_CONFIG` whenever a call makes its Kerberos context; an
-/// initiator given its realm's krb5.conf points the variable there for
-/// its calls only. Holding the lock, nothing else here is reading the
-/// environment while it changes, and one process can use several realms
-/// (a test's servers, a scenario world beside the user's own realm).
-fn locked<T>(krb5_conf: Option<&Path>, f: impl FnOnce() -> T) -> T {
-    static LOCK: Mutex<()> = Mutex::new(());
-    thread_local!(static HELD: Cell<bool> = const { Cell::new(false) });
-    /// Marks the lock held by this thread until dropped (a release inside
-    /// a locked call, such as a failed constructor's, must not wait on it).
-    struct Held;
-    impl Drop for Held {
-        fn drop(&mut self) {
-            HELD.with(|h| h.set(false));
+/// Which `KRB5_CONFIG` GSS-API calls in flight were made under, and how
+/// many are in flight. MIT reads the variable whenever a call makes its
+/// Kerberos context, so calls that need different values cannot overlap;
+/// calls that need the same one can, and do: MIT's library is thread-safe
+/// for separate contexts, and a server accepting many clients at once
+/// must not take them one at a time.
+struct Realms {
+    /// The krb5.conf the calls in flight use (`None`: the process's own
+    /// environment, untouched).
+    current: Option<PathBuf>,
+    in_flight: usize,
+    /// The process's `KRB5_CONFIG`, put back when the last call ends.
+    saved: Option<OsString>,
+}
+
+static REALMS: Mutex<Realms> = Mutex::new(Realms {
+    current: None,
+    in_flight: 0,
+    saved: None,
+});
+static REALM_FREE: Condvar = Condvar::new();
+
+thread_local!(static HELD: Cell<bool> = const { Cell::new(false) });
+
+/// One call in flight, counted in [`REALMS`] until dropped.
+struct InFlight;
+
+impl InFlight {
+    /// Waits until the calls in flight use `conf` (or none are), then
+    /// joins them. `any`: the call reads no configuration (a release) and
+    /// joins whatever is in flight.
+    fn enter(conf: Option<&Path>, any: bool) -> InFlight {
+        let mut r = REALMS.lock().unwrap_or_else(|p| p.into_inner());
+        while !any && r.in_flight > 0 && r.current.as_deref() != conf {
+            r = REALM_FREE.wait(r).unwrap_or_else(|p| p.into_inner());
+        }
+        if r.in_flight == 0 && !any {
+            if let Some(conf) = conf {
+                r.saved = std::env::var_os("KRB5_CONFIG");
+                std::env::set_var("KRB5_CONFIG", conf);
+            }
+            r.current = conf.map(Path::to_path_buf);
+        }
+        r.in_flight += 1;
+        HELD.with(|h| h.set(true));
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        HELD.with(|h| h.set(false));
+        let mut r = REALMS.lock().unwrap_or_else(|p| p.into_inner());
+        r.in_flight -= 1;
+        if r.in_flight == 0 {
+            if r.current.take().is_some() {
+                match r.saved.take() {
+                    Some(v) => std::env::set_var("KRB5_CONFIG", v),
+                    None => std::env::remove_var("KRB5_CONFIG"),
+                }
+            }
+            REALM_FREE.notify_all();
         }
     }
+}
+
+/// Runs one GSS-API call, or a few, with `KRB5_CONFIG` pointing at
+/// `krb5_conf` (the process's own when `None`), beside other calls that
+/// use the same one (see [`Realms`]). One process can so use several
+/// realms (a test's servers, a scenario world beside the user's own).
+fn locked<T>(krb5_conf: Option<&Path>, f: impl FnOnce() -> T) -> T {
+    // A call inside a call (a release inside a failed constructor) is
+    // already counted.
     if HELD.with(Cell::get) {
         return f();
     }
-    let _one = LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    HELD.with(|h| h.set(true));
-    let _held = Held;
-    let Some(conf) = krb5_conf else {
+    let _in_flight = InFlight::enter(krb5_conf, false);
+    f()
+}
+
+/// Runs a release (of a context, a credential, a name), which reads no
+/// configuration, beside whatever calls are in flight.
+fn releasing<T>(f: impl FnOnce() -> T) -> T {
+    if HELD.with(Cell::get) {
         return f();
-    };
-    let saved = std::env::var_os("KRB5_CONFIG");
-    std::env::set_var("KRB5_CONFIG", conf);
-    let out = f();
-    match saved {
-        Some(v) => std::env::set_var("KRB5_CONFIG", v),
-        None => std::env::remove_var("KRB5_CONFIG"),
     }
-    out
+    let _in_flight = InFlight::enter(None, true);
+    f()
 }
 
 /// MIT's text for a status pair, "major: minor".
@@ -218,7 +272,7 @@ impl Drop for Handles {
     fn drop(&mut self) {
         let api = self.api;
         let (ctx, cred, name) = (&mut self.ctx, &mut self.cred, &mut self.name);
-        locked(None, || {
+        releasing(|| {
             let mut m = 0;
             // SAFETY: each handle is null or was returned by GSS-API.
             unsafe {

@@ -203,6 +203,7 @@ impl<'a> Runner<'a> {
                 };
                 Credentials::Kerberos {
                     account: Some((user, password)),
+                    ccache: None,
                     krb5_conf: Some(k.kdc.krb5_conf.clone()),
                 }
             }
