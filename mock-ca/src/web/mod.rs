@@ -466,7 +466,12 @@ impl Server {
             .name("certsrv-accept".into())
             .spawn(move || {
                 runtime.block_on(connections::accept_loop(listener, s, acceptor, stopped));
-                runtime.shutdown_background();
+                // Waits for the workers and the blocking pool to let go of
+                // their tasks, and with them the CA: a state directory's
+                // table is then closed when the server is gone, and can be
+                // opened again at once. Bounded for a signing or a disk
+                // write still under way.
+                runtime.shutdown_timeout(SHUTDOWN_WAIT);
             })?;
         Ok(Server {
             addr,
@@ -676,6 +681,9 @@ fn https_identity(ca: &Ca) -> io::Result<(tokio_rustls::TlsAcceptor, auth::Bindi
     let acceptor = connections::tls_acceptor(chain, key, &[b"http/1.1"])?;
     Ok((acceptor, binding))
 }
+
+/// How long a stopping server waits for work under way (see `start`).
+const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Drop for Server {
     fn drop(&mut self) {
