@@ -466,11 +466,8 @@ impl Server {
             .name("certsrv-accept".into())
             .spawn(move || {
                 runtime.block_on(connections::accept_loop(listener, s, acceptor, stopped));
-                // Waits for the workers and the blocking pool to let go of
-                // their tasks, and with them the CA: a state directory's
-                // table is then closed when the server is gone, and can be
-                // opened again at once. Bounded for a signing or a disk
-                // write still under way.
+                // The workers let go of the CA (its state directory's table
+                // can be opened again at once); bounded for work under way.
                 runtime.shutdown_timeout(SHUTDOWN_WAIT);
             })?;
         Ok(Server {
@@ -682,7 +679,7 @@ fn https_identity(ca: &Ca) -> io::Result<(tokio_rustls::TlsAcceptor, auth::Bindi
     Ok((acceptor, binding))
 }
 
-/// How long a stopping server waits for work under way (see `start`).
+/// How long a stopping server waits for work under way (a signing, a disk write).
 const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Drop for Server {
