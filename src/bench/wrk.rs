@@ -11,7 +11,7 @@ use adcs_proto::protocol::Disposition;
 use mock_ca::db::RowQuery;
 use mock_ca::web::Server;
 
-/// wrk's connections, as the issue of record measured it.
+/// wrk's connections: the load the 80% issuance target is stated for.
 const CONNECTIONS: usize = 16;
 
 /// `name` on `PATH`, if it is there.
