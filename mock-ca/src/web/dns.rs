@@ -45,6 +45,8 @@ impl Default for DnsConfig {
 const TCP_IDLE: Duration = Duration::from_secs(30);
 /// The records' time to live: AD's 600 s.
 const TTL: u32 = 600;
+/// Free UDP ports tried for port 0 before giving up (see `Listeners::bind`).
+const FREE_PORT_ATTEMPTS: u32 = 20;
 
 /// What the zone names: its domain, the hosts and where they listen.
 #[derive(Clone, Debug)]
@@ -155,13 +157,25 @@ impl Listeners {
             let setting = "[dns] port or --dns-port";
             crate::web::connections::bind_error(e, "DNS", at, setting, Some("--no-dns"))
         };
-        let at = SocketAddr::new(ip, c.port);
-        let udp = std::net::UdpSocket::bind(at).map_err(|e| explain(e, at))?;
-        let at = SocketAddr::new(ip, udp.local_addr()?.port());
-        let tcp = std::net::TcpListener::bind(at).map_err(|e| explain(e, at))?;
-        udp.set_nonblocking(true)?;
-        tcp.set_nonblocking(true)?;
-        Ok(Listeners { udp, tcp })
+        // Port 0: a free UDP port, then TCP on the same number, which
+        // another socket may hold already; a few other numbers are tried.
+        let attempts = if c.port == 0 { FREE_PORT_ATTEMPTS } else { 1 };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let at = SocketAddr::new(ip, c.port);
+            let udp = std::net::UdpSocket::bind(at).map_err(|e| explain(e, at))?;
+            let at = SocketAddr::new(ip, udp.local_addr()?.port());
+            match std::net::TcpListener::bind(at) {
+                Ok(tcp) => {
+                    udp.set_nonblocking(true)?;
+                    tcp.set_nonblocking(true)?;
+                    return Ok(Listeners { udp, tcp });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse && attempt < attempts => {}
+                Err(e) => return Err(explain(e, at)),
+            }
+        }
     }
 
     pub(crate) fn addr(&self) -> io::Result<SocketAddr> {
