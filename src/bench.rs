@@ -57,6 +57,18 @@ impl Default for BenchOptions {
     }
 }
 
+/// `name` on `PATH`, if it is there (the programs the bench drives).
+fn on_path(name: &str) -> Option<std::path::PathBuf> {
+    let exe = if cfg!(windows) {
+        format!("{name}.exe")
+    } else {
+        name.to_string()
+    };
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(&exe))
+        .find(|p| p.is_file())
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(0.0)

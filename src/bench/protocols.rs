@@ -3,7 +3,7 @@
 //! sign-in before the pages) and the directory's bind and template
 //! search, each next to the signing rate measured just before it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -299,10 +299,7 @@ pub(super) fn section(
     progress: &mut dyn FnMut(&str),
 ) -> Result<String, String> {
     let kdc = !cfg!(windows) && Path::new("/usr/sbin/krb5kdc").exists();
-    let kinit = ["/usr/bin/kinit", "/usr/local/bin/kinit"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| kdc && p.is_file());
+    let kinit = super::on_path("kinit").filter(|_| kdc);
     let server = server(kdc)?;
     let server = &server;
     let mut out = format!(

@@ -4,7 +4,7 @@
 //! rate just before and just after, in the same run, on the same cores.
 //! The CA's own signer is measured too, so the row reads against both.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use adcs_proto::protocol::Disposition;
@@ -14,25 +14,13 @@ use mock_ca::web::Server;
 /// wrk's connections: the load the 80% issuance target is stated for.
 const CONNECTIONS: usize = 16;
 
-/// `name` on `PATH`, if it is there.
-fn on_path(name: &str) -> Option<PathBuf> {
-    let exe = if cfg!(windows) {
-        format!("{name}.exe")
-    } else {
-        name.to_string()
-    };
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(&exe))
-        .find(|p| p.is_file())
-}
-
 /// The section: a row per run where wrk and openssl are installed, else a
 /// line saying which is missing.
 pub(super) fn section(runs: usize, seconds: f64, cores: usize) -> Result<String, String> {
     let mut out = String::from(
         "\n## Issuance with wrk\n\n`wrk -t<cores> -c16` posts one PKCS#10 to certfnsh.asp (WebServer template, Basic) over and over for the window; each answer is the issued page, and the CA's table is checked to hold at least as many new certificates as wrk counted answers. `openssl speed -multi <cores> rsa2048` runs just before and just after, and the CA's own signer just before; the share is against the mean of the two openssl runs, and (last column) against the CA's signer.\n\n",
     );
-    let (Some(wrk), Some(openssl)) = (on_path("wrk"), on_path("openssl")) else {
+    let (Some(wrk), Some(openssl)) = (super::on_path("wrk"), super::on_path("openssl")) else {
         out.push_str("Not measured: no `wrk` or no `openssl` on PATH here.\n");
         return Ok(out);
     };

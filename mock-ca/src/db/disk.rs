@@ -1,9 +1,10 @@
 //! The table of a state directory: `ca.db`, SQLite in WAL mode with
 //! `synchronous = FULL`, so a row is on disk (its WAL frame synced) before
 //! the write returns and a process killed at any instant loses nothing it
-//! acknowledged. Opening reads nothing but the largest request ID; rows are read when asked for, through indexes by ID, serial,
-//! requester, template, disposition and dates, so memory holds only
-//! SQLite's page cache.
+//! acknowledged. Opening reads nothing but the largest request ID; rows
+//! are read when asked for, through indexes by ID, serial, requester,
+//! template, disposition and dates, so memory holds only SQLite's page
+//! cache.
 //!
 //! A row is stored as columns for what is searched (and the CRL's fields),
 //! the request and certificate as blobs, and the rest as JSON.
